@@ -1,0 +1,143 @@
+# Order saga - build, run and test.
+#   make            build everything (build/release)
+#   make up         install what is missing, build, start stack + daemons, place a sample order
+#   make test       install what is missing, build with sanitizers, start the stack, run all tests
+# See README.md.
+
+VARIANT ?= release
+B := build/$(VARIANT)
+
+CC ?= cc
+PKGS := rdkafka libmicrohttpd libpq avro-c jansson hiredis uuid
+WARN := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wshadow -Wvla -Wwrite-strings -Werror
+ifeq ($(VARIANT),asan)
+OPT := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDOPT := -fsanitize=address,undefined
+else ifeq ($(VARIANT),fuzz)
+CC := clang
+OPT := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LDOPT := -fsanitize=address,undefined
+else
+OPT := -O2 -g
+LDOPT :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS += -D_GNU_SOURCE -Icommon $(PKG_CFLAGS)
+CFLAGS += $(WARN) $(OPT) -MMD -MP
+LDLIBS += $(PKG_LIBS) -lpthread -lm
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
+LIBCOMMON := $(B)/libcommon.a
+
+SERVICES := $(notdir $(wildcard services/*))
+TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
+SERVICE_BINS := $(SERVICES:%=$(B)/bin/%)
+TOOL_BINS := $(TOOLS:%=$(B)/bin/%)
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(B)/tests/bin/unit
+INTEG_SRC := $(sort $(wildcard tests/integration/[0-9]*.c))
+INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(B)/tests/bin/%)
+TEST_SUPPORT := $(wildcard tests/support/*.c)
+
+.PHONY: all build tests clean install stack-up stack-down stack-status test unit integration \
+	format format-check lint up down
+
+all: build
+build: $(SERVICE_BINS) $(TOOL_BINS)
+tests: build $(UNIT_BIN) $(INTEG_BINS)
+
+V ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(AR) rcs $@ $^
+
+# Each service: its sources plus its migrations compiled in.
+define service_rules
+$(B)/gen/$(1)_migrations.c: $$(sort $$(wildcard services/$(1)/migrations/*.sql)) tools/embed-sql.sh
+	@mkdir -p $$(dir $$@)
+	$$(Q)sh tools/embed-sql.sh $$@ $$(sort $$(wildcard services/$(1)/migrations/*.sql))
+$(B)/bin/$(1): $$(patsubst %.c,$(B)/%.o,$$(wildcard services/$(1)/*.c)) $(B)/gen/$(1)_migrations.o $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDOPT) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
+
+$(B)/gen/%.o: $(B)/gen/%.c
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/bin/%: $(B)/tools/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+$(UNIT_BIN): $(UNIT_SRC:%.c=$(B)/%.o) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(B)/tests/bin/%: $(B)/tests/integration/%.o $(TEST_SUPPORT:%.c=$(B)/%.o) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcriterion
+
+# --- the local stack -------------------------------------------------------
+
+install:
+	@bash deploy/local/install.sh
+
+stack-up: $(B)/bin/topics
+	@BUILD_DIR=$(B) bash deploy/local/stack.sh up
+
+stack-down:
+	@bash deploy/local/stack.sh down
+
+stack-status:
+	@bash deploy/local/stack.sh status
+
+# --- tests -----------------------------------------------------------------
+
+# Everything a fresh machine needs, then every suite under ASan+UBSan.
+test: install
+	@$(MAKE) --no-print-directory VARIANT=asan tests
+	@bash tests/run.sh build/asan
+
+unit: install
+	@$(MAKE) --no-print-directory VARIANT=asan tests
+	@bash tests/run.sh build/asan unit
+
+# --- style -----------------------------------------------------------------
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: ok"
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+		--std=c11 --inline-suppr -D_GNU_SOURCE -Icommon --suppress=missingIncludeSystem \
+		common services tools
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,177 @@
+#include "daemon.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "signals.h"
+
+void die(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	LOG(ERROR, "%s", msg);
+	exit(1);
+}
+
+void daemon_load_config(void *target, const struct config_var *vars, size_t n, int argc,
+			char **argv)
+{
+	char errs[4096];
+	char *line, *next;
+
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: %s\nconfigured by environment variables:\n", argv[0]);
+		config_print_help(vars, n);
+		exit(0);
+	}
+	if (config_load(target, vars, n, NULL, NULL, errs, sizeof(errs)) == 0)
+		return;
+	for (line = errs; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		LOG(ERROR, "invalid configuration: %s", line);
+	}
+	config_release(target, vars, n);
+	exit(2);
+}
+
+void daemon_sleep(int ms)
+{
+	while (ms > 0 && !signals_stopping()) {
+		int step = ms < 50 ? ms : 50;
+		struct timespec ts = {0, (long)step * 1000000L};
+
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+int daemon_backoff_ms(int attempt, int base_ms, int cap_ms)
+{
+	long ceiling = base_ms;
+
+	for (int i = 0; i < attempt && ceiling < cap_ms; i++)
+		ceiling *= 2;
+	if (ceiling > cap_ms)
+		ceiling = cap_ms;
+	if (ceiling <= base_ms)
+		return base_ms;
+	return base_ms + (int)((unsigned long)rand() % (unsigned long)(ceiling - base_ms + 1));
+}
+
+void daemon_add_check(struct daemon *d, const char *name,
+		      int (*fn)(void *arg, char *errstr, size_t errstr_size), void *arg)
+{
+	if (d->nchecks >= DAEMON_MAX_CHECKS)
+		BUG("more than %d readiness checks", DAEMON_MAX_CHECKS);
+	d->checks[d->nchecks++] = (struct admin_check){name, fn, arg};
+}
+
+static int check_db(void *arg, char *errstr, size_t errstr_size)
+{
+	return db_ping(arg, errstr, errstr_size);
+}
+
+static int check_kafka(void *arg, char *errstr, size_t errstr_size)
+{
+	return kafka_ping(arg, 1000, errstr, errstr_size);
+}
+
+/* Connects to the database, retrying with backoff until it answers. */
+static int wait_for_db(struct daemon *d)
+{
+	char why[512] = "";
+	int rc;
+
+	rc = db_open(&d->db, d->settings->database_url, why, sizeof(why));
+	if (rc < 0)
+		return rc;
+	for (int attempt = 0; !signals_stopping(); attempt++) {
+		if (db_conn(d->db, &rc, why, sizeof(why)))
+			return 0;
+		LOG(WARN, "could not connect to the database, retrying: %s", why);
+		daemon_sleep(daemon_backoff_ms(attempt, 200, 5000));
+	}
+	return ERR_RETRY;
+}
+
+int daemon_start(struct daemon *d, const char *name, const struct daemon_settings *settings,
+		 const struct migration *migrations, size_t nmigrations)
+{
+	char why[512] = "";
+	int level = log_level_parse(settings->log_level);
+	int rc;
+
+	d->name = name;
+	d->settings = settings;
+	log_init(name, level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
+	if (level < 0)
+		LOG(WARN, "unknown LOG_LEVEL \"%s\"; using info", settings->log_level);
+	srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
+	if ((rc = signals_install()) < 0) {
+		LOG(ERROR, "could not install signal handlers");
+		return rc;
+	}
+	if ((rc = metrics_new(&d->metrics)) < 0)
+		return rc;
+	if (settings->database_url) {
+		int applied = 0;
+
+		if ((rc = wait_for_db(d)) < 0)
+			return rc;
+		rc = migrate_apply(db_conn(d->db, NULL, NULL, 0), migrations, nmigrations, &applied,
+				   why, sizeof(why));
+		if (rc < 0) {
+			LOG(ERROR, "could not apply migrations: %s", why);
+			return rc;
+		}
+		if ((rc = db_open(&d->ready_db, settings->database_url, why, sizeof(why))) < 0)
+			return rc;
+		daemon_add_check(d, "database", check_db, d->ready_db);
+	}
+	{
+		struct kafka_producer_cfg pc = {.bootstrap = settings->kafka_bootstrap,
+						.client_id = name};
+
+		if ((rc = kafka_producer_new(&d->probe, &pc, why, sizeof(why))) < 0) {
+			LOG(ERROR, "could not create the kafka client: %s", why);
+			return rc;
+		}
+		daemon_add_check(d, "kafka", check_kafka, d->probe);
+	}
+	rc = admin_start(&d->admin, settings->admin_addr, (int)settings->admin_port, d->metrics,
+			 d->checks, d->nchecks, why, sizeof(why));
+	if (rc < 0) {
+		LOG(ERROR, "could not start the admin server: %s", why);
+		return rc;
+	}
+	LOG(INFO, "started; admin on http://%s:%ld", settings->admin_addr, settings->admin_port);
+	return 0;
+}
+
+void daemon_stop(struct daemon *d)
+{
+	admin_free(d->admin);
+	d->admin = NULL;
+	if (d->probe)
+		rd_kafka_destroy(d->probe);
+	d->probe = NULL;
+	db_free(d->ready_db);
+	d->ready_db = NULL;
+	db_free(d->db);
+	d->db = NULL;
+	metrics_free(d->metrics);
+	d->metrics = NULL;
+	LOG(INFO, "stopped");
+}

@@ -1,0 +1,45 @@
+/*
+ * db.h - a PostgreSQL connection that comes back after the server did.
+ *
+ * One struct db is used by one thread. db_conn() hands out a working
+ * connection, reconnecting when the previous one was lost; errors are
+ * classified so callers know whether to retry (server away, serialization
+ * failure, deadlock) or give up.
+ */
+#ifndef COMMON_DB_H
+#define COMMON_DB_H
+
+#include <libpq-fe.h>
+
+#include "err.h"
+
+struct db;
+
+/* Remembers conninfo (copied) and tries to connect once; a server that is
+ * down is not an error here: the next db_conn() tries again. */
+int db_open(struct db **out, const char *conninfo, char *errstr, size_t errstr_size) WARN_UNUSED;
+void db_free(struct db *db); /* NULL-safe */
+
+/*
+ * A connected PGconn (borrowed; valid until the next db_conn or db_free), or
+ * NULL with ERR_RETRY in *err and the reason in errstr when the server
+ * cannot be reached now.
+ */
+PGconn *db_conn(struct db *db, int *err, char *errstr, size_t errstr_size);
+
+/* Runs SELECT 1; 0 when the database answers. */
+int db_ping(struct db *db, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/*
+ * Runs one parameterised statement (text parameters, NULL for SQL NULL).
+ * On success returns 0 and, when res is not NULL, the result (caller clears).
+ * On failure returns db_classify()'s code with the message in errstr.
+ */
+int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+	    PGresult **res, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* ERR_RETRY for a lost connection or a serialization/deadlock/shutdown
+ * error, ERR_CONFLICT for a unique violation, ERR_FATAL otherwise. */
+int db_classify(PGconn *conn, const PGresult *res);
+
+#endif

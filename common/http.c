@@ -1,0 +1,345 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "log.h"
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	const struct http_route *routes;
+	size_t nroutes;
+	void *ctx;
+	size_t max_body;
+};
+
+/* Per-request state while the body arrives. */
+struct pending {
+	char *body;
+	size_t len, cap;
+	bool too_large;
+};
+
+const char *http_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+void http_reply_take(struct http_response *res, int status, const char *content_type,
+		     char *body, size_t len)
+{
+	free(res->body);
+	res->status = status;
+	res->content_type = content_type;
+	res->body = body;
+	res->body_len = body ? len : 0;
+}
+
+void http_reply(struct http_response *res, int status, const char *content_type,
+		const char *body)
+{
+	char *copy = strdup(body ? body : "");
+
+	http_reply_take(res, status, content_type, copy, copy ? strlen(copy) : 0);
+}
+
+void http_reply_header(struct http_response *res, const char *name, const char *value)
+{
+	int i = res->nheaders;
+
+	if (i >= HTTP_MAX_HEADERS)
+		return;
+	res->headers[i][0] = strdup(name);
+	res->headers[i][1] = strdup(value);
+	if (!res->headers[i][0] || !res->headers[i][1]) {
+		free(res->headers[i][0]);
+		free(res->headers[i][1]);
+		return;
+	}
+	res->nheaders++;
+}
+
+void http_reply_problem(struct http_response *res, int status, const char *field,
+			const char *detail_fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+	json_t *doc;
+	char *text;
+
+	va_start(ap, detail_fmt);
+	vsnprintf(detail, sizeof(detail), detail_fmt, ap);
+	va_end(ap);
+	doc = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", http_status_text(status),
+			"status", status, "detail", detail);
+	if (doc && field)
+		json_object_set_new(doc, "field", json_string(field));
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (text) {
+		http_reply_take(res, status, "application/problem+json", text, strlen(text));
+	} else {
+		res->status = status;
+		http_reply(res, status, "application/problem+json", "{}");
+	}
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+static void response_release(struct http_response *res)
+{
+	free(res->body);
+	for (int i = 0; i < res->nheaders; i++) {
+		free(res->headers[i][0]);
+		free(res->headers[i][1]);
+	}
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *res)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	r = MHD_create_response_from_buffer(res->body_len, res->body ? res->body : (char *)"",
+					    res->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		response_release(res);
+		return MHD_NO;
+	}
+	res->body = NULL; /* now owned by libmicrohttpd */
+	if (res->content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
+	for (int i = 0; i < res->nheaders; i++)
+		MHD_add_response_header(r, res->headers[i][0], res->headers[i][1]);
+	rc = MHD_queue_response(conn, (unsigned int)res->status, r);
+	MHD_destroy_response(r);
+	response_release(res);
+	return rc;
+}
+
+static bool route_matches(const struct http_route *r, const char *path)
+{
+	size_t n = strlen(r->path);
+
+	if (n > 0 && r->path[n - 1] == '/')
+		return strncmp(path, r->path, n) == 0 && path[n] != '\0';
+	return strcmp(path, r->path) == 0;
+}
+
+static void dispatch(struct http_server *srv, const struct http_request *req,
+		     struct http_response *res)
+{
+	bool path_known = false;
+
+	for (size_t i = 0; i < srv->nroutes; i++) {
+		const struct http_route *r = &srv->routes[i];
+
+		if (!route_matches(r, req->path))
+			continue;
+		path_known = true;
+		if (strcmp(r->method, req->method) == 0) {
+			r->fn(srv->ctx, req, res);
+			if (res->status == 0)
+				http_reply_problem(res, 500, NULL, "the handler gave no answer");
+			return;
+		}
+	}
+	if (path_known)
+		http_reply_problem(res, 405, NULL, "method %s is not allowed on %s", req->method,
+				   req->path);
+	else
+		http_reply_problem(res, 404, NULL, "no resource at %s", req->path);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **state)
+{
+	struct http_server *srv = cls;
+	struct pending *p = *state;
+	struct http_response res = {0};
+	struct http_request req;
+
+	(void)version;
+	if (!p) {
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return MHD_NO;
+		*state = p;
+		if (cl) {
+			char *end;
+			unsigned long long n = strtoull(cl, &end, 10);
+
+			if (*end == '\0' && n > srv->max_body) {
+				/* Answer before reading a body we would refuse anyway. */
+				http_reply_problem(&res, 413, NULL,
+						   "the body is %llu bytes; the limit is %zu", n,
+						   srv->max_body);
+				return send_response(conn, &res);
+			}
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (p->too_large || p->len + n > srv->max_body) {
+			p->too_large = true;
+			return MHD_YES;
+		}
+		if (p->len + n + 1 > p->cap) {
+			size_t cap = (p->len + n + 1) * 2;
+			char *body;
+
+			if (cap > srv->max_body + 1)
+				cap = srv->max_body + 1;
+			body = realloc(p->body, cap);
+			if (!body)
+				return MHD_NO;
+			p->body = body;
+			p->cap = cap;
+		}
+		memcpy(p->body + p->len, upload_data, n);
+		p->len += n;
+		p->body[p->len] = '\0';
+		return MHD_YES;
+	}
+	if (p->too_large) {
+		http_reply_problem(&res, 413, NULL, "the body exceeds the limit of %zu bytes",
+				   srv->max_body);
+		return send_response(conn, &res);
+	}
+	req.method = method;
+	req.path = url;
+	req.body = p->body ? p->body : "";
+	req.body_len = p->len;
+	req.conn = conn;
+	dispatch(srv, &req, &res);
+	return send_response(conn, &res);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
+			 enum MHD_RequestTerminationCode code)
+{
+	struct pending *p = *state;
+
+	(void)cls;
+	(void)conn;
+	(void)code;
+	if (p) {
+		free(p->body);
+		free(p);
+		*state = NULL;
+	}
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	LOG(WARN, "http server: %s", msg);
+}
+
+int http_server_start(struct http_server **out, const struct http_server_cfg *cfg,
+		      const struct http_route *routes, size_t nroutes, void *ctx,
+		      char *errstr, size_t errstr_size)
+{
+	struct http_server *srv;
+	struct sockaddr_in sa;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int pool = cfg->threads ? cfg->threads : 1;
+
+	*out = NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)cfg->port);
+	if (inet_pton(AF_INET, cfg->addr ? cfg->addr : "127.0.0.1", &sa.sin_addr) != 1) {
+		snprintf(errstr, errstr_size, "invalid listen address \"%s\"", cfg->addr);
+		return ERR_INVALID;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return ERR_NOMEM;
+	srv->routes = routes;
+	srv->nroutes = nroutes;
+	srv->ctx = ctx;
+	srv->max_body = cfg->max_body ? cfg->max_body : 64 * 1024;
+	if (cfg->thread_per_connection) {
+		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+					    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+					    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+					    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+					    MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+					    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+					    MHD_OPTION_END);
+	} else {
+		flags |= MHD_USE_EPOLL;
+		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+					    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+					    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+					    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+					    MHD_OPTION_THREAD_POOL_SIZE, pool,
+					    MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+					    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+					    MHD_OPTION_END);
+	}
+	if (!srv->mhd) {
+		snprintf(errstr, errstr_size, "could not listen on %s:%d",
+			 cfg->addr ? cfg->addr : "127.0.0.1", cfg->port);
+		free(srv);
+		return ERR_FATAL;
+	}
+	*out = srv;
+	return 0;
+}
+
+void http_server_free(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd);
+	free(srv);
+}

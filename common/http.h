@@ -1,0 +1,90 @@
+/*
+ * http.h - a small HTTP server on libmicrohttpd: routes, bounded request
+ * bodies, and one way to write errors (application/problem+json, RFC 9457).
+ *
+ * Handlers run on libmicrohttpd's threads and fill in a response:
+ *
+ *   static void get_health(void *ctx, const struct http_request *req,
+ *                          struct http_response *res)
+ *   {
+ *       http_reply(res, 200, "application/json", "{\"status\":\"ok\"}");
+ *   }
+ */
+#ifndef COMMON_HTTP_H
+#define COMMON_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+#define HTTP_MAX_HEADERS 4
+
+struct http_server;
+struct MHD_Connection;
+
+struct http_request {
+	const char *method;
+	const char *path;      /* without the query string */
+	const char *body;      /* NUL-terminated copy of the body; "" when none */
+	size_t body_len;
+	struct MHD_Connection *conn;
+};
+
+struct http_response {
+	int status;
+	const char *content_type; /* static string */
+	char *body;               /* malloc'd; owned by the response */
+	size_t body_len;
+	int nheaders;
+	char *headers[HTTP_MAX_HEADERS][2]; /* malloc'd name/value pairs */
+};
+
+typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
+				struct http_response *res);
+
+struct http_route {
+	const char *method;
+	const char *path;   /* exact path, or a prefix when it ends with '/' */
+	http_handler_fn fn;
+};
+
+struct http_server_cfg {
+	const char *addr;          /* IPv4 address to bind, e.g. "127.0.0.1" */
+	int port;
+	size_t max_body;           /* larger bodies get 413 */
+	bool thread_per_connection; /* for handlers that block (e.g. on Kafka) */
+	unsigned threads;          /* pool size otherwise; 0 means 1 */
+};
+
+/* Starts serving at once. routes and ctx are borrowed for the server's life. */
+int http_server_start(struct http_server **out, const struct http_server_cfg *cfg,
+		      const struct http_route *routes, size_t nroutes, void *ctx,
+		      char *errstr, size_t errstr_size) WARN_UNUSED;
+/* Stops accepting, waits for running handlers, frees. NULL-safe. */
+void http_server_free(struct http_server *srv);
+
+/* A request header (case-insensitive name), or NULL. */
+const char *http_request_header(const struct http_request *req, const char *name);
+
+/* Sets status and a copy of body. */
+void http_reply(struct http_response *res, int status, const char *content_type,
+		const char *body);
+/* Sets status and body; takes ownership of the malloc'd body. */
+void http_reply_take(struct http_response *res, int status, const char *content_type,
+		     char *body, size_t len);
+/* Adds a header (copied). Silently ignored past HTTP_MAX_HEADERS. */
+void http_reply_header(struct http_response *res, const char *name, const char *value);
+
+/*
+ * The one way to answer with an error: application/problem+json with type,
+ * title (from the status), status and the formatted detail; an optional
+ * "field" names the invalid input.
+ */
+void http_reply_problem(struct http_response *res, int status, const char *field,
+			const char *detail_fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Reason phrase for a status code, e.g. "Not Found". */
+const char *http_status_text(int status);
+
+#endif

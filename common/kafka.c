@@ -1,0 +1,186 @@
+#include "kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+	       size_t errstr_size)
+{
+	if (rd_kafka_conf_set(conf, name, value, errstr, errstr_size) != RD_KAFKA_CONF_OK)
+		return ERR_INVALID;
+	return 0;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 3)
+		LOG(ERROR, "kafka %s: %s", fac, buf);
+	else if (level <= 4)
+		LOG(WARN, "kafka %s: %s", fac, buf);
+	else
+		LOG(DEBUG, "kafka %s: %s", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	/* All-brokers-down and transport errors are retried by librdkafka itself. */
+	if (err == RD_KAFKA_RESP_ERR__FATAL)
+		LOG(ERROR, "kafka fatal error: %s", reason);
+	else
+		LOG(WARN, "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static rd_kafka_conf_t *base_conf(const char *bootstrap, const char *client_id, char *errstr,
+				  size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	if (set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) < 0 ||
+	    set(conf, "client.id", client_id ? client_id : "saga", errstr, errstr_size) < 0 ||
+	    set(conf, "socket.keepalive.enable", "true", errstr, errstr_size) < 0 ||
+	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	return conf;
+}
+
+int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, char *errstr,
+		       size_t errstr_size)
+{
+	rd_kafka_conf_t *conf;
+	char linger[16];
+
+	*out = NULL;
+	conf = base_conf(cfg->bootstrap, cfg->client_id, errstr, errstr_size);
+	if (!conf)
+		return ERR_INVALID;
+	snprintf(linger, sizeof(linger), "%d", cfg->linger_ms);
+	if (set(conf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
+	    set(conf, "acks", "all", errstr, errstr_size) < 0 ||
+	    set(conf, "linger.ms", linger, errstr, errstr_size) < 0 ||
+	    set(conf, "compression.codec", "lz4", errstr, errstr_size) < 0 ||
+	    set(conf, "message.timeout.ms", "0", errstr, errstr_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return ERR_INVALID;
+	}
+	if (cfg->on_delivery)
+		rd_kafka_conf_set_dr_msg_cb(conf, cfg->on_delivery);
+	rd_kafka_conf_set_opaque(conf, cfg->opaque);
+	*out = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (!*out) {
+		rd_kafka_conf_destroy(conf);
+		return ERR_FATAL;
+	}
+	return 0;
+}
+
+int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, char *errstr,
+		       size_t errstr_size)
+{
+	rd_kafka_conf_t *conf;
+
+	*out = NULL;
+	conf = base_conf(cfg->bootstrap, cfg->client_id, errstr, errstr_size);
+	if (!conf)
+		return ERR_INVALID;
+	if (set(conf, "group.id", cfg->group, errstr, errstr_size) < 0 ||
+	    set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
+	    set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) < 0 ||
+	    set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0 ||
+	    set(conf, "enable.partition.eof", "false", errstr, errstr_size) < 0 ||
+	    set(conf, "session.timeout.ms", "10000", errstr, errstr_size) < 0 ||
+	    set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return ERR_INVALID;
+	}
+	if (cfg->on_rebalance)
+		rd_kafka_conf_set_rebalance_cb(conf, cfg->on_rebalance);
+	rd_kafka_conf_set_opaque(conf, cfg->opaque);
+	*out = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+	if (!*out) {
+		rd_kafka_conf_destroy(conf);
+		return ERR_FATAL;
+	}
+	rd_kafka_poll_set_consumer(*out);
+	return 0;
+}
+
+int kafka_subscribe(rd_kafka_t *rk, const char *const *topics, char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_resp_err_t err;
+
+	for (size_t i = 0; topics[i]; i++)
+		rd_kafka_topic_partition_list_add(list, topics[i], RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(rk, list);
+	rd_kafka_topic_partition_list_destroy(list);
+	if (err) {
+		snprintf(errstr, errstr_size, "could not subscribe: %s", rd_kafka_err2str(err));
+		return ERR_FATAL;
+	}
+	return 0;
+}
+
+int kafka_ping(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+
+	if (err) {
+		snprintf(errstr, errstr_size, "broker did not answer: %s", rd_kafka_err2str(err));
+		return ERR_RETRY;
+	}
+	rd_kafka_metadata_destroy(md);
+	return 0;
+}
+
+int kafka_classify(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_NO_ERROR:
+		return 0;
+	case RD_KAFKA_RESP_ERR__TRANSPORT:
+	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+	case RD_KAFKA_RESP_ERR__TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+	case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+	case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+	case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+		return ERR_RETRY;
+	default:
+		return ERR_FATAL;
+	}
+}
+
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	const void *value;
+	size_t len;
+
+	if (size == 0 || rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return NULL;
+	if (rd_kafka_header_get_last(hdrs, name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    !value)
+		return NULL;
+	if (len >= size)
+		len = size - 1;
+	memcpy(buf, value, len);
+	buf[len] = '\0';
+	return buf;
+}

@@ -1,0 +1,55 @@
+/*
+ * kafka.h - librdkafka handles configured the project's way.
+ *
+ * Producers are idempotent with acks=all (no duplicates or reordering from
+ * retries, nothing acknowledged before every in-sync replica has it).
+ * Consumers commit offsets only when told to (after the work is durable) and
+ * start from the earliest offset when a group is new.
+ */
+#ifndef COMMON_KAFKA_H
+#define COMMON_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "err.h"
+
+struct kafka_producer_cfg {
+	const char *bootstrap;
+	const char *client_id;
+	int linger_ms;            /* batching delay; 0 sends at once */
+	/* Called on librdkafka's poll thread for each delivery report; may be NULL. */
+	void (*on_delivery)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+	void *opaque;
+};
+
+struct kafka_consumer_cfg {
+	const char *bootstrap;
+	const char *group;
+	const char *client_id;
+	/* Optional rebalance callback (e.g. to commit on revocation); NULL = default. */
+	void (*on_rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			     rd_kafka_topic_partition_list_t *parts, void *opaque);
+	void *opaque;
+};
+
+int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg,
+		       char *errstr, size_t errstr_size) WARN_UNUSED;
+int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg,
+		       char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* Subscribes to a NULL-terminated list of topics. */
+int kafka_subscribe(rd_kafka_t *rk, const char *const *topics, char *errstr,
+		    size_t errstr_size) WARN_UNUSED;
+
+/* Asks the cluster for metadata: 0 when a broker answered within timeout_ms. */
+int kafka_ping(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* ERR_RETRY for errors librdkafka calls retriable or transient, else ERR_FATAL. */
+int kafka_classify(rd_kafka_resp_err_t err);
+
+/* Finds header name on msg; returns its value copied into buf (NUL-terminated)
+ * or NULL when absent. */
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
+			 size_t size);
+
+#endif

@@ -1,0 +1,92 @@
+#include "redis.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parses redis://host:port[/db]. host is written into host (size hsize). */
+static int parse_url(const char *url, char *host, size_t hsize, int *port, int *db)
+{
+	const char *p = url;
+	const char *colon;
+	char *end;
+	long v;
+
+	if (strncmp(p, "redis://", 8) == 0)
+		p += 8;
+	colon = strchr(p, ':');
+	if (!colon || (size_t)(colon - p) >= hsize || colon == p)
+		return -1;
+	memcpy(host, p, (size_t)(colon - p));
+	host[colon - p] = '\0';
+	errno = 0;
+	v = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || v < 1 || v > 65535 || (*end != '\0' && *end != '/'))
+		return -1;
+	*port = (int)v;
+	*db = 0;
+	if (*end == '/' && end[1] != '\0') {
+		const char *d = end + 1;
+
+		v = strtol(d, &end, 10);
+		if (errno || end == d || *end != '\0' || v < 0 || v > 15)
+			return -1;
+		*db = (int)v;
+	}
+	return 0;
+}
+
+int redis_connect(redisContext **out, const char *url, int timeout_ms, char *errstr,
+		  size_t errstr_size)
+{
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	char host[256];
+	int port, db;
+	redisContext *c;
+
+	*out = NULL;
+	if (parse_url(url, host, sizeof(host), &port, &db) < 0) {
+		snprintf(errstr, errstr_size, "invalid redis url \"%s\" (want redis://host:port/db)",
+			 url);
+		return ERR_INVALID;
+	}
+	c = redisConnectWithTimeout(host, port, tv);
+	if (!c)
+		return ERR_NOMEM;
+	if (c->err) {
+		snprintf(errstr, errstr_size, "could not connect to redis at %s:%d: %s", host, port,
+			 c->errstr);
+		redisFree(c);
+		return ERR_RETRY;
+	}
+	redisSetTimeout(c, tv);
+	if (db != 0) {
+		redisReply *r = redisCommand(c, "SELECT %d", db);
+		bool ok = r && r->type == REDIS_REPLY_STATUS;
+
+		freeReplyObject(r);
+		if (!ok) {
+			snprintf(errstr, errstr_size, "could not select redis db %d", db);
+			redisFree(c);
+			return ERR_RETRY;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+int redis_ping(redisContext *c, char *errstr, size_t errstr_size)
+{
+	redisReply *r = redisCommand(c, "PING");
+	int rc = 0;
+
+	if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
+		snprintf(errstr, errstr_size, "redis did not answer PING: %s",
+			 c->err ? c->errstr : "unexpected reply");
+		rc = ERR_RETRY;
+	}
+	freeReplyObject(r);
+	return rc;
+}

@@ -1,0 +1,107 @@
+# Shared settings and helpers for the native local stack. Sourced, not run.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUN_DIR=${RUN_DIR:-$ROOT/.run}
+CACHE_DIR=${CACHE_DIR:-$ROOT/.cache}
+
+KAFKA_VERSION=3.9.1
+KAFKA_PORT=${KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
+KAFKA_HEAP=${KAFKA_HEAP:-768m}
+KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
+KAFKA_LIB=$CACHE_DIR/kafka-$KAFKA_VERSION/lib
+KAFKA_DIR=$RUN_DIR/kafka
+
+PG_PORT=${PG_PORT:-15432}
+PG_DIR=$RUN_DIR/postgres
+PG_DATA=$PG_DIR/data
+PG_SOCK=$PG_DIR/sock
+
+REDIS_PORT=${REDIS_PORT:-16379}
+REDIS_DIR=$RUN_DIR/redis
+
+GATEWAY_PORT=${GATEWAY_PORT:-8080}
+READY_TIMEOUT=${READY_TIMEOUT:-90}
+
+say()  { printf '[stack] %s\n' "$*"; }
+warn() { printf '[stack] %s\n' "$*" >&2; }
+
+# fail COMPONENT LOGFILE MESSAGE: name the component, show its log tail, exit.
+fail() {
+	warn "$1: $3"
+	if [ -n "$2" ] && [ -f "$2" ]; then
+		warn "last lines of $2:"
+		tail -n 30 "$2" >&2
+	fi
+	exit 1
+}
+
+pg_bindir() {
+	local d
+	for d in /usr/lib/postgresql/*/bin; do
+		[ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+# as_pg CMD...: PostgreSQL refuses to run as root, so run it as 'postgres'.
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# pid_alive PIDFILE: true when the file names a live process.
+pid_alive() {
+	[ -f "$1" ] && kill -0 "$(head -n 1 "$1")" 2>/dev/null
+}
+
+# wait_until SECONDS COMMAND...: poll COMMAND every 0.2 s until it succeeds.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.2
+	done
+}
+
+# ready_or_dead PIDFILE CHECK...: for wait_until: succeeds when CHECK does,
+# and also (to end the wait early) when the process is gone.
+ready_or_dead() {
+	local pidfile=$1
+	shift
+	"$@" && return 0
+	pid_alive "$pidfile" || return 0
+	return 1
+}
+
+# stop_pidfile NAME PIDFILE: SIGTERM, wait up to 30 s, then SIGKILL.
+stop_pidfile() {
+	local pid i
+	pid_alive "$2" || { rm -f "$2"; return 0; }
+	pid=$(head -n 1 "$2")
+	kill "$pid" 2>/dev/null || true
+	for i in $(seq 1 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		warn "$1 did not stop within 30 s; killing it"
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	rm -f "$2"
+	say "$1 stopped"
+}
+
+# Databases: one per service, each with its own login role of the same name.
+# Format: ENV_PREFIX database
+DATABASES="ORDER orders
+PAYMENT payments
+INVENTORY inventory
+SHIPPING shipping
+NOTIFICATION notifications
+TEST saga_test"

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# PostgreSQL for the native stack: its own data directory and port, one
+# database and one login role per service (passwords generated on first start
+# into .run/secrets.env, never in source).
+# Usage: postgres.sh start|stop|status
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BIN=$(pg_bindir) || fail postgres "" "no PostgreSQL server found; run deploy/local/install.sh"
+LOG=$PG_DIR/postgres.log
+SECRETS=$RUN_DIR/secrets.env
+
+ready() {
+	as_pg "$BIN/pg_isready" -q -h "$PG_SOCK" -p "$PG_PORT"
+}
+
+psql_admin() {
+	PGOPTIONS="-c client_min_messages=warning" as_pg "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres "$@"
+}
+
+init() {
+	[ -f "$PG_DATA/PG_VERSION" ] && return 0
+	say "initialising PostgreSQL data directory $PG_DATA"
+	mkdir -p "$PG_DIR"
+	[ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR"
+	as_pg "$BIN/initdb" -D "$PG_DATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+		-E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 ||
+		fail postgres "$PG_DIR/initdb.log" "initdb failed"
+	as_pg mkdir -p "$PG_SOCK"
+	cat >>"$PG_DATA/postgresql.conf" <<CONF
+# local stack settings (deploy/local/postgres.sh)
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCK'
+max_connections = 200
+shared_buffers = 256MB
+wal_level = logical
+max_wal_size = 2GB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+log_connections = off
+CONF
+	# Local socket logins as the OS user 'postgres' only; TCP needs a password.
+	cat >"$PG_DATA/pg_hba.conf" <<HBA
+local all postgres peer map=admin
+host  all all 127.0.0.1/32 scram-sha-256
+HBA
+	cat >"$PG_DATA/pg_ident.conf" <<IDENT
+admin postgres postgres
+admin root postgres
+IDENT
+}
+
+# One role and database per service, created only when missing.
+provision() {
+	[ -f "$SECRETS" ] || : >"$SECRETS"
+	chmod 600 "$SECRETS"
+	local prefix db pw
+	while read -r prefix db; do
+		pw=$(grep "^PG_PASSWORD_$prefix=" "$SECRETS" | cut -d= -f2 || true)
+		if [ -z "$pw" ]; then
+			pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+			echo "PG_PASSWORD_$prefix=$pw" >>"$SECRETS"
+		fi
+		psql_admin -v role="$db" -v pw="$pw" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+ALTER ROLE :"role" WITH LOGIN PASSWORD :'pw';
+SELECT format('CREATE DATABASE %I OWNER %I', :'role', :'role')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'role') \gexec
+SQL
+	done <<<"$DATABASES"
+	# Statistics readers (load tests read pg_stat_database / pg_stat_wal).
+	psql_admin -c "GRANT pg_read_all_stats TO $(echo "$DATABASES" | awk '{print $2}' | paste -sd, -)"
+}
+
+start() {
+	init
+	if ready; then
+		say "postgres already running on 127.0.0.1:$PG_PORT"
+	else
+		say "starting postgres on 127.0.0.1:$PG_PORT"
+		as_pg "$BIN/pg_ctl" -D "$PG_DATA" -l "$LOG" -w -t "$READY_TIMEOUT" start >/dev/null ||
+			fail postgres "$LOG" "the server did not start"
+	fi
+	wait_until "$READY_TIMEOUT" ready || fail postgres "$LOG" "not ready after ${READY_TIMEOUT}s"
+	provision
+	say "postgres ready"
+}
+
+stop() {
+	if [ -f "$PG_DATA/postmaster.pid" ]; then
+		as_pg "$BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
+		say "postgres stopped"
+	fi
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status) if ready; then echo "postgres: ready on 127.0.0.1:$PG_PORT"; else echo "postgres: down"; exit 1; fi ;;
+*) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
