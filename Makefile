@@ -63,6 +63,8 @@ $(B)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+$(B)/tests/%.o: CPPFLAGS += -Itests/support
+
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(AR) rcs $@ $^
@@ -108,8 +110,20 @@ stack-up: $(B)/bin/topics
 stack-down:
 	@bash deploy/local/stack.sh down
 
+# The whole system: stack, daemons, and a look at it working.
+up: install
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory stack-up
+	@BUILD_DIR=$(B) bash deploy/local/daemons.sh start
+	@bash deploy/local/daemons.sh status
+
+down:
+	@bash deploy/local/daemons.sh stop
+	@bash deploy/local/stack.sh down
+
 stack-status:
 	@bash deploy/local/stack.sh status
+	@bash deploy/local/daemons.sh status || true
 
 # --- tests -----------------------------------------------------------------
 

@@ -38,7 +38,7 @@ static void get_readyz(void *ctx, const struct http_request *req, struct http_re
 		int rc = a->checks[i].fn(a->checks[i].arg, why, sizeof(why));
 
 		json_object_set_new(checks, a->checks[i].name,
-				    json_string(rc == 0 ? "ok" : (why[0] ? why : err_name(rc))));
+		                    json_string(rc == 0 ? "ok" : (why[0] ? why : err_name(rc))));
 		if (rc != 0)
 			ready = false;
 	}
@@ -69,14 +69,13 @@ static void get_metrics(void *ctx, const struct http_request *req, struct http_r
 }
 
 static const struct http_route admin_routes[] = {
-	{"GET", "/healthz", get_healthz},
-	{"GET", "/readyz", get_readyz},
-	{"GET", "/metrics", get_metrics},
+        {"GET", "/healthz", get_healthz},
+        {"GET", "/readyz", get_readyz},
+        {"GET", "/metrics", get_metrics},
 };
 
 int admin_start(struct admin **out, const char *addr, int port, struct metrics *metrics,
-		const struct admin_check *checks, size_t nchecks, char *errstr,
-		size_t errstr_size)
+                const struct admin_check *checks, size_t nchecks, char *errstr, size_t errstr_size)
 {
 	struct http_server_cfg cfg = {.addr = addr, .port = port, .max_body = 1024, .threads = 1};
 	struct admin *a = calloc(1, sizeof(*a));
@@ -90,8 +89,8 @@ int admin_start(struct admin **out, const char *addr, int port, struct metrics *
 	a->nchecks = nchecks;
 	pthread_mutex_init(&a->lock, NULL);
 	rc = http_server_start(&a->http, &cfg, admin_routes,
-			       sizeof(admin_routes) / sizeof(admin_routes[0]), a, errstr,
-			       errstr_size);
+	                       sizeof(admin_routes) / sizeof(admin_routes[0]), a, errstr,
+	                       errstr_size);
 	if (rc < 0) {
 		admin_free(a);
 		return rc;

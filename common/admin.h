@@ -22,8 +22,8 @@ struct admin_check {
 
 /* metrics and checks are borrowed and must outlive the admin server. */
 int admin_start(struct admin **out, const char *addr, int port, struct metrics *metrics,
-		const struct admin_check *checks, size_t nchecks, char *errstr,
-		size_t errstr_size) WARN_UNUSED;
+                const struct admin_check *checks, size_t nchecks, char *errstr,
+                size_t errstr_size) WARN_UNUSED;
 void admin_free(struct admin *a); /* NULL-safe */
 
 #endif

@@ -15,7 +15,7 @@ static const char *env_lookup(const char *name, void *arg)
 }
 
 static void append(char *errstr, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void append(char *errstr, size_t size, const char *fmt, ...)
 {
@@ -73,8 +73,8 @@ static int parse_bool(const char *text, bool *out)
 }
 
 /* Parses one variable into its field. Returns 0, or -1 with the reason appended. */
-static int load_one(char *base, const struct config_var *v, const char *text,
-		    char *errstr, size_t errstr_size)
+static int load_one(char *base, const struct config_var *v, const char *text, char *errstr,
+                    size_t errstr_size)
 {
 	void *field = base + v->offset;
 
@@ -94,7 +94,8 @@ static int load_one(char *base, const struct config_var *v, const char *text,
 		long n;
 
 		if (parse_long(text, &n) < 0) {
-			append(errstr, errstr_size, "%s: \"%s\" is not an integer\n", v->name, text);
+			append(errstr, errstr_size, "%s: \"%s\" is not an integer\n", v->name,
+			       text);
 			return -1;
 		}
 		if ((double)n < v->min || (double)n > v->max) {
@@ -113,8 +114,8 @@ static int load_one(char *base, const struct config_var *v, const char *text,
 			return -1;
 		}
 		if (d < v->min || d > v->max) {
-			append(errstr, errstr_size, "%s: %g is out of range [%g, %g]\n",
-			       v->name, d, v->min, v->max);
+			append(errstr, errstr_size, "%s: %g is out of range [%g, %g]\n", v->name, d,
+			       v->min, v->max);
 			return -1;
 		}
 		*(double *)field = d;
@@ -132,8 +133,8 @@ static int load_one(char *base, const struct config_var *v, const char *text,
 	return -1;
 }
 
-int config_load(void *target, const struct config_var *vars, size_t n,
-		config_lookup_fn lookup, void *arg, char *errstr, size_t errstr_size)
+int config_load(void *target, const struct config_var *vars, size_t n, config_lookup_fn lookup,
+                void *arg, char *errstr, size_t errstr_size)
 {
 	int bad = 0;
 
@@ -179,7 +180,8 @@ void config_print_help(const struct config_var *vars, size_t n)
 
 		printf("  %-28s %s", v->name, v->help ? v->help : "");
 		if (v->def)
-			printf(" (default: %s)", v->secret ? "***" : (v->def[0] ? v->def : "empty"));
+			printf(" (default: %s)",
+			       v->secret ? "***" : (v->def[0] ? v->def : "empty"));
 		else
 			printf(" (required)");
 		if (v->type == CONFIG_TYPE_INT || v->type == CONFIG_TYPE_DOUBLE)

@@ -27,25 +27,35 @@ enum config_type {
 };
 
 struct config_var {
-	const char *name;      /* environment variable */
+	const char *name; /* environment variable */
 	enum config_type type;
-	const char *def;       /* default as text; NULL makes the variable required */
-	double min, max;       /* bounds for numbers */
-	size_t offset;         /* where the value goes in the target struct */
-	const char *help;      /* one line for --help and the docs */
-	bool secret;           /* never print the value */
+	const char *def;  /* default as text; NULL makes the variable required */
+	double min, max;  /* bounds for numbers */
+	size_t offset;    /* where the value goes in the target struct */
+	const char *help; /* one line for --help and the docs */
+	bool secret;      /* never print the value */
 };
 
-#define CONFIG_STR(name, def, type, field, help) \
-	{name, CONFIG_TYPE_STRING, def, 0, 0, offsetof(type, field), help, false}
-#define CONFIG_SECRET(name, def, type, field, help) \
-	{name, CONFIG_TYPE_STRING, def, 0, 0, offsetof(type, field), help, true}
-#define CONFIG_INT(name, def, lo, hi, type, field, help) \
-	{name, CONFIG_TYPE_INT, def, lo, hi, offsetof(type, field), help, false}
-#define CONFIG_DBL(name, def, lo, hi, type, field, help) \
-	{name, CONFIG_TYPE_DOUBLE, def, lo, hi, offsetof(type, field), help, false}
-#define CONFIG_BOOL(name, def, type, field, help) \
-	{name, CONFIG_TYPE_BOOL, def, 0, 0, offsetof(type, field), help, false}
+#define CONFIG_STR(name, def, type, field, help)                                        \
+	{                                                                               \
+		name, CONFIG_TYPE_STRING, def, 0, 0, offsetof(type, field), help, false \
+	}
+#define CONFIG_SECRET(name, def, type, field, help)                                    \
+	{                                                                              \
+		name, CONFIG_TYPE_STRING, def, 0, 0, offsetof(type, field), help, true \
+	}
+#define CONFIG_INT(name, def, lo, hi, type, field, help)                               \
+	{                                                                              \
+		name, CONFIG_TYPE_INT, def, lo, hi, offsetof(type, field), help, false \
+	}
+#define CONFIG_DBL(name, def, lo, hi, type, field, help)                                  \
+	{                                                                                 \
+		name, CONFIG_TYPE_DOUBLE, def, lo, hi, offsetof(type, field), help, false \
+	}
+#define CONFIG_BOOL(name, def, type, field, help)                                     \
+	{                                                                             \
+		name, CONFIG_TYPE_BOOL, def, 0, 0, offsetof(type, field), help, false \
+	}
 
 /* Where values come from: getenv in daemons, a table in tests. */
 typedef const char *(*config_lookup_fn)(const char *name, void *arg);
@@ -56,8 +66,8 @@ typedef const char *(*config_lookup_fn)(const char *name, void *arg);
  * what could be parsed and must still be released.
  * lookup may be NULL for getenv.
  */
-int config_load(void *target, const struct config_var *vars, size_t n,
-		config_lookup_fn lookup, void *arg, char *errstr, size_t errstr_size) WARN_UNUSED;
+int config_load(void *target, const struct config_var *vars, size_t n, config_lookup_fn lookup,
+                void *arg, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /* Frees the strings config_load stored in target. */
 void config_release(void *target, const struct config_var *vars, size_t n);

@@ -24,7 +24,7 @@ void die(const char *fmt, ...)
 }
 
 void daemon_load_config(void *target, const struct config_var *vars, size_t n, int argc,
-			char **argv)
+                        char **argv)
 {
 	char errs[4096];
 	char *line, *next;
@@ -71,7 +71,7 @@ int daemon_backoff_ms(int attempt, int base_ms, int cap_ms)
 }
 
 void daemon_add_check(struct daemon *d, const char *name,
-		      int (*fn)(void *arg, char *errstr, size_t errstr_size), void *arg)
+                      int (*fn)(void *arg, char *errstr, size_t errstr_size), void *arg)
 {
 	if (d->nchecks >= DAEMON_MAX_CHECKS)
 		BUG("more than %d readiness checks", DAEMON_MAX_CHECKS);
@@ -107,7 +107,7 @@ static int wait_for_db(struct daemon *d)
 }
 
 int daemon_start(struct daemon *d, const char *name, const struct daemon_settings *settings,
-		 const struct migration *migrations, size_t nmigrations)
+                 const struct migration *migrations, size_t nmigrations)
 {
 	char why[512] = "";
 	int level = log_level_parse(settings->log_level);
@@ -131,7 +131,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 		if ((rc = wait_for_db(d)) < 0)
 			return rc;
 		rc = migrate_apply(db_conn(d->db, NULL, NULL, 0), migrations, nmigrations, &applied,
-				   why, sizeof(why));
+		                   why, sizeof(why));
 		if (rc < 0) {
 			LOG(ERROR, "could not apply migrations: %s", why);
 			return rc;
@@ -142,7 +142,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 	}
 	{
 		struct kafka_producer_cfg pc = {.bootstrap = settings->kafka_bootstrap,
-						.client_id = name};
+		                                .client_id = name};
 
 		if ((rc = kafka_producer_new(&d->probe, &pc, why, sizeof(why))) < 0) {
 			LOG(ERROR, "could not create the kafka client: %s", why);
@@ -151,7 +151,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 		daemon_add_check(d, "kafka", check_kafka, d->probe);
 	}
 	rc = admin_start(&d->admin, settings->admin_addr, (int)settings->admin_port, d->metrics,
-			 d->checks, d->nchecks, why, sizeof(why));
+	                 d->checks, d->nchecks, why, sizeof(why));
 	if (rc < 0) {
 		LOG(ERROR, "could not start the admin server: %s", why);
 		return rc;

@@ -36,18 +36,18 @@ struct daemon_settings {
 	char *database_url; /* NULL for a daemon without a database */
 };
 
-#define DAEMON_CONFIG_VARS(type, field, port)                                           \
+#define DAEMON_CONFIG_VARS(type, field, port)                                                 \
 	CONFIG_STR("LOG_LEVEL", "info", type, field.log_level, "debug, info, warn or error"), \
-	CONFIG_STR("ADMIN_ADDR", "127.0.0.1", type, field.admin_addr,                         \
-		   "address of /healthz, /readyz and /metrics"),                              \
-	CONFIG_INT("ADMIN_PORT", port, 1, 65535, type, field.admin_port,                \
-		   "port of /healthz, /readyz and /metrics"),                                 \
-	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", type, field.kafka_bootstrap,         \
-		   "Kafka bootstrap servers")
+	        CONFIG_STR("ADMIN_ADDR", "127.0.0.1", type, field.admin_addr,                 \
+	                   "address of /healthz, /readyz and /metrics"),                      \
+	        CONFIG_INT("ADMIN_PORT", port, 1, 65535, type, field.admin_port,              \
+	                   "port of /healthz, /readyz and /metrics"),                         \
+	        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", type, field.kafka_bootstrap, \
+	                   "Kafka bootstrap servers")
 
-#define DAEMON_DATABASE_VAR(type, field)                           \
+#define DAEMON_DATABASE_VAR(type, field)                              \
 	CONFIG_SECRET("DATABASE_URL", NULL, type, field.database_url, \
-		      "PostgreSQL connection string of the service's own database")
+	              "PostgreSQL connection string of the service's own database")
 
 #define DAEMON_MAX_CHECKS 4
 
@@ -55,9 +55,9 @@ struct daemon {
 	const char *name;
 	const struct daemon_settings *settings;
 	struct metrics *metrics;
-	struct db *db;          /* the main thread's connection; NULL without a database */
-	struct db *ready_db;    /* the admin thread's own connection for /readyz */
-	rd_kafka_t *probe;      /* a client used only to answer /readyz */
+	struct db *db;       /* the main thread's connection; NULL without a database */
+	struct db *ready_db; /* the admin thread's own connection for /readyz */
+	rd_kafka_t *probe;   /* a client used only to answer /readyz */
 	struct admin *admin;
 	struct admin_check checks[DAEMON_MAX_CHECKS];
 	size_t nchecks;
@@ -69,11 +69,11 @@ void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Loads the configuration; --help prints the table. Every bad value is logged
  * by name and the process exits 2. */
 void daemon_load_config(void *target, const struct config_var *vars, size_t n, int argc,
-			char **argv);
+                        char **argv);
 
 /* Adds a readiness check before daemon_start (at most DAEMON_MAX_CHECKS in all). */
 void daemon_add_check(struct daemon *d, const char *name,
-		      int (*fn)(void *arg, char *errstr, size_t errstr_size), void *arg);
+                      int (*fn)(void *arg, char *errstr, size_t errstr_size), void *arg);
 
 /*
  * Starts the shared parts. Waits (with backoff, until a stop is asked for)
@@ -81,7 +81,7 @@ void daemon_add_check(struct daemon *d, const char *name,
  * startup failed or a stop came first.
  */
 int daemon_start(struct daemon *d, const char *name, const struct daemon_settings *settings,
-		 const struct migration *migrations, size_t nmigrations) WARN_UNUSED;
+                 const struct migration *migrations, size_t nmigrations) WARN_UNUSED;
 
 /* Releases everything daemon_start made, in reverse order. Safe to call
  * after a failed start. */

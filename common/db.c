@@ -93,20 +93,20 @@ int db_classify(PGconn *conn, const PGresult *res)
 		return ERR_RETRY;
 	if (!state)
 		return res ? ERR_FATAL : ERR_RETRY;
-	if (strncmp(state, "08", 2) == 0 ||      /* connection exception */
-	    strcmp(state, "40001") == 0 ||       /* serialization failure */
-	    strcmp(state, "40P01") == 0 ||       /* deadlock detected */
-	    strcmp(state, "53300") == 0 ||       /* too many connections */
-	    strncmp(state, "57P", 3) == 0 ||     /* operator intervention: shutdown */
-	    strcmp(state, "55P03") == 0)         /* lock not available */
+	if (strncmp(state, "08", 2) == 0 ||  /* connection exception */
+	    strcmp(state, "40001") == 0 ||   /* serialization failure */
+	    strcmp(state, "40P01") == 0 ||   /* deadlock detected */
+	    strcmp(state, "53300") == 0 ||   /* too many connections */
+	    strncmp(state, "57P", 3) == 0 || /* operator intervention: shutdown */
+	    strcmp(state, "55P03") == 0)     /* lock not available */
 		return ERR_RETRY;
-	if (strcmp(state, "23505") == 0)         /* unique violation */
+	if (strcmp(state, "23505") == 0) /* unique violation */
 		return ERR_CONFLICT;
 	return ERR_FATAL;
 }
 
-int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
-	    PGresult **res, char *errstr, size_t errstr_size)
+int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params, PGresult **res,
+            char *errstr, size_t errstr_size)
 {
 	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;

@@ -35,8 +35,8 @@ int db_ping(struct db *db, char *errstr, size_t errstr_size) WARN_UNUSED;
  * On success returns 0 and, when res is not NULL, the result (caller clears).
  * On failure returns db_classify()'s code with the message in errstr.
  */
-int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
-	    PGresult **res, char *errstr, size_t errstr_size) WARN_UNUSED;
+int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params, PGresult **res,
+            char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /* ERR_RETRY for a lost connection or a serialization/deadlock/shutdown
  * error, ERR_CONFLICT for a unique violation, ERR_FATAL otherwise. */

@@ -53,8 +53,8 @@ const char *http_status_text(int status)
 	return "Unknown";
 }
 
-void http_reply_take(struct http_response *res, int status, const char *content_type,
-		     char *body, size_t len)
+void http_reply_take(struct http_response *res, int status, const char *content_type, char *body,
+                     size_t len)
 {
 	free(res->body);
 	res->status = status;
@@ -63,8 +63,7 @@ void http_reply_take(struct http_response *res, int status, const char *content_
 	res->body_len = body ? len : 0;
 }
 
-void http_reply(struct http_response *res, int status, const char *content_type,
-		const char *body)
+void http_reply(struct http_response *res, int status, const char *content_type, const char *body)
 {
 	char *copy = strdup(body ? body : "");
 
@@ -88,7 +87,7 @@ void http_reply_header(struct http_response *res, const char *name, const char *
 }
 
 void http_reply_problem(struct http_response *res, int status, const char *field,
-			const char *detail_fmt, ...)
+                        const char *detail_fmt, ...)
 {
 	char detail[512];
 	va_list ap;
@@ -98,8 +97,8 @@ void http_reply_problem(struct http_response *res, int status, const char *field
 	va_start(ap, detail_fmt);
 	vsnprintf(detail, sizeof(detail), detail_fmt, ap);
 	va_end(ap);
-	doc = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", http_status_text(status),
-			"status", status, "detail", detail);
+	doc = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
+	                http_status_text(status), "status", status, "detail", detail);
 	if (doc && field)
 		json_object_set_new(doc, "field", json_string(field));
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -132,7 +131,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
 	enum MHD_Result rc;
 
 	r = MHD_create_response_from_buffer(res->body_len, res->body ? res->body : (char *)"",
-					    res->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	                                    res->body ? MHD_RESPMEM_MUST_FREE
+	                                              : MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		response_release(res);
 		return MHD_NO;
@@ -158,7 +158,7 @@ static bool route_matches(const struct http_route *r, const char *path)
 }
 
 static void dispatch(struct http_server *srv, const struct http_request *req,
-		     struct http_response *res)
+                     struct http_response *res)
 {
 	bool path_known = false;
 
@@ -177,14 +177,14 @@ static void dispatch(struct http_server *srv, const struct http_request *req,
 	}
 	if (path_known)
 		http_reply_problem(res, 405, NULL, "method %s is not allowed on %s", req->method,
-				   req->path);
+		                   req->path);
 	else
 		http_reply_problem(res, 404, NULL, "no resource at %s", req->path);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **state)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **state)
 {
 	struct http_server *srv = cls;
 	struct pending *p = *state;
@@ -194,7 +194,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	if (!p) {
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 		p = calloc(1, sizeof(*p));
 		if (!p)
@@ -207,8 +207,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			if (*end == '\0' && n > srv->max_body) {
 				/* Answer before reading a body we would refuse anyway. */
 				http_reply_problem(&res, 413, NULL,
-						   "the body is %llu bytes; the limit is %zu", n,
-						   srv->max_body);
+				                   "the body is %llu bytes; the limit is %zu", n,
+				                   srv->max_body);
 				return send_response(conn, &res);
 			}
 		}
@@ -241,7 +241,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (p->too_large) {
 		http_reply_problem(&res, 413, NULL, "the body exceeds the limit of %zu bytes",
-				   srv->max_body);
+		                   srv->max_body);
 		return send_response(conn, &res);
 	}
 	req.method = method;
@@ -254,7 +254,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
-			 enum MHD_RequestTerminationCode code)
+                         enum MHD_RequestTerminationCode code)
 {
 	struct pending *p = *state;
 
@@ -282,8 +282,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 int http_server_start(struct http_server **out, const struct http_server_cfg *cfg,
-		      const struct http_route *routes, size_t nroutes, void *ctx,
-		      char *errstr, size_t errstr_size)
+                      const struct http_route *routes, size_t nroutes, void *ctx, char *errstr,
+                      size_t errstr_size)
 {
 	struct http_server *srv;
 	struct sockaddr_in sa;
@@ -307,27 +307,23 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	srv->max_body = cfg->max_body ? cfg->max_body : 64 * 1024;
 	if (cfg->thread_per_connection) {
 		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
-					    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-					    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-					    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-					    MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-					    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-					    MHD_OPTION_END);
+		srv->mhd = MHD_start_daemon(
+		        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+		        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+		        60u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
 	} else {
 		flags |= MHD_USE_EPOLL;
-		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
-					    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-					    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-					    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-					    MHD_OPTION_THREAD_POOL_SIZE, pool,
-					    MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-					    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-					    MHD_OPTION_END);
+		srv->mhd = MHD_start_daemon(
+		        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+		        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_THREAD_POOL_SIZE,
+		        pool, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+		        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
 	}
 	if (!srv->mhd) {
 		snprintf(errstr, errstr_size, "could not listen on %s:%d",
-			 cfg->addr ? cfg->addr : "127.0.0.1", cfg->port);
+		         cfg->addr ? cfg->addr : "127.0.0.1", cfg->port);
 		free(srv);
 		return ERR_FATAL;
 	}

@@ -25,8 +25,8 @@ struct MHD_Connection;
 
 struct http_request {
 	const char *method;
-	const char *path;      /* without the query string */
-	const char *body;      /* NUL-terminated copy of the body; "" when none */
+	const char *path; /* without the query string */
+	const char *body; /* NUL-terminated copy of the body; "" when none */
 	size_t body_len;
 	struct MHD_Connection *conn;
 };
@@ -41,26 +41,26 @@ struct http_response {
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
-				struct http_response *res);
+                                struct http_response *res);
 
 struct http_route {
 	const char *method;
-	const char *path;   /* exact path, or a prefix when it ends with '/' */
+	const char *path; /* exact path, or a prefix when it ends with '/' */
 	http_handler_fn fn;
 };
 
 struct http_server_cfg {
-	const char *addr;          /* IPv4 address to bind, e.g. "127.0.0.1" */
+	const char *addr; /* IPv4 address to bind, e.g. "127.0.0.1" */
 	int port;
-	size_t max_body;           /* larger bodies get 413 */
+	size_t max_body;            /* larger bodies get 413 */
 	bool thread_per_connection; /* for handlers that block (e.g. on Kafka) */
-	unsigned threads;          /* pool size otherwise; 0 means 1 */
+	unsigned threads;           /* pool size otherwise; 0 means 1 */
 };
 
 /* Starts serving at once. routes and ctx are borrowed for the server's life. */
 int http_server_start(struct http_server **out, const struct http_server_cfg *cfg,
-		      const struct http_route *routes, size_t nroutes, void *ctx,
-		      char *errstr, size_t errstr_size) WARN_UNUSED;
+                      const struct http_route *routes, size_t nroutes, void *ctx, char *errstr,
+                      size_t errstr_size) WARN_UNUSED;
 /* Stops accepting, waits for running handlers, frees. NULL-safe. */
 void http_server_free(struct http_server *srv);
 
@@ -68,11 +68,10 @@ void http_server_free(struct http_server *srv);
 const char *http_request_header(const struct http_request *req, const char *name);
 
 /* Sets status and a copy of body. */
-void http_reply(struct http_response *res, int status, const char *content_type,
-		const char *body);
+void http_reply(struct http_response *res, int status, const char *content_type, const char *body);
 /* Sets status and body; takes ownership of the malloc'd body. */
-void http_reply_take(struct http_response *res, int status, const char *content_type,
-		     char *body, size_t len);
+void http_reply_take(struct http_response *res, int status, const char *content_type, char *body,
+                     size_t len);
 /* Adds a header (copied). Silently ignored past HTTP_MAX_HEADERS. */
 void http_reply_header(struct http_response *res, const char *name, const char *value);
 
@@ -82,7 +81,7 @@ void http_reply_header(struct http_response *res, const char *name, const char *
  * "field" names the invalid input.
  */
 void http_reply_problem(struct http_response *res, int status, const char *field,
-			const char *detail_fmt, ...) __attribute__((format(printf, 4, 5)));
+                        const char *detail_fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Reason phrase for a status code, e.g. "Not Found". */
 const char *http_status_text(int status);

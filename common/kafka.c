@@ -6,7 +6,7 @@
 #include "log.h"
 
 static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-	       size_t errstr_size)
+               size_t errstr_size)
 {
 	if (rd_kafka_conf_set(conf, name, value, errstr, errstr_size) != RD_KAFKA_CONF_OK)
 		return ERR_INVALID;
@@ -36,7 +36,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 static rd_kafka_conf_t *base_conf(const char *bootstrap, const char *client_id, char *errstr,
-				  size_t errstr_size)
+                                  size_t errstr_size)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
@@ -53,7 +53,7 @@ static rd_kafka_conf_t *base_conf(const char *bootstrap, const char *client_id, 
 }
 
 int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, char *errstr,
-		       size_t errstr_size)
+                       size_t errstr_size)
 {
 	rd_kafka_conf_t *conf;
 	char linger[16];
@@ -83,7 +83,7 @@ int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, c
 }
 
 int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, char *errstr,
-		       size_t errstr_size)
+                       size_t errstr_size)
 {
 	rd_kafka_conf_t *conf;
 
@@ -145,8 +145,7 @@ int kafka_ping(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size)
 int kafka_classify(rd_kafka_resp_err_t err)
 {
 	switch (err) {
-	case RD_KAFKA_RESP_ERR_NO_ERROR:
-		return 0;
+	case RD_KAFKA_RESP_ERR_NO_ERROR: return 0;
 	case RD_KAFKA_RESP_ERR__TRANSPORT:
 	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
 	case RD_KAFKA_RESP_ERR__TIMED_OUT:
@@ -160,10 +159,8 @@ int kafka_classify(rd_kafka_resp_err_t err)
 	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
 	case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
 	case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
-	case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
-		return ERR_RETRY;
-	default:
-		return ERR_FATAL;
+	case RD_KAFKA_RESP_ERR_NOT_COORDINATOR: return ERR_RETRY;
+	default: return ERR_FATAL;
 	}
 }
 

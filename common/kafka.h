@@ -16,7 +16,7 @@
 struct kafka_producer_cfg {
 	const char *bootstrap;
 	const char *client_id;
-	int linger_ms;            /* batching delay; 0 sends at once */
+	int linger_ms; /* batching delay; 0 sends at once */
 	/* Called on librdkafka's poll thread for each delivery report; may be NULL. */
 	void (*on_delivery)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 	void *opaque;
@@ -28,18 +28,18 @@ struct kafka_consumer_cfg {
 	const char *client_id;
 	/* Optional rebalance callback (e.g. to commit on revocation); NULL = default. */
 	void (*on_rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-			     rd_kafka_topic_partition_list_t *parts, void *opaque);
+	                     rd_kafka_topic_partition_list_t *parts, void *opaque);
 	void *opaque;
 };
 
-int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg,
-		       char *errstr, size_t errstr_size) WARN_UNUSED;
-int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg,
-		       char *errstr, size_t errstr_size) WARN_UNUSED;
+int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, char *errstr,
+                       size_t errstr_size) WARN_UNUSED;
+int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, char *errstr,
+                       size_t errstr_size) WARN_UNUSED;
 
 /* Subscribes to a NULL-terminated list of topics. */
 int kafka_subscribe(rd_kafka_t *rk, const char *const *topics, char *errstr,
-		    size_t errstr_size) WARN_UNUSED;
+                    size_t errstr_size) WARN_UNUSED;
 
 /* Asks the cluster for metadata: 0 when a broker answered within timeout_ms. */
 int kafka_ping(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size) WARN_UNUSED;
@@ -49,7 +49,6 @@ int kafka_classify(rd_kafka_resp_err_t err);
 
 /* Finds header name on msg; returns its value copied into buf (NUL-terminated)
  * or NULL when absent. */
-const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf,
-			 size_t size);
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size);
 
 #endif

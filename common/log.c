@@ -80,11 +80,26 @@ int log_json_escape(char *buf, size_t size, size_t *pos, const char *src)
 		size_t n;
 
 		switch (*s) {
-		case '"': out = "\\\""; n = 2; break;
-		case '\\': out = "\\\\"; n = 2; break;
-		case '\n': out = "\\n"; n = 2; break;
-		case '\r': out = "\\r"; n = 2; break;
-		case '\t': out = "\\t"; n = 2; break;
+		case '"':
+			out = "\\\"";
+			n = 2;
+			break;
+		case '\\':
+			out = "\\\\";
+			n = 2;
+			break;
+		case '\n':
+			out = "\\n";
+			n = 2;
+			break;
+		case '\r':
+			out = "\\r";
+			n = 2;
+			break;
+		case '\t':
+			out = "\\t";
+			n = 2;
+			break;
 		default:
 			if (*s < 0x20 || *s == 0x7F) {
 				snprintf(esc, sizeof(esc), "\\u%04x", *s);
@@ -129,8 +144,8 @@ static int put_field(char *buf, size_t size, size_t *pos, const char *name, cons
 	return 0;
 }
 
-size_t log_format(char *buf, size_t size, int64_t ts_ms, const char *service,
-		  enum log_level level, const struct log_fields *fields, const char *msg)
+size_t log_format(char *buf, size_t size, int64_t ts_ms, const char *service, enum log_level level,
+                  const struct log_fields *fields, const char *msg)
 {
 	/* Room kept back for closing a cut string and the object: "}\n and NUL. */
 	const size_t reserve = 4;
@@ -146,12 +161,13 @@ size_t log_format(char *buf, size_t size, int64_t ts_ms, const char *service,
 	cap = size - reserve;
 	gmtime_r(&secs, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	pos = (size_t)snprintf(buf, cap, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"service\":\"",
-			       ts, (int)(ts_ms % 1000), level_names[level]);
+	pos = (size_t)snprintf(buf, cap, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"service\":\"", ts,
+	                       (int)(ts_ms % 1000), level_names[level]);
 	/* The service name is short and was given at startup: it always fits. */
 	(void)log_json_escape(buf, cap, &pos, service ? service : "");
 	(void)put(buf, cap, &pos, "\",\"msg\":\"", 9);
-	open = log_json_escape(buf, cap, &pos, msg ? msg : "") < 0 || put(buf, cap, &pos, "\"", 1) < 0;
+	open = log_json_escape(buf, cap, &pos, msg ? msg : "") < 0 ||
+	       put(buf, cap, &pos, "\"", 1) < 0;
 	if (!open && fields) {
 		int rc = put_field(buf, cap, &pos, "order_id", fields->order_id);
 
@@ -184,7 +200,7 @@ void log_emit(enum log_level level, const struct log_fields *fields, const char 
 	va_end(ap);
 	clock_gettime(CLOCK_REALTIME, &now);
 	n = log_format(line, sizeof(line), (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-		       log_service, level, fields, msg);
+	               log_service, level, fields, msg);
 	if (write(STDERR_FILENO, line, n) < 0)
 		return; /* nowhere left to report it */
 }

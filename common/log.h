@@ -37,15 +37,15 @@ int log_level_parse(const char *text);
 
 /* Writes one line to stderr with a single write(2). */
 void log_emit(enum log_level level, const struct log_fields *fields, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /*
  * Formats one log line (with trailing newline) into buf. Pure, for tests.
  * Returns the line's length; a line longer than size is cut short but stays
  * valid JSON.
  */
-size_t log_format(char *buf, size_t size, int64_t ts_ms, const char *service,
-		  enum log_level level, const struct log_fields *fields, const char *msg);
+size_t log_format(char *buf, size_t size, int64_t ts_ms, const char *service, enum log_level level,
+                  const struct log_fields *fields, const char *msg);
 
 /*
  * Appends src as the contents of a JSON string (without quotes) to buf at
@@ -57,10 +57,10 @@ int log_json_escape(char *buf, size_t size, size_t *pos, const char *src);
 
 /* Logs a broken invariant with its place in the source, then aborts. */
 void log_bug(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4), noreturn));
+        __attribute__((format(printf, 3, 4), noreturn));
 
-#define BUG(...) log_bug(__FILE__, __LINE__, __VA_ARGS__)
-#define LOG(lvl, ...) log_emit(LOG_LEVEL_##lvl, NULL, __VA_ARGS__)
+#define BUG(...)               log_bug(__FILE__, __LINE__, __VA_ARGS__)
+#define LOG(lvl, ...)          log_emit(LOG_LEVEL_##lvl, NULL, __VA_ARGS__)
 #define LOGX(lvl, fields, ...) log_emit(LOG_LEVEL_##lvl, (fields), __VA_ARGS__)
 
 #endif

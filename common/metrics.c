@@ -14,10 +14,10 @@ struct metric {
 	enum metric_kind kind;
 	char *name;
 	char *help;
-	char *labels;          /* NULL or "a=\"b\"" */
-	atomic_llong value;    /* counter, gauge; histogram: count */
-	atomic_llong sum_us;   /* histogram: sum in microseconds */
-	double *bounds;        /* histogram */
+	char *labels;        /* NULL or "a=\"b\"" */
+	atomic_llong value;  /* counter, gauge; histogram: count */
+	atomic_llong sum_us; /* histogram: sum in microseconds */
+	double *bounds;      /* histogram */
 	size_t nbounds;
 	atomic_llong *buckets; /* histogram: non-cumulative counts, nbounds + 1 */
 };
@@ -28,8 +28,8 @@ struct metrics {
 	size_t n, cap;
 };
 
-const double metrics_latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-					 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const double metrics_latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 const size_t metrics_latency_nbounds = sizeof(metrics_latency_bounds) / sizeof(double);
 
 int metrics_new(struct metrics **out)
@@ -73,8 +73,8 @@ static bool same(const char *a, const char *b)
 }
 
 static struct metric *create(struct metrics *m, enum metric_kind kind, const char *name,
-			     const char *help, const char *labels, const double *bounds,
-			     size_t nbounds)
+                             const char *help, const char *labels, const double *bounds,
+                             size_t nbounds)
 {
 	struct metric *x = NULL;
 	size_t at;
@@ -131,19 +131,19 @@ out:
 }
 
 struct metric *metrics_counter(struct metrics *m, const char *name, const char *help,
-			       const char *labels)
+                               const char *labels)
 {
 	return create(m, KIND_COUNTER, name, help, labels, NULL, 0);
 }
 
 struct metric *metrics_gauge(struct metrics *m, const char *name, const char *help,
-			     const char *labels)
+                             const char *labels)
 {
 	return create(m, KIND_GAUGE, name, help, labels, NULL, 0);
 }
 
 struct metric *metrics_histogram(struct metrics *m, const char *name, const char *help,
-				 const char *labels, const double *bounds, size_t nbounds)
+                                 const char *labels, const double *bounds, size_t nbounds)
 {
 	return create(m, KIND_HISTOGRAM, name, help, labels, bounds, nbounds);
 }
@@ -235,16 +235,18 @@ static void render_histogram(struct text *t, const struct metric *x)
 		cum += atomic_load_explicit(&x->buckets[i], memory_order_relaxed);
 		if (i < x->nbounds)
 			text_printf(t, "%s_bucket{%s%sle=\"%g\"} %lld\n", x->name, labels, sep,
-				    x->bounds[i], cum);
+			            x->bounds[i], cum);
 		else
 			text_printf(t, "%s_bucket{%s%sle=\"+Inf\"} %lld\n", x->name, labels, sep,
-				    cum);
+			            cum);
 	}
-	text_printf(t, "%s_sum%s%s%s %.6f\n", x->name, x->labels ? "{" : "", labels,
-		    x->labels ? "}" : "",
-		    (double)atomic_load_explicit(&((struct metric *)x)->sum_us, memory_order_relaxed) / 1e6);
+	text_printf(
+	        t, "%s_sum%s%s%s %.6f\n", x->name, x->labels ? "{" : "", labels,
+	        x->labels ? "}" : "",
+	        (double)atomic_load_explicit(&((struct metric *)x)->sum_us, memory_order_relaxed) /
+	                1e6);
 	text_printf(t, "%s_count%s%s%s %lld\n", x->name, x->labels ? "{" : "", labels,
-		    x->labels ? "}" : "", cum);
+	            x->labels ? "}" : "", cum);
 }
 
 int metrics_render(struct metrics *m, char **out, size_t *len)
@@ -259,13 +261,13 @@ int metrics_render(struct metrics *m, char **out, size_t *len)
 
 		if (i == 0 || strcmp(m->items[i - 1]->name, x->name) != 0)
 			text_printf(&t, "# HELP %s %s\n# TYPE %s %s\n", x->name, x->help, x->name,
-				    kind_name(x->kind));
+			            kind_name(x->kind));
 		if (x->kind == KIND_HISTOGRAM)
 			render_histogram(&t, x);
 		else
 			text_printf(&t, "%s%s%s%s %lld\n", x->name, x->labels ? "{" : "",
-				    x->labels ? x->labels : "", x->labels ? "}" : "",
-				    (long long)metric_value(x));
+			            x->labels ? x->labels : "", x->labels ? "}" : "",
+			            (long long)metric_value(x));
 	}
 	pthread_mutex_unlock(&m->lock);
 	text_printf(&t, "%s", "");

@@ -10,7 +10,7 @@
 #define MIGRATE_LOCK_KEY "7215360412"
 
 static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *errstr,
-		     size_t errstr_size)
+                     size_t errstr_size)
 {
 	const char *params[1] = {m->name};
 	PGresult *res = NULL;
@@ -21,18 +21,18 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
 	if (rc < 0)
 		return rc;
 	rc = db_exec(conn, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL,
-		     errstr, errstr_size);
+	             errstr, errstr_size);
 	if (rc < 0)
 		goto out;
 	rc = db_exec(conn,
-		     "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		     " version text PRIMARY KEY,"
-		     " applied_at timestamptz NOT NULL DEFAULT now())",
-		     0, NULL, NULL, errstr, errstr_size);
+	             "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	             " version text PRIMARY KEY,"
+	             " applied_at timestamptz NOT NULL DEFAULT now())",
+	             0, NULL, NULL, errstr, errstr_size);
 	if (rc < 0)
 		goto out;
 	rc = db_exec(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, &res,
-		     errstr, errstr_size);
+	             errstr, errstr_size);
 	if (rc < 0 || PQntuples(res) > 0)
 		goto out;
 	{
@@ -40,7 +40,7 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
 
 		if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 			snprintf(errstr, errstr_size, "migration %s failed: %s", m->name,
-				 PQresultErrorMessage(r));
+			         PQresultErrorMessage(r));
 			rc = db_classify(conn, r);
 			PQclear(r);
 			goto out;
@@ -48,7 +48,7 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
 		PQclear(r);
 	}
 	rc = db_exec(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params, NULL,
-		     errstr, errstr_size);
+	             errstr, errstr_size);
 	if (rc == 0)
 		*ran = 1;
 out:
@@ -62,8 +62,8 @@ out:
 	return rc;
 }
 
-int migrate_apply(PGconn *conn, const struct migration *list, size_t n, int *applied,
-		  char *errstr, size_t errstr_size)
+int migrate_apply(PGconn *conn, const struct migration *list, size_t n, int *applied, char *errstr,
+                  size_t errstr_size)
 {
 	int count = 0;
 	int rc = 0;

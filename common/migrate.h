@@ -25,7 +25,7 @@ extern const size_t service_nmigrations;
 
 /* Applies the migrations not yet recorded, in array order. *applied (may be
  * NULL) receives how many ran now. */
-int migrate_apply(PGconn *conn, const struct migration *list, size_t n, int *applied,
-		  char *errstr, size_t errstr_size) WARN_UNUSED;
+int migrate_apply(PGconn *conn, const struct migration *list, size_t n, int *applied, char *errstr,
+                  size_t errstr_size) WARN_UNUSED;
 
 #endif

@@ -39,7 +39,7 @@ static int parse_url(const char *url, char *host, size_t hsize, int *port, int *
 }
 
 int redis_connect(redisContext **out, const char *url, int timeout_ms, char *errstr,
-		  size_t errstr_size)
+                  size_t errstr_size)
 {
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 	char host[256];
@@ -48,8 +48,8 @@ int redis_connect(redisContext **out, const char *url, int timeout_ms, char *err
 
 	*out = NULL;
 	if (parse_url(url, host, sizeof(host), &port, &db) < 0) {
-		snprintf(errstr, errstr_size, "invalid redis url \"%s\" (want redis://host:port/db)",
-			 url);
+		snprintf(errstr, errstr_size,
+		         "invalid redis url \"%s\" (want redis://host:port/db)", url);
 		return ERR_INVALID;
 	}
 	c = redisConnectWithTimeout(host, port, tv);
@@ -57,7 +57,7 @@ int redis_connect(redisContext **out, const char *url, int timeout_ms, char *err
 		return ERR_NOMEM;
 	if (c->err) {
 		snprintf(errstr, errstr_size, "could not connect to redis at %s:%d: %s", host, port,
-			 c->errstr);
+		         c->errstr);
 		redisFree(c);
 		return ERR_RETRY;
 	}
@@ -84,7 +84,7 @@ int redis_ping(redisContext *c, char *errstr, size_t errstr_size)
 
 	if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
 		snprintf(errstr, errstr_size, "redis did not answer PING: %s",
-			 c->err ? c->errstr : "unexpected reply");
+		         c->err ? c->errstr : "unexpected reply");
 		rc = ERR_RETRY;
 	}
 	freeReplyObject(r);

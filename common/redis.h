@@ -10,7 +10,7 @@
 
 /* Connects with a timeout and selects the URL's database. */
 int redis_connect(redisContext **out, const char *url, int timeout_ms, char *errstr,
-		  size_t errstr_size) WARN_UNUSED;
+                  size_t errstr_size) WARN_UNUSED;
 
 /* PING; 0 when Redis answered PONG. */
 int redis_ping(redisContext *c, char *errstr, size_t errstr_size) WARN_UNUSED;

@@ -15,7 +15,7 @@
 #include "daemon.h"
 #include "log.h"
 
-#define MAX_TOPICS 64
+#define MAX_TOPICS  64
 #define MAX_CONFIGS 8
 
 struct topics_cfg {
@@ -26,14 +26,14 @@ struct topics_cfg {
 };
 
 static const struct config_var vars[] = {
-	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct topics_cfg, bootstrap,
-		   "Kafka bootstrap servers"),
-	CONFIG_INT("KAFKA_PARTITIONS", "6", 1, 1000, struct topics_cfg, partitions,
-		   "partitions of each new topic"),
-	CONFIG_INT("KAFKA_REPLICATION", "1", 1, 10, struct topics_cfg, replication,
-		   "replication factor of each new topic"),
-	CONFIG_INT("TOPICS_TIMEOUT_MS", "30000", 1000, 600000, struct topics_cfg, timeout_ms,
-		   "how long to wait for the cluster"),
+        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct topics_cfg, bootstrap,
+                   "Kafka bootstrap servers"),
+        CONFIG_INT("KAFKA_PARTITIONS", "6", 1, 1000, struct topics_cfg, partitions,
+                   "partitions of each new topic"),
+        CONFIG_INT("KAFKA_REPLICATION", "1", 1, 10, struct topics_cfg, replication,
+                   "replication factor of each new topic"),
+        CONFIG_INT("TOPICS_TIMEOUT_MS", "30000", 1000, 600000, struct topics_cfg, timeout_ms,
+                   "how long to wait for the cluster"),
 };
 
 struct topic_line {
@@ -57,7 +57,8 @@ static int parse_line(char *line, struct topic_line *t)
 	while ((tok = strtok_r(NULL, " \t\r\n", &save))) {
 		char *eq = strchr(tok, '=');
 
-		if (!eq || t->nconf == MAX_CONFIGS || (size_t)(eq - tok) >= 128 || strlen(eq + 1) >= 128)
+		if (!eq || t->nconf == MAX_CONFIGS || (size_t)(eq - tok) >= 128 ||
+		    strlen(eq + 1) >= 128)
 			return -1;
 		*eq = '\0';
 		snprintf(t->conf[t->nconf][0], 128, "%s", tok);
@@ -100,11 +101,12 @@ static int read_topics(const char *path, struct topic_line *topics, int *n)
 }
 
 static int create_topics(rd_kafka_t *rk, const struct topics_cfg *cfg,
-			 const struct topic_line *topics, int n)
+                         const struct topic_line *topics, int n)
 {
 	rd_kafka_NewTopic_t *nt[MAX_TOPICS] = {0};
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_AdminOptions_t *opts =
+	        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
 	rd_kafka_event_t *ev = NULL;
 	const rd_kafka_CreateTopics_result_t *res;
 	const rd_kafka_topic_result_t **results;
@@ -112,18 +114,21 @@ static int create_topics(rd_kafka_t *rk, const struct topics_cfg *cfg,
 	size_t nres = 0;
 	int failed = 0;
 
-	rd_kafka_AdminOptions_set_operation_timeout(opts, (int)cfg->timeout_ms, errstr, sizeof(errstr));
-	rd_kafka_AdminOptions_set_request_timeout(opts, (int)cfg->timeout_ms, errstr, sizeof(errstr));
+	rd_kafka_AdminOptions_set_operation_timeout(opts, (int)cfg->timeout_ms, errstr,
+	                                            sizeof(errstr));
+	rd_kafka_AdminOptions_set_request_timeout(opts, (int)cfg->timeout_ms, errstr,
+	                                          sizeof(errstr));
 	for (int i = 0; i < n; i++) {
 		nt[i] = rd_kafka_NewTopic_new(topics[i].name, (int)cfg->partitions,
-					      (int)cfg->replication, errstr, sizeof(errstr));
+		                              (int)cfg->replication, errstr, sizeof(errstr));
 		if (!nt[i]) {
 			LOG(ERROR, "invalid topic \"%s\": %s", topics[i].name, errstr);
 			failed = 1;
 			goto out;
 		}
 		for (int c = 0; c < topics[i].nconf; c++)
-			rd_kafka_NewTopic_set_config(nt[i], topics[i].conf[c][0], topics[i].conf[c][1]);
+			rd_kafka_NewTopic_set_config(nt[i], topics[i].conf[c][0],
+			                             topics[i].conf[c][1]);
 	}
 	rd_kafka_CreateTopics(rk, nt, (size_t)n, opts, q);
 	ev = rd_kafka_queue_poll(q, (int)cfg->timeout_ms + 5000);

@@ -15,10 +15,10 @@ struct template_cfg {
 };
 
 static const struct config_var vars[] = {
-	DAEMON_CONFIG_VARS(struct template_cfg, d, "9190"),
-	DAEMON_DATABASE_VAR(struct template_cfg, d),
-	CONFIG_INT("TICK_MS", "100", 1, 60000, struct template_cfg, tick_ms,
-		   "how often the main loop wakes"),
+        DAEMON_CONFIG_VARS(struct template_cfg, d, "9190"),
+        DAEMON_DATABASE_VAR(struct template_cfg, d),
+        CONFIG_INT("TICK_MS", "100", 1, 60000, struct template_cfg, tick_ms,
+                   "how often the main loop wakes"),
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))

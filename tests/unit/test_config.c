@@ -13,11 +13,11 @@ struct cfg {
 };
 
 static const struct config_var vars[] = {
-	CONFIG_STR("URL", NULL, struct cfg, url, "required string"),
-	CONFIG_STR("NAME", "svc", struct cfg, name, "string with a default"),
-	CONFIG_INT("PORT", "8080", 1, 65535, struct cfg, port, "a port"),
-	CONFIG_DBL("RATE", "0.5", 0, 1, struct cfg, rate, "a probability"),
-	CONFIG_BOOL("FLAG", "false", struct cfg, flag, "a switch"),
+        CONFIG_STR("URL", NULL, struct cfg, url, "required string"),
+        CONFIG_STR("NAME", "svc", struct cfg, name, "string with a default"),
+        CONFIG_INT("PORT", "8080", 1, 65535, struct cfg, port, "a port"),
+        CONFIG_DBL("RATE", "0.5", 0, 1, struct cfg, rate, "a probability"),
+        CONFIG_BOOL("FLAG", "false", struct cfg, flag, "a switch"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -50,8 +50,8 @@ Test(config, defaults_apply_when_unset)
 
 Test(config, values_override_defaults)
 {
-	const char *env[] = {"URL", "u", "NAME", "other", "PORT", "1", "RATE", "1",
-			     "FLAG", "yes", NULL};
+	const char *env[] = {"URL",  "u", "NAME", "other", "PORT", "1",
+	                     "RATE", "1", "FLAG", "yes",   NULL};
 	struct cfg c = {0};
 	char err[512];
 

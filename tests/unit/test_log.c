@@ -23,7 +23,7 @@ Test(log, formats_one_json_line)
 	size_t n = log_format(buf, sizeof(buf), TS, "order", LOG_LEVEL_WARN, NULL, "hello");
 
 	cr_expect_str_eq(buf, "{\"ts\":\"2021-01-02T03:04:05.678Z\",\"level\":\"warn\","
-			      "\"service\":\"order\",\"msg\":\"hello\"}\n");
+	                      "\"service\":\"order\",\"msg\":\"hello\"}\n");
 	cr_expect_eq(n, strlen(buf));
 }
 
@@ -61,10 +61,11 @@ Test(log, replaces_invalid_utf8_and_keeps_valid_utf8)
 	json_t *doc;
 
 	log_format(buf, sizeof(buf), TS, "s", LOG_LEVEL_INFO, NULL,
-		   "caf\xc3\xa9 bad\xff\xc3 over\xc0\xaf end");
+	           "caf\xc3\xa9 bad\xff\xc3 over\xc0\xaf end");
 	doc = parse(buf);
-	cr_expect_str_eq(json_string_value(json_object_get(doc, "msg")),
-			 "caf\xc3\xa9 bad\xef\xbf\xbd\xef\xbf\xbd over\xef\xbf\xbd\xef\xbf\xbd end");
+	cr_expect_str_eq(
+	        json_string_value(json_object_get(doc, "msg")),
+	        "caf\xc3\xa9 bad\xef\xbf\xbd\xef\xbf\xbd over\xef\xbf\xbd\xef\xbf\xbd end");
 	json_decref(doc);
 }
 

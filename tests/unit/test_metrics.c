@@ -13,23 +13,25 @@ Test(metrics, renders_counters_gauges_grouped_by_name)
 	size_t len;
 
 	cr_assert_eq(metrics_new(&m), 0);
-	struct metric *a = metrics_counter(m, "saga_consumed_total", "events consumed", "topic=\"a\"");
+	struct metric *a =
+	        metrics_counter(m, "saga_consumed_total", "events consumed", "topic=\"a\"");
 	struct metric *g = metrics_gauge(m, "saga_backlog", "rows waiting", NULL);
-	struct metric *b = metrics_counter(m, "saga_consumed_total", "events consumed", "topic=\"b\"");
+	struct metric *b =
+	        metrics_counter(m, "saga_consumed_total", "events consumed", "topic=\"b\"");
 	cr_expect_eq(metrics_counter(m, "saga_consumed_total", "x", "topic=\"a\""), a,
-		     "same name and labels give the same metric");
+	             "same name and labels give the same metric");
 	metric_add(a, 3);
 	metric_add(b, 1);
 	metric_set(g, 42);
 	metric_add(NULL, 1); /* harmless */
 	cr_assert_eq(metrics_render(m, &text, &len), 0);
 	cr_expect_str_eq(text, "# HELP saga_consumed_total events consumed\n"
-			       "# TYPE saga_consumed_total counter\n"
-			       "saga_consumed_total{topic=\"a\"} 3\n"
-			       "saga_consumed_total{topic=\"b\"} 1\n"
-			       "# HELP saga_backlog rows waiting\n"
-			       "# TYPE saga_backlog gauge\n"
-			       "saga_backlog 42\n");
+	                       "# TYPE saga_consumed_total counter\n"
+	                       "saga_consumed_total{topic=\"a\"} 3\n"
+	                       "saga_consumed_total{topic=\"b\"} 1\n"
+	                       "# HELP saga_backlog rows waiting\n"
+	                       "# TYPE saga_backlog gauge\n"
+	                       "saga_backlog 42\n");
 	cr_expect_eq(len, strlen(text));
 	free(text);
 	metrics_free(m);

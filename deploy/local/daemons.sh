@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Starts and stops the project's daemons against the native stack, with their
+# settings from .run/stack.env; logs go to .run/logs/<name>.log.
+# Usage: daemons.sh start|stop|status     (BUILD_DIR names the build)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BUILD_DIR=${BUILD_DIR:-build/release}
+CONF=$ROOT/deploy/local/services.conf
+PIDS=$RUN_DIR/pids
+
+services() { grep -v -e '^#' -e '^[[:space:]]*$' "$CONF"; }
+
+start() {
+	[ -f "$RUN_DIR/stack.env" ] || fail daemons "" "the stack is not up (make stack-up)"
+	set -a
+	. "$RUN_DIR/stack.env"
+	set +a
+	mkdir -p "$PIDS" "$RUN_DIR/logs"
+	local name prefix port url
+	while read -r name prefix port; do
+		if pid_alive "$PIDS/$name.pid"; then
+			say "$name already running"
+			continue
+		fi
+		url=
+		[ "$prefix" = - ] || url=$(eval echo "\${${prefix}_DATABASE_URL}")
+		DATABASE_URL=$url ADMIN_PORT=$port \
+			nohup "$ROOT/$BUILD_DIR/bin/$name" </dev/null >>"$RUN_DIR/logs/$name.log" 2>&1 &
+		echo $! >"$PIDS/$name.pid"
+	done < <(services)
+	while read -r name prefix port; do
+		wait_until "$READY_TIMEOUT" ready_or_dead "$PIDS/$name.pid" \
+			curl -fsS "http://127.0.0.1:$port/readyz" ||
+			fail "$name" "$RUN_DIR/logs/$name.log" "not ready after ${READY_TIMEOUT}s"
+		pid_alive "$PIDS/$name.pid" || fail "$name" "$RUN_DIR/logs/$name.log" "exited during startup"
+		curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null ||
+			fail "$name" "$RUN_DIR/logs/$name.log" "not ready"
+		say "$name ready (admin http://127.0.0.1:$port)"
+	done < <(services)
+}
+
+stop() {
+	local name prefix port
+	[ -d "$PIDS" ] || return 0
+	# Reverse order of start.
+	while read -r name prefix port; do
+		stop_pidfile "$name" "$PIDS/$name.pid"
+	done < <(services | tac)
+}
+
+status() {
+	local name prefix port rc=0
+	while read -r name prefix port; do
+		if pid_alive "$PIDS/$name.pid" && curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+			echo "$name: ready (admin http://127.0.0.1:$port)"
+		else
+			echo "$name: down"
+			rc=1
+		fi
+	done < <(services)
+	return $rc
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status) status ;;
+*) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

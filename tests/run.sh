@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs the test suites: unit tests, then the integration suites in file order
+# against the real stack (started here if it is not running, and stopped
+# again afterwards). Ends with one summary line: "tests: N passed, N failed".
+# Usage: tests/run.sh [BUILD_DIR] [all|unit|integration]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export BUILD_DIR=${1:-build/asan}
+WHAT=${2:-all}
+LOG_DIR=.run/logs
+mkdir -p "$LOG_DIR"
+
+# Sanitizers: any report fails the run.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
+
+passed=0
+failed=0
+broken=()
+
+# run_suite NAME BINARY [ARGS]: runs one Criterion binary, adds up its synthesis.
+run_suite() {
+	local name=$1 bin=$2 out line t n p f c
+	shift 2
+	out=$LOG_DIR/test-$name.log
+	echo "=== $name"
+	local t0=$SECONDS
+	"$bin" --jobs=1 --verbose "$@" >"$out" 2>&1
+	local rc=$?
+	grep -E '^\[(PASS|FAIL|SKIP|----)\]|^\[ERR' "$out" | grep -v '^\[----\] *$' | sed 's/^/  /'
+	line=$(grep -a 'Synthesis:' "$out" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "  $name: no test summary (exit $rc); last lines of $out:"
+		tail -n 30 "$out" | sed 's/^/    /'
+		broken+=("$name")
+		failed=$((failed + 1))
+		return
+	fi
+	t=$(sed -E 's/.*Tested: ([0-9]+).*/\1/' <<<"$line")
+	p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
+	f=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$line")
+	c=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$line")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	echo "  $name: $p of $t passed, $f failed ($c crashed) in $((SECONDS - t0)) s"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		# A sanitizer report after the tests, or a crash outside them.
+		echo "  $name: exited $rc; last lines of $out:"
+		tail -n 30 "$out" | sed 's/^/    /'
+		broken+=("$name")
+		failed=$((failed + 1))
+	elif [ "$f" -ne 0 ]; then
+		broken+=("$name")
+	fi
+}
+
+if [ "$WHAT" = all ] || [ "$WHAT" = unit ]; then
+	run_suite unit "$BUILD_DIR/tests/bin/unit"
+fi
+
+if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
+	started_here=0
+	if ! bash deploy/local/stack.sh status >/dev/null 2>&1; then
+		started_here=1
+	fi
+	t0=$SECONDS
+	if ! BUILD_DIR=$BUILD_DIR bash deploy/local/stack.sh up; then
+		echo "tests: the stack did not start"
+		echo "tests: $passed passed, $((failed + 1)) failed"
+		exit 1
+	fi
+	echo "stack up in $((SECONDS - t0)) s"
+	set -a
+	. .run/stack.env
+	set +a
+	for bin in "$BUILD_DIR"/tests/bin/[0-9]*; do
+		[ -x "$bin" ] || continue
+		run_suite "$(basename "$bin")" "$bin"
+	done
+	if [ "$started_here" = 1 ] && [ -z "${KEEP_STACK:-}" ]; then
+		bash deploy/local/stack.sh down
+	fi
+fi
+
+echo
+if [ ${#broken[@]} -gt 0 ]; then
+	echo "failing suites: ${broken[*]} (logs in $LOG_DIR/)"
+fi
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
