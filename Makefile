@@ -30,7 +30,9 @@ CFLAGS += $(WARN) $(OPT) -MMD -MP
 LDLIBS += $(PKG_LIBS) -lpthread -lm
 
 COMMON_SRC := $(wildcard common/*.c)
-COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o) $(B)/gen/common_migrations.o $(B)/gen/schemas.o
+SCHEMA_FILES := $(sort $(wildcard schemas/*.avsc)) $(sort $(wildcard schemas/released/*.avsc))
+COMMON_MIGRATIONS := $(sort $(wildcard common/migrations/*.sql))
 LIBCOMMON := $(B)/libcommon.a
 
 SERVICES := $(notdir $(wildcard services/*))
@@ -71,15 +73,24 @@ $(LIBCOMMON): $(COMMON_OBJ)
 
 # Each service: its sources plus its migrations compiled in.
 define service_rules
-$(B)/gen/$(1)_migrations.c: $$(sort $$(wildcard services/$(1)/migrations/*.sql)) tools/embed-sql.sh
+$(B)/gen/$(1)_migrations.c: $$(sort $$(wildcard services/$(1)/migrations/*.sql)) tools/embed.sh
 	@mkdir -p $$(dir $$@)
-	$$(Q)sh tools/embed-sql.sh $$@ $$(sort $$(wildcard services/$(1)/migrations/*.sql))
+	$$(Q)sh tools/embed.sh $$@ migrate.h migration service_migrations service_nmigrations \
+		$$(sort $$(wildcard services/$(1)/migrations/*.sql))
 $(B)/bin/$(1): $$(patsubst %.c,$(B)/%.o,$$(wildcard services/$(1)/*.c)) $(B)/gen/$(1)_migrations.o $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
 	$$(Q)$$(CC) $$(LDOPT) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
+
+$(B)/gen/common_migrations.c: $(COMMON_MIGRATIONS) tools/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)sh tools/embed.sh $@ migrate.h migration common_migrations common_nmigrations $(COMMON_MIGRATIONS)
+
+$(B)/gen/schemas.c: $(SCHEMA_FILES) tools/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)sh tools/embed.sh $@ codec.h codec_source codec_builtin_schemas codec_nbuiltin_schemas $(SCHEMA_FILES)
 
 $(B)/gen/%.o: $(B)/gen/%.c
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@

@@ -12,7 +12,8 @@
 static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *errstr,
                      size_t errstr_size)
 {
-	const char *params[1] = {m->name};
+	const char *base = strrchr(m->name, '/');
+	const char *params[1] = {base ? base + 1 : m->name};
 	PGresult *res = NULL;
 	int rc;
 
@@ -39,7 +40,7 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
 		PGresult *r = PQexec(conn, m->sql);
 
 		if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-			snprintf(errstr, errstr_size, "migration %s failed: %s", m->name,
+			snprintf(errstr, errstr_size, "migration %s failed: %s", params[0],
 			         PQresultErrorMessage(r));
 			rc = db_classify(conn, r);
 			PQclear(r);

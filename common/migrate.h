@@ -15,13 +15,16 @@
 #include "err.h"
 
 struct migration {
-	const char *name; /* file name, e.g. "001_orders.sql"; the version */
+	const char *name; /* file path; its base name (e.g. "001_orders.sql") is the version */
 	const char *sql;
 };
 
-/* Every service binary links the table generated from its migrations/. */
+/* Every service binary links the table generated from its migrations/ ... */
 extern const struct migration service_migrations[];
 extern const size_t service_nmigrations;
+/* ... and every daemon gets the shared tables (outbox, inbox) first. */
+extern const struct migration common_migrations[];
+extern const size_t common_nmigrations;
 
 /* Applies the migrations not yet recorded, in array order. *applied (may be
  * NULL) receives how many ran now. */

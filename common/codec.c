@@ -1,0 +1,866 @@
+#include "codec.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <avro.h>
+
+#include "schema.h"
+
+#define CODEC_MAX_DEPTH 32
+
+struct codec_entry {
+	char *name;       /* short name, e.g. "OrderCreated" */
+	char *topic;      /* x-topic, or NULL */
+	char *key_field;  /* x-key, or NULL */
+	uint64_t fingerprint;
+	bool is_reader;
+	json_t *normal;   /* schema_normalize() of the schema */
+	avro_schema_t avro;
+	avro_value_iface_t *iface;
+};
+
+struct codec {
+	struct codec_entry *entries;
+	size_t n, cap;
+};
+
+static void fail(char *errstr, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(char *errstr, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errstr || !size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errstr, size, fmt, ap);
+	va_end(ap);
+}
+
+int codec_new_empty(struct codec **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : ERR_NOMEM;
+}
+
+static void entry_release(struct codec_entry *e)
+{
+	free(e->name);
+	free(e->topic);
+	free(e->key_field);
+	json_decref(e->normal);
+	if (e->iface)
+		avro_value_iface_decref(e->iface);
+	if (e->avro)
+		avro_schema_decref(e->avro);
+}
+
+void codec_free(struct codec *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		entry_release(&c->entries[i]);
+	free(c->entries);
+	free(c);
+}
+
+int codec_new(struct codec **out, char *errstr, size_t errstr_size)
+{
+	struct codec *c;
+	int rc;
+
+	rc = codec_new_empty(&c);
+	if (rc < 0)
+		return rc;
+	/* Readers first, so each released writer is checked against its reader. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < codec_nbuiltin_schemas; i++) {
+			const struct codec_source *s = &codec_builtin_schemas[i];
+			bool reader = strstr(s->name, "/released/") == NULL;
+			char why[512];
+
+			if (reader != (pass == 0))
+				continue;
+			rc = codec_add_schema(c, s->text, reader, why, sizeof(why));
+			if (rc < 0) {
+				fail(errstr, errstr_size, "%s: %s", s->name, why);
+				codec_free(c);
+				return rc;
+			}
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+static struct codec_entry *find_reader(const struct codec *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->entries[i].is_reader && strcmp(c->entries[i].name, name) == 0)
+			return &c->entries[i];
+	return NULL;
+}
+
+static struct codec_entry *find_writer(const struct codec *c, uint64_t fp)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->entries[i].fingerprint == fp)
+			return &c->entries[i];
+	return NULL;
+}
+
+static char *dup_attr(const json_t *schema, const char *attr)
+{
+	const char *v = json_string_value(json_object_get(schema, attr));
+
+	return v ? strdup(v) : NULL;
+}
+
+int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, char *errstr,
+		     size_t errstr_size)
+{
+	struct codec_entry e = {0};
+	json_error_t jerr;
+	json_t *raw = json_loads(json_text, 0, &jerr);
+	char *pcf = NULL;
+	const char *full, *dot;
+	struct codec_entry *reader;
+	int rc = ERR_INVALID;
+
+	if (!raw) {
+		fail(errstr, errstr_size, "not JSON: %s (line %d)", jerr.text, jerr.line);
+		return ERR_INVALID;
+	}
+	e.is_reader = is_reader;
+	e.normal = schema_normalize(raw, errstr, errstr_size);
+	if (!e.normal)
+		goto out;
+	full = json_string_value(json_object_get(e.normal, "name"));
+	if (!full || strcmp(schema_type(e.normal), "record") != 0) {
+		fail(errstr, errstr_size, "an event schema must be a named record");
+		goto out;
+	}
+	dot = strrchr(full, '.');
+	e.name = strdup(dot ? dot + 1 : full);
+	e.topic = dup_attr(raw, "x-topic");
+	e.key_field = dup_attr(raw, "x-key");
+	pcf = schema_canonical(raw, errstr, errstr_size);
+	if (!pcf || !e.name)
+		goto out;
+	e.fingerprint = schema_crc64(pcf, strlen(pcf));
+	if (find_writer(c, e.fingerprint)) {
+		/* The same schema twice (e.g. a released copy of an unchanged one). */
+		if (!is_reader || find_reader(c, e.name)) {
+			rc = 0;
+			goto out;
+		}
+		for (size_t i = 0; i < c->n; i++)
+			if (c->entries[i].fingerprint == e.fingerprint)
+				c->entries[i].is_reader = true;
+		rc = 0;
+		goto out;
+	}
+	if (is_reader && find_reader(c, e.name)) {
+		fail(errstr, errstr_size, "a second reader schema for %s", e.name);
+		goto out;
+	}
+	reader = find_reader(c, e.name);
+	if (!is_reader && reader) {
+		char why[512];
+
+		if (schema_compatible(reader->normal, e.normal, why, sizeof(why)) < 0) {
+			fail(errstr, errstr_size, "the current %s cannot read this version: %s",
+			     e.name, why);
+			goto out;
+		}
+	}
+	if (avro_schema_from_json_length(json_text, strlen(json_text), &e.avro) != 0) {
+		fail(errstr, errstr_size, "avro: %s", avro_strerror());
+		goto out;
+	}
+	e.iface = avro_generic_class_from_schema(e.avro);
+	if (!e.iface) {
+		fail(errstr, errstr_size, "avro: %s", avro_strerror());
+		goto out;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 32;
+		struct codec_entry *grown = realloc(c->entries, cap * sizeof(*grown));
+
+		if (!grown) {
+			rc = ERR_NOMEM;
+			goto out;
+		}
+		c->entries = grown;
+		c->cap = cap;
+	}
+	c->entries[c->n++] = e;
+	memset(&e, 0, sizeof(e));
+	rc = 0;
+out:
+	entry_release(&e);
+	free(pcf);
+	json_decref(raw);
+	return rc;
+}
+
+const char *codec_topic(const struct codec *c, const char *type)
+{
+	const struct codec_entry *e = find_reader(c, type);
+
+	return e ? e->topic : NULL;
+}
+
+const char *codec_key_field(const struct codec *c, const char *type)
+{
+	const struct codec_entry *e = find_reader(c, type);
+
+	return e ? e->key_field : NULL;
+}
+
+uint64_t codec_fingerprint(const struct codec *c, const char *type)
+{
+	const struct codec_entry *e = find_reader(c, type);
+
+	return e ? e->fingerprint : 0;
+}
+
+/* --- JSON to Avro ---------------------------------------------------------- */
+
+struct walk {
+	char *errstr;
+	size_t errstr_size;
+	const json_t *rroot; /* reader schema, for decoding */
+};
+
+static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const char *path,
+		     int depth);
+
+/* The union branch for a JSON value: null for null, else the first branch whose
+ * Avro type fits the JSON type. */
+static int pick_branch(avro_schema_t u, const json_t *j)
+{
+	size_t n = avro_schema_union_size(u);
+
+	for (size_t i = 0; i < n; i++) {
+		avro_schema_t b = avro_schema_union_branch(u, (int)i);
+		avro_type_t t = avro_typeof(b);
+		bool fits = false;
+
+		switch (t) {
+		case AVRO_NULL: fits = json_is_null(j); break;
+		case AVRO_BOOLEAN: fits = json_is_boolean(j); break;
+		case AVRO_INT32:
+		case AVRO_INT64: fits = json_is_integer(j); break;
+		case AVRO_FLOAT:
+		case AVRO_DOUBLE: fits = json_is_number(j); break;
+		case AVRO_STRING:
+		case AVRO_ENUM: fits = json_is_string(j); break;
+		case AVRO_RECORD:
+		case AVRO_MAP: fits = json_is_object(j); break;
+		case AVRO_ARRAY: fits = json_is_array(j); break;
+		default: break;
+		}
+		if (fits)
+			return (int)i;
+	}
+	return -1;
+}
+
+static bool union_has_null(avro_schema_t s)
+{
+	if (!is_avro_union(s))
+		return false;
+	for (size_t i = 0; i < avro_schema_union_size(s); i++)
+		if (is_avro_null(avro_schema_union_branch(s, (int)i)))
+			return true;
+	return false;
+}
+
+static int from_json_record(struct walk *w, avro_value_t *v, const json_t *j, const char *path,
+			    int depth)
+{
+	size_t n = 0;
+
+	if (!json_is_object(j)) {
+		fail(w->errstr, w->errstr_size, "%s: expected an object", path);
+		return ERR_INVALID;
+	}
+	avro_value_get_size(v, &n);
+	for (size_t i = 0; i < n; i++) {
+		avro_value_t f;
+		const char *name = NULL;
+		const json_t *jf;
+		char sub[256];
+
+		avro_value_get_by_index(v, i, &f, &name);
+		snprintf(sub, sizeof(sub), "%s.%s", path, name);
+		jf = json_object_get(j, name);
+		if (!jf) {
+			if (union_has_null(avro_value_get_schema(&f))) {
+				jf = json_null();
+			} else {
+				fail(w->errstr, w->errstr_size, "%s: missing", sub);
+				return ERR_INVALID;
+			}
+		}
+		if (from_json(w, &f, jf, sub, depth + 1) < 0)
+			return ERR_INVALID;
+	}
+	return 0;
+}
+
+static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const char *path,
+		     int depth)
+{
+	avro_type_t t = avro_value_get_type(v);
+
+	if (depth > CODEC_MAX_DEPTH) {
+		fail(w->errstr, w->errstr_size, "%s: nested too deep", path);
+		return ERR_INVALID;
+	}
+	switch (t) {
+	case AVRO_RECORD:
+		return from_json_record(w, v, j, path, depth);
+	case AVRO_UNION: {
+		avro_value_t branch;
+		int i = pick_branch(avro_value_get_schema(v), j);
+
+		if (i < 0 || avro_value_set_branch(v, i, &branch) != 0)
+			break;
+		return from_json(w, &branch, j, path, depth + 1);
+	}
+	case AVRO_NULL:
+		if (json_is_null(j))
+			return avro_value_set_null(v) == 0 ? 0 : ERR_INVALID;
+		break;
+	case AVRO_BOOLEAN:
+		if (json_is_boolean(j))
+			return avro_value_set_boolean(v, json_is_true(j)) == 0 ? 0 : ERR_INVALID;
+		break;
+	case AVRO_INT32: {
+		json_int_t n = json_integer_value(j);
+
+		if (json_is_integer(j) && n >= INT32_MIN && n <= INT32_MAX)
+			return avro_value_set_int(v, (int32_t)n) == 0 ? 0 : ERR_INVALID;
+		break;
+	}
+	case AVRO_INT64:
+		if (json_is_integer(j))
+			return avro_value_set_long(v, (int64_t)json_integer_value(j)) == 0 ? 0
+											    : ERR_INVALID;
+		break;
+	case AVRO_FLOAT:
+		if (json_is_number(j))
+			return avro_value_set_float(v, (float)json_number_value(j)) == 0 ? 0
+											  : ERR_INVALID;
+		break;
+	case AVRO_DOUBLE:
+		if (json_is_number(j))
+			return avro_value_set_double(v, json_number_value(j)) == 0 ? 0 : ERR_INVALID;
+		break;
+	case AVRO_STRING:
+		if (json_is_string(j))
+			return avro_value_set_string_len(v, json_string_value(j),
+							 json_string_length(j) + 1) == 0
+				       ? 0
+				       : ERR_INVALID;
+		break;
+	case AVRO_ENUM:
+		if (json_is_string(j)) {
+			int idx = avro_schema_enum_get_by_name(avro_value_get_schema(v),
+							       json_string_value(j));
+
+			if (idx >= 0)
+				return avro_value_set_enum(v, idx) == 0 ? 0 : ERR_INVALID;
+		}
+		break;
+	case AVRO_ARRAY:
+		if (json_is_array(j)) {
+			size_t i;
+			const json_t *item;
+
+			json_array_foreach(j, i, item) {
+				avro_value_t e;
+				char sub[256];
+
+				snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+				if (avro_value_append(v, &e, NULL) != 0 ||
+				    from_json(w, &e, item, sub, depth + 1) < 0)
+					return ERR_INVALID;
+			}
+			return 0;
+		}
+		break;
+	case AVRO_MAP:
+		if (json_is_object(j)) {
+			const char *key;
+			const json_t *item;
+
+			json_object_foreach((json_t *)j, key, item) {
+				avro_value_t e;
+				char sub[256];
+
+				snprintf(sub, sizeof(sub), "%s.%s", path, key);
+				if (avro_value_add(v, key, &e, NULL, NULL) != 0 ||
+				    from_json(w, &e, item, sub, depth + 1) < 0)
+					return ERR_INVALID;
+			}
+			return 0;
+		}
+		break;
+	default:
+		fail(w->errstr, w->errstr_size, "%s: unsupported Avro type", path);
+		return ERR_INVALID;
+	}
+	fail(w->errstr, w->errstr_size, "%s: value does not fit the schema", path);
+	return ERR_INVALID;
+}
+
+int codec_encode(const struct codec *c, const char *type, const json_t *value,
+		 unsigned char **out, size_t *len, char *errstr, size_t errstr_size)
+{
+	const struct codec_entry *e = find_reader(c, type);
+	struct walk w = {errstr, errstr_size, NULL};
+	avro_value_t v;
+	avro_writer_t writer = NULL;
+	size_t size = 0;
+	unsigned char *buf = NULL;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	if (!e) {
+		fail(errstr, errstr_size, "unknown event type \"%s\"", type);
+		return ERR_INVALID;
+	}
+	if (avro_generic_value_new(e->iface, &v) != 0)
+		return ERR_NOMEM;
+	rc = from_json(&w, &v, value, type, 0);
+	if (rc < 0)
+		goto out;
+	rc = ERR_FATAL;
+	if (avro_value_sizeof(&v, &size) != 0)
+		goto out;
+	buf = malloc(CODEC_HEADER_SIZE + size);
+	if (!buf) {
+		rc = ERR_NOMEM;
+		goto out;
+	}
+	buf[0] = 0xC3;
+	buf[1] = 0x01;
+	for (int i = 0; i < 8; i++)
+		buf[2 + i] = (unsigned char)(e->fingerprint >> (8 * i));
+	writer = avro_writer_memory((char *)buf + CODEC_HEADER_SIZE, (int64_t)size);
+	if (!writer || avro_value_write(writer, &v) != 0) {
+		fail(errstr, errstr_size, "avro: %s", avro_strerror());
+		goto out;
+	}
+	*out = buf;
+	*len = CODEC_HEADER_SIZE + size;
+	buf = NULL;
+	rc = 0;
+out:
+	if (writer)
+		avro_writer_free(writer);
+	free(buf);
+	avro_value_decref(&v);
+	return rc;
+}
+
+/* --- validation of untrusted bytes ------------------------------------------ */
+
+struct cursor {
+	const unsigned char *p, *end;
+};
+
+static int read_varint(struct cursor *cur, int64_t *out, int max_bytes)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < max_bytes; i++) {
+		if (cur->p >= cur->end)
+			return -1;
+		v |= (uint64_t)(*cur->p & 0x7F) << (7 * i);
+		if (!(*cur->p++ & 0x80)) {
+			*out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int skip_string(struct cursor *cur)
+{
+	int64_t n;
+
+	if (read_varint(cur, &n, 10) < 0 || n < 0 || n > cur->end - cur->p)
+		return -1;
+	cur->p += n;
+	return 0;
+}
+
+/*
+ * Walks the datum against the writer schema without building anything, so
+ * that avro-c only ever sees well-formed input: every length fits in what is
+ * left, every union and enum index is in range, and nothing is left over.
+ */
+static int validate(const json_t *root, const json_t *s, struct cursor *cur, int depth)
+{
+	const char *t;
+	int64_t n;
+
+	if (depth > CODEC_MAX_DEPTH)
+		return -1;
+	s = schema_deref(root, s);
+	t = schema_type(s);
+	if (!t)
+		return -1;
+	if (!strcmp(t, "null"))
+		return 0;
+	if (!strcmp(t, "boolean")) {
+		if (cur->p >= cur->end || *cur->p > 1)
+			return -1;
+		cur->p++;
+		return 0;
+	}
+	if (!strcmp(t, "int"))
+		return read_varint(cur, &n, 5) < 0 || n < INT32_MIN || n > INT32_MAX ? -1 : 0;
+	if (!strcmp(t, "long"))
+		return read_varint(cur, &n, 10);
+	if (!strcmp(t, "float") || !strcmp(t, "double")) {
+		size_t size = t[0] == 'f' ? 4 : 8;
+
+		if ((size_t)(cur->end - cur->p) < size)
+			return -1;
+		cur->p += size;
+		return 0;
+	}
+	if (!strcmp(t, "string") || !strcmp(t, "bytes"))
+		return skip_string(cur);
+	if (!strcmp(t, "fixed")) {
+		n = json_integer_value(json_object_get(s, "size"));
+		if (n < 0 || n > cur->end - cur->p)
+			return -1;
+		cur->p += n;
+		return 0;
+	}
+	if (!strcmp(t, "enum")) {
+		return read_varint(cur, &n, 10) < 0 || n < 0 ||
+				       (size_t)n >= json_array_size(json_object_get(s, "symbols"))
+			       ? -1
+			       : 0;
+	}
+	if (!strcmp(t, "union")) {
+		if (read_varint(cur, &n, 10) < 0 || n < 0 || (size_t)n >= json_array_size(s))
+			return -1;
+		return validate(root, json_array_get(s, (size_t)n), cur, depth + 1);
+	}
+	if (!strcmp(t, "record")) {
+		const json_t *f;
+		size_t i;
+
+		json_array_foreach(json_object_get(s, "fields"), i, f)
+			if (validate(root, json_object_get(f, "type"), cur, depth + 1) < 0)
+				return -1;
+		return 0;
+	}
+	if (!strcmp(t, "array") || !strcmp(t, "map")) {
+		const json_t *item = json_object_get(s, t[0] == 'a' ? "items" : "values");
+
+		for (;;) {
+			if (read_varint(cur, &n, 10) < 0)
+				return -1;
+			if (n == 0)
+				return 0;
+			if (n < 0) {
+				int64_t block_size;
+
+				if (n == INT64_MIN || read_varint(cur, &block_size, 10) < 0)
+					return -1;
+				n = -n;
+			}
+			/* Every item takes at least one byte in our schemas' types, so a
+			 * count larger than what is left is a lie. */
+			if (n > cur->end - cur->p)
+				return -1;
+			for (int64_t k = 0; k < n; k++) {
+				if (t[0] == 'm' && skip_string(cur) < 0)
+					return -1;
+				if (validate(root, item, cur, depth + 1) < 0)
+					return -1;
+			}
+		}
+	}
+	return -1;
+}
+
+/* --- Avro to JSON, resolved to the reader's schema -------------------------- */
+
+static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const char *path,
+		       int depth);
+
+/* Whether an Avro value of type t can be read as reader node r (exactly or by promotion). */
+static bool readable_as(avro_type_t t, const char *rt, bool exact)
+{
+	switch (t) {
+	case AVRO_NULL: return !strcmp(rt, "null");
+	case AVRO_BOOLEAN: return !strcmp(rt, "boolean");
+	case AVRO_INT32:
+		return !strcmp(rt, "int") ||
+		       (!exact && (!strcmp(rt, "long") || !strcmp(rt, "float") || !strcmp(rt, "double")));
+	case AVRO_INT64:
+		return !strcmp(rt, "long") || (!exact && (!strcmp(rt, "float") || !strcmp(rt, "double")));
+	case AVRO_FLOAT: return !strcmp(rt, "float") || (!exact && !strcmp(rt, "double"));
+	case AVRO_DOUBLE: return !strcmp(rt, "double");
+	case AVRO_STRING: return !strcmp(rt, "string");
+	case AVRO_RECORD: return !strcmp(rt, "record");
+	case AVRO_ENUM: return !strcmp(rt, "enum");
+	case AVRO_ARRAY: return !strcmp(rt, "array");
+	case AVRO_MAP: return !strcmp(rt, "map");
+	default: return false;
+	}
+}
+
+static json_t *to_json_record(struct walk *w, avro_value_t *v, const json_t *r, const char *path,
+			      int depth)
+{
+	json_t *obj = json_object();
+	const json_t *rf;
+	size_t i;
+
+	json_array_foreach(json_object_get(r, "fields"), i, rf) {
+		const char *name = json_string_value(json_object_get(rf, "name"));
+		avro_value_t f;
+		json_t *jv;
+		char sub[256];
+
+		snprintf(sub, sizeof(sub), "%s.%s", path, name);
+		if (avro_value_get_by_name(v, name, &f, NULL) == 0) {
+			jv = to_json(w, &f, json_object_get(rf, "type"), sub, depth + 1);
+		} else if (json_object_get(rf, "default")) {
+			jv = json_deep_copy(json_object_get(rf, "default"));
+		} else {
+			fail(w->errstr, w->errstr_size, "%s: not written and no default", sub);
+			jv = NULL;
+		}
+		if (!jv) {
+			json_decref(obj);
+			return NULL;
+		}
+		json_object_set_new(obj, name, jv);
+	}
+	return obj;
+}
+
+static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const char *path,
+		       int depth)
+{
+	avro_type_t t = avro_value_get_type(v);
+	const char *rt;
+
+	if (depth > CODEC_MAX_DEPTH)
+		return NULL;
+	if (t == AVRO_UNION) {
+		avro_value_t branch;
+
+		if (avro_value_get_current_branch(v, &branch) != 0)
+			return NULL;
+		return to_json(w, &branch, r, path, depth + 1);
+	}
+	r = schema_deref(w->rroot, r);
+	rt = schema_type(r);
+	if (!rt)
+		return NULL;
+	if (!strcmp(rt, "union")) {
+		for (int exact = 1; exact >= 0; exact--) {
+			const json_t *b;
+			size_t i;
+
+			json_array_foreach(r, i, b) {
+				const char *bt = schema_type(schema_deref(w->rroot, b));
+
+				if (bt && readable_as(t, bt, exact))
+					return to_json(w, v, b, path, depth + 1);
+			}
+		}
+		fail(w->errstr, w->errstr_size, "%s: no branch of the reader's union fits", path);
+		return NULL;
+	}
+	if (!readable_as(t, rt, false)) {
+		fail(w->errstr, w->errstr_size, "%s: the writer's type cannot be read as %s", path, rt);
+		return NULL;
+	}
+	switch (t) {
+	case AVRO_NULL: return json_null();
+	case AVRO_BOOLEAN: {
+		int b = 0;
+
+		avro_value_get_boolean(v, &b);
+		return json_boolean(b);
+	}
+	case AVRO_INT32: {
+		int32_t n = 0;
+
+		avro_value_get_int(v, &n);
+		return rt[0] == 'f' || rt[0] == 'd' ? json_real(n) : json_integer(n);
+	}
+	case AVRO_INT64: {
+		int64_t n = 0;
+
+		avro_value_get_long(v, &n);
+		return rt[0] == 'f' || rt[0] == 'd' ? json_real((double)n) : json_integer(n);
+	}
+	case AVRO_FLOAT: {
+		float f = 0;
+
+		avro_value_get_float(v, &f);
+		return json_real(f);
+	}
+	case AVRO_DOUBLE: {
+		double d = 0;
+
+		avro_value_get_double(v, &d);
+		return json_real(d);
+	}
+	case AVRO_STRING: {
+		const char *s = NULL;
+		size_t size = 0;
+		json_t *js;
+
+		avro_value_get_string(v, &s, &size);
+		js = s && size > 0 ? json_stringn(s, size - 1) : json_string("");
+		if (!js)
+			fail(w->errstr, w->errstr_size, "%s: not valid UTF-8", path);
+		return js;
+	}
+	case AVRO_RECORD:
+		return to_json_record(w, v, r, path, depth);
+	case AVRO_ENUM: {
+		int idx = 0;
+		const char *sym;
+		const json_t *rs;
+		size_t i;
+
+		avro_value_get_enum(v, &idx);
+		sym = avro_schema_enum_get(avro_value_get_schema(v), idx);
+		json_array_foreach(json_object_get(r, "symbols"), i, rs)
+			if (sym && !strcmp(json_string_value(rs), sym))
+				return json_string(sym);
+		if (json_object_get(r, "default"))
+			return json_deep_copy(json_object_get(r, "default"));
+		fail(w->errstr, w->errstr_size, "%s: unknown symbol %s", path, sym ? sym : "?");
+		return NULL;
+	}
+	case AVRO_ARRAY: {
+		size_t n = 0;
+		json_t *arr = json_array();
+
+		avro_value_get_size(v, &n);
+		for (size_t i = 0; i < n; i++) {
+			avro_value_t e;
+			json_t *je;
+
+			avro_value_get_by_index(v, i, &e, NULL);
+			je = to_json(w, &e, json_object_get(r, "items"), path, depth + 1);
+			if (!je) {
+				json_decref(arr);
+				return NULL;
+			}
+			json_array_append_new(arr, je);
+		}
+		return arr;
+	}
+	case AVRO_MAP: {
+		size_t n = 0;
+		json_t *obj = json_object();
+
+		avro_value_get_size(v, &n);
+		for (size_t i = 0; i < n; i++) {
+			avro_value_t e;
+			const char *key = NULL;
+			json_t *je;
+
+			avro_value_get_by_index(v, i, &e, &key);
+			je = to_json(w, &e, json_object_get(r, "values"), path, depth + 1);
+			if (!je || !key) {
+				json_decref(je);
+				json_decref(obj);
+				return NULL;
+			}
+			json_object_set_new(obj, key, je);
+		}
+		return obj;
+	}
+	default:
+		return NULL;
+	}
+}
+
+int codec_decode(const struct codec *c, const void *buf, size_t len, const char **type,
+		 json_t **value, char *errstr, size_t errstr_size)
+{
+	const unsigned char *p = buf;
+	const struct codec_entry *writer, *reader;
+	struct cursor cur;
+	struct walk w = {errstr, errstr_size, NULL};
+	avro_reader_t rd = NULL;
+	avro_value_t v;
+	uint64_t fp = 0;
+	json_t *out = NULL;
+
+	*type = NULL;
+	*value = NULL;
+	if (errstr && errstr_size)
+		errstr[0] = '\0';
+	if (len < CODEC_HEADER_SIZE || p[0] != 0xC3 || p[1] != 0x01) {
+		fail(errstr, errstr_size, "not Avro single-object encoding (%zu bytes)", len);
+		return ERR_INVALID;
+	}
+	for (int i = 0; i < 8; i++)
+		fp |= (uint64_t)p[2 + i] << (8 * i);
+	writer = find_writer(c, fp);
+	if (!writer) {
+		fail(errstr, errstr_size, "unknown schema fingerprint %016llx", (unsigned long long)fp);
+		return ERR_INVALID;
+	}
+	reader = find_reader(c, writer->name);
+	if (!reader) {
+		fail(errstr, errstr_size, "no reader schema for %s", writer->name);
+		return ERR_INVALID;
+	}
+	cur.p = p + CODEC_HEADER_SIZE;
+	cur.end = p + len;
+	if (validate(writer->normal, writer->normal, &cur, 0) < 0 || cur.p != cur.end) {
+		fail(errstr, errstr_size, "malformed %s datum", writer->name);
+		return ERR_INVALID;
+	}
+	if (avro_generic_value_new(writer->iface, &v) != 0)
+		return ERR_NOMEM;
+	rd = avro_reader_memory((const char *)p + CODEC_HEADER_SIZE,
+				(int64_t)(len - CODEC_HEADER_SIZE));
+	if (!rd || avro_value_read(rd, &v) != 0) {
+		fail(errstr, errstr_size, "malformed %s datum: %s", writer->name, avro_strerror());
+		goto out;
+	}
+	w.rroot = reader->normal;
+	out = to_json(&w, &v, reader->normal, reader->name, 0);
+out:
+	if (rd)
+		avro_reader_free(rd);
+	avro_value_decref(&v);
+	if (!out) {
+		if (errstr && errstr_size && !errstr[0])
+			fail(errstr, errstr_size, "could not decode %s", writer->name);
+		return ERR_INVALID;
+	}
+	*type = reader->name;
+	*value = out;
+	return 0;
+}

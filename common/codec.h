@@ -1,0 +1,77 @@
+/*
+ * codec.h - events as Avro single-object encoding.
+ *
+ * On the wire: C3 01, the 8-byte little-endian CRC-64-AVRO fingerprint of the
+ * writer schema's Parsing Canonical Form, then the Avro binary datum, so a
+ * client written elsewhere can decode it from the .avsc files in schemas/ alone.
+ *
+ * In the program an event is a jansson object shaped like its schema (a
+ * union with null is the plain value or JSON null; money is an integer).
+ * The codec knows every schema in schemas/ (the reader schemas) and the
+ * released versions in schemas/released/ (more writer schemas); decoding
+ * finds the writer schema by fingerprint and resolves the datum to the
+ * reader schema of the same name, filling in defaults, so a reader reads
+ * data from older and newer writers alike.
+ *
+ * A codec is read-only after codec_new: share it between threads.
+ */
+#ifndef COMMON_CODEC_H
+#define COMMON_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+/* An embedded schema file (see tools/embed.sh). */
+struct codec_source {
+	const char *name; /* path, e.g. "schemas/OrderCreated.avsc" */
+	const char *text;
+};
+
+extern const struct codec_source codec_builtin_schemas[];
+extern const size_t codec_nbuiltin_schemas;
+
+#define CODEC_HEADER_SIZE 10
+
+struct codec;
+
+/* A codec with the built-in schemas. */
+int codec_new(struct codec **out, char *errstr, size_t errstr_size) WARN_UNUSED;
+/* A codec with no schemas (tests, tools). */
+int codec_new_empty(struct codec **out) WARN_UNUSED;
+void codec_free(struct codec *c); /* NULL-safe */
+
+/*
+ * Adds a schema. A reader schema becomes the one events of its name are
+ * encoded with and decoded into; any schema can be a writer found by
+ * fingerprint. Adding a writer whose reader exists checks that the reader
+ * can read it.
+ */
+int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, char *errstr,
+		     size_t errstr_size) WARN_UNUSED;
+
+/* Encodes value as event type (short name, e.g. "OrderCreated"); *out is
+ * malloc'd. ERR_INVALID names the field that does not fit the schema. */
+int codec_encode(const struct codec *c, const char *type, const json_t *value,
+		 unsigned char **out, size_t *len, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/*
+ * Decodes a single-object value. *type is the event's short name (borrowed
+ * from the codec), *value a new reference. Anything malformed (short,
+ * corrupt, unknown fingerprint, trailing bytes, invalid UTF-8) is
+ * ERR_INVALID: poison, never a crash.
+ */
+int codec_decode(const struct codec *c, const void *buf, size_t len, const char **type,
+		 json_t **value, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* The topic (x-topic) and key field (x-key) of an event type, or NULL. */
+const char *codec_topic(const struct codec *c, const char *type);
+const char *codec_key_field(const struct codec *c, const char *type);
+
+/* The fingerprint of the reader schema of type; 0 when unknown. */
+uint64_t codec_fingerprint(const struct codec *c, const char *type);
+
+#endif
