@@ -160,17 +160,50 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 	return 0;
 }
 
+int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
+		   consumer_handler_fn handle, void *ctx)
+{
+	char why[512];
+	struct consumer_cfg cc = {.group = group,
+				  .topics = topics,
+				  .bootstrap = d->settings->kafka_bootstrap,
+				  .conninfo = d->settings->database_url,
+				  .codec = d->codec,
+				  .handle = handle,
+				  .ctx = ctx,
+				  .batch_max = (int)d->settings->consumer_batch,
+				  .batch_wait_ms = (int)d->settings->consumer_wait_ms,
+				  .metrics = d->metrics};
+	int rc = consumer_new(&d->consumer, &cc, why, sizeof(why));
+
+	if (rc < 0) {
+		LOG(ERROR, "could not start consumer group %s: %s", group, why);
+		return rc;
+	}
+	LOG(INFO, "consuming as group %s", group);
+	return consumer_run(d->consumer);
+}
+
 void daemon_stop(struct daemon *d)
 {
+	/* Stop taking work first: the consumer commits and leaves its group. */
+	consumer_free(d->consumer);
+	d->consumer = NULL;
 	admin_free(d->admin);
 	d->admin = NULL;
 	if (d->probe)
 		rd_kafka_destroy(d->probe);
 	d->probe = NULL;
+	relay_stop(d->relay);
+	d->relay = NULL;
+	outbox_free(d->outbox);
+	d->outbox = NULL;
 	db_free(d->ready_db);
 	d->ready_db = NULL;
 	db_free(d->db);
 	d->db = NULL;
+	codec_free(d->codec);
+	d->codec = NULL;
 	metrics_free(d->metrics);
 	d->metrics = NULL;
 	LOG(INFO, "stopped");

@@ -4,16 +4,17 @@
  *   struct my_cfg { struct daemon_settings d; long batch; };
  *   static const struct config_var vars[] = {
  *       DAEMON_CONFIG_VARS(struct my_cfg, d, "9101"),
- *       DAEMON_DATABASE_VAR(struct my_cfg, d),
+ *       DAEMON_DATABASE_VARS(struct my_cfg, d),
  *       CONFIG_INT("BATCH", "100", 1, 10000, struct my_cfg, batch, "events per batch"),
  *   };
  *   daemon_load_config(&cfg, vars, n, argc, argv);     (exits on bad values)
  *   daemon_start(&d, "my", &cfg.d, migrations, nmigrations);
- *   while (!signals_stopping()) ...work...;
+ *   daemon_consume(&d, "my", topics, handle_event, &ctx);   (until SIGTERM)
  *   daemon_stop(&d);
  *
- * Startup order: log, signals, metrics, database (waits for it, then
- * migrations), Kafka probe, admin server. Stop runs in reverse.
+ * Startup order: log, signals, metrics, codec, database (waits for it, then
+ * the common and the service's migrations), outbox relay, Kafka probe, admin
+ * server. Stop runs in reverse.
  */
 #ifndef COMMON_DAEMON_H
 #define COMMON_DAEMON_H
@@ -23,10 +24,14 @@
 #include <librdkafka/rdkafka.h>
 
 #include "admin.h"
+#include "codec.h"
 #include "config.h"
+#include "consumer.h"
 #include "db.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "outbox.h"
+#include "relay.h"
 
 struct daemon_settings {
 	char *log_level;
@@ -34,6 +39,11 @@ struct daemon_settings {
 	long admin_port;
 	char *kafka_bootstrap;
 	char *database_url; /* NULL for a daemon without a database */
+	long relay_batch;
+	long relay_linger_ms;
+	bool relay_fault_kill_after_ack;
+	long consumer_batch;
+	long consumer_wait_ms;
 };
 
 #define DAEMON_CONFIG_VARS(type, field, port)                                                 \
@@ -45,9 +55,21 @@ struct daemon_settings {
 	        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", type, field.kafka_bootstrap, \
 	                   "Kafka bootstrap servers")
 
-#define DAEMON_DATABASE_VAR(type, field)                              \
-	CONFIG_SECRET("DATABASE_URL", NULL, type, field.database_url, \
-	              "PostgreSQL connection string of the service's own database")
+/* A daemon with a database has an outbox, a relay and consumers. */
+#define DAEMON_DATABASE_VARS(type, field)                                                     \
+	CONFIG_SECRET("DATABASE_URL", NULL, type, field.database_url,                         \
+		      "PostgreSQL connection string of the service's own database"),          \
+	CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, type, field.relay_batch,                 \
+		   "outbox rows the relay publishes per round"),                              \
+	CONFIG_INT("RELAY_LINGER_MS", "1", 0, 1000, type, field.relay_linger_ms,              \
+		   "producer batching delay of the relay"),                                   \
+	CONFIG_BOOL("RELAY_FAULT_KILL_AFTER_ACK", "false", type,                              \
+		    field.relay_fault_kill_after_ack,                                         \
+		    "fault tests only: the relay kills its process after the broker's acks"), \
+	CONFIG_INT("CONSUMER_BATCH", "500", 1, 100000, type, field.consumer_batch,            \
+		   "messages a consumer applies per transaction"),                            \
+	CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,           \
+		   "how long a consumer gathers a batch after its first message")
 
 #define DAEMON_MAX_CHECKS 4
 
@@ -61,6 +83,10 @@ struct daemon {
 	struct admin *admin;
 	struct admin_check checks[DAEMON_MAX_CHECKS];
 	size_t nchecks;
+	struct codec *codec;    /* every event schema */
+	struct outbox *outbox;  /* with a database: where handlers emit events */
+	struct relay *relay;    /* with a database: publishes the outbox */
+	struct consumer *consumer;
 };
 
 /* Logs a startup failure and exits 1. Only for startup. */
@@ -82,6 +108,13 @@ void daemon_add_check(struct daemon *d, const char *name,
  */
 int daemon_start(struct daemon *d, const char *name, const struct daemon_settings *settings,
                  const struct migration *migrations, size_t nmigrations) WARN_UNUSED;
+
+/*
+ * Joins group on topics (NULL-terminated) and applies each event with
+ * handle, in batches, until a stop is asked for; then commits and returns 0.
+ */
+int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
+		   consumer_handler_fn handle, void *ctx) WARN_UNUSED;
 
 /* Releases everything daemon_start made, in reverse order. Safe to call
  * after a failed start. */

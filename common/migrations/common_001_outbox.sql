@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     id          bigserial PRIMARY KEY,
     topic       text        NOT NULL,
     key         text        NOT NULL,
-    headers     text[]      NOT NULL DEFAULT '{}',  -- name, value, name, value, ...
+    headers     text        NOT NULL DEFAULT '',  -- "name: value" lines
     payload     bytea       NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );

@@ -104,4 +104,5 @@ PAYMENT payments
 INVENTORY inventory
 SHIPPING shipping
 NOTIFICATION notifications
-TEST saga_test"
+TEST saga_test
+TEST2 saga_test2"

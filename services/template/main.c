@@ -1,41 +1,76 @@
 /*
- * template - the smallest complete daemon: configuration, its own database
- * with migrations, a Kafka client, admin endpoints and a clean shutdown.
- * `make new-service` copies it to start a new service.
+ * template - the smallest complete service: it consumes events, applies each
+ * exactly once to its own database, and emits events through the outbox.
+ * `make new-service` copies it to start a new service; only handler.c and
+ * migrations/ hold domain logic.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon.h"
+#include "handler.h"
 #include "log.h"
 #include "signals.h"
 
+#define MAX_TOPICS 16
+
 struct template_cfg {
 	struct daemon_settings d;
-	long tick_ms;
+	char *group;
+	char *topics;
+	char *emit_type;
+	char *emit_topic;
 };
 
 static const struct config_var vars[] = {
-        DAEMON_CONFIG_VARS(struct template_cfg, d, "9190"),
-        DAEMON_DATABASE_VAR(struct template_cfg, d),
-        CONFIG_INT("TICK_MS", "100", 1, 60000, struct template_cfg, tick_ms,
-                   "how often the main loop wakes"),
+	DAEMON_CONFIG_VARS(struct template_cfg, d, "9190"),
+	DAEMON_DATABASE_VARS(struct template_cfg, d),
+	CONFIG_STR("GROUP", "template", struct template_cfg, group, "consumer group"),
+	CONFIG_STR("CONSUME_TOPICS", "order-events", struct template_cfg, topics,
+		   "comma-separated topics to consume"),
+	CONFIG_STR("EMIT_TYPE", "", struct template_cfg, emit_type,
+		   "event type emitted for each event applied (e.g. NotificationSent), or empty"),
+	CONFIG_STR("EMIT_TOPIC", "", struct template_cfg, emit_topic,
+		   "topic of the emitted events; empty for the schema's own"),
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+/* Splits "a,b" in place into a NULL-terminated list. */
+static int split_topics(char *list, const char **out, int max)
+{
+	int n = 0;
+
+	for (char *p = list; p && *p && n < max - 1;) {
+		char *comma = strchr(p, ',');
+
+		if (comma)
+			*comma = '\0';
+		if (*p)
+			out[n++] = p;
+		p = comma ? comma + 1 : NULL;
+	}
+	out[n] = NULL;
+	return n;
+}
 
 int main(int argc, char **argv)
 {
 	struct template_cfg cfg = {0};
 	struct daemon d = {0};
+	struct template_ctx ctx;
+	const char *topics[MAX_TOPICS];
 	int rc;
 
 	log_init("template", LOG_LEVEL_INFO);
 	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	if (split_topics(cfg.topics, topics, MAX_TOPICS) == 0)
+		die("CONSUME_TOPICS names no topic");
 	rc = daemon_start(&d, "template", &cfg.d, service_migrations, service_nmigrations);
 	if (rc < 0)
 		goto out;
-	while (!signals_stopping())
-		daemon_sleep((int)cfg.tick_ms);
+	ctx = (struct template_ctx){d.outbox, cfg.emit_type, cfg.emit_topic};
+	rc = daemon_consume(&d, cfg.group, topics, template_handle, &ctx);
 	LOG(INFO, "stopping");
 out:
 	daemon_stop(&d);

@@ -88,7 +88,7 @@ Test(daemon, readiness_follows_postgres_down_and_up, .timeout = 180)
 
 Test(daemon, every_bad_setting_is_named_and_exit_is_nonzero, .timeout = 30)
 {
-	const char *env[] = {"ADMIN_PORT=0", "TICK_MS=soon", "DATABASE_URL=", NULL};
+	const char *env[] = {"ADMIN_PORT=0", "CONSUMER_BATCH=soon", "DATABASE_URL=", NULL};
 	char log[8192] = "";
 	FILE *f;
 	pid_t pid;
@@ -103,6 +103,6 @@ Test(daemon, every_bad_setting_is_named_and_exit_is_nonzero, .timeout = 30)
 	log[fread(log, 1, sizeof(log) - 1, f)] = '\0';
 	fclose(f);
 	cr_expect(strstr(log, "ADMIN_PORT: 0 is out of range"), "%s", log);
-	cr_expect(strstr(log, "TICK_MS: \\\"soon\\\" is not an integer"), "%s", log);
+	cr_expect(strstr(log, "CONSUMER_BATCH: \\\"soon\\\" is not an integer"), "%s", log);
 	cr_expect(strstr(log, "DATABASE_URL: required but not set"), "%s", log);
 }

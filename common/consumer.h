@@ -1,0 +1,79 @@
+/*
+ * consumer.h - the idempotent batch consumer.
+ *
+ * Polls a batch, decodes it, and applies it in one PostgreSQL transaction in
+ * which every event's id is recorded in the inbox table; a duplicate finds
+ * its id there and has no effect. Offsets are committed only after that
+ * transaction commits (and on partition revocation).
+ *
+ * Errors:
+ *  - transient (the database or the broker away, a serialization failure):
+ *    the partitions are paused and the same batch is retried with
+ *    exponential backoff and jitter; nothing is skipped;
+ *  - poison (a value that cannot be decoded, or that the handler rejects as
+ *    invalid): the message goes to dlq.<group> (through the outbox, in the
+ *    same transaction) with the error and its origin in headers, and the
+ *    partition moves on.
+ */
+#ifndef COMMON_CONSUMER_H
+#define COMMON_CONSUMER_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "codec.h"
+#include "err.h"
+#include "metrics.h"
+
+/* An event handed to a handler. Everything is borrowed for the call. */
+struct consumed {
+	const char *type;     /* e.g. "OrderCreated" */
+	const json_t *record; /* the decoded record, metadata included */
+	const char *event_id;
+	const char *key;
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+};
+
+/*
+ * Applies one event inside the open transaction tx (the batch's). Returns 0,
+ * ERR_INVALID (poison: the event is dead-lettered, with errstr as the
+ * reason), or ERR_RETRY / ERR_FATAL (the whole batch is retried later).
+ */
+typedef int (*consumer_handler_fn)(void *ctx, PGconn *tx, const struct consumed *ev,
+				   char *errstr, size_t errstr_size);
+
+struct consumer_cfg {
+	const char *group;           /* consumer group; the DLQ is dlq.<group> */
+	const char *const *topics;   /* NULL-terminated */
+	const char *bootstrap;
+	const char *conninfo;        /* the service's database */
+	const struct codec *codec;   /* borrowed */
+	consumer_handler_fn handle;
+	void *ctx;
+	int batch_max;               /* messages per batch, e.g. 500 */
+	int batch_wait_ms;           /* how long to gather a batch, e.g. 5 */
+	struct metrics *metrics;     /* may be NULL */
+};
+
+struct consumer;
+
+int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *errstr,
+		 size_t errstr_size) WARN_UNUSED;
+
+/* Consumes until signals_stopping(): finishes the batch in hand, commits and
+ * returns 0. */
+int consumer_run(struct consumer *c) WARN_UNUSED;
+
+/* Processes at most one batch (waiting up to timeout_ms for it); for loops
+ * that do other work between batches. Returns the number of messages
+ * handled, or an error that has already been logged. */
+int consumer_poll_once(struct consumer *c, int timeout_ms);
+
+/* Commits, leaves the group, frees. NULL-safe. */
+void consumer_free(struct consumer *c);
+
+#endif

@@ -1,0 +1,60 @@
+#include "event.h"
+
+#include <time.h>
+
+#include <uuid/uuid.h>
+
+void event_uuid(char *buf)
+{
+	uuid_t u;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, buf);
+}
+
+int64_t event_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *event_str(const json_t *record, const char *field)
+{
+	return json_string_value(json_object_get(record, field));
+}
+
+json_int_t event_int(const json_t *record, const char *field)
+{
+	return json_integer_value(json_object_get(record, field));
+}
+
+const char *event_meta(const json_t *record, const char *field)
+{
+	return json_string_value(json_object_get(json_object_get(record, "metadata"), field));
+}
+
+json_t *event_metadata(const char *producer, const json_t *cause, const char *correlation_id,
+		       const char *traceparent)
+{
+	char id[40];
+	json_t *m;
+
+	event_uuid(id);
+	if (cause) {
+		correlation_id = event_meta(cause, "correlation_id");
+		traceparent = event_meta(cause, "traceparent");
+	}
+	m = json_pack("{s:s, s:s, s:I, s:s}", "event_id", id, "correlation_id",
+		      correlation_id ? correlation_id : id, "occurred_at",
+		      (json_int_t)event_now_ms(), "producer", producer);
+	if (!m)
+		return NULL;
+	json_object_set_new(m, "causation_id",
+			    cause && event_meta(cause, "event_id")
+				    ? json_string(event_meta(cause, "event_id"))
+				    : json_null());
+	json_object_set_new(m, "traceparent", traceparent ? json_string(traceparent) : json_null());
+	return m;
+}

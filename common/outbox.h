@@ -1,0 +1,49 @@
+/*
+ * outbox.h - the writing side of the transactional outbox.
+ *
+ * A handler changes its tables and calls outbox_add() on the same open
+ * transaction; the event is published by the relay (relay.h) only if that
+ * transaction commits. The outbox table comes from common/migrations.
+ */
+#ifndef COMMON_OUTBOX_H
+#define COMMON_OUTBOX_H
+
+#include <libpq-fe.h>
+#include <jansson.h>
+
+#include "codec.h"
+#include "err.h"
+
+struct outbox;
+
+struct outbox_cfg {
+	const struct codec *codec; /* borrowed */
+	const char *producer;      /* the daemon's name, for metadata (borrowed) */
+};
+
+int outbox_new(struct outbox **out, const struct outbox_cfg *cfg) WARN_UNUSED;
+void outbox_free(struct outbox *ob); /* NULL-safe */
+
+/*
+ * Adds an event of type to the open transaction tx. fields: the event's own
+ * fields (ownership is taken, also on error); the metadata is made here from
+ * cause (the record of the event being handled) or, for an event that
+ * starts a saga, from correlation_id and traceparent. topic NULL means the
+ * schema's topic. *event_id (may be NULL) receives the new event's id
+ * (at least 37 bytes).
+ */
+int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
+	       const json_t *cause, const char *correlation_id, const char *traceparent,
+	       const char *topic, char *event_id, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* Adds an already encoded message (dead letters, replays): headers are
+ * "name: value" lines. */
+int outbox_add_raw(PGconn *tx, const char *topic, const char *key, const char *headers,
+		   const void *payload, size_t len, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* Appends a "name: value\n" line to a malloc'd header block; newlines in
+ * value become spaces. Returns the new block or NULL when out of memory
+ * (the old block is freed then). */
+char *outbox_header_append(char *block, const char *name, const char *value);
+
+#endif

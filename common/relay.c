@@ -1,0 +1,413 @@
+#include "relay.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "event.h"
+#include "db.h"
+#include "kafka.h"
+#include "log.h"
+
+/* The advisory lock that elects the active relay of a database. */
+#define RELAY_LOCK_KEY "7215360413"
+#define RELAY_STANDBY_POLL_MS 500
+#define RELAY_IDLE_WAIT_MS 1000
+#define RELAY_STOP_DRAIN_MS 5000
+
+enum row_state { ROW_PENDING, ROW_ACKED, ROW_FAILED };
+
+struct row {
+	atomic_int state;
+	char id[24];
+};
+
+struct relay {
+	char *conninfo, *bootstrap, *name;
+	int batch, linger_ms;
+	bool fault_kill_after_ack;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	atomic_bool active;
+	struct db *db;
+	rd_kafka_t *producer;
+	struct row *rows; /* one round's rows, reused */
+	struct metric *m_published, *m_failed, *m_backlog, *m_oldest_ms, *m_latency, *m_active;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	struct row *row = msg->_private;
+
+	(void)rk;
+	(void)opaque;
+	if (!row)
+		return;
+	if (msg->err)
+		LOG(WARN, "outbox row %s was not delivered: %s", row->id, rd_kafka_err2str(msg->err));
+	atomic_store(&row->state, msg->err ? ROW_FAILED : ROW_ACKED);
+}
+
+bool relay_is_active(const struct relay *r)
+{
+	return r && atomic_load(&((struct relay *)r)->active);
+}
+
+static void sleep_unless_stopped(struct relay *r, int ms)
+{
+	while (ms > 0 && !atomic_load(&r->stop)) {
+		int step = ms < 50 ? ms : 50;
+		struct timespec ts = {0, (long)step * 1000000L};
+
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+/* Waits for a NOTIFY on the outbox channel (or the timeout). */
+static void wait_for_notify(struct relay *r, PGconn *conn, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+	PGnotify *n;
+
+	while (timeout_ms > 0 && !atomic_load(&r->stop)) {
+		int step = timeout_ms < 100 ? timeout_ms : 100;
+
+		if (poll(&pfd, 1, step) > 0)
+			break;
+		timeout_ms -= step;
+	}
+	PQconsumeInput(conn);
+	while ((n = PQnotifies(conn)))
+		PQfreemem(n);
+}
+
+/* Tries to become the active relay; true when this process holds the lock. */
+static bool try_activate(struct relay *r, PGconn *conn)
+{
+	char why[256];
+	PGresult *res = NULL;
+	bool got;
+
+	if (db_exec(conn, "SELECT pg_try_advisory_lock(" RELAY_LOCK_KEY ")", 0, NULL, &res, why,
+		    sizeof(why)) < 0)
+		return false;
+	got = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (got && db_exec(conn, "LISTEN outbox", 0, NULL, NULL, why, sizeof(why)) < 0)
+		return false;
+	if (got)
+		LOG(INFO, "outbox relay of %s active", r->name);
+	return got;
+}
+
+static void update_backlog(struct relay *r, PGconn *conn)
+{
+	PGresult *res = NULL;
+	char why[256];
+
+	if (db_exec(conn,
+		    "SELECT count(*), coalesce((extract(epoch FROM clock_timestamp() - min(created_at))"
+		    " * 1000)::bigint, 0) FROM outbox",
+		    0, NULL, &res, why, sizeof(why)) == 0) {
+		metric_set(r->m_backlog, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+		metric_set(r->m_oldest_ms, strtoll(PQgetvalue(res, 0, 1), NULL, 10));
+	}
+	PQclear(res);
+}
+
+/* Parses "name: value\n" lines into Kafka headers. */
+static rd_kafka_headers_t *parse_headers(const char *block)
+{
+	rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+
+	while (block && *block) {
+		const char *eol = strchr(block, '\n');
+		const char *colon = memchr(block, ':', eol ? (size_t)(eol - block) : strlen(block));
+		size_t line = eol ? (size_t)(eol - block) : strlen(block);
+
+		if (colon) {
+			const char *v = colon + 1;
+
+			while (*v == ' ')
+				v++;
+			rd_kafka_header_add(h, block, colon - block, v, (ssize_t)(block + line - v));
+		}
+		block += line + (eol ? 1 : 0);
+	}
+	return h;
+}
+
+/* Builds the "{1,2,3}" literal of the acknowledged ids. */
+static char *acked_ids(struct row *rows, int n, int *count)
+{
+	size_t cap = (size_t)n * 24 + 3, len = 1;
+	char *s = malloc(cap);
+
+	*count = 0;
+	if (!s)
+		return NULL;
+	s[0] = '{';
+	for (int i = 0; i < n; i++) {
+		if (atomic_load(&rows[i].state) != ROW_ACKED)
+			continue;
+		len += (size_t)snprintf(s + len, cap - len, "%s%s", *count ? "," : "", rows[i].id);
+		(*count)++;
+	}
+	snprintf(s + len, cap - len, "}");
+	return s;
+}
+
+/*
+ * One round: read up to batch rows, produce them, wait for every delivery
+ * report, delete the acknowledged rows. Returns the number of rows read, or
+ * a negative error.
+ */
+static int publish_round(struct relay *r, PGconn *conn)
+{
+	char why[512], limit[16];
+	const char *params[1] = {limit};
+	PGresult *res = NULL;
+	struct row *rows = NULL;
+	char *ids = NULL;
+	int n, acked = 0, rc;
+	long long t0;
+
+	snprintf(limit, sizeof(limit), "%d", r->batch);
+	res = PQexecParams(conn,
+			   "SELECT id, topic, key, headers, payload,"
+			   " (extract(epoch FROM created_at) * 1000)::bigint"
+			   " FROM outbox ORDER BY id LIMIT $1",
+			   1, NULL, params, NULL, NULL, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		LOG(WARN, "could not read the outbox: %s", PQresultErrorMessage(res));
+		rc = db_classify(conn, res);
+		PQclear(res);
+		return rc;
+	}
+	n = PQntuples(res);
+	if (n == 0) {
+		PQclear(res);
+		return 0;
+	}
+	/* Rows live as long as the producer, so a late report never writes freed memory. */
+	rows = r->rows;
+	t0 = event_now_ms();
+	for (int i = 0; i < n; i++) {
+		const unsigned char *idb = (const unsigned char *)PQgetvalue(res, i, 0);
+		uint64_t id = 0;
+		rd_kafka_resp_err_t err;
+
+		for (int b = 0; b < 8; b++)
+			id = (id << 8) | idb[b];
+		snprintf(rows[i].id, sizeof(rows[i].id), "%llu", (unsigned long long)id);
+		atomic_store(&rows[i].state, ROW_PENDING);
+		for (;;) {
+			err = rd_kafka_producev(
+				r->producer, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 1)),
+				RD_KAFKA_V_KEY(PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)),
+				RD_KAFKA_V_VALUE(PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4)),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_HEADERS(parse_headers(PQgetvalue(res, i, 3))),
+				RD_KAFKA_V_OPAQUE(&rows[i]), RD_KAFKA_V_END);
+			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				break;
+			rd_kafka_poll(r->producer, 10);
+		}
+		if (err) {
+			LOG(WARN, "could not produce outbox row %s: %s", rows[i].id,
+			    rd_kafka_err2str(err));
+			atomic_store(&rows[i].state, ROW_FAILED);
+		}
+	}
+	/* Every row gets a delivery report: messages never time out
+	 * (message.timeout.ms=0), so a broker that is away only delays this. */
+	for (long long waited = 0;;) {
+		int pending = 0;
+
+		for (int i = 0; i < n; i++)
+			pending += atomic_load(&rows[i].state) == ROW_PENDING;
+		if (!pending)
+			break;
+		rd_kafka_poll(r->producer, 5);
+		waited = event_now_ms() - t0;
+		if (atomic_load(&r->stop) && waited > RELAY_STOP_DRAIN_MS) {
+			LOG(WARN, "stopping with %d outbox rows unacknowledged; they will be sent again",
+			    pending);
+			/* Purged messages report back now, while rows still exists. */
+			rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+			for (int tries = 0; tries < 100 && rd_kafka_outq_len(r->producer) > 0; tries++)
+				rd_kafka_poll(r->producer, 10);
+			break;
+		}
+	}
+	if (r->fault_kill_after_ack) {
+		LOG(WARN, "fault injection: killing the relay after the acks, before the delete");
+		raise(SIGKILL);
+	}
+	ids = acked_ids(rows, n, &acked);
+	rc = n;
+	if (acked > 0) {
+		const char *del[1] = {ids};
+
+		if (!ids) {
+			rc = ERR_NOMEM;
+		} else if ((rc = db_exec(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1,
+					 del, NULL, why, sizeof(why))) < 0) {
+			LOG(WARN, "could not delete published outbox rows (they will be sent again): %s",
+			    why);
+		} else {
+			long long now = event_now_ms();
+
+			rc = n;
+			metric_add(r->m_published, acked);
+			for (int i = 0; i < n; i++) {
+				const unsigned char *cb = (const unsigned char *)PQgetvalue(res, i, 5);
+				int64_t created = 0;
+
+				for (int b = 0; b < 8; b++)
+					created = (int64_t)(((uint64_t)created << 8) | cb[b]);
+				if (atomic_load(&rows[i].state) == ROW_ACKED)
+					metric_observe(r->m_latency, (double)(now - created) / 1000.0);
+			}
+		}
+	}
+	if (acked < n) {
+		metric_add(r->m_failed, n - acked);
+		if (rc >= 0)
+			rc = ERR_RETRY;
+	}
+	free(ids);
+	PQclear(res);
+	return rc;
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+	long long last_backlog = 0;
+	int failures = 0;
+
+	while (!atomic_load(&r->stop)) {
+		int rc;
+		char why[512];
+		PGconn *conn = db_conn(r->db, &rc, why, sizeof(why));
+
+		if (!conn) {
+			if (atomic_exchange(&r->active, false))
+				LOG(WARN, "outbox relay lost its database connection: %s", why);
+			metric_set(r->m_active, 0);
+			sleep_unless_stopped(r, daemon_backoff_ms(failures++, 200, 5000));
+			continue;
+		}
+		if (!atomic_load(&r->active)) {
+			if (!try_activate(r, conn)) {
+				sleep_unless_stopped(r, RELAY_STANDBY_POLL_MS);
+				continue;
+			}
+			atomic_store(&r->active, true);
+			metric_set(r->m_active, 1);
+		}
+		rc = publish_round(r, conn);
+		if (event_now_ms() - last_backlog > 1000) {
+			update_backlog(r, conn);
+			last_backlog = event_now_ms();
+		}
+		if (rc < 0) {
+			/* A lost connection also lost the lock: re-elect after reconnecting. */
+			if (PQstatus(conn) != CONNECTION_OK) {
+				atomic_store(&r->active, false);
+				metric_set(r->m_active, 0);
+			}
+			sleep_unless_stopped(r, daemon_backoff_ms(failures++, 50, 5000));
+			continue;
+		}
+		failures = 0;
+		if (rc < r->batch)
+			wait_for_notify(r, conn, rc == 0 ? RELAY_IDLE_WAIT_MS : 0);
+	}
+	return NULL;
+}
+
+int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr, size_t errstr_size)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+	struct kafka_producer_cfg pc = {0};
+	char labels[128];
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return ERR_NOMEM;
+	r->conninfo = strdup(cfg->conninfo);
+	r->bootstrap = strdup(cfg->bootstrap);
+	r->name = strdup(cfg->name);
+	r->batch = cfg->batch > 0 ? cfg->batch : 1000;
+	r->linger_ms = cfg->linger_ms;
+	r->fault_kill_after_ack = cfg->fault_kill_after_ack;
+	r->rows = calloc((size_t)r->batch, sizeof(*r->rows));
+	if (!r->conninfo || !r->bootstrap || !r->name || !r->rows) {
+		rc = ERR_NOMEM;
+		goto fail;
+	}
+	snprintf(labels, sizeof(labels), "service=\"%s\"", cfg->name);
+	r->m_published = metrics_counter(cfg->metrics, "saga_outbox_published_total",
+					 "outbox rows published and acknowledged", labels);
+	r->m_failed = metrics_counter(cfg->metrics, "saga_outbox_publish_failures_total",
+				      "outbox rows whose publication must be retried", labels);
+	r->m_backlog = metrics_gauge(cfg->metrics, "saga_outbox_backlog",
+				     "outbox rows not yet published", labels);
+	r->m_oldest_ms = metrics_gauge(cfg->metrics, "saga_outbox_oldest_age_ms",
+				       "age of the oldest unpublished outbox row", labels);
+	r->m_active = metrics_gauge(cfg->metrics, "saga_outbox_relay_active",
+				    "1 when this process is the database's active relay", labels);
+	r->m_latency = metrics_histogram(cfg->metrics, "saga_outbox_publish_seconds",
+					 "from outbox insert to broker acknowledgement", labels,
+					 metrics_latency_bounds, metrics_latency_nbounds);
+	rc = db_open(&r->db, r->conninfo, errstr, errstr_size);
+	if (rc < 0)
+		goto fail;
+	pc.bootstrap = r->bootstrap;
+	pc.client_id = r->name;
+	pc.linger_ms = r->linger_ms;
+	pc.on_delivery = on_delivery;
+	rc = kafka_producer_new(&r->producer, &pc, errstr, errstr_size);
+	if (rc < 0)
+		goto fail;
+	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+		rc = ERR_FATAL;
+		goto fail;
+	}
+	r->started = true;
+	*out = r;
+	return 0;
+fail:
+	relay_stop(r);
+	return rc;
+}
+
+void relay_stop(struct relay *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->stop, true);
+	if (r->started)
+		pthread_join(r->thread, NULL);
+	if (r->producer) {
+		rd_kafka_flush(r->producer, 2000);
+		rd_kafka_destroy(r->producer);
+	}
+	db_free(r->db);
+	free(r->rows);
+	free(r->conninfo);
+	free(r->bootstrap);
+	free(r->name);
+	free(r);
+}
