@@ -125,15 +125,36 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 	}
 	if ((rc = metrics_new(&d->metrics)) < 0)
 		return rc;
+	if ((rc = codec_new(&d->codec, why, sizeof(why))) < 0) {
+		LOG(ERROR, "could not load the event schemas: %s", why);
+		return rc;
+	}
 	if (settings->database_url) {
-		int applied = 0;
+		struct outbox_cfg oc = {.codec = d->codec, .producer = name};
+		struct relay_cfg relay = {.conninfo = settings->database_url,
+					  .bootstrap = settings->kafka_bootstrap,
+					  .name = name,
+					  .batch = (int)settings->relay_batch,
+					  .linger_ms = (int)settings->relay_linger_ms,
+					  .metrics = d->metrics,
+					  .fault_kill_after_ack = settings->relay_fault_kill_after_ack};
+		PGconn *conn;
 
 		if ((rc = wait_for_db(d)) < 0)
 			return rc;
-		rc = migrate_apply(db_conn(d->db, NULL, NULL, 0), migrations, nmigrations, &applied,
-		                   why, sizeof(why));
+		conn = db_conn(d->db, NULL, NULL, 0);
+		rc = migrate_apply(conn, common_migrations, common_nmigrations, NULL, why,
+				   sizeof(why));
+		if (rc == 0)
+			rc = migrate_apply(conn, migrations, nmigrations, NULL, why, sizeof(why));
 		if (rc < 0) {
 			LOG(ERROR, "could not apply migrations: %s", why);
+			return rc;
+		}
+		if ((rc = outbox_new(&d->outbox, &oc)) < 0)
+			return rc;
+		if ((rc = relay_start(&d->relay, &relay, why, sizeof(why))) < 0) {
+			LOG(ERROR, "could not start the outbox relay: %s", why);
 			return rc;
 		}
 		if ((rc = db_open(&d->ready_db, settings->database_url, why, sizeof(why))) < 0)

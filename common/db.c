@@ -25,6 +25,13 @@ static void copy_error(char *errstr, size_t size, const char *msg)
 		errstr[--n] = '\0';
 }
 
+/* Server notices ("relation already exists, skipping") go to the debug log. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	LOG(DEBUG, "postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 static int connect_now(struct db *db, char *errstr, size_t errstr_size)
 {
 	PQfinish(db->conn);
@@ -38,6 +45,7 @@ static int connect_now(struct db *db, char *errstr, size_t errstr_size)
 		db->was_down = true;
 		return ERR_RETRY;
 	}
+	PQsetNoticeProcessor(db->conn, on_notice, NULL);
 	if (db->was_down) {
 		LOG(INFO, "reconnected to the database");
 		db->was_down = false;

@@ -305,21 +305,25 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	srv->nroutes = nroutes;
 	srv->ctx = ctx;
 	srv->max_body = cfg->max_body ? cfg->max_body : 64 * 1024;
-	if (cfg->thread_per_connection) {
-		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-		srv->mhd = MHD_start_daemon(
-		        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-		        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-		        60u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
-	} else {
-		flags |= MHD_USE_EPOLL;
-		srv->mhd = MHD_start_daemon(
-		        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-		        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_THREAD_POOL_SIZE,
-		        pool, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-		        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+	{
+		/* The logger goes first, so libmicrohttpd never writes to stderr itself. */
+		struct MHD_OptionItem opts[] = {
+			{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
+			{MHD_OPTION_SOCK_ADDR, 0, &sa},
+			{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+			{MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+			{MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+			{MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
+			{pool > 1 && !cfg->thread_per_connection ? MHD_OPTION_THREAD_POOL_SIZE
+								  : MHD_OPTION_END,
+			 pool, NULL},
+			{MHD_OPTION_END, 0, NULL},
+		};
+
+		flags |= cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
+						    : MHD_USE_EPOLL;
+		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY,
+					    opts, MHD_OPTION_END);
 	}
 	if (!srv->mhd) {
 		snprintf(errstr, errstr_size, "could not listen on %s:%d",

@@ -13,7 +13,7 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
                      size_t errstr_size)
 {
 	const char *base = strrchr(m->name, '/');
-	const char *params[1] = {base ? base + 1 : m->name};
+	const char *params[2] = {base ? base + 1 : m->name, m->sql};
 	PGresult *res = NULL;
 	int rc;
 
@@ -28,14 +28,26 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
 	rc = db_exec(conn,
 	             "CREATE TABLE IF NOT EXISTS schema_migrations ("
 	             " version text PRIMARY KEY,"
+	             " checksum text NOT NULL,"
 	             " applied_at timestamptz NOT NULL DEFAULT now())",
 	             0, NULL, NULL, errstr, errstr_size);
 	if (rc < 0)
 		goto out;
-	rc = db_exec(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, &res,
-	             errstr, errstr_size);
-	if (rc < 0 || PQntuples(res) > 0)
+	rc = db_exec(conn, "SELECT checksum = md5($2) FROM schema_migrations WHERE version = $1", 2,
+		     params, &res, errstr, errstr_size);
+	if (rc < 0)
 		goto out;
+	if (PQntuples(res) > 0) {
+		/* Applied already; a file edited since would leave databases diverging. */
+		if (PQgetvalue(res, 0, 0)[0] != 't') {
+			snprintf(errstr, errstr_size,
+				 "migration %s was changed after it was applied; add a new migration "
+				 "instead",
+				 params[0]);
+			rc = ERR_FATAL;
+		}
+		goto out;
+	}
 	{
 		PGresult *r = PQexec(conn, m->sql);
 
@@ -48,8 +60,8 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
 		}
 		PQclear(r);
 	}
-	rc = db_exec(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, params, NULL,
-	             errstr, errstr_size);
+	rc = db_exec(conn, "INSERT INTO schema_migrations (version, checksum) VALUES ($1, md5($2))",
+		     2, params, NULL, errstr, errstr_size);
 	if (rc == 0)
 		*ran = 1;
 out:

@@ -115,3 +115,16 @@ Test(db, classifies_errors_and_reconnects)
 	cr_expect_eq(db_ping(db, err, sizeof(err)), 0, "%s", err);
 	db_free(db);
 }
+
+Test(migrate, a_migration_edited_after_it_was_applied_is_refused)
+{
+	char schema[64], err[512];
+	PGconn *c = connect_isolated(schema, sizeof(schema));
+	struct migration edited[1] = {{"001_items.sql", "CREATE TABLE items (id text);"}};
+	int applied;
+
+	cr_assert_eq(migrate_apply(c, migrations, 1, &applied, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(migrate_apply(c, edited, 1, &applied, err, sizeof(err)), ERR_FATAL);
+	cr_expect(strstr(err, "001_items.sql was changed after it was applied"), "%s", err);
+	drop(c, schema);
+}

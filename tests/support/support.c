@@ -202,3 +202,181 @@ int support_sh(const char *cmd)
 
 	return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
+
+/* --- plumbing helpers ------------------------------------------------------ */
+
+#include <signal.h>
+
+#include "event.h"
+
+void support_template_start(struct template_proc *t, const char *db_url, int port,
+			    const char *group, const char *topics, const char *emit_topic,
+			    const char *const *extra)
+{
+	static char vars[8][1024];
+	const char *env[24];
+	size_t n = 0;
+	char path[32];
+
+	snprintf(vars[0], sizeof(vars[0]), "DATABASE_URL=%s", db_url);
+	snprintf(vars[1], sizeof(vars[1]), "KAFKA_BOOTSTRAP=%s", support_env("KAFKA_BOOTSTRAP"));
+	snprintf(vars[2], sizeof(vars[2]), "ADMIN_PORT=%d", port);
+	snprintf(vars[3], sizeof(vars[3]), "GROUP=%s", group);
+	snprintf(vars[4], sizeof(vars[4]), "CONSUME_TOPICS=%s", topics);
+	snprintf(vars[5], sizeof(vars[5]), "EMIT_TYPE=%s", emit_topic ? "NotificationSent" : "");
+	snprintf(vars[6], sizeof(vars[6]), "EMIT_TOPIC=%s", emit_topic ? emit_topic : "");
+	for (int i = 0; i < 7; i++)
+		env[n++] = vars[i];
+	for (size_t i = 0; extra && extra[i] && n < 23; i++)
+		env[n++] = extra[i];
+	env[n] = NULL;
+	snprintf(t->log, sizeof(t->log), ".run/logs/it-template-%d.log", port);
+	t->port = port;
+	t->pid = support_spawn(support_bin("template"), env, t->log);
+	snprintf(path, sizeof(path), "/readyz");
+	cr_assert_eq(support_wait_status(port, path, 200, 30000), 0,
+		     "the template daemon on port %d did not become ready (see %s)", port, t->log);
+}
+
+void support_template_stop(struct template_proc *t)
+{
+	int status;
+
+	if (t->pid <= 0)
+		return;
+	kill(t->pid, SIGTERM);
+	status = support_wait_exit(t->pid, 10000);
+	if (status == -1)
+		kill(t->pid, SIGKILL);
+	cr_expect(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the template on port %d did not exit cleanly (status %d, see %s)", t->port,
+		  status, t->log);
+	t->pid = 0;
+}
+
+unsigned char *support_encode_event(const struct codec *c, const char *order_id,
+				    char *event_id, size_t *len)
+{
+	json_t *rec = json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id", "it",
+				"reason", "TEST");
+	json_t *meta = event_metadata("it", NULL, order_id, NULL);
+	unsigned char *out;
+	char err[256];
+
+	json_object_set_new(rec, "metadata", meta);
+	snprintf(event_id, 37, "%s", event_meta(rec, "event_id"));
+	cr_assert_eq(codec_encode(c, "OrderCancelled", rec, &out, len, err, sizeof(err)), 0, "%s",
+		     err);
+	json_decref(rec);
+	return out;
+}
+
+void support_produce(const char *bootstrap, const char *topic, const char *key,
+		     const void *value, size_t len)
+{
+	char errstr[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	cr_assert_not_null(rk, "%s", errstr);
+	cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+				       RD_KAFKA_V_VALUE((void *)value, len),
+				       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+		     0);
+	cr_assert_eq(rd_kafka_flush(rk, 30000), 0, "produce to %s timed out", topic);
+	rd_kafka_destroy(rk);
+}
+
+long long support_db_value(const char *conninfo, const char *sql, const char *const *params)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	PGresult *r;
+	long long v = -1;
+	int n = 0;
+
+	while (params && params[n])
+		n++;
+	if (PQstatus(c) == CONNECTION_OK) {
+		r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+			v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+	}
+	PQfinish(c);
+	return v;
+}
+
+long long support_db_wait(const char *conninfo, const char *sql, const char *const *params,
+			  long long want, int timeout_ms)
+{
+	long long deadline = support_now_ms() + timeout_ms;
+	long long v;
+
+	do {
+		v = support_db_value(conninfo, sql, params);
+		if (v == want)
+			return v;
+		usleep(100 * 1000);
+	} while (support_now_ms() < deadline);
+	return v;
+}
+
+json_t *support_read_topic(const char *bootstrap, const char *topic, int want, int timeout_ms)
+{
+	char errstr[256], group[128];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+	json_t *out = json_array();
+	long long deadline = support_now_ms() + timeout_ms;
+	rd_kafka_t *rk;
+
+	support_unique(group, sizeof(group), "it-reader");
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	cr_assert_not_null(rk, "%s", errstr);
+	rd_kafka_poll_set_consumer(rk);
+	rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_subscribe(rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	while ((int)json_array_size(out) < want && support_now_ms() < deadline) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+		rd_kafka_headers_t *hdrs = NULL;
+		json_t *h = json_object();
+		char *hex;
+		const char *name;
+		const void *val;
+		size_t len;
+
+		if (!m) {
+			json_decref(h);
+			continue;
+		}
+		if (m->err) {
+			rd_kafka_message_destroy(m);
+			json_decref(h);
+			continue;
+		}
+		if (rd_kafka_message_headers(m, &hdrs) == 0)
+			for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &len) == 0; i++)
+				json_object_set_new(h, name, json_stringn(val ? val : "", len));
+		hex = malloc(m->len * 2 + 1);
+		for (size_t i = 0; i < m->len; i++)
+			snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)m->payload)[i]);
+		hex[m->len * 2] = '\0';
+		json_array_append_new(out, json_pack("{s:s%, s:s, s:o, s:i, s:I}", "key",
+						     m->key ? (const char *)m->key : "", m->key_len,
+						     "value_hex", hex, "headers", h, "partition",
+						     (int)m->partition, "offset", (json_int_t)m->offset));
+		free(hex);
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return out;
+}

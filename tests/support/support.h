@@ -9,7 +9,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
+
+#include "codec.h"
 
 /* A required environment variable; fails the test when it is missing. */
 const char *support_env(const char *name);
@@ -48,4 +52,42 @@ int support_sh(const char *cmd);
 /* Milliseconds on a monotonic clock. */
 long long support_now_ms(void);
 
+
+
+/* A template daemon for plumbing tests. */
+struct template_proc {
+	pid_t pid;
+	int port;
+	char log[256];
+};
+
+/* Starts services/template with its database URL, admin port, consumer
+ * group, topics to consume, and an optional NotificationSent emission to
+ * emit_topic; extra is NULL or more "K=V" settings. Waits for /readyz. */
+void support_template_start(struct template_proc *t, const char *db_url, int port,
+			    const char *group, const char *topics, const char *emit_topic,
+			    const char *const *extra);
+/* SIGTERM and wait for a clean exit (fails the test otherwise). */
+void support_template_stop(struct template_proc *t);
+
+/* An OrderCancelled record for order_id with a new event id (written to
+ * event_id, 37 bytes), encoded; *len receives the size. Caller frees. */
+unsigned char *support_encode_event(const struct codec *c, const char *order_id,
+				    char *event_id, size_t *len);
+
+/* Produces one message and waits for its acknowledgement. */
+void support_produce(const char *bootstrap, const char *topic, const char *key,
+		     const void *value, size_t len);
+
+/* Runs a query returning one number (params: NULL-terminated), or -1. */
+long long support_db_value(const char *conninfo, const char *sql, const char *const *params);
+
+/* Polls support_db_value until it equals want; returns the last value. */
+long long support_db_wait(const char *conninfo, const char *sql, const char *const *params,
+			  long long want, int timeout_ms);
+
+/* Reads a topic from the beginning with a throwaway group until it has
+ * seen at least want messages or timeout_ms passed; returns them as a JSON
+ * array of {key, value_hex, headers:{}}. */
+json_t *support_read_topic(const char *bootstrap, const char *topic, int want, int timeout_ms);
 #endif
