@@ -380,3 +380,34 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 	rd_kafka_destroy(rk);
 	return out;
 }
+
+void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
+			    const char *prefix, int n)
+{
+	char errstr[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	cr_assert_not_null(rk, "%s", errstr);
+	for (int i = 0; i < n; i++) {
+		char order[128], id[40];
+		size_t len;
+		unsigned char *v;
+
+		snprintf(order, sizeof(order), "%s-%d", prefix, i);
+		v = support_encode_event(c, order, id, &len);
+		while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+					 RD_KAFKA_V_KEY(order, strlen(order)), RD_KAFKA_V_VALUE(v, len),
+					 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			rd_kafka_poll(rk, 10);
+		rd_kafka_poll(rk, 0);
+		free(v);
+	}
+	cr_assert_eq(rd_kafka_flush(rk, 60000), 0, "producing %d events timed out", n);
+	rd_kafka_destroy(rk);
+}

@@ -79,6 +79,10 @@ unsigned char *support_encode_event(const struct codec *c, const char *order_id,
 void support_produce(const char *bootstrap, const char *topic, const char *key,
 		     const void *value, size_t len);
 
+/* Produces n encoded events with order ids "prefix-0" .. "prefix-(n-1)", keyed by them. */
+void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
+			    const char *prefix, int n);
+
 /* Runs a query returning one number (params: NULL-terminated), or -1. */
 long long support_db_value(const char *conninfo, const char *sql, const char *const *params);
 
