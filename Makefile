@@ -46,11 +46,11 @@ INTEG_SRC := $(sort $(wildcard tests/integration/[0-9]*.c))
 INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(B)/tests/bin/%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
-.PHONY: all build tests clean install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests clean schemas-check install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
-build: $(SERVICE_BINS) $(TOOL_BINS)
+build: $(SERVICE_BINS) $(TOOL_BINS) schemas-check
 tests: build $(UNIT_BIN) $(INTEG_BINS)
 
 V ?= 0
@@ -161,6 +161,10 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--std=c11 --inline-suppr -D_GNU_SOURCE -Icommon --suppress=missingIncludeSystem \
 		common services tools
+
+# Every schema must stay compatible, both ways, with its released version.
+schemas-check: $(B)/bin/schemas-check
+	@$(B)/bin/schemas-check schemas schemas/released | tail -n 1
 
 clean:
 	rm -rf build

@@ -151,6 +151,14 @@ static int gather(struct consumer *c, int timeout_ms)
 	return n;
 }
 
+/* Poison is recorded in the inbox by its position, not by an event id. */
+static void poison_inbox_id(struct item *it)
+{
+	snprintf(it->inbox_id, sizeof(it->inbox_id), "dead:%s/%d/%lld",
+		 rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+		 (long long)it->msg->offset);
+}
+
 static void decode_items(struct consumer *c, int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -164,9 +172,7 @@ static void decode_items(struct consumer *c, int n)
 				snprintf(it->error, sizeof(it->error), "the event has no event_id");
 			json_decref(it->record);
 			it->record = NULL;
-			snprintf(it->inbox_id, sizeof(it->inbox_id), "%s/%d/%lld",
-				 rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
-				 (long long)it->msg->offset);
+			poison_inbox_id(it);
 			continue;
 		}
 		snprintf(it->inbox_id, sizeof(it->inbox_id), "%s", id);
@@ -407,6 +413,8 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 			snprintf(it->error, sizeof(it->error), "%.255s", why);
 			json_decref(it->record);
 			it->record = NULL;
+			/* Recorded by position, so a replay of the fixed event is applied. */
+			poison_inbox_id(it);
 			continue; /* again, at once, with that event as poison */
 		}
 		/* Transient (or unexpected): keep the batch, pause, back off, retry. */

@@ -1,0 +1,96 @@
+/*
+ * schemas-check - fails when a schema changed in a way that an older reader
+ * or writer cannot resolve.
+ *
+ *   schemas-check [CURRENT_DIR [RELEASED_DIR]]     (default: schemas schemas/released)
+ *
+ * Every CURRENT_DIR/X.avsc with a released version RELEASED_DIR/X.avsc must
+ * read data written with the released one (new readers, old data) and the
+ * released one must read data written with it (old readers, new data). A
+ * released schema whose current file is gone is an error too. Prints one
+ * line per schema; exits 1 on any incompatibility.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "schema.h"
+
+static json_t *load_normal(const char *path, char *why, size_t size)
+{
+	json_error_t e;
+	json_t *raw = json_load_file(path, 0, &e);
+	json_t *n;
+
+	if (!raw) {
+		snprintf(why, size, "%s: not JSON: %s (line %d)", path, e.text, e.line);
+		return NULL;
+	}
+	n = schema_normalize(raw, why, size);
+	json_decref(raw);
+	return n;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Checks one released schema against its current version; 0 when compatible. */
+static int check_one(const char *current_dir, const char *released_dir, const char *file)
+{
+	char cur_path[1024], old_path[1024], why[512] = "";
+	json_t *cur, *old;
+	int rc = 1;
+
+	snprintf(cur_path, sizeof(cur_path), "%s/%s", current_dir, file);
+	snprintf(old_path, sizeof(old_path), "%s/%s", released_dir, file);
+	old = load_normal(old_path, why, sizeof(why));
+	cur = old ? load_normal(cur_path, why, sizeof(why)) : NULL;
+	if (!old || !cur) {
+		printf("FAIL %s: %s\n", file, why);
+		goto out;
+	}
+	if (schema_compatible(cur, old, why, sizeof(why)) < 0) {
+		printf("FAIL %s: the new schema cannot read released data: %s\n", file, why);
+		goto out;
+	}
+	if (schema_compatible(old, cur, why, sizeof(why)) < 0) {
+		printf("FAIL %s: released readers cannot read new data: %s\n", file, why);
+		goto out;
+	}
+	printf("ok   %s\n", file);
+	rc = 0;
+out:
+	json_decref(cur);
+	json_decref(old);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *current_dir = argc > 1 ? argv[1] : "schemas";
+	const char *released_dir = argc > 2 ? argv[2] : "schemas/released";
+	DIR *d = opendir(released_dir);
+	struct dirent *e;
+	int failed = 0, checked = 0;
+
+	if (!d) {
+		fprintf(stderr, "schemas-check: cannot open %s\n", released_dir);
+		return 2;
+	}
+	while ((e = readdir(d))) {
+		if (!ends_with(e->d_name, ".avsc"))
+			continue;
+		failed += check_one(current_dir, released_dir, e->d_name);
+		checked++;
+	}
+	closedir(d);
+	printf("schemas-check: %d checked, %d incompatible\n", checked, failed);
+	return failed ? 1 : 0;
+}
