@@ -16,7 +16,8 @@ OPT := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-f
 LDOPT := -fsanitize=address,undefined
 else ifeq ($(VARIANT),fuzz)
 CC := clang
-OPT := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+OPT := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-Wno-gnu-statement-expression
 LDOPT := -fsanitize=address,undefined
 else
 OPT := -O2 -g
@@ -46,12 +47,15 @@ INTEG_SRC := $(sort $(wildcard tests/integration/[0-9]*.c))
 INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(B)/tests/bin/%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
-.PHONY: all build tests clean schemas-check install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests clean schemas-check fuzz bench-plumbing install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
 build: $(SERVICE_BINS) $(TOOL_BINS) schemas-check
-tests: build $(UNIT_BIN) $(INTEG_BINS)
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:fuzz_%=$(B)/tests/bin/fuzz-replay-%)
+
+tests: build $(UNIT_BIN) $(INTEG_BINS) $(FUZZ_REPLAY_BINS)
 
 V ?= 0
 ifeq ($(V),0)
@@ -110,6 +114,27 @@ $(B)/tests/bin/%: $(B)/tests/integration/%.o $(TEST_SUPPORT:%.c=$(B)/%.o) $(LIBC
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcriterion
 
+$(B)/tests/bin/fuzz-replay-%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+# libFuzzer (clang): each harness runs FUZZ_SECONDS on a copy of its corpus.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	@command -v clang >/dev/null || { echo "[fuzz] installing clang"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q clang libclang-rt-14-dev >/dev/null; }
+	@$(MAKE) --no-print-directory VARIANT=fuzz $(FUZZ_TARGETS:%=build/fuzz/bin/%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p .run/fuzz/$$t && cp tests/fuzz/corpus/$${t#fuzz_}/* .run/fuzz/$$t/; \
+		echo "[fuzz] $$t for $(FUZZ_SECONDS) s"; \
+		build/fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			.run/fuzz/$$t || exit 1; \
+	done
+
+build/fuzz/bin/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/libcommon.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDOPT) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 # --- the local stack -------------------------------------------------------
 
 install:
@@ -161,6 +186,12 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--std=c11 --inline-suppr -D_GNU_SOURCE -Icommon --suppress=missingIncludeSystem \
 		common services tools
+
+# The plumbing's throughput and latency on this machine (a report, not a test).
+bench-plumbing: build
+	@bash deploy/local/stack.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory stack-up
+	@set -a && . .run/stack.env && set +a && DATABASE_URL=$$TEST2_DATABASE_URL \
+		build/release/bin/bench-plumbing
 
 # Every schema must stay compatible, both ways, with its released version.
 schemas-check: $(B)/bin/schemas-check

@@ -56,8 +56,33 @@ run_suite() {
 	fi
 }
 
+# run_plain NAME COMMAND...: a check whose last line is "N passed, N failed".
+run_plain() {
+	local name=$1 out=$LOG_DIR/test-$1.log line p f
+	shift
+	echo "=== $name"
+	if "$@" >"$out" 2>&1; then
+		line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+		p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+		passed=$((passed + ${p:-0}))
+		failed=$((failed + ${f:-0}))
+		echo "  $line"
+	else
+		echo "  $name failed; last lines of $out:"
+		tail -n 30 "$out" | sed 's/^/    /'
+		broken+=("$name")
+		failed=$((failed + 1))
+	fi
+}
+
 if [ "$WHAT" = all ] || [ "$WHAT" = unit ]; then
 	run_suite unit "$BUILD_DIR/tests/bin/unit"
+	for bin in "$BUILD_DIR"/tests/bin/fuzz-replay-*; do
+		[ -x "$bin" ] || continue
+		target=${bin##*/fuzz-replay-}
+		run_plain "$(basename "$bin")" "$bin" tests/fuzz/corpus/"$target"/*
+	done
 fi
 
 if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then

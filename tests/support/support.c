@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -136,6 +137,8 @@ pid_t support_spawn(const char *bin, const char *const *env, const char *stderr_
 
 	cr_assert(pid >= 0, "fork failed");
 	if (pid == 0) {
+		/* A daemon never outlives the test that started it, even a failed one. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (size_t i = 0; env && env[i]; i++)
 			putenv((char *)env[i]);
 		if (stderr_path) {
