@@ -202,7 +202,19 @@ int daemon_consume(struct daemon *d, const char *group, const char *const *topic
 		return rc;
 	}
 	LOG(INFO, "consuming as group %s", group);
-	return consumer_run(d->consumer);
+	if (!d->tick)
+		return consumer_run(d->consumer);
+	while (!signals_stopping()) {
+		consumer_poll_once(d->consumer, 50);
+		d->tick(d->tick_ctx);
+	}
+	return 0;
+}
+
+void daemon_set_tick(struct daemon *d, void (*tick)(void *ctx), void *ctx)
+{
+	d->tick = tick;
+	d->tick_ctx = ctx;
 }
 
 void daemon_stop(struct daemon *d)

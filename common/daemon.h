@@ -87,6 +87,8 @@ struct daemon {
 	struct outbox *outbox;  /* with a database: where handlers emit events */
 	struct relay *relay;    /* with a database: publishes the outbox */
 	struct consumer *consumer;
+	void (*tick)(void *ctx); /* called between batches, see daemon_set_tick */
+	void *tick_ctx;
 };
 
 /* Logs a startup failure and exits 1. Only for startup. */
@@ -115,6 +117,10 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
  */
 int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
 		   consumer_handler_fn handle, void *ctx) WARN_UNUSED;
+
+/* Has daemon_consume call tick(ctx) between batches (at least every 50 ms),
+ * for work driven by time rather than by events (retries, timers). */
+void daemon_set_tick(struct daemon *d, void (*tick)(void *ctx), void *ctx);
 
 /* Releases everything daemon_start made, in reverse order. Safe to call
  * after a failed start. */

@@ -56,18 +56,19 @@ int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, c
                        size_t errstr_size)
 {
 	rd_kafka_conf_t *conf;
-	char linger[16];
+	char linger[16], timeout[16];
 
 	*out = NULL;
 	conf = base_conf(cfg->bootstrap, cfg->client_id, errstr, errstr_size);
 	if (!conf)
 		return ERR_INVALID;
 	snprintf(linger, sizeof(linger), "%d", cfg->linger_ms);
+	snprintf(timeout, sizeof(timeout), "%d", cfg->message_timeout_ms);
 	if (set(conf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
 	    set(conf, "acks", "all", errstr, errstr_size) < 0 ||
 	    set(conf, "linger.ms", linger, errstr, errstr_size) < 0 ||
 	    set(conf, "compression.codec", "lz4", errstr, errstr_size) < 0 ||
-	    set(conf, "message.timeout.ms", "0", errstr, errstr_size) < 0) {
+	    set(conf, "message.timeout.ms", timeout, errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return ERR_INVALID;
 	}

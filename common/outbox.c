@@ -114,3 +114,9 @@ out:
 	json_decref(fields);
 	return rc;
 }
+
+int outbox_emit(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
+		const json_t *cause, char *errstr, size_t errstr_size)
+{
+	return outbox_add(ob, tx, type, fields, cause, NULL, NULL, NULL, NULL, errstr, errstr_size);
+}

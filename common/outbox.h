@@ -36,6 +36,11 @@ int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
 	       const json_t *cause, const char *correlation_id, const char *traceparent,
 	       const char *topic, char *event_id, char *errstr, size_t errstr_size) WARN_UNUSED;
 
+/* outbox_add for a handler: the event is caused by cause (the record being
+ * handled) and goes to its schema's topic. Takes ownership of fields. */
+int outbox_emit(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
+		const json_t *cause, char *errstr, size_t errstr_size) WARN_UNUSED;
+
 /* Adds an already encoded message (dead letters, replays): headers are
  * "name: value" lines. */
 int outbox_add_raw(PGconn *tx, const char *topic, const char *key, const char *headers,

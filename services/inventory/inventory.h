@@ -1,0 +1,32 @@
+/*
+ * inventory.h - the inventory service's domain logic: reserve every line of
+ * an order atomically (all or nothing, stock never below zero under any
+ * concurrency), release the reservation when the order is cancelled, and
+ * publish each product's current state to the compacted product-catalog.
+ */
+#ifndef INVENTORY_INVENTORY_H
+#define INVENTORY_INVENTORY_H
+
+#include "consumer.h"
+#include "outbox.h"
+
+struct inventory_ctx {
+	struct outbox *outbox;
+};
+
+int inventory_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
+		     size_t errstr_size);
+
+/*
+ * Creates products "p-0001" .. "p-<n>" with stock when the table is empty,
+ * publishing each to the catalogue (make up, load tests). Runs its own
+ * transaction on conn.
+ */
+int inventory_seed(struct inventory_ctx *c, PGconn *conn, long n, long stock,
+		   char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* Publishes the current state of product_id to product-catalog, in tx. */
+int inventory_publish_product(struct inventory_ctx *c, PGconn *tx, const char *product_id,
+			      const json_t *cause, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+#endif

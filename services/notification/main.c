@@ -1,0 +1,42 @@
+/*
+ * notification - tells customers about their orders, exactly once per
+ * cause event and channel.
+ */
+#include "daemon.h"
+#include "log.h"
+#include "notification.h"
+#include "signals.h"
+
+struct notification_cfg {
+	struct daemon_settings d;
+	char *channel;
+};
+
+static const struct config_var vars[] = {
+	DAEMON_CONFIG_VARS(struct notification_cfg, d, "9105"),
+	DAEMON_DATABASE_VARS(struct notification_cfg, d),
+	CONFIG_STR("NOTIFY_CHANNEL", "email", struct notification_cfg, channel,
+		   "the channel notifications are sent on"),
+};
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+static const char *const topics[] = {"order-events", "payment-events", "shipping-events", NULL};
+
+int main(int argc, char **argv)
+{
+	struct notification_cfg cfg = {0};
+	struct daemon d = {0};
+	struct notification_ctx ctx;
+	int rc;
+
+	log_init("notification", LOG_LEVEL_INFO);
+	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	rc = daemon_start(&d, "notification", &cfg.d, service_migrations, service_nmigrations);
+	if (rc == 0) {
+		ctx = (struct notification_ctx){d.outbox, cfg.channel};
+		rc = daemon_consume(&d, "notification", topics, notification_handle, &ctx);
+	}
+	daemon_stop(&d);
+	config_release(&cfg, vars, NVARS);
+	return rc < 0 && !signals_stopping() ? 1 : 0;
+}

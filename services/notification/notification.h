@@ -1,0 +1,24 @@
+/*
+ * notification.h - the notification service's domain logic: tell the
+ * customer about confirmed, cancelled, refunded, dispatched and delivered
+ * orders, once per (cause event, channel), and record each as
+ * NotificationSent. Sends are batched: one consumer batch, one transaction.
+ */
+#ifndef NOTIFICATION_NOTIFICATION_H
+#define NOTIFICATION_NOTIFICATION_H
+
+#include "consumer.h"
+#include "outbox.h"
+
+struct notification_ctx {
+	struct outbox *outbox;
+	const char *channel; /* e.g. "email" */
+};
+
+/* The message for an event type, or NULL when customers are not told about it. */
+const char *notification_message(const char *event_type);
+
+int notification_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
+			size_t errstr_size);
+
+#endif

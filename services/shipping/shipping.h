@@ -1,0 +1,32 @@
+/*
+ * shipping.h - the shipping service's domain logic: a shipment for each
+ * confirmed order, handed to a simulated carrier with retries (exponential
+ * backoff with jitter), then dispatched and later delivered; or failed for
+ * good after the last attempt.
+ */
+#ifndef SHIPPING_SHIPPING_H
+#define SHIPPING_SHIPPING_H
+
+#include "consumer.h"
+#include "db.h"
+#include "outbox.h"
+
+struct shipping_ctx {
+	struct outbox *outbox;
+	struct db *db;            /* for the carrier work between batches */
+	long max_attempts;
+	long backoff_ms;          /* first retry delay; doubles, with jitter */
+	long delivery_delay_ms;   /* dispatched -> delivered */
+	double failure_rate;      /* load tests: share of attempts failing at random */
+};
+
+int shipping_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
+		    size_t errstr_size);
+
+/* Works through the shipments that are due (carrier attempts, deliveries). */
+void shipping_tick(void *ctx);
+
+/* Whether the carrier accepts a parcel for this address on this attempt. */
+bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address);
+
+#endif
