@@ -1,6 +1,7 @@
 #include "redis.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,4 +90,93 @@ int redis_ping(redisContext *c, char *errstr, size_t errstr_size)
 	}
 	freeReplyObject(r);
 	return rc;
+}
+
+struct redis_pool {
+	char *url;
+	int size, timeout_ms;
+	redisContext **conns;
+	bool *busy;
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+};
+
+int redis_pool_new(struct redis_pool **out, const char *url, int size, int timeout_ms,
+		   char *errstr, size_t errstr_size)
+{
+	struct redis_pool *p = calloc(1, sizeof(*p));
+	char host[256];
+	int port, db;
+
+	*out = NULL;
+	if (!p)
+		return ERR_NOMEM;
+	if (parse_url(url, host, sizeof(host), &port, &db) < 0) {
+		snprintf(errstr, errstr_size, "invalid redis url \"%s\"", url);
+		free(p);
+		return ERR_INVALID;
+	}
+	p->url = strdup(url);
+	p->size = size > 0 ? size : 8;
+	p->timeout_ms = timeout_ms;
+	p->conns = calloc((size_t)p->size, sizeof(*p->conns));
+	p->busy = calloc((size_t)p->size, sizeof(*p->busy));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	if (!p->url || !p->conns || !p->busy) {
+		redis_pool_free(p);
+		return ERR_NOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+redisContext *redis_pool_get(struct redis_pool *p, int *slot, char *errstr, size_t errstr_size)
+{
+	int i;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		for (i = 0; i < p->size && p->busy[i]; i++)
+			;
+		if (i < p->size)
+			break;
+		pthread_cond_wait(&p->freed, &p->lock);
+	}
+	p->busy[i] = true;
+	pthread_mutex_unlock(&p->lock);
+	*slot = i;
+	if (!p->conns[i] &&
+	    redis_connect(&p->conns[i], p->url, p->timeout_ms, errstr, errstr_size) < 0) {
+		redis_pool_put(p, i, true);
+		return NULL;
+	}
+	return p->conns[i];
+}
+
+void redis_pool_put(struct redis_pool *p, int slot, bool broken)
+{
+	pthread_mutex_lock(&p->lock);
+	if (broken && p->conns[slot]) {
+		redisFree(p->conns[slot]);
+		p->conns[slot] = NULL;
+	}
+	p->busy[slot] = false;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void redis_pool_free(struct redis_pool *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; p->conns && i < p->size; i++)
+		if (p->conns[i])
+			redisFree(p->conns[i]);
+	free(p->conns);
+	free(p->busy);
+	free(p->url);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->freed);
+	free(p);
 }

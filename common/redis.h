@@ -4,6 +4,8 @@
 #ifndef COMMON_REDIS_H
 #define COMMON_REDIS_H
 
+#include <stdbool.h>
+
 #include <hiredis/hiredis.h>
 
 #include "err.h"
@@ -14,5 +16,19 @@ int redis_connect(redisContext **out, const char *url, int timeout_ms, char *err
 
 /* PING; 0 when Redis answered PONG. */
 int redis_ping(redisContext *c, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/*
+ * A fixed set of connections shared by threads. redis_pool_get() lends one
+ * (waiting while all are lent), reconnecting it first when it was broken;
+ * redis_pool_put() returns it, marked broken after an I/O error.
+ */
+struct redis_pool;
+
+int redis_pool_new(struct redis_pool **out, const char *url, int size, int timeout_ms,
+		   char *errstr, size_t errstr_size) WARN_UNUSED;
+/* NULL when Redis cannot be reached now (errstr says why); *slot is for put. */
+redisContext *redis_pool_get(struct redis_pool *p, int *slot, char *errstr, size_t errstr_size);
+void redis_pool_put(struct redis_pool *p, int slot, bool broken);
+void redis_pool_free(struct redis_pool *p); /* NULL-safe */
 
 #endif

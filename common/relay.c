@@ -75,9 +75,16 @@ static void sleep_unless_stopped(struct relay *r, int ms)
 static void wait_for_notify(struct relay *r, PGconn *conn, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+	bool woken = false;
 	PGnotify *n;
 
-	while (timeout_ms > 0 && !atomic_load(&r->stop)) {
+	/* A NOTIFY that arrived during the last query is already queued in libpq. */
+	PQconsumeInput(conn);
+	while ((n = PQnotifies(conn))) {
+		PQfreemem(n);
+		woken = true;
+	}
+	while (!woken && timeout_ms > 0 && !atomic_load(&r->stop)) {
 		int step = timeout_ms < 100 ? timeout_ms : 100;
 
 		if (poll(&pfd, 1, step) > 0)

@@ -17,19 +17,20 @@ start() {
 	. "$RUN_DIR/stack.env"
 	set +a
 	mkdir -p "$PIDS" "$RUN_DIR/logs"
-	local name prefix port url
-	while read -r name prefix port; do
+	local name prefix port extra url
+	while read -r name prefix port extra; do
 		if pid_alive "$PIDS/$name.pid"; then
 			say "$name already running"
 			continue
 		fi
 		url=
 		[ "$prefix" = - ] || url=$(eval echo "\${${prefix}_DATABASE_URL}")
-		DATABASE_URL=$url ADMIN_PORT=$port \
+		# shellcheck disable=SC2086 # extra is a list of NAME=value words
+		env DATABASE_URL="$url" ADMIN_PORT="$port" $(eval echo "$extra") \
 			nohup "$ROOT/$BUILD_DIR/bin/$name" </dev/null >>"$RUN_DIR/logs/$name.log" 2>&1 &
 		echo $! >"$PIDS/$name.pid"
 	done < <(services)
-	while read -r name prefix port; do
+	while read -r name prefix port extra; do
 		wait_until "$READY_TIMEOUT" ready_or_dead "$PIDS/$name.pid" \
 			curl -fsS "http://127.0.0.1:$port/readyz" ||
 			fail "$name" "$RUN_DIR/logs/$name.log" "not ready after ${READY_TIMEOUT}s"
@@ -41,17 +42,17 @@ start() {
 }
 
 stop() {
-	local name prefix port
+	local name prefix port extra
 	[ -d "$PIDS" ] || return 0
 	# Reverse order of start.
-	while read -r name prefix port; do
+	while read -r name prefix port extra; do
 		stop_pidfile "$name" "$PIDS/$name.pid"
 	done < <(services | tac)
 }
 
 status() {
-	local name prefix port rc=0
-	while read -r name prefix port; do
+	local name prefix port extra rc=0
+	while read -r name prefix port extra; do
 		if pid_alive "$PIDS/$name.pid" && curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
 			echo "$name: ready (admin http://127.0.0.1:$port)"
 		else

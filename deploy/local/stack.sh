@@ -15,6 +15,7 @@ write_env() {
 		echo "# Written by deploy/local/stack.sh; source it: . .run/stack.env"
 		echo "GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT"
 		echo "API_KEY=$(grep '^API_KEY=' "$RUN_DIR/secrets.env" | cut -d= -f2)"
+		echo "LIMITED_API_KEY=$(grep '^LIMITED_API_KEY=' "$RUN_DIR/secrets.env" | cut -d= -f2)"
 		echo "KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
 		echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
 		echo "PG_ADMIN_SOCKET=$PG_SOCK"
@@ -33,6 +34,9 @@ ensure_api_key() {
 	chmod 600 "$RUN_DIR/secrets.env"
 	grep -q '^API_KEY=' "$RUN_DIR/secrets.env" ||
 		echo "API_KEY=dev-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >>"$RUN_DIR/secrets.env"
+	# A second key with a low rate limit (3/s), to see 429 at work.
+	grep -q '^LIMITED_API_KEY=' "$RUN_DIR/secrets.env" ||
+		echo "LIMITED_API_KEY=slow-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >>"$RUN_DIR/secrets.env"
 }
 
 up() {

@@ -1,0 +1,452 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "event.h"
+#include "schema.h"
+#include "gateway.h"
+#include "log.h"
+
+/* A message whose delivery report the request thread waits for. */
+struct ack {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	bool done;
+	rd_kafka_resp_err_t err;
+};
+
+void gateway_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+
+void gateway_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	struct ack *a = msg->_private;
+
+	(void)rk;
+	(void)opaque;
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->err = msg->err;
+	a->done = true;
+	pthread_cond_signal(&a->done_cv);
+	pthread_mutex_unlock(&a->lock);
+}
+
+int gateway_parse_keys(struct gateway *g, char *spec)
+{
+	g->nkeys = 0;
+	for (char *p = spec; p && *p && g->nkeys < GATEWAY_MAX_KEYS;) {
+		char *comma = strchr(p, ',');
+		char *colon, *end;
+		long limit = 100;
+
+		if (comma)
+			*comma = '\0';
+		colon = strchr(p, ':');
+		if (colon) {
+			*colon = '\0';
+			limit = strtol(colon + 1, &end, 10);
+			if (*end || limit < 1)
+				return -1;
+		}
+		if (strlen(p) < 8)
+			return -1; /* too short to be a key */
+		g->keys[g->nkeys++] = (struct api_key){p, limit};
+		p = comma ? comma + 1 : NULL;
+	}
+	return g->nkeys;
+}
+
+/* The caller's key (Authorization: Bearer, or X-API-Key), or NULL. */
+static const struct api_key *authenticate(struct gateway *g, const struct http_request *req)
+{
+	const char *auth = http_request_header(req, "Authorization");
+	const char *key = http_request_header(req, "X-API-Key");
+
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+		key = auth + 7;
+	if (!key)
+		return NULL;
+	for (int i = 0; i < g->nkeys; i++)
+		if (strcmp(g->keys[i].key, key) == 0)
+			return &g->keys[i];
+	return NULL;
+}
+
+/* Fixed one-second window per key. Returns 1 when over the limit, 0 when
+ * within, -1 when Redis cannot be asked. */
+static int over_limit(struct gateway *g, const struct api_key *k)
+{
+	char why[256];
+	int slot;
+	redisContext *c = redis_pool_get(g->redis, &slot, why, sizeof(why));
+	redisReply *r;
+	long long count = -1;
+
+	if (!c)
+		return -1;
+	redisAppendCommand(c, "INCR rl:%s:%lld", k->key, (long long)time(NULL));
+	redisAppendCommand(c, "EXPIRE rl:%s:%lld 2", k->key, (long long)time(NULL));
+	if (redisGetReply(c, (void **)&r) == REDIS_OK && r) {
+		count = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+		freeReplyObject(r);
+		if (redisGetReply(c, (void **)&r) == REDIS_OK)
+			freeReplyObject(r);
+	}
+	redis_pool_put(g->redis, slot, c->err != 0);
+	return count < 0 ? -1 : count > k->limit;
+}
+
+/* Runs one command on a pooled connection; the reply (or NULL) is the caller's. */
+static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
+{
+	char why[256];
+	int slot;
+	redisContext *c = redis_pool_get(g->redis, &slot, why, sizeof(why));
+	redisReply *r;
+	va_list ap;
+
+	if (!c)
+		return NULL;
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	redis_pool_put(g->redis, slot, c->err != 0);
+	return r;
+}
+
+/* Produces OrderRequested and waits for the broker's acknowledgement. */
+static int publish_order(struct gateway *g, const char *order_id, json_t *request,
+			 const char *traceparent, char *why, size_t size)
+{
+	struct ack a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
+	unsigned char *value = NULL;
+	size_t len;
+	char id[40];
+	rd_kafka_resp_err_t err;
+	struct timespec deadline;
+	int rc;
+
+	json_object_set_new(request, "order_id", json_string(order_id));
+	json_object_set_new(request, "metadata",
+			    event_metadata("gateway", NULL, order_id, traceparent));
+	snprintf(id, sizeof(id), "%s", event_meta(request, "event_id"));
+	rc = codec_encode(g->codec, "OrderRequested", request, &value, &len, why, size);
+	if (rc < 0)
+		return rc;
+	err = rd_kafka_producev(g->producer, RD_KAFKA_V_TOPIC("order-requests"),
+				RD_KAFKA_V_KEY(order_id, strlen(order_id)),
+				RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+				RD_KAFKA_V_HEADER("event-type", "OrderRequested", -1),
+				RD_KAFKA_V_HEADER("event-id", id, -1),
+				RD_KAFKA_V_HEADER("traceparent", traceparent, -1),
+				RD_KAFKA_V_OPAQUE(&a), RD_KAFKA_V_END);
+	if (err) {
+		free(value);
+		snprintf(why, size, "%s", rd_kafka_err2str(err));
+		return ERR_RETRY;
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += g->ack_timeout_ms / 1000 + 5; /* the message times out first */
+	pthread_mutex_lock(&a.lock);
+	while (!a.done)
+		if (pthread_cond_timedwait(&a.done_cv, &a.lock, &deadline) != 0)
+			break;
+	pthread_mutex_unlock(&a.lock);
+	if (!a.done) {
+		/* Cannot happen while message.timeout.ms is shorter; never free a.
+		 * while a report may still arrive. */
+		BUG("no delivery report for order %s", order_id);
+	}
+	if (a.err) {
+		snprintf(why, size, "%s", rd_kafka_err2str(a.err));
+		return ERR_RETRY;
+	}
+	return 0;
+}
+
+/* A W3C traceparent: the caller's when valid, else a new trace. */
+static void traceparent_for(const struct http_request *req, char *out, size_t size)
+{
+	const char *tp = http_request_header(req, "traceparent");
+	char trace[40], span[40];
+
+	if (tp && strlen(tp) == 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-') {
+		/* Same trace, a new span of ours. */
+		event_uuid(span);
+		snprintf(out, size, "00-%.32s-%.8s%.8s-01", tp + 3, span, span + 9);
+		return;
+	}
+	event_uuid(trace);
+	event_uuid(span);
+	snprintf(out, size, "00-%.8s%.4s%.4s%.4s%.12s-%.8s%.8s-01", trace, trace + 9, trace + 14,
+		 trace + 19, trace + 24, span, span + 9);
+}
+
+static void accepted(struct http_response *res, const char *order_id)
+{
+	char body[128], location[96];
+
+	snprintf(body, sizeof(body), "{\"order_id\":\"%s\",\"status\":\"PENDING\"}", order_id);
+	snprintf(location, sizeof(location), "/v1/orders/%s", order_id);
+	http_reply(res, 202, "application/json", body);
+	http_reply_header(res, "Location", location);
+}
+
+static void post_order(void *ctx, const struct http_request *req, struct http_response *res)
+{
+	struct gateway *g = ctx;
+	const struct api_key *key = authenticate(g, req);
+	const char *ctype = http_request_header(req, "Content-Type");
+	const char *idem = http_request_header(req, "Idempotency-Key");
+	char field[64], detail[256], why[256], order_id[40], tp[64], hash[20], idem_key[320];
+	json_t *order = NULL;
+	long long t0 = event_now_ms();
+	int rc;
+
+	if (!key) {
+		metric_add(g->m_rejected, 1);
+		http_reply_problem(res, 401, NULL, "a valid API key is required "
+						   "(Authorization: Bearer <key> or X-API-Key)");
+		http_reply_header(res, "WWW-Authenticate", "Bearer");
+		return;
+	}
+	rc = over_limit(g, key);
+	if (rc != 0) {
+		metric_add(g->m_rejected, 1);
+		if (rc > 0) {
+			http_reply_problem(res, 429, NULL, "more than %ld requests per second",
+					   key->limit);
+			http_reply_header(res, "Retry-After", "1");
+		} else {
+			http_reply_problem(res, 503, NULL, "the rate limiter is unavailable");
+			http_reply_header(res, "Retry-After", "1");
+		}
+		return;
+	}
+	if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
+	    (ctype[16] && ctype[16] != ';' && ctype[16] != ' ')) {
+		metric_add(g->m_rejected, 1);
+		http_reply_problem(res, 415, NULL, "the body must be application/json");
+		return;
+	}
+	rc = order_request_validate(req->body, req->body_len, &g->limits, &order, field,
+				    sizeof(field), detail, sizeof(detail));
+	if (rc != 0) {
+		metric_add(g->m_rejected, 1);
+		http_reply_problem(res, rc, field[0] ? field : NULL, "%s", detail);
+		return;
+	}
+	event_uuid(order_id);
+	if (idem) {
+		/* The same key and body give the same order; another body is a conflict. */
+		redisReply *r;
+
+		snprintf(hash, sizeof(hash), "%016llx",
+			 (unsigned long long)schema_crc64(req->body, req->body_len));
+		snprintf(idem_key, sizeof(idem_key), "idem:%.64s:%.200s", key->key, idem);
+		r = redis_cmd(g, "SET %s pending:%s:%s NX EX %ld", idem_key, hash, order_id,
+			      g->idempotency_ttl_s);
+		if (!r) {
+			http_reply_problem(res, 503, NULL, "the idempotency store is unavailable");
+			goto out;
+		}
+		if (r->type == REDIS_REPLY_NIL) {
+			freeReplyObject(r);
+			r = redis_cmd(g, "GET %s", idem_key);
+			if (r && r->type == REDIS_REPLY_STRING) {
+				char state[16] = "", h[20] = "", id[40] = "";
+
+				sscanf(r->str, "%15[^:]:%19[^:]:%39s", state, h, id);
+				if (strcmp(h, hash) != 0)
+					http_reply_problem(res, 409, NULL,
+							   "Idempotency-Key \"%s\" was used with another body",
+							   idem);
+				else if (strcmp(state, "done") == 0)
+					accepted(res, id);
+				else
+					http_reply_problem(res, 409, NULL,
+							   "a request with Idempotency-Key \"%s\" is in progress",
+							   idem);
+			} else {
+				http_reply_problem(res, 503, NULL, "the idempotency store is unavailable");
+			}
+			freeReplyObject(r);
+			goto out;
+		}
+		freeReplyObject(r);
+	}
+	traceparent_for(req, tp, sizeof(tp));
+	rc = publish_order(g, order_id, order, tp, why, sizeof(why));
+	if (rc < 0) {
+		struct log_fields f = {order_id, NULL, order_id};
+
+		LOGX(WARN, &f, "could not publish order %s: %s", order_id, why);
+		if (idem)
+			freeReplyObject(redis_cmd(g, "DEL %s", idem_key));
+		http_reply_problem(res, 503, NULL, "the order could not be taken: %s", why);
+		http_reply_header(res, "Retry-After", "1");
+		goto out;
+	}
+	/* Acknowledged: the order exists. Until projected it reads as PENDING. */
+	freeReplyObject(redis_cmd(g, "HSETNX order:%s status PENDING", order_id));
+	freeReplyObject(redis_cmd(g, "SADD orders:accepted %s", order_id));
+	if (idem)
+		freeReplyObject(redis_cmd(g, "SET %s done:%s:%s EX %ld", idem_key, hash, order_id,
+					  g->idempotency_ttl_s));
+	metric_add(g->m_accepted, 1);
+	metric_observe(g->m_latency, (double)(event_now_ms() - t0) / 1000.0);
+	accepted(res, order_id);
+out:
+	json_decref(order);
+}
+
+/* Orders history entries by their time. */
+static int by_time(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "at"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "at"));
+
+	return x < y ? -1 : x > y;
+}
+
+static void get_order(void *ctx, const struct http_request *req, struct http_response *res)
+{
+	struct gateway *g = ctx;
+	const char *id = req->path + strlen("/v1/orders/");
+	redisReply *h, *l;
+	json_t *doc, *history;
+	json_t **entries;
+	char *text;
+
+	if (!authenticate(g, req)) {
+		http_reply_problem(res, 401, NULL, "a valid API key is required");
+		return;
+	}
+	if (strlen(id) > 64 || strchr(id, '/')) {
+		http_reply_problem(res, 404, NULL, "no order %s", id);
+		return;
+	}
+	h = redis_cmd(g, "HGETALL order:%s", id);
+	if (!h || h->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(h);
+		http_reply_problem(res, 503, NULL, "the read model is unavailable");
+		return;
+	}
+	if (h->elements == 0) {
+		freeReplyObject(h);
+		http_reply_problem(res, 404, NULL, "no order %s", id);
+		return;
+	}
+	doc = json_pack("{s:s}", "order_id", id);
+	for (size_t i = 0; i + 1 < h->elements; i += 2) {
+		const char *k = h->element[i]->str, *v = h->element[i + 1]->str;
+
+		if (!strcmp(k, "total_cents"))
+			json_object_set_new(doc, k, json_integer(strtoll(v, NULL, 10)));
+		else if (strcmp(k, "status_rank") != 0)
+			json_object_set_new(doc, k, json_string(v));
+	}
+	freeReplyObject(h);
+	history = json_array();
+	l = redis_cmd(g, "LRANGE order:%s:history 0 -1", id);
+	if (l && l->type == REDIS_REPLY_ARRAY) {
+		entries = calloc(l->elements ? l->elements : 1, sizeof(*entries));
+		for (size_t i = 0; entries && i < l->elements; i++)
+			entries[i] = json_loads(l->element[i]->str, 0, NULL);
+		if (entries) {
+			qsort(entries, l->elements, sizeof(*entries), by_time);
+			for (size_t i = 0; i < l->elements; i++)
+				if (entries[i])
+					json_array_append_new(history, entries[i]);
+		}
+		free(entries);
+	}
+	freeReplyObject(l);
+	json_object_set_new(doc, "history", history);
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	http_reply_take(res, 200, "application/json", text, text ? strlen(text) : 0);
+}
+
+static json_t *product_json(redisReply *h, const char *id)
+{
+	json_t *p = json_pack("{s:s}", "product_id", id);
+
+	for (size_t i = 0; i + 1 < h->elements; i += 2) {
+		const char *k = h->element[i]->str, *v = h->element[i + 1]->str;
+
+		if (!strcmp(k, "price_cents") || !strcmp(k, "available"))
+			json_object_set_new(p, k, json_integer(strtoll(v, NULL, 10)));
+		else
+			json_object_set_new(p, k, json_string(v));
+	}
+	return p;
+}
+
+static void get_products(void *ctx, const struct http_request *req, struct http_response *res)
+{
+	struct gateway *g = ctx;
+	redisReply *ids = redis_cmd(g, "ZRANGE products 0 99");
+	json_t *items = json_array();
+	char *text;
+
+	(void)req;
+	if (!ids || ids->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(ids);
+		json_decref(items);
+		http_reply_problem(res, 503, NULL, "the catalogue is unavailable");
+		return;
+	}
+	for (size_t i = 0; i < ids->elements; i++) {
+		redisReply *h = redis_cmd(g, "HGETALL product:%s", ids->element[i]->str);
+
+		if (h && h->type == REDIS_REPLY_ARRAY && h->elements)
+			json_array_append_new(items, product_json(h, ids->element[i]->str));
+		freeReplyObject(h);
+	}
+	freeReplyObject(ids);
+	text = json_dumps(json_pack("{s:o}", "items", items), JSON_COMPACT);
+	http_reply_take(res, 200, "application/json", text, text ? strlen(text) : 0);
+}
+
+static void get_product(void *ctx, const struct http_request *req, struct http_response *res)
+{
+	struct gateway *g = ctx;
+	const char *id = req->path + strlen("/v1/products/");
+	redisReply *h = redis_cmd(g, "HGETALL product:%s", id);
+	char *text;
+	json_t *p;
+
+	if (!h || h->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(h);
+		http_reply_problem(res, 503, NULL, "the catalogue is unavailable");
+		return;
+	}
+	if (h->elements == 0) {
+		freeReplyObject(h);
+		http_reply_problem(res, 404, NULL, "no product %s", id);
+		return;
+	}
+	p = product_json(h, id);
+	freeReplyObject(h);
+	text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	http_reply_take(res, 200, "application/json", text, text ? strlen(text) : 0);
+}
+
+const struct http_route gateway_routes[] = {
+	{"POST", "/v1/orders", post_order},
+	{"GET", "/v1/orders/", get_order},
+	{"GET", "/v1/products", get_products},
+	{"GET", "/v1/products/", get_product},
+};
+const size_t gateway_nroutes = sizeof(gateway_routes) / sizeof(gateway_routes[0]);

@@ -1,0 +1,57 @@
+/*
+ * gateway.h - the HTTP gateway: takes orders (202 only after the broker has
+ * acknowledged OrderRequested), answers order status and the catalogue from
+ * a Redis read model that it keeps by consuming the saga's topics (CQRS).
+ */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "codec.h"
+#include "http.h"
+#include "metrics.h"
+#include "redis.h"
+#include "validate.h"
+
+#define GATEWAY_MAX_KEYS 16
+
+struct api_key {
+	char *key;
+	long limit; /* requests per second */
+};
+
+struct gateway {
+	const struct codec *codec;
+	struct redis_pool *redis;
+	rd_kafka_t *producer;       /* OrderRequested, acks=all, idempotent */
+	struct order_limits limits;
+	struct api_key keys[GATEWAY_MAX_KEYS];
+	int nkeys;
+	long ack_timeout_ms;
+	long idempotency_ttl_s;
+	pthread_t poller;           /* serves the producer's delivery reports */
+	atomic_bool stop;
+	struct metric *m_accepted, *m_rejected, *m_latency;
+	struct metrics *metrics;
+};
+
+/* The routes of the public API (api.c). */
+extern const struct http_route gateway_routes[];
+extern const size_t gateway_nroutes;
+
+/* Parses API_KEYS ("key:limit,key:limit"); returns the count or -1. */
+int gateway_parse_keys(struct gateway *g, char *spec);
+
+/* The read model projector (projector.c): consumes the saga topics and the
+ * catalogue into Redis until stopped. */
+struct projector;
+int projector_start(struct projector **out, struct gateway *g, const char *bootstrap,
+		    const char *redis_url, char *errstr, size_t errstr_size) WARN_UNUSED;
+void projector_stop(struct projector *p);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * gateway - the HTTP API (docs/api.md): takes orders and answers 202 only
+ * after Kafka acknowledged them; serves order status and the catalogue from
+ * its Redis read model. Owns no database.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "event.h"
+#include "gateway.h"
+#include "kafka.h"
+#include "log.h"
+#include "signals.h"
+
+struct gateway_cfg {
+	struct daemon_settings d;
+	char *addr;
+	long port;
+	char *api_keys;
+	char *redis_url;
+	char *currencies;
+	long max_body;
+	long max_lines;
+	long max_quantity;
+	long ack_timeout_ms;
+	long idempotency_ttl_s;
+	long linger_ms;
+};
+
+static const struct config_var vars[] = {
+	DAEMON_CONFIG_VARS(struct gateway_cfg, d, "9100"),
+	CONFIG_STR("GATEWAY_ADDR", "127.0.0.1", struct gateway_cfg, addr, "API listen address"),
+	CONFIG_INT("GATEWAY_PORT", "8080", 1, 65535, struct gateway_cfg, port, "API port"),
+	CONFIG_SECRET("API_KEYS", NULL, struct gateway_cfg, api_keys,
+		      "accepted API keys with their rate limits: key:per_second,key:per_second"),
+	CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct gateway_cfg, redis_url,
+		   "Redis for idempotency keys, rate limits and the read model"),
+	CONFIG_STR("CURRENCIES", "EUR", struct gateway_cfg, currencies,
+		   "accepted currencies, comma-separated"),
+	CONFIG_INT("MAX_BODY_BYTES", "65536", 256, 10485760, struct gateway_cfg, max_body,
+		   "larger request bodies get 413"),
+	CONFIG_INT("MAX_ORDER_LINES", "50", 1, 10000, struct gateway_cfg, max_lines,
+		   "lines an order may have"),
+	CONFIG_INT("MAX_QUANTITY", "1000", 1, 1000000, struct gateway_cfg, max_quantity,
+		   "largest quantity of one line"),
+	CONFIG_INT("ORDER_ACK_TIMEOUT_MS", "5000", 100, 600000, struct gateway_cfg, ack_timeout_ms,
+		   "how long an order waits for Kafka before 503"),
+	CONFIG_INT("IDEMPOTENCY_TTL_S", "86400", 60, 2592000, struct gateway_cfg,
+		   idempotency_ttl_s, "how long an Idempotency-Key is remembered"),
+	CONFIG_INT("PRODUCER_LINGER_MS", "1", 0, 1000, struct gateway_cfg, linger_ms,
+		   "producer batching delay"),
+};
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+void gateway_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+
+static void *poll_reports(void *arg)
+{
+	struct gateway *g = arg;
+
+	while (!atomic_load(&g->stop))
+		rd_kafka_poll(g->producer, 50);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct gateway_cfg cfg = {0};
+	struct daemon d = {0};
+	struct gateway g = {0};
+	struct http_server *http = NULL;
+	struct projector *projector = NULL;
+	char why[512];
+	bool polling = false;
+	int rc;
+
+	log_init("gateway", LOG_LEVEL_INFO);
+	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	if (gateway_parse_keys(&g, cfg.api_keys) <= 0)
+		die("invalid configuration: API_KEYS: want key:limit pairs, keys of 8+ characters");
+	rc = daemon_start(&d, "gateway", &cfg.d, NULL, 0);
+	if (rc < 0)
+		goto out;
+	g.codec = d.codec;
+	g.metrics = d.metrics;
+	g.limits = (struct order_limits){cfg.currencies, cfg.max_lines, cfg.max_quantity};
+	g.ack_timeout_ms = cfg.ack_timeout_ms;
+	g.idempotency_ttl_s = cfg.idempotency_ttl_s;
+	g.m_accepted = metrics_counter(d.metrics, "saga_gateway_orders_accepted_total",
+				       "orders answered 202", NULL);
+	g.m_rejected = metrics_counter(d.metrics, "saga_gateway_orders_rejected_total",
+				       "order requests answered 4xx", NULL);
+	g.m_latency = metrics_histogram(d.metrics, "saga_gateway_accept_seconds",
+					"from request to 202 (broker acknowledged)", NULL,
+					metrics_latency_bounds, metrics_latency_nbounds);
+	{
+		struct kafka_producer_cfg pc = {.bootstrap = cfg.d.kafka_bootstrap,
+						.client_id = "gateway",
+						.linger_ms = (int)cfg.linger_ms,
+						.message_timeout_ms = (int)cfg.ack_timeout_ms,
+						.on_delivery = gateway_on_delivery};
+
+		rc = kafka_producer_new(&g.producer, &pc, why, sizeof(why));
+	}
+	if (rc == 0)
+		rc = redis_pool_new(&g.redis, cfg.redis_url, 32, 2000, why, sizeof(why));
+	if (rc == 0 && pthread_create(&g.poller, NULL, poll_reports, &g) != 0)
+		rc = ERR_FATAL;
+	polling = rc == 0;
+	if (rc == 0)
+		rc = projector_start(&projector, &g, cfg.d.kafka_bootstrap, cfg.redis_url, why,
+				     sizeof(why));
+	if (rc == 0) {
+		struct http_server_cfg hc = {.addr = cfg.addr,
+					     .port = (int)cfg.port,
+					     .max_body = (size_t)cfg.max_body,
+					     .thread_per_connection = true};
+
+		rc = http_server_start(&http, &hc, gateway_routes, gateway_nroutes, &g, why,
+				       sizeof(why));
+	}
+	if (rc < 0) {
+		LOG(ERROR, "could not start the gateway: %s", why);
+		goto out;
+	}
+	LOG(INFO, "taking orders on http://%s:%ld", cfg.addr, cfg.port);
+	while (!signals_stopping())
+		daemon_sleep(100);
+	LOG(INFO, "stopping");
+out:
+	/* Stop taking requests, let the in-flight ones finish, flush, then the rest. */
+	http_server_free(http);
+	projector_stop(projector);
+	if (g.producer)
+		rd_kafka_flush(g.producer, 5000);
+	atomic_store(&g.stop, true);
+	if (polling)
+		pthread_join(g.poller, NULL);
+	if (g.producer)
+		rd_kafka_destroy(g.producer);
+	redis_pool_free(g.redis);
+	daemon_stop(&d);
+	config_release(&cfg, vars, NVARS);
+	return rc < 0 && !signals_stopping() ? 1 : 0;
+}

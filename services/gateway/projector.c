@@ -1,0 +1,217 @@
+/*
+ * The gateway's read model: every saga event moves its order's record in
+ * Redis (status, the payment, inventory and shipment status, total, and the
+ * event history); ProductUpdated keeps the catalogue. Applying an event is
+ * one Lua script, idempotent by event id, and a status never moves back, so
+ * duplicates and events that arrive out of order across topics are harmless.
+ * Offsets are committed after Redis has the change.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "event.h"
+#include "gateway.h"
+#include "kafka.h"
+#include "log.h"
+
+/* KEYS: order hash, history list, seen set. ARGV: event id, history entry,
+ * sub-status field, its value, status rank, status, total ("" when none),
+ * reason ("" when none). */
+static const char apply_script[] =
+	"if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end\n"
+	"redis.call('RPUSH', KEYS[2], ARGV[2])\n"
+	"if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end\n"
+	"local rank = tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1')\n"
+	"if ARGV[6] ~= '' and tonumber(ARGV[5]) > rank then\n"
+	"  redis.call('HSET', KEYS[1], 'status', ARGV[6], 'status_rank', ARGV[5])\n"
+	"elseif not redis.call('HGET', KEYS[1], 'status') then\n"
+	"  redis.call('HSET', KEYS[1], 'status', 'PENDING', 'status_rank', '0')\n"
+	"end\n"
+	"if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'total_cents', ARGV[7]) end\n"
+	"if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[8]) end\n"
+	"return 1\n";
+
+/* How each event moves the order's record. */
+static const struct {
+	const char *type;
+	const char *field; /* sub-status it sets, or "" */
+	const char *value;
+	const char *status; /* order status it sets, or "" */
+	int rank;           /* statuses only move to a higher rank */
+} effects[] = {
+	{"OrderRequested", "", "", "PENDING", 0},
+	{"OrderCreated", "", "", "PENDING", 0},
+	{"OrderConfirmed", "", "", "CONFIRMED", 2},
+	{"OrderCancelled", "", "", "CANCELLED", 3},
+	{"OrderCompleted", "", "", "COMPLETED", 3},
+	{"PaymentProcessed", "payment_status", "PAID", "", 0},
+	{"PaymentFailed", "payment_status", "DECLINED", "", 0},
+	{"PaymentRefunded", "payment_status", "REFUNDED", "", 0},
+	{"InventoryReserved", "inventory_status", "RESERVED", "", 0},
+	{"InventoryInsufficient", "inventory_status", "INSUFFICIENT", "", 0},
+	{"InventoryReleased", "inventory_status", "RELEASED", "", 0},
+	{"ShipmentCreated", "shipment_status", "CREATED", "", 0},
+	{"ShipmentDispatched", "shipment_status", "DISPATCHED", "", 0},
+	{"ShipmentDelivered", "shipment_status", "DELIVERED", "", 0},
+	{"ShipmentFailed", "shipment_status", "FAILED", "", 0},
+	{"NotificationSent", "", "", "", 0},
+};
+
+static const char *const topics[] = {"order-requests",   "order-events",    "payment-events",
+				     "inventory-events", "shipping-events", "notification-events",
+				     "product-catalog",  NULL};
+
+struct projector {
+	struct gateway *g;
+	rd_kafka_t *consumer;
+	redisContext *redis;
+	char *redis_url;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+};
+
+static int apply_order_event(struct projector *p, const char *type, const json_t *r)
+{
+	const char *order_id = event_str(r, "order_id");
+	char entry[512], total[32] = "", rank[8];
+	redisReply *reply;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
+		if (!strcmp(effects[i].type, type))
+			break;
+	if (i == sizeof(effects) / sizeof(effects[0]) || !order_id)
+		return 0;
+	snprintf(entry, sizeof(entry), "{\"event\":\"%s\",\"event_id\":\"%s\",\"at\":%lld}", type,
+		 event_meta(r, "event_id"),
+		 (long long)json_integer_value(
+			 json_object_get(json_object_get(r, "metadata"), "occurred_at")));
+	if (json_object_get(r, "total_cents"))
+		snprintf(total, sizeof(total), "%lld", (long long)event_int(r, "total_cents"));
+	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
+	reply = redisCommand(p->redis,
+			     "EVAL %s 3 order:%s order:%s:history order:%s:seen %s %s %s %s %s %s %s %s",
+			     apply_script, order_id, order_id, order_id, event_meta(r, "event_id"),
+			     entry, effects[i].field, effects[i].value, rank, effects[i].status,
+			     total, event_str(r, "reason") ? event_str(r, "reason") : "");
+	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
+	if (reply && reply->type == REDIS_REPLY_ERROR)
+		LOG(WARN, "read model script failed: %s", reply->str);
+	freeReplyObject(reply);
+	return rc;
+}
+
+static int apply_product(struct projector *p, const json_t *r)
+{
+	const char *id = event_str(r, "product_id");
+	redisReply *reply;
+
+	if (!id)
+		return 0;
+	redisAppendCommand(p->redis, "HSET product:%s name %s price_cents %lld currency %s available %lld",
+			   id, event_str(r, "name"), (long long)event_int(r, "price_cents"),
+			   event_str(r, "currency"), (long long)event_int(r, "available"));
+	redisAppendCommand(p->redis, "ZADD products 0 %s", id);
+	for (int i = 0; i < 2; i++) {
+		if (redisGetReply(p->redis, (void **)&reply) != REDIS_OK)
+			return -1;
+		freeReplyObject(reply);
+	}
+	return 0;
+}
+
+static void *projector_main(void *arg)
+{
+	struct projector *p = arg;
+	char why[256];
+	int failures = 0;
+
+	while (!atomic_load(&p->stop)) {
+		rd_kafka_message_t *m;
+		const char *type;
+		json_t *record = NULL;
+		int rc = 0;
+
+		if (!p->redis && redis_connect(&p->redis, p->redis_url, 2000, why, sizeof(why)) < 0) {
+			LOG(WARN, "read model: %s", why);
+			daemon_sleep(daemon_backoff_ms(failures++, 200, 5000));
+			continue;
+		}
+		m = rd_kafka_consumer_poll(p->consumer, 100);
+		if (!m)
+			continue;
+		if (m->err) {
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		if (codec_decode(p->g->codec, m->payload, m->len, &type, &record, why, sizeof(why)) == 0) {
+			rc = !strcmp(type, "ProductUpdated") ? apply_product(p, record)
+							     : apply_order_event(p, type, record);
+		} else {
+			LOG(WARN, "read model skips an undecodable message on %s: %s",
+			    rd_kafka_topic_name(m->rkt), why);
+		}
+		json_decref(record);
+		if (rc < 0) {
+			/* Redis is away: read the message again once it is back. */
+			rd_kafka_seek(m->rkt, m->partition, m->offset, 1000);
+			redisFree(p->redis);
+			p->redis = NULL;
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		failures = 0;
+		rd_kafka_commit_message(p->consumer, m, 1);
+		rd_kafka_message_destroy(m);
+	}
+	return NULL;
+}
+
+int projector_start(struct projector **out, struct gateway *g, const char *bootstrap,
+		    const char *redis_url, char *errstr, size_t errstr_size)
+{
+	struct projector *p = calloc(1, sizeof(*p));
+	struct kafka_consumer_cfg cc = {.bootstrap = bootstrap, .group = "gateway",
+					.client_id = "gateway-read-model"};
+	int rc;
+
+	*out = NULL;
+	if (!p)
+		return ERR_NOMEM;
+	p->g = g;
+	p->redis_url = strdup(redis_url);
+	rc = kafka_consumer_new(&p->consumer, &cc, errstr, errstr_size);
+	if (rc == 0)
+		rc = kafka_subscribe(p->consumer, topics, errstr, errstr_size);
+	if (rc == 0 && pthread_create(&p->thread, NULL, projector_main, p) != 0)
+		rc = ERR_FATAL;
+	if (rc < 0) {
+		projector_stop(p);
+		return rc;
+	}
+	p->started = true;
+	*out = p;
+	return 0;
+}
+
+void projector_stop(struct projector *p)
+{
+	if (!p)
+		return;
+	atomic_store(&p->stop, true);
+	if (p->started)
+		pthread_join(p->thread, NULL);
+	if (p->consumer) {
+		rd_kafka_commit(p->consumer, NULL, 0);
+		rd_kafka_consumer_close(p->consumer);
+		rd_kafka_destroy(p->consumer);
+	}
+	if (p->redis)
+		redisFree(p->redis);
+	free(p->redis_url);
+	free(p);
+}
