@@ -1,0 +1,389 @@
+/*
+ * check-invariants - verifies the saga's invariants (docs/architecture.md)
+ * across every service's database after any run, faults included. It
+ * reads .run/stack.env's variables: ORDER_/PAYMENT_/INVENTORY_/SHIPPING_/
+ * NOTIFICATION_DATABASE_URL and REDIS_URL (orders the gateway accepted).
+ *
+ * It first waits up to CHECK_SETTLE_S for accepted orders to finish and the
+ * outboxes to drain, then prints one line per invariant with what it
+ * checked, and exits 1 on any violation.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "redis.h"
+
+struct check_cfg {
+	char *order_db, *payment_db, *inventory_db, *shipping_db, *notification_db;
+	char *redis_url;
+	long settle_s;
+};
+
+static const struct config_var vars[] = {
+	CONFIG_SECRET("ORDER_DATABASE_URL", NULL, struct check_cfg, order_db, "orders database"),
+	CONFIG_SECRET("PAYMENT_DATABASE_URL", NULL, struct check_cfg, payment_db, "payments database"),
+	CONFIG_SECRET("INVENTORY_DATABASE_URL", NULL, struct check_cfg, inventory_db,
+		      "inventory database"),
+	CONFIG_SECRET("SHIPPING_DATABASE_URL", NULL, struct check_cfg, shipping_db,
+		      "shipping database"),
+	CONFIG_SECRET("NOTIFICATION_DATABASE_URL", NULL, struct check_cfg, notification_db,
+		      "notifications database"),
+	CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct check_cfg, redis_url,
+		   "the gateway's Redis (the set of accepted orders)"),
+	CONFIG_INT("CHECK_SETTLE_S", "60", 0, 3600, struct check_cfg, settle_s,
+		   "how long to wait for orders to finish and outboxes to drain"),
+};
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+static int violations;
+
+static void report(bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void report(bool ok, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %-14s ", ok ? "ok  " : "FAIL", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (!ok)
+		violations++;
+}
+
+static PGconn *connect_or_die(const char *url, const char *what)
+{
+	PGconn *c = PQconnectdb(url);
+
+	if (PQstatus(c) != CONNECTION_OK)
+		die("could not connect to the %s database: %s", what, PQerrorMessage(c));
+	return c;
+}
+
+static PGresult *query(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		die("query failed: %s: %s", sql, PQresultErrorMessage(r));
+	return r;
+}
+
+static long long scalar(PGconn *c, const char *sql)
+{
+	PGresult *r = query(c, sql);
+	long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+
+	PQclear(r);
+	return v;
+}
+
+/* The ids of orders the gateway answered 202 for. */
+static json_t *accepted_orders(const char *redis_url)
+{
+	char why[256];
+	redisContext *rc;
+	redisReply *r;
+	json_t *ids = json_array();
+
+	if (redis_connect(&rc, redis_url, 2000, why, sizeof(why)) < 0)
+		die("%s", why);
+	r = redisCommand(rc, "SMEMBERS orders:accepted");
+	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		json_array_append_new(ids, json_string(r->element[i]->str));
+	freeReplyObject(r);
+	redisFree(rc);
+	return ids;
+}
+
+/* order_id -> {status, total, confirmed, payment} */
+static json_t *load_orders(PGconn *c)
+{
+	PGresult *r = query(c, "SELECT order_id, status, total_cents, confirmed_at IS NOT NULL"
+			       " FROM orders");
+	json_t *orders = json_object();
+
+	for (int i = 0; i < PQntuples(r); i++)
+		json_object_set_new(orders, PQgetvalue(r, i, 0),
+				    json_pack("{s:s, s:I, s:b}", "status", PQgetvalue(r, i, 1),
+					      "total", (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
+					      "confirmed", PQgetvalue(r, i, 3)[0] == 't'));
+	PQclear(r);
+	return orders;
+}
+
+static bool terminal(const char *status)
+{
+	return !strcmp(status, "COMPLETED") || !strcmp(status, "CANCELLED");
+}
+
+static long long pending_work(PGconn *const *dbs, int n, json_t *accepted, PGconn *orders_db)
+{
+	long long left = 0;
+	json_t *orders = load_orders(orders_db);
+	size_t i;
+	json_t *id;
+
+	for (int d = 0; d < n; d++)
+		left += scalar(dbs[d], "SELECT count(*) FROM outbox");
+	json_array_foreach(accepted, i, id) {
+		json_t *o = json_object_get(orders, json_string_value(id));
+
+		if (!o || !terminal(json_string_value(json_object_get(o, "status"))))
+			left++;
+	}
+	json_decref(orders);
+	return left;
+}
+
+static void check_terminal(json_t *accepted, json_t *orders)
+{
+	size_t i, bad = 0;
+	json_t *id;
+	const char *example = NULL, *example_status = NULL;
+
+	json_array_foreach(accepted, i, id) {
+		json_t *o = json_object_get(orders, json_string_value(id));
+		const char *st = o ? json_string_value(json_object_get(o, "status")) : "MISSING";
+
+		if (!terminal(st)) {
+			bad++;
+			if (!example) {
+				example = json_string_value(id);
+				example_status = st;
+			}
+		}
+	}
+	if (bad)
+		report(false, "terminal", "%zu of %zu accepted orders did not finish (e.g. %s: %s)",
+		       bad, json_array_size(accepted), example, example_status);
+	else
+		report(true, "terminal", "%zu accepted orders, all COMPLETED or CANCELLED",
+		       json_array_size(accepted));
+}
+
+static void check_stock(PGconn *inv, json_t *orders)
+{
+	PGresult *r = query(inv, "SELECT p.product_id, p.initial_stock, p.available,"
+				 " coalesce(sum(r.quantity) FILTER (WHERE r.status = 'RESERVED'), 0)"
+				 " FROM products p LEFT JOIN reservations r USING (product_id)"
+				 " GROUP BY p.product_id, p.initial_stock, p.available");
+	PGresult *held = query(inv, "SELECT DISTINCT order_id FROM reservations WHERE status = 'RESERVED'");
+	long bad = 0, held_by_cancelled = 0;
+	const char *example = NULL;
+
+	for (int i = 0; i < PQntuples(r); i++) {
+		long long initial = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		long long available = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+		long long reserved = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+
+		if (available < 0 || initial != available + reserved) {
+			bad++;
+			example = example ? example : PQgetvalue(r, i, 0);
+		}
+	}
+	for (int i = 0; i < PQntuples(held); i++) {
+		json_t *o = json_object_get(orders, PQgetvalue(held, i, 0));
+
+		if (o && !strcmp(json_string_value(json_object_get(o, "status")), "CANCELLED"))
+			held_by_cancelled++;
+	}
+	if (bad || held_by_cancelled)
+		report(false, "stock",
+		       "%ld of %d products break initial = available + reserved (e.g. %s); %ld "
+		       "cancelled orders still hold stock",
+		       bad, PQntuples(r), example ? example : "-", held_by_cancelled);
+	else
+		report(true, "stock",
+		       "%d products: initial = available + reserved, none below zero; no "
+		       "cancelled order holds stock",
+		       PQntuples(r));
+	PQclear(r);
+	PQclear(held);
+}
+
+static void check_charges(PGconn *pay, json_t *orders)
+{
+	PGresult *r = query(pay, "SELECT p.order_id, p.status, p.amount_cents, count(f.refund_id)"
+				 " FROM payments p LEFT JOIN refunds f USING (payment_id)"
+				 " GROUP BY p.order_id, p.status, p.amount_cents");
+	json_t *charged = json_object();
+	long bad = 0, refunds_wrong = 0, unknown = 0;
+	const char *key;
+	json_t *o;
+	const char *example = NULL;
+
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *st = PQgetvalue(r, i, 1);
+		long long refunds = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+		long long net = !strcmp(st, "CHARGED") ? strtoll(PQgetvalue(r, i, 2), NULL, 10) : 0;
+
+		if (refunds != (!strcmp(st, "REFUNDED") ? 1 : 0))
+			refunds_wrong++;
+		if (!json_object_get(orders, PQgetvalue(r, i, 0)))
+			unknown++;
+		json_object_set_new(charged, PQgetvalue(r, i, 0), json_integer(net));
+	}
+	json_object_foreach(orders, key, o) {
+		const char *st = json_string_value(json_object_get(o, "status"));
+		json_int_t net = json_integer_value(json_object_get(charged, key));
+		json_int_t want = !strcmp(st, "COMPLETED") ? json_integer_value(json_object_get(o, "total")) : 0;
+
+		if (terminal(st) && net != want) {
+			bad++;
+			example = example ? example : key;
+		}
+	}
+	if (bad || refunds_wrong || unknown)
+		report(false, "charges",
+		       "%ld orders with a wrong net charge (e.g. %s), %ld payments with a refund "
+		       "that does not match, %ld payments for unknown orders",
+		       bad, example ? example : "-", refunds_wrong, unknown);
+	else
+		report(true, "charges",
+		       "%zu orders, %d payments: net charge = total if COMPLETED, 0 if CANCELLED; "
+		       "one charge per order, no refund without a charge",
+		       json_object_size(orders), PQntuples(r));
+	json_decref(charged);
+	PQclear(r);
+}
+
+static void check_shipments(PGconn *ship, json_t *orders)
+{
+	PGresult *r = query(ship, "SELECT order_id, count(*), max(status) FROM shipments GROUP BY order_id");
+	long doubles = 0, unconfirmed = 0;
+
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *o = json_object_get(orders, PQgetvalue(r, i, 0));
+
+		if (strtol(PQgetvalue(r, i, 1), NULL, 10) > 1)
+			doubles++;
+		if (!o || !json_is_true(json_object_get(o, "confirmed")))
+			unconfirmed++;
+	}
+	report(!doubles && !unconfirmed, "shipments",
+	       "%d orders shipped: %ld with more than one shipment, %ld never confirmed",
+	       PQntuples(r), doubles, unconfirmed);
+	PQclear(r);
+}
+
+static void check_notifications(PGconn *notif, PGconn *pay, PGconn *ship, json_t *orders)
+{
+	PGresult *dup = query(notif, "SELECT count(*) FROM (SELECT 1 FROM notifications"
+				     " GROUP BY cause_event_id, channel HAVING count(*) > 1) d");
+	PGresult *by = query(notif, "SELECT order_id, cause_event_type, count(*) FROM notifications"
+				    " GROUP BY order_id, cause_event_type");
+	PGresult *refunded = query(pay, "SELECT order_id FROM payments WHERE status = 'REFUNDED'");
+	PGresult *shipped = query(ship, "SELECT order_id, status FROM shipments");
+	json_t *seen = json_object();
+	long wrong = 0, total = 0;
+	const char *key, *example = NULL;
+	json_t *o;
+
+	for (int i = 0; i < PQntuples(by); i++) {
+		json_t *m = json_object_get(seen, PQgetvalue(by, i, 0));
+
+		if (!m)
+			json_object_set_new(seen, PQgetvalue(by, i, 0), m = json_object());
+		json_object_set_new(m, PQgetvalue(by, i, 1),
+				    json_integer(strtoll(PQgetvalue(by, i, 2), NULL, 10)));
+		total += strtol(PQgetvalue(by, i, 2), NULL, 10);
+	}
+	{
+		json_t *refund_set = json_object(), *ship_status = json_object();
+
+		for (int i = 0; i < PQntuples(refunded); i++)
+			json_object_set_new(refund_set, PQgetvalue(refunded, i, 0), json_true());
+		for (int i = 0; i < PQntuples(shipped); i++)
+			json_object_set_new(ship_status, PQgetvalue(shipped, i, 0),
+					    json_string(PQgetvalue(shipped, i, 1)));
+		json_object_foreach(orders, key, o) {
+			const char *st = json_string_value(json_object_get(o, "status"));
+			const char *sh = json_string_value(json_object_get(ship_status, key));
+			json_t *m = json_object_get(seen, key);
+			struct {
+				const char *type;
+				int want;
+			} expect[] = {
+				{"OrderConfirmed", json_is_true(json_object_get(o, "confirmed"))},
+				{"OrderCancelled", !strcmp(st, "CANCELLED")},
+				{"PaymentRefunded", json_object_get(refund_set, key) != NULL},
+				{"ShipmentDispatched", sh && (!strcmp(sh, "DISPATCHED") || !strcmp(sh, "DELIVERED"))},
+				{"ShipmentDelivered", sh && !strcmp(sh, "DELIVERED")},
+			};
+
+			if (!terminal(st))
+				continue;
+			for (size_t e = 0; e < sizeof(expect) / sizeof(expect[0]); e++) {
+				if (json_integer_value(json_object_get(m, expect[e].type)) != expect[e].want) {
+					wrong++;
+					example = example ? example : key;
+				}
+			}
+		}
+		json_decref(refund_set);
+		json_decref(ship_status);
+	}
+	{
+		long long dups = strtoll(PQgetvalue(dup, 0, 0), NULL, 10);
+
+		report(!dups && !wrong, "notifications",
+		       "%ld notifications: %lld (cause event, channel) pairs sent twice, %ld "
+		       "expected notifications missing or extra (e.g. order %s)",
+		       total, dups, wrong, example ? example : "-");
+	}
+	json_decref(seen);
+	PQclear(dup);
+	PQclear(by);
+	PQclear(refunded);
+	PQclear(shipped);
+}
+
+int main(int argc, char **argv)
+{
+	struct check_cfg cfg = {0};
+	PGconn *dbs[5];
+	const char *names[5] = {"orders", "payments", "inventory", "shipping", "notifications"};
+	json_t *accepted, *orders;
+	long long left = 0, outbox_left = 0;
+
+	log_init("check-invariants", LOG_LEVEL_WARN);
+	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	dbs[0] = connect_or_die(cfg.order_db, names[0]);
+	dbs[1] = connect_or_die(cfg.payment_db, names[1]);
+	dbs[2] = connect_or_die(cfg.inventory_db, names[2]);
+	dbs[3] = connect_or_die(cfg.shipping_db, names[3]);
+	dbs[4] = connect_or_die(cfg.notification_db, names[4]);
+	accepted = accepted_orders(cfg.redis_url);
+	for (long waited = 0; (left = pending_work(dbs, 5, accepted, dbs[0])) > 0 &&
+			      waited < cfg.settle_s * 10;
+	     waited++)
+		daemon_sleep(100);
+	orders = load_orders(dbs[0]);
+	check_terminal(accepted, orders);
+	check_stock(dbs[2], orders);
+	check_charges(dbs[1], orders);
+	check_shipments(dbs[3], orders);
+	check_notifications(dbs[4], dbs[1], dbs[3], orders);
+	for (int d = 0; d < 5; d++)
+		outbox_left += scalar(dbs[d], "SELECT count(*) FROM outbox");
+	report(outbox_left == 0, "outbox", "%lld outbox rows left unpublished in 5 databases",
+	       outbox_left);
+	printf("check-invariants: %d violated\n", violations);
+	json_decref(orders);
+	json_decref(accepted);
+	for (int d = 0; d < 5; d++)
+		PQfinish(dbs[d]);
+	config_release(&cfg, vars, NVARS);
+	return violations ? 1 : 0;
+}
