@@ -151,7 +151,7 @@ up: install
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory stack-up
 	@BUILD_DIR=$(B) bash deploy/local/daemons.sh start
-	@bash deploy/local/daemons.sh status
+	@bash deploy/local/sample-order.sh
 
 down:
 	@bash deploy/local/daemons.sh stop
