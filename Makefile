@@ -45,6 +45,8 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(B)/tests/bin/unit
 INTEG_SRC := $(sort $(wildcard tests/integration/[0-9]*.c))
 INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(B)/tests/bin/%)
+E2E_SRC := $(sort $(wildcard tests/e2e/[0-9]*.c))
+E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
 .PHONY: all build tests clean schemas-check fuzz bench-plumbing install stack-up stack-down stack-status test unit integration \
@@ -55,7 +57,7 @@ build: $(SERVICE_BINS) $(TOOL_BINS) schemas-check
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:fuzz_%=$(B)/tests/bin/fuzz-replay-%)
 
-tests: build $(UNIT_BIN) $(INTEG_BINS) $(FUZZ_REPLAY_BINS)
+tests: build $(UNIT_BIN) $(INTEG_BINS) $(E2E_BINS) $(FUZZ_REPLAY_BINS)
 
 V ?= 0
 ifeq ($(V),0)
@@ -112,6 +114,10 @@ $(UNIT_BIN): $(UNIT_SRC:%.c=$(B)/%.o) $(LIBCOMMON)
 $(B)/tests/bin/%: $(B)/tests/integration/%.o $(TEST_SUPPORT:%.c=$(B)/%.o) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(B)/tests/bin/e2e-%: $(B)/tests/e2e/%.o $(TEST_SUPPORT:%.c=$(B)/%.o) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcriterion
 
 $(B)/tests/bin/fuzz-replay-%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBCOMMON)

@@ -104,6 +104,39 @@ if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
 		[ -x "$bin" ] || continue
 		run_suite "$(basename "$bin")" "$bin"
 	done
+fi
+
+if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
+	if [ "$WHAT" = e2e ]; then
+		started_here=0
+		bash deploy/local/stack.sh status >/dev/null 2>&1 || started_here=1
+		BUILD_DIR=$BUILD_DIR bash deploy/local/stack.sh up >/dev/null || exit 1
+		set -a
+		. .run/stack.env
+		set +a
+	fi
+	# The whole saga: every daemon, built with the sanitizers.
+	BUILD_DIR=$BUILD_DIR bash deploy/local/daemons.sh stop >/dev/null 2>&1
+	if BUILD_DIR=$BUILD_DIR bash deploy/local/daemons.sh start; then
+		for bin in "$BUILD_DIR"/tests/bin/e2e-[0-9]*; do
+			[ -x "$bin" ] || continue
+			run_suite "$(basename "$bin")" "$bin"
+		done
+	else
+		echo "the daemons did not start"
+		broken+=("daemons")
+		failed=$((failed + 1))
+	fi
+	bash deploy/local/daemons.sh stop
+	# A daemon that exited with a sanitizer report fails the run.
+	if grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' .run/logs/{gateway,order,payment,inventory,shipping,notification}.log 2>/dev/null; then
+		echo "sanitizer reports in daemon logs (above)"
+		broken+=("sanitizers")
+		failed=$((failed + 1))
+	fi
+fi
+
+if [ "$WHAT" = all ] || [ "$WHAT" = integration ] || [ "$WHAT" = e2e ]; then
 	if [ "$started_here" = 1 ] && [ -z "${KEEP_STACK:-}" ]; then
 		bash deploy/local/stack.sh down
 	fi
