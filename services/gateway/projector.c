@@ -97,7 +97,7 @@ static int apply_order_event(struct projector *p, const char *type, const json_t
 			     "EVAL %s 3 order:%s order:%s:history order:%s:seen %s %s %s %s %s %s %s %s",
 			     apply_script, order_id, order_id, order_id, event_meta(r, "event_id"),
 			     entry, effects[i].field, effects[i].value, rank, effects[i].status,
-			     total, event_str(r, "reason") ? event_str(r, "reason") : "");
+			     total, !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason") : "");
 	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
 	if (reply && reply->type == REDIS_REPLY_ERROR)
 		LOG(WARN, "read model script failed: %s", reply->str);
