@@ -41,6 +41,8 @@ TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
 SERVICE_BINS := $(SERVICES:%=$(B)/bin/%)
 TOOL_BINS := $(TOOLS:%=$(B)/bin/%)
 
+# Services' domain modules (everything but main.c), for unit tests and fuzzing.
+SERVICE_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(filter-out %/main.c,$(wildcard services/*/*.c)))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(B)/tests/bin/unit
 INTEG_SRC := $(sort $(wildcard tests/integration/[0-9]*.c))
@@ -71,7 +73,7 @@ $(B)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(B)/tests/%.o: CPPFLAGS += -Itests/support
+$(B)/tests/%.o: CPPFLAGS += -Itests/support $(patsubst %,-Iservices/%,$(SERVICES))
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -106,7 +108,7 @@ $(B)/bin/%: $(B)/tools/%.o $(LIBCOMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
-$(UNIT_BIN): $(UNIT_SRC:%.c=$(B)/%.o) $(LIBCOMMON)
+$(UNIT_BIN): $(UNIT_SRC:%.c=$(B)/%.o) $(SERVICE_LIB_OBJS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcriterion
@@ -120,7 +122,7 @@ $(B)/tests/bin/e2e-%: $(B)/tests/e2e/%.o $(TEST_SUPPORT:%.c=$(B)/%.o) $(LIBCOMMO
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS) -lcriterion
 
-$(B)/tests/bin/fuzz-replay-%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBCOMMON)
+$(B)/tests/bin/fuzz-replay-%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(SERVICE_LIB_OBJS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
@@ -137,7 +139,7 @@ fuzz: install
 			.run/fuzz/$$t || exit 1; \
 	done
 
-build/fuzz/bin/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/libcommon.a
+build/fuzz/bin/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o $(SERVICE_LIB_OBJS) build/fuzz/libcommon.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 

@@ -6,13 +6,19 @@
 #include "db.h"
 #include "event.h"
 
-/* FNV-1a of the seed and the order id, mapped to [0, 1). */
+/* A hash of the seed and the order id (FNV-1a, then mixed), mapped to [0, 1). */
 static double chance(unsigned long long seed, const char *order_id)
 {
 	unsigned long long h = 1469598103934665603ULL ^ seed;
 
 	for (const unsigned char *p = (const unsigned char *)order_id; *p; p++)
 		h = (h ^ *p) * 1099511628211ULL;
+	/* Mix, so that ids differing in their last characters spread evenly. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
 	return (double)(h >> 11) / 9007199254740992.0;
 }
 

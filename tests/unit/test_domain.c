@@ -1,0 +1,126 @@
+/* Unit tests: the services' pure domain rules. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "notification.h"
+#include "payment.h"
+#include "saga.h"
+#include "shipping.h"
+#include "validate.h"
+
+Test(order, the_state_machine_handles_every_interleaving)
+{
+	/* Results in any order: wait for both, cancel at the first failure. */
+	cr_expect_eq(order_decide("CREATED", NULL, NULL), ORDER_WAIT);
+	cr_expect_eq(order_decide("CREATED", "PAID", NULL), ORDER_WAIT);
+	cr_expect_eq(order_decide("CREATED", NULL, "RESERVED"), ORDER_WAIT);
+	cr_expect_eq(order_decide("CREATED", "PAID", "RESERVED"), ORDER_CONFIRM);
+	cr_expect_eq(order_decide("CREATED", "DECLINED", NULL), ORDER_CANCEL);
+	cr_expect_eq(order_decide("CREATED", NULL, "INSUFFICIENT"), ORDER_CANCEL);
+	cr_expect_eq(order_decide("CREATED", "DECLINED", "RESERVED"), ORDER_CANCEL);
+	cr_expect_eq(order_decide("CREATED", "PAID", "INSUFFICIENT"), ORDER_CANCEL);
+	/* After the decision, later results change nothing. */
+	cr_expect_eq(order_decide("CANCELLED", "PAID", "RESERVED"), ORDER_NOTHING);
+	cr_expect_eq(order_decide("CONFIRMED", "PAID", "RESERVED"), ORDER_NOTHING);
+	cr_expect_eq(order_decide("COMPLETED", "PAID", "RESERVED"), ORDER_NOTHING);
+}
+
+Test(payment, declines_by_customer_limit_and_seeded_rate)
+{
+	struct payment_ctx c = {.limit_cents = 10000, .decline_rate = 0, .seed = 7};
+	int declined = 0;
+
+	cr_expect_str_eq(payment_decline_reason(&c, "declined-bob", 100, "o1"), "CARD_DECLINED");
+	cr_expect_str_eq(payment_decline_reason(&c, "bob", 10001, "o1"), "LIMIT_EXCEEDED");
+	cr_expect_null(payment_decline_reason(&c, "bob", 10000, "o1"));
+	c.decline_rate = 0.25;
+	for (int i = 0; i < 4000; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "order-%d", i);
+		declined += payment_decline_reason(&c, "bob", 100, id) != NULL;
+		/* The same order always decides the same (redeliveries). */
+		cr_assert_eq(payment_decline_reason(&c, "bob", 100, id) != NULL,
+			     payment_decline_reason(&c, "bob", 100, id) != NULL);
+	}
+	cr_expect(declined > 800 && declined < 1200, "%d of 4000 declined at 25%%", declined);
+}
+
+Test(notification, tells_about_the_five_customer_facing_events_only)
+{
+	cr_expect_not_null(notification_message("OrderConfirmed"));
+	cr_expect_not_null(notification_message("OrderCancelled"));
+	cr_expect_not_null(notification_message("PaymentRefunded"));
+	cr_expect_not_null(notification_message("ShipmentDispatched"));
+	cr_expect_not_null(notification_message("ShipmentDelivered"));
+	cr_expect_null(notification_message("OrderCreated"));
+	cr_expect_null(notification_message("PaymentProcessed"));
+	cr_expect_null(notification_message("ShipmentCreated"));
+}
+
+Test(shipping, the_carrier_refuses_undeliverable_addresses)
+{
+	struct shipping_ctx c = {.failure_rate = 0};
+
+	cr_expect_not(shipping_carrier_accepts(&c, "12 undeliverable road"));
+	cr_expect(shipping_carrier_accepts(&c, "12 Main Street"));
+}
+
+static const struct order_limits limits = {"EUR,USD", 3, 100};
+
+static int check(const char *body, char *field, char *detail)
+{
+	json_t *out = NULL;
+	int rc = order_request_validate(body, strlen(body), &limits, &out, field, 64, detail, 256);
+
+	json_decref(out);
+	return rc;
+}
+
+Test(gateway, validation_accepts_a_good_order_and_keeps_only_known_fields)
+{
+	const char *body = "{\"customer_id\":\"c\",\"currency\":\"USD\",\"shipping_address\":\"a\","
+			   "\"items\":[{\"product_id\":\"p\",\"quantity\":100,\"price\":1}],\"x\":1}";
+	char field[64], detail[256];
+	json_t *out;
+
+	cr_assert_eq(order_request_validate(body, strlen(body), &limits, &out, field, 64, detail, 256),
+		     0, "%s: %s", field, detail);
+	cr_expect_null(json_object_get(out, "x"));
+	cr_expect_null(json_object_get(json_array_get(json_object_get(out, "items"), 0), "price"),
+		       "prices never come from the client");
+	json_decref(out);
+}
+
+Test(gateway, validation_names_the_field)
+{
+	char field[64], detail[256];
+
+	cr_expect_eq(check("{\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[]}", field, detail), 400);
+	cr_expect_str_eq(field, "customer_id");
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"GBP\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p\",\"quantity\":1}]}", field, detail), 400);
+	cr_expect_str_eq(field, "currency");
+	cr_expect(strstr(detail, "unknown currency"), "%s", detail);
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p\",\"quantity\":1},{\"product_id\":\"p\",\"quantity\":101}]}", field, detail), 400);
+	cr_expect_str_eq(field, "items[1].quantity");
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[1,2,3,4]}", field, detail), 400);
+	cr_expect_str_eq(field, "items");
+	cr_expect_eq(check("{\"customer_id\":\"c\\u0001\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[]}", field, detail), 400);
+	cr_expect_str_eq(field, "customer_id");
+	cr_expect_eq(check("{\"a\":1,\"a\":2}", field, detail), 400, "duplicate keys are refused");
+	cr_expect_eq(check("", field, detail), 400);
+}
+
+Test(gateway, api_keys_come_with_limits)
+{
+	struct gateway g = {0};
+	char spec[] = "first-key-123:50,second-key-45";
+	char bad[] = "short:5";
+
+	cr_assert_eq(gateway_parse_keys(&g, spec), 2);
+	cr_expect_str_eq(g.keys[0].key, "first-key-123");
+	cr_expect_eq(g.keys[0].limit, 50);
+	cr_expect_eq(g.keys[1].limit, 100, "default limit");
+	cr_expect_eq(gateway_parse_keys(&g, bad), -1, "keys shorter than 8 characters are refused");
+}
