@@ -39,7 +39,7 @@ LIBCOMMON := $(B)/libcommon.a
 SERVICES := $(notdir $(wildcard services/*))
 TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
 SERVICE_BINS := $(SERVICES:%=$(B)/bin/%)
-TOOL_BINS := $(TOOLS:%=$(B)/bin/%)
+TOOL_BINS := $(TOOLS:%=$(B)/bin/%) $(B)/bin/loadgen
 
 # Services' domain modules (everything but main.c), for unit tests and fuzzing.
 SERVICE_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(filter-out %/main.c,$(wildcard services/*/*.c)))
@@ -102,6 +102,10 @@ $(B)/gen/schemas.c: $(SCHEMA_FILES) tools/embed.sh
 
 $(B)/gen/%.o: $(B)/gen/%.c
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/bin/loadgen: $(B)/tests/load/loadgen.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
 $(B)/bin/%: $(B)/tools/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)

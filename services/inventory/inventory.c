@@ -228,9 +228,18 @@ int inventory_seed(struct inventory_ctx *c, PGconn *conn, long n, long stock, ch
 			rc = inventory_publish_product(c, conn, id, NULL, errstr, size);
 	}
 	if (rc == 0) {
+		/* One product with no stock, for out-of-stock orders in load tests. */
+		rc = db_exec(conn,
+			     "INSERT INTO products (product_id, name, price_cents, currency,"
+			     " initial_stock, available) VALUES ('p-sold-out', 'Sold out', 999, 'EUR', 0, 0)",
+			     0, NULL, NULL, errstr, size);
+		if (rc == 0)
+			rc = inventory_publish_product(c, conn, "p-sold-out", NULL, errstr, size);
+	}
+	if (rc == 0) {
 		rc = db_exec(conn, "COMMIT", 0, NULL, NULL, errstr, size);
 		if (rc == 0)
-			LOG(INFO, "seeded %ld products with %ld each in stock", n, stock);
+			LOG(INFO, "seeded %ld products with %ld each in stock, and p-sold-out", n, stock);
 	} else {
 		PQclear(PQexec(conn, "ROLLBACK"));
 	}

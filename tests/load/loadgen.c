@@ -1,0 +1,419 @@
+/*
+ * loadgen - an open-loop load generator for the order flow.
+ *
+ * Requests leave on a fixed arrival schedule (RATE per second for DURATION
+ * seconds); each request's latency is measured from its scheduled time, so a
+ * slow server cannot hide its latency (no coordinated omission). Workers keep
+ * their HTTP connections alive. For every accepted order it also measures
+ * the end-to-end latency, from the 202 to the order's terminal event on
+ * order-events (and to OrderConfirmed), read by a consumer of its own.
+ *
+ * It writes per-second samples and per-order latencies to OUT_DIR
+ * (samples.tsv, accept.tsv, e2e.tsv) and a summary (summary.json); the
+ * report and the plots are made by tests/load/report.sh.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "codec.h"
+#include "config.h"
+#include "daemon.h"
+#include "event.h"
+#include "log.h"
+#include "signals.h"
+
+#define MAX_WORKERS 256
+#define MAX_ORDERS 2000000
+
+struct load_cfg {
+	char *gateway;
+	char *api_key;
+	char *bootstrap;
+	char *mix;
+	char *out_dir;
+	long rate;
+	long duration;
+	long workers;
+	long drain_s;
+	long products;
+};
+
+static const struct config_var vars[] = {
+	CONFIG_STR("GATEWAY_URL", "http://127.0.0.1:8080", struct load_cfg, gateway, "the gateway"),
+	CONFIG_SECRET("API_KEY", NULL, struct load_cfg, api_key, "an API key with a high limit"),
+	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct load_cfg, bootstrap, "Kafka"),
+	CONFIG_STR("MIX", "ok=90,declined=5,stock=5", struct load_cfg, mix,
+		   "share of completed, payment-declined and out-of-stock orders"),
+	CONFIG_STR("OUT_DIR", ".run/load/latest", struct load_cfg, out_dir, "where results go"),
+	CONFIG_INT("RATE", "200", 1, 100000, struct load_cfg, rate, "orders per second"),
+	CONFIG_INT("DURATION", "60", 1, 3600, struct load_cfg, duration, "seconds of load"),
+	CONFIG_INT("WORKERS", "64", 1, MAX_WORKERS, struct load_cfg, workers,
+		   "concurrent keep-alive connections"),
+	CONFIG_INT("DRAIN_S", "60", 0, 3600, struct load_cfg, drain_s,
+		   "how long to wait for accepted orders to finish"),
+	CONFIG_INT("PRODUCTS", "1000", 1, 1000000, struct load_cfg, products,
+		   "seeded products p-0001 ... to order from"),
+};
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
+
+enum outcome { OUT_NONE, OUT_ACCEPTED, OUT_REJECTED, OUT_ERROR };
+
+struct order_rec {
+	long long scheduled_us;
+	long long accepted_us;  /* when the 202 arrived */
+	long long confirmed_us; /* OrderConfirmed seen */
+	long long terminal_us;  /* OrderCompleted or OrderCancelled seen */
+	int status;
+	char id[37];
+};
+
+static struct load_cfg cfg;
+static struct order_rec *orders;
+static long n_orders;
+static long long t0_us;
+static int mix_ok, mix_declined, mix_stock; /* percent */
+static char host[128];
+static int port;
+static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t *ids; /* order id -> index */
+static atomic_long sent, accepted_n, rejected_n, errors_n, terminal_n;
+static atomic_bool consumer_stop;
+
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sleep_until(long long t_us)
+{
+	long long d = t_us - now_us();
+
+	if (d > 0) {
+		struct timespec ts = {d / 1000000, (d % 1000000) * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int connect_gateway(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct timeval tv = {10, 0};
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One request on a keep-alive connection; returns the status or -1. */
+static int request(int fd, const char *body, char *resp, size_t size)
+{
+	char req[2048];
+	size_t len = 0;
+	int n = snprintf(req, sizeof(req),
+			 "POST /v1/orders HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			 host, port, cfg.api_key, strlen(body), body);
+	char *hdr_end = NULL;
+	long content_length = 0;
+
+	if (write(fd, req, (size_t)n) != n)
+		return -1;
+	while (len < size - 1) {
+		ssize_t r = read(fd, resp + len, size - 1 - len);
+
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+		resp[len] = '\0';
+		if (!hdr_end && (hdr_end = strstr(resp, "\r\n\r\n"))) {
+			const char *cl = strcasestr(resp, "Content-Length:");
+
+			content_length = cl ? strtol(cl + 15, NULL, 10) : 0;
+		}
+		if (hdr_end && len >= (size_t)(hdr_end + 4 - resp) + (size_t)content_length)
+			break;
+	}
+	return (int)strtol(resp + 9, NULL, 10);
+}
+
+/* The body of order i, by the mix: completed, declined (payment) or out of
+ * stock (the seeded product p-sold-out has none). */
+static void order_body(long i, char *body, size_t size)
+{
+	int roll = (int)((unsigned long)(i * 2654435761UL) % 100);
+	bool declined = roll >= mix_ok && roll < mix_ok + mix_declined;
+	bool sold_out = roll >= mix_ok + mix_declined;
+	char product[32];
+
+	if (sold_out)
+		snprintf(product, sizeof(product), "p-sold-out");
+	else
+		snprintf(product, sizeof(product), "p-%04ld", 1 + (i * 7919) % cfg.products);
+	snprintf(body, size,
+		 "{\"customer_id\":\"%sload-%ld\",\"currency\":\"EUR\",\"shipping_address\":"
+		 "\"%ld Load Street\",\"items\":[{\"product_id\":\"%s\",\"quantity\":%d}]}",
+		 declined ? "declined-" : "", i % 1000, i, product, 1 + (int)(i % 3));
+}
+
+static void *worker(void *arg)
+{
+	long w = (long)arg;
+	int fd = -1;
+	char body[1024], resp[4096];
+
+	for (long i = w; i < n_orders && !signals_stopping(); i += cfg.workers) {
+		struct order_rec *o = &orders[i];
+		int status;
+
+		sleep_until(o->scheduled_us);
+		order_body(i, body, sizeof(body));
+		if (fd < 0)
+			fd = connect_gateway();
+		atomic_fetch_add(&sent, 1);
+		status = fd < 0 ? -1 : request(fd, body, resp, sizeof(resp));
+		if (status < 0 && fd >= 0) {
+			close(fd); /* the connection went away: one retry on a new one */
+			fd = connect_gateway();
+			status = fd < 0 ? -1 : request(fd, body, resp, sizeof(resp));
+		}
+		o->status = status;
+		if (status == 202) {
+			const char *id = strstr(resp, "\"order_id\":\"");
+
+			o->accepted_us = now_us();
+			if (id) {
+				snprintf(o->id, sizeof(o->id), "%.36s", id + 12);
+				pthread_mutex_lock(&ids_lock);
+				json_object_set_new(ids, o->id, json_integer(i));
+				pthread_mutex_unlock(&ids_lock);
+			}
+			atomic_fetch_add(&accepted_n, 1);
+		} else if (status > 0) {
+			atomic_fetch_add(&rejected_n, 1);
+		} else {
+			atomic_fetch_add(&errors_n, 1);
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Reads order-events from their end and stamps each order's milestones. */
+static void *watch_events(void *arg)
+{
+	struct codec *codec = arg;
+	char errstr[256], group[64];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_t *rk;
+
+	snprintf(group, sizeof(group), "loadgen-%ld", (long)time(NULL));
+	rd_kafka_conf_set(conf, "bootstrap.servers", cfg.bootstrap, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "auto.offset.reset", "latest", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "fetch.wait.max.ms", "5", errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (!rk)
+		die("consumer: %s", errstr);
+	rd_kafka_poll_set_consumer(rk);
+	rd_kafka_topic_partition_list_add(sub, "order-events", RD_KAFKA_PARTITION_UA);
+	rd_kafka_subscribe(rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	while (!atomic_load(&consumer_stop)) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+		const char *type;
+		json_t *rec;
+		json_t *idx;
+		char key[40];
+
+		if (!m)
+			continue;
+		if (m->err || m->key_len >= sizeof(key) ||
+		    codec_decode(codec, m->payload, m->len, &type, &rec, errstr, sizeof(errstr)) < 0) {
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		snprintf(key, sizeof(key), "%.*s", (int)m->key_len, (const char *)m->key);
+		pthread_mutex_lock(&ids_lock);
+		idx = json_object_get(ids, key);
+		pthread_mutex_unlock(&ids_lock);
+		if (idx) {
+			struct order_rec *o = &orders[json_integer_value(idx)];
+
+			if (!strcmp(type, "OrderConfirmed") && !o->confirmed_us)
+				o->confirmed_us = now_us();
+			if ((!strcmp(type, "OrderCompleted") || !strcmp(type, "OrderCancelled")) &&
+			    !o->terminal_us) {
+				o->terminal_us = now_us();
+				atomic_fetch_add(&terminal_n, 1);
+			}
+		}
+		json_decref(rec);
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return NULL;
+}
+
+static void parse_mix(void)
+{
+	char *copy = strdup(cfg.mix);
+
+	for (char *p = copy; p && *p;) {
+		char *comma = strchr(p, ',');
+		int v;
+
+		if (comma)
+			*comma = '\0';
+		if (sscanf(p, "ok=%d", &v) == 1)
+			mix_ok = v;
+		else if (sscanf(p, "declined=%d", &v) == 1)
+			mix_declined = v;
+		else if (sscanf(p, "stock=%d", &v) == 1)
+			mix_stock = v;
+		else
+			die("MIX: cannot read \"%s\" (want ok=N,declined=N,stock=N)", p);
+		p = comma ? comma + 1 : NULL;
+	}
+	free(copy);
+	if (mix_ok + mix_declined + mix_stock != 100)
+		die("MIX: the shares add up to %d, not 100", mix_ok + mix_declined + mix_stock);
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t threads[MAX_WORKERS], watcher;
+	struct codec *codec;
+	char why[256], path[512];
+	FILE *samples, *acc, *e2e;
+	long last_sent = 0, last_term = 0;
+
+	log_init("loadgen", LOG_LEVEL_WARN);
+	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	if (signals_install() < 0)
+		die("signals");
+	parse_mix();
+	if (sscanf(cfg.gateway, "http://%127[^:]:%d", host, &port) != 2)
+		die("GATEWAY_URL: want http://host:port");
+	if (codec_new(&codec, why, sizeof(why)) < 0)
+		die("%s", why);
+	n_orders = cfg.rate * cfg.duration;
+	if (n_orders > MAX_ORDERS)
+		die("RATE x DURATION is over %d orders", MAX_ORDERS);
+	orders = calloc((size_t)n_orders, sizeof(*orders));
+	ids = json_object();
+	mkdir(cfg.out_dir, 0755);
+	pthread_create(&watcher, NULL, watch_events, codec);
+	daemon_sleep(2000); /* the watcher joins order-events before the first order */
+	t0_us = now_us() + 200000;
+	for (long i = 0; i < n_orders; i++)
+		orders[i].scheduled_us = t0_us + i * 1000000LL / cfg.rate;
+	for (long w = 0; w < cfg.workers; w++)
+		pthread_create(&threads[w], NULL, worker, (void *)w);
+	snprintf(path, sizeof(path), "%s/samples.tsv", cfg.out_dir);
+	samples = fopen(path, "w");
+	fprintf(samples, "second\tsent_per_s\tterminal_per_s\taccepted\terrors\n");
+	printf("open loop: %ld orders/s for %ld s, %ld connections, mix %s\n", cfg.rate,
+	       cfg.duration, cfg.workers, cfg.mix);
+	for (long s = 1; !signals_stopping(); s++) {
+		long cur_sent, cur_term;
+
+		sleep_until(t0_us + s * 1000000LL);
+		cur_sent = atomic_load(&sent);
+		cur_term = atomic_load(&terminal_n);
+		fprintf(samples, "%ld\t%ld\t%ld\t%ld\t%ld\n", s, cur_sent - last_sent,
+			cur_term - last_term, atomic_load(&accepted_n), atomic_load(&errors_n));
+		fflush(samples);
+		printf("\r[%4lds] sent %ld  accepted %ld  rejected %ld  errors %ld  finished %ld   ", s,
+		       cur_sent, atomic_load(&accepted_n), atomic_load(&rejected_n),
+		       atomic_load(&errors_n), cur_term);
+		fflush(stdout);
+		last_sent = cur_sent;
+		last_term = cur_term;
+		if (s >= cfg.duration && (cur_sent >= n_orders || signals_stopping()) &&
+		    (cur_term >= atomic_load(&accepted_n) || s >= cfg.duration + cfg.drain_s))
+			break;
+	}
+	printf("\n");
+	fclose(samples);
+	for (long w = 0; w < cfg.workers; w++)
+		pthread_join(threads[w], NULL);
+	atomic_store(&consumer_stop, true);
+	pthread_join(watcher, NULL);
+
+	snprintf(path, sizeof(path), "%s/accept.tsv", cfg.out_dir);
+	acc = fopen(path, "w");
+	snprintf(path, sizeof(path), "%s/e2e.tsv", cfg.out_dir);
+	e2e = fopen(path, "w");
+	fprintf(acc, "scheduled_s\tstatus\taccept_ms\n");
+	fprintf(e2e, "accepted_s\tconfirmed_ms\tterminal_ms\n");
+	for (long i = 0; i < n_orders; i++) {
+		struct order_rec *o = &orders[i];
+
+		if (o->status == 0)
+			continue;
+		fprintf(acc, "%.3f\t%d\t%.3f\n", (double)(o->scheduled_us - t0_us) / 1e6, o->status,
+			o->accepted_us ? (double)(o->accepted_us - o->scheduled_us) / 1000.0 : -1.0);
+		if (o->accepted_us)
+			fprintf(e2e, "%.3f\t%.3f\t%.3f\n", (double)(o->accepted_us - t0_us) / 1e6,
+				o->confirmed_us ? (double)(o->confirmed_us - o->accepted_us) / 1000.0 : -1.0,
+				o->terminal_us ? (double)(o->terminal_us - o->accepted_us) / 1000.0 : -1.0);
+	}
+	fclose(acc);
+	fclose(e2e);
+	snprintf(path, sizeof(path), "%s/summary.json", cfg.out_dir);
+	{
+		FILE *f = fopen(path, "w");
+
+		fprintf(f,
+			"{\"rate\": %ld, \"duration_s\": %ld, \"workers\": %ld, \"mix\": \"%s\", "
+			"\"scheduled\": %ld, \"sent\": %ld, \"accepted\": %ld, \"rejected\": %ld, "
+			"\"errors\": %ld, \"finished\": %ld}\n",
+			cfg.rate, cfg.duration, cfg.workers, cfg.mix, n_orders, atomic_load(&sent),
+			atomic_load(&accepted_n), atomic_load(&rejected_n), atomic_load(&errors_n),
+			atomic_load(&terminal_n));
+		fclose(f);
+	}
+	printf("loadgen: %ld sent, %ld accepted, %ld rejected, %ld errors, %ld finished\n",
+	       atomic_load(&sent), atomic_load(&accepted_n), atomic_load(&rejected_n),
+	       atomic_load(&errors_n), atomic_load(&terminal_n));
+	json_decref(ids);
+	free(orders);
+	codec_free(codec);
+	config_release(&cfg, vars, NVARS);
+	return atomic_load(&terminal_n) == atomic_load(&accepted_n) && atomic_load(&errors_n) == 0 ? 0 : 1;
+}
