@@ -5,6 +5,9 @@
 # See README.md.
 
 VARIANT ?= release
+RATE ?= 200
+DURATION ?= 60
+MIX ?= ok=90,declined=5,stock=5
 B := build/$(VARIANT)
 
 CC ?= cc
@@ -51,7 +54,7 @@ E2E_SRC := $(sort $(wildcard tests/e2e/[0-9]*.c))
 E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
-.PHONY: all build tests clean schemas-check fuzz bench-plumbing install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests clean schemas-check fuzz bench-plumbing loadtest install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
@@ -198,6 +201,12 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--std=c11 --inline-suppr -D_GNU_SOURCE -Icommon --suppress=missingIncludeSystem \
 		common services tools
+
+# Open-loop load on the running stack (make up first, or it is started here).
+# RATE=orders/s DURATION=s MIX=ok=90,declined=5,stock=5; report in .run/load/.
+loadtest: build
+	@bash deploy/local/daemons.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory up
+	@BUILD_DIR=$(B) RATE=$(RATE) DURATION=$(DURATION) MIX=$(MIX) bash tests/load/run.sh
 
 # The plumbing's throughput and latency on this machine (a report, not a test).
 bench-plumbing: build

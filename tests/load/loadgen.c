@@ -289,6 +289,62 @@ static void *watch_events(void *arg)
 	return NULL;
 }
 
+/* Messages written to the saga's topics so far (sum of high watermarks). */
+static long long kafka_messages(void)
+{
+	static const char *const topics[] = {"order-requests", "order-events", "payment-events",
+					     "inventory-events", "shipping-events",
+					     "notification-events", "product-catalog"};
+	char errstr[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	long long total = 0;
+
+	rd_kafka_conf_set(conf, "bootstrap.servers", cfg.bootstrap, errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (!rk)
+		return -1;
+	for (size_t t = 0; t < sizeof(topics) / sizeof(topics[0]); t++) {
+		for (int p = 0; p < 1000; p++) {
+			int64_t lo, hi;
+
+			if (rd_kafka_query_watermark_offsets(rk, topics[t], p, &lo, &hi, 5000) != 0)
+				break;
+			total += hi;
+		}
+	}
+	rd_kafka_destroy(rk);
+	return total;
+}
+
+/* mkdir -p */
+static void make_dirs(const char *path)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(buf, 0755);
+			*p = '/';
+		}
+	}
+	mkdir(buf, 0755);
+}
+
+static FILE *open_out(const char *name)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", cfg.out_dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		die("could not write %s: %s", path, strerror(errno));
+	return f;
+}
+
 static void parse_mix(void)
 {
 	char *copy = strdup(cfg.mix);
@@ -318,7 +374,7 @@ int main(int argc, char **argv)
 {
 	pthread_t threads[MAX_WORKERS], watcher;
 	struct codec *codec;
-	char why[256], path[512];
+	char why[256];
 	FILE *samples, *acc, *e2e;
 	long last_sent = 0, last_term = 0;
 
@@ -336,7 +392,9 @@ int main(int argc, char **argv)
 		die("RATE x DURATION is over %d orders", MAX_ORDERS);
 	orders = calloc((size_t)n_orders, sizeof(*orders));
 	ids = json_object();
-	mkdir(cfg.out_dir, 0755);
+	make_dirs(cfg.out_dir);
+	long long messages_before = kafka_messages();
+
 	pthread_create(&watcher, NULL, watch_events, codec);
 	daemon_sleep(2000); /* the watcher joins order-events before the first order */
 	t0_us = now_us() + 200000;
@@ -344,8 +402,7 @@ int main(int argc, char **argv)
 		orders[i].scheduled_us = t0_us + i * 1000000LL / cfg.rate;
 	for (long w = 0; w < cfg.workers; w++)
 		pthread_create(&threads[w], NULL, worker, (void *)w);
-	snprintf(path, sizeof(path), "%s/samples.tsv", cfg.out_dir);
-	samples = fopen(path, "w");
+	samples = open_out("samples.tsv");
 	fprintf(samples, "second\tsent_per_s\tterminal_per_s\taccepted\terrors\n");
 	printf("open loop: %ld orders/s for %ld s, %ld connections, mix %s\n", cfg.rate,
 	       cfg.duration, cfg.workers, cfg.mix);
@@ -375,10 +432,8 @@ int main(int argc, char **argv)
 	atomic_store(&consumer_stop, true);
 	pthread_join(watcher, NULL);
 
-	snprintf(path, sizeof(path), "%s/accept.tsv", cfg.out_dir);
-	acc = fopen(path, "w");
-	snprintf(path, sizeof(path), "%s/e2e.tsv", cfg.out_dir);
-	e2e = fopen(path, "w");
+	acc = open_out("accept.tsv");
+	e2e = open_out("e2e.tsv");
 	fprintf(acc, "scheduled_s\tstatus\taccept_ms\n");
 	fprintf(e2e, "accepted_s\tconfirmed_ms\tterminal_ms\n");
 	for (long i = 0; i < n_orders; i++) {
@@ -395,17 +450,16 @@ int main(int argc, char **argv)
 	}
 	fclose(acc);
 	fclose(e2e);
-	snprintf(path, sizeof(path), "%s/summary.json", cfg.out_dir);
 	{
-		FILE *f = fopen(path, "w");
+		FILE *f = open_out("summary.json");
 
 		fprintf(f,
 			"{\"rate\": %ld, \"duration_s\": %ld, \"workers\": %ld, \"mix\": \"%s\", "
 			"\"scheduled\": %ld, \"sent\": %ld, \"accepted\": %ld, \"rejected\": %ld, "
-			"\"errors\": %ld, \"finished\": %ld}\n",
+			"\"errors\": %ld, \"finished\": %ld, \"kafka_messages\": %lld}\n",
 			cfg.rate, cfg.duration, cfg.workers, cfg.mix, n_orders, atomic_load(&sent),
 			atomic_load(&accepted_n), atomic_load(&rejected_n), atomic_load(&errors_n),
-			atomic_load(&terminal_n));
+			atomic_load(&terminal_n), kafka_messages() - messages_before);
 		fclose(f);
 	}
 	printf("loadgen: %ld sent, %ld accepted, %ld rejected, %ld errors, %ld finished\n",
