@@ -92,7 +92,7 @@ static int port;
 static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_t *ids; /* order id -> index */
 static atomic_long sent, accepted_n, rejected_n, errors_n, terminal_n;
-static atomic_bool consumer_stop;
+static atomic_bool consumer_stop, watching;
 
 static long long now_us(void)
 {
@@ -249,9 +249,17 @@ static void *watch_events(void *arg)
 	if (!rk)
 		die("consumer: %s", errstr);
 	rd_kafka_poll_set_consumer(rk);
-	rd_kafka_topic_partition_list_add(sub, "order-events", RD_KAFKA_PARTITION_UA);
-	rd_kafka_subscribe(rk, sub);
+	/* Start exactly at the current end of every partition: nothing after it is missed. */
+	for (int p = 0; p < 1000; p++) {
+		int64_t lo, hi;
+
+		if (rd_kafka_query_watermark_offsets(rk, "order-events", p, &lo, &hi, 5000) != 0)
+			break;
+		rd_kafka_topic_partition_list_add(sub, "order-events", p)->offset = hi;
+	}
+	rd_kafka_assign(rk, sub);
 	rd_kafka_topic_partition_list_destroy(sub);
+	atomic_store(&watching, true);
 	while (!atomic_load(&consumer_stop)) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 		const char *type;
@@ -284,7 +292,6 @@ static void *watch_events(void *arg)
 		json_decref(rec);
 		rd_kafka_message_destroy(m);
 	}
-	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	return NULL;
 }
@@ -396,7 +403,8 @@ int main(int argc, char **argv)
 	long long messages_before = kafka_messages();
 
 	pthread_create(&watcher, NULL, watch_events, codec);
-	daemon_sleep(2000); /* the watcher joins order-events before the first order */
+	while (!atomic_load(&watching))
+		daemon_sleep(10);
 	t0_us = now_us() + 200000;
 	for (long i = 0; i < n_orders; i++)
 		orders[i].scheduled_us = t0_us + i * 1000000LL / cfg.rate;
