@@ -21,6 +21,8 @@ struct http_server {
 	size_t nroutes;
 	void *ctx;
 	size_t max_body;
+	struct metrics *metrics;
+	char name[32];
 };
 
 /* Per-request state while the body arrives. */
@@ -125,6 +127,18 @@ static void response_release(struct http_response *res)
 	}
 }
 
+static void count_status(struct http_server *srv, int status)
+{
+	char labels[64];
+
+	if (!srv->metrics)
+		return;
+	snprintf(labels, sizeof(labels), "server=\"%s\",status=\"%d\"", srv->name, status);
+	metric_add(metrics_counter(srv->metrics, "saga_http_responses_total",
+				   "HTTP responses by status", labels),
+		   1);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *res)
 {
 	struct MHD_Response *r;
@@ -209,6 +223,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				http_reply_problem(&res, 413, NULL,
 				                   "the body is %llu bytes; the limit is %zu", n,
 				                   srv->max_body);
+				count_status(srv, 413);
 				return send_response(conn, &res);
 			}
 		}
@@ -242,6 +257,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (p->too_large) {
 		http_reply_problem(&res, 413, NULL, "the body exceeds the limit of %zu bytes",
 		                   srv->max_body);
+		count_status(srv, 413);
 		return send_response(conn, &res);
 	}
 	req.method = method;
@@ -250,6 +266,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.body_len = p->len;
 	req.conn = conn;
 	dispatch(srv, &req, &res);
+	count_status(srv, res.status);
 	return send_response(conn, &res);
 }
 
@@ -307,6 +324,8 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	srv->nroutes = nroutes;
 	srv->ctx = ctx;
 	srv->max_body = cfg->max_body ? cfg->max_body : 64 * 1024;
+	srv->metrics = cfg->metrics;
+	snprintf(srv->name, sizeof(srv->name), "%s", cfg->name ? cfg->name : "http");
 	{
 		/* The logger goes first, so libmicrohttpd never writes to stderr itself. */
 		struct MHD_OptionItem opts[] = {

@@ -78,6 +78,8 @@ run_plain() {
 
 if [ "$WHAT" = all ] || [ "$WHAT" = unit ]; then
 	run_suite unit "$BUILD_DIR/tests/bin/unit"
+	run_plain compose-check /usr/bin/python3 tests/compose/check.py
+	run_plain events-doc /usr/bin/python3 tools/events-doc.py --check
 	for bin in "$BUILD_DIR"/tests/bin/fuzz-replay-*; do
 		[ -x "$bin" ] || continue
 		target=${bin##*/fuzz-replay-}

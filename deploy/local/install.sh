@@ -8,7 +8,7 @@ PACKAGES=(
 	libhiredis-dev libcriterion-dev uuid-dev
 	postgresql postgresql-contrib redis-server
 	openjdk-17-jre-headless maven kcat
-	python3 python3-avro
+	python3 python3-avro python3-yaml docker-compose
 	clang-format cppcheck valgrind gnuplot-nox curl procps
 )
 

@@ -115,7 +115,9 @@ int main(int argc, char **argv)
 		struct http_server_cfg hc = {.addr = cfg.addr,
 					     .port = (int)cfg.port,
 					     .max_body = (size_t)cfg.max_body,
-					     .thread_per_connection = true};
+					     .thread_per_connection = true,
+					     .metrics = d.metrics,
+					     .name = "api"};
 
 		rc = http_server_start(&http, &hc, gateway_routes, gateway_nroutes, &g, why,
 				       sizeof(why));

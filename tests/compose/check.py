@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Checks compose.yaml against the code: docker-compose accepts it, every
+daemon of services/ runs in it, every command is a program the image builds,
+every environment variable is one the program reads, and every admin port is
+the daemon's own default (the one Prometheus scrapes).
+
+Usage: check.py  (from the repository root; needs docker-compose and PyYAML).
+Prints one line per check and "compose-check: N passed, N failed".
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    print(("ok   " if ok else "FAIL ") + what)
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+
+
+def config():
+    """docker-compose's own view of compose.yaml, with throwaway values."""
+    with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as env:
+        for name in ("POSTGRES_PASSWORD", "ORDERS_DB_PASSWORD", "PAYMENTS_DB_PASSWORD",
+                     "INVENTORY_DB_PASSWORD", "SHIPPING_DB_PASSWORD",
+                     "NOTIFICATIONS_DB_PASSWORD", "API_KEY"):
+            env.write(f"{name}=check-{name.lower()}\n")
+    try:
+        out = subprocess.run(["docker-compose", "--env-file", env.name, "-f", "compose.yaml",
+                              "--profile", "observability", "--profile", "loadtest", "config"],
+                             capture_output=True, text=True)
+    finally:
+        os.unlink(env.name)
+    check(out.returncode == 0, "docker-compose config accepts compose.yaml" +
+          ("" if out.returncode == 0 else ": " + out.stderr.strip()))
+    return yaml.safe_load(out.stdout) if out.returncode == 0 else None
+
+
+def sources_of(program):
+    """The C files whose configuration tables a program reads."""
+    if program in ("loadgen",):
+        files = ["tests/load/loadgen.c"]
+    elif os.path.isdir(f"services/{program}"):
+        files = glob.glob(f"services/{program}/*.c")
+    else:
+        files = glob.glob(f"tools/{program}.c")
+    return files + ["common/daemon.h"]
+
+
+def declared(files):
+    names = set()
+    for f in files:
+        names.update(re.findall(r'CONFIG_\w+\(\s*"([A-Z0-9_]+)"', open(f).read()))
+    return names
+
+
+def main():
+    cfg = config()
+    if cfg is None:
+        return
+    services = cfg.get("services", {})
+    daemons = sorted(d for d in os.listdir("services") if d != "template")
+    for d in daemons:
+        s = services.get(d)
+        check(s is not None and s.get("command") == [d], f"daemon {d} runs in compose as `{d}`")
+    init_vars = set(re.findall(r"\$\{?([A-Z_]+)", open("deploy/compose/init.sh").read()))
+    for name, s in sorted(services.items()):
+        if s.get("image") != "order-saga:latest":
+            continue
+        program = s["command"][0]
+        if program == "saga-init":
+            known = init_vars | {"KAFKA_BOOTSTRAP", "KAFKA_PARTITIONS"}
+        else:
+            files = sources_of(program)
+            check(all(os.path.exists(f) for f in files[:-1]) and files[:-1],
+                  f"{name}: program {program} exists in the code")
+            known = declared(files)
+        for var in sorted(s.get("environment", {})):
+            check(var in known, f"{name}: {var} is a setting of {program}")
+        port = s.get("environment", {}).get("ADMIN_PORT")
+        if port is not None and os.path.isdir(f"services/{program}"):
+            main_c = open(f"services/{program}/main.c").read()
+            m = re.search(r'DAEMON_CONFIG_VARS\([^,]+,\s*\w+,\s*"(\d+)"\)', main_c)
+            check(m and m.group(1) == str(port),
+                  f"{name}: ADMIN_PORT {port} is the daemon's default")
+            prom = open("deploy/observability/prometheus.yml").read()
+            check(f"{name}:{port}" in prom, f"{name}: Prometheus scrapes {name}:{port}")
+    gw = services.get("gateway", {})
+    published = [p.get("target") for p in gw.get("ports", [])]
+    check(int(gw.get("environment", {}).get("GATEWAY_PORT", 0)) in published,
+          "gateway: the published port is GATEWAY_PORT")
+
+
+if __name__ == "__main__":
+    main()
+    print(f"compose-check: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
