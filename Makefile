@@ -54,7 +54,7 @@ E2E_SRC := $(sort $(wildcard tests/e2e/[0-9]*.c))
 E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
-.PHONY: all build tests clean schemas-check fuzz bench-plumbing loadtest compose-check compose-env install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests clean schemas-check fuzz bench-plumbing loadtest compose-check compose-env new-service install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
@@ -213,6 +213,10 @@ bench-plumbing: build
 	@bash deploy/local/stack.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory stack-up
 	@set -a && . .run/stack.env && set +a && DATABASE_URL=$$TEST2_DATABASE_URL \
 		build/release/bin/bench-plumbing
+
+# A new service from the template: make new-service NAME=x CONSUMES=topic PRODUCES=Event
+new-service:
+	@bash tools/new-service.sh "$(NAME)" "$(CONSUMES)" "$(PRODUCES)"
 
 # compose.yaml: accepted by docker-compose and consistent with the code.
 compose-check:

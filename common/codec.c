@@ -864,3 +864,50 @@ out:
 	*value = out;
 	return 0;
 }
+
+static json_t *empty_value(const json_t *root, const json_t *t)
+{
+	const char *name;
+
+	t = schema_deref(root, t);
+	name = schema_type(t);
+	if (!name || !strcmp(name, "union") || !strcmp(name, "null"))
+		return json_null();
+	if (!strcmp(name, "string") || !strcmp(name, "bytes") || !strcmp(name, "enum"))
+		return json_string("");
+	if (!strcmp(name, "int") || !strcmp(name, "long"))
+		return json_integer(0);
+	if (!strcmp(name, "float") || !strcmp(name, "double"))
+		return json_real(0);
+	if (!strcmp(name, "boolean"))
+		return json_false();
+	if (!strcmp(name, "array"))
+		return json_array();
+	return json_object();
+}
+
+json_t *codec_record_from(const struct codec *c, const char *type, const json_t *from)
+{
+	const struct codec_entry *e = find_reader(c, type);
+	json_t *out;
+	const json_t *f;
+	size_t i;
+
+	if (!e)
+		return NULL;
+	out = json_object();
+	json_array_foreach(json_object_get(e->normal, "fields"), i, f) {
+		const char *name = json_string_value(json_object_get(f, "name"));
+		const json_t *v = json_object_get(from, name);
+
+		if (!strcmp(name, "metadata"))
+			continue;
+		if (v)
+			json_object_set(out, name, (json_t *)v);
+		else if (json_object_get(f, "default"))
+			json_object_set_new(out, name, json_deep_copy(json_object_get(f, "default")));
+		else
+			json_object_set_new(out, name, empty_value(e->normal, json_object_get(f, "type")));
+	}
+	return out;
+}

@@ -67,6 +67,16 @@ int codec_encode(const struct codec *c, const char *type, const json_t *value,
 int codec_decode(const struct codec *c, const void *buf, size_t len, const char **type,
 		 json_t **value, char *errstr, size_t errstr_size) WARN_UNUSED;
 
+/*
+ * A record of event type built from another record: each field of type's
+ * schema (but metadata) is copied from `from` when it has one of that name,
+ * else takes the schema's default, else an empty value of its type (""
+ * for strings, 0 for numbers, [] for arrays, null for unions). New
+ * reference, or NULL for an unknown type. For skeletons and tools; a
+ * service's handlers usually build their events field by field.
+ */
+json_t *codec_record_from(const struct codec *c, const char *type, const json_t *from);
+
 /* The topic (x-topic) and key field (x-key) of an event type, or NULL. */
 const char *codec_topic(const struct codec *c, const char *type);
 const char *codec_key_field(const struct codec *c, const char *type);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "db.h"
@@ -35,7 +36,7 @@ struct consumer {
 	bool rebalanced; /* set by the rebalance callback: the batch in hand is void */
 	long long last_lag;
 	struct metrics *metrics;
-	struct metric *m_consumed, *m_duplicates, *m_dead, *m_batch, *m_retries;
+	struct metric *m_consumed, *m_duplicates, *m_dead, *m_batch, *m_retries, *m_handler;
 };
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -91,6 +92,9 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 	c->m_batch = metrics_histogram(cfg->metrics, "saga_consumer_batch_seconds",
 				       "time to apply and commit one batch", labels,
 				       metrics_latency_bounds, metrics_latency_nbounds);
+	c->m_handler = metrics_histogram(cfg->metrics, "saga_consumer_handler_seconds",
+					 "time the service's handler takes for one event", labels,
+					 metrics_latency_bounds, metrics_latency_nbounds);
 	rc = db_open(&c->db, cfg->conninfo, errstr, errstr_size);
 	if (rc < 0)
 		goto fail;
@@ -149,6 +153,14 @@ static int gather(struct consumer *c, int timeout_ms)
 		c->items[n++].msg = m;
 	}
 	return n;
+}
+
+static long long monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Poison is recorded in the inbox by its position, not by an event id. */
@@ -282,7 +294,12 @@ static int apply_batch(struct consumer *c, PGconn *tx, int n, int *poison, int *
 		ev = (struct consumed){it->type, it->record, it->inbox_id, key,
 				       rd_kafka_topic_name(it->msg->rkt), it->msg->partition,
 				       it->msg->offset};
-		rc = c->handle(c->ctx, tx, &ev, why, size);
+		{
+			long long t0 = monotonic_us();
+
+			rc = c->handle(c->ctx, tx, &ev, why, size);
+			metric_observe(c->m_handler, (double)(monotonic_us() - t0) / 1e6);
+		}
 		if (rc == ERR_INVALID) {
 			*poison = i;
 			goto rollback;

@@ -12,8 +12,8 @@
 static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *errstr,
                      size_t errstr_size)
 {
-	const char *base = strrchr(m->name, '/');
-	const char *params[2] = {base ? base + 1 : m->name, m->sql};
+	/* The version is the file's path, so services sharing a database never collide. */
+	const char *params[2] = {m->name, m->sql};
 	PGresult *res = NULL;
 	int rc;
 

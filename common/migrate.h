@@ -15,7 +15,7 @@
 #include "err.h"
 
 struct migration {
-	const char *name; /* file path; its base name (e.g. "001_orders.sql") is the version */
+	const char *name; /* the file's path, e.g. "services/order/migrations/001_orders.sql": the version */
 	const char *sql;
 };
 

@@ -106,6 +106,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
 		[ -x "$bin" ] || continue
 		run_suite "$(basename "$bin")" "$bin"
 	done
+	run_plain new-service bash tests/new-service/check.sh
 fi
 
 if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then

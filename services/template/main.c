@@ -1,14 +1,14 @@
 /*
  * template - the smallest complete service: it consumes events, applies each
  * exactly once to its own database, and emits events through the outbox.
- * `make new-service` copies it to start a new service; only handler.c and
+ * `make new-service` copies it to start a new service; only template.c and
  * migrations/ hold domain logic.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
-#include "handler.h"
+#include "template.h"
 #include "log.h"
 #include "signals.h"
 
@@ -69,7 +69,7 @@ int main(int argc, char **argv)
 	rc = daemon_start(&d, "template", &cfg.d, service_migrations, service_nmigrations);
 	if (rc < 0)
 		goto out;
-	ctx = (struct template_ctx){d.outbox, cfg.emit_type, cfg.emit_topic};
+	ctx = (struct template_ctx){d.outbox, d.codec, cfg.emit_type, cfg.emit_topic};
 	rc = daemon_consume(&d, cfg.group, topics, template_handle, &ctx);
 	LOG(INFO, "stopping");
 out:

@@ -74,7 +74,7 @@ Test(plumbing, the_same_event_delivered_twice_has_one_effect, .init = setup, .fi
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	char in[128], group[128], id[40];
-	struct template_proc a;
+	struct service_proc a;
 	unsigned char *v;
 	size_t len;
 
@@ -95,7 +95,7 @@ Test(plumbing, the_same_event_delivered_twice_has_one_effect, .init = setup, .fi
 		dups = metric(PORT_A, line);
 	cr_expect_eq(dups, 1, "duplicates counted: %lld", dups);
 	cr_expect_eq(effects(db, id), 1, "the event was applied %lld times", effects(db, id));
-	support_template_stop(&a);
+	support_service_stop(&a);
 	free(v);
 }
 
@@ -105,7 +105,7 @@ Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .ini
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char in[128], group[128], dlq[160], good1[40], good2[40], empty_id[40];
-	struct template_proc a;
+	struct service_proc a;
 	unsigned char *v1, *v2, *bad;
 	size_t l1, l2, lbad;
 	json_t *dead;
@@ -151,7 +151,7 @@ Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .ini
 			 "has no order_id"),
 		  "second dead letter: the invalid event");
 	json_decref(dead);
-	support_template_stop(&a);
+	support_service_stop(&a);
 	free(v1);
 	free(v2);
 	free(bad);
@@ -180,7 +180,7 @@ Test(plumbing, dlq_replay_republishes_dead_letters_once, .init = setup, .fini = 
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char in[128], group[128], dlq[160], again[128], out[4096];
-	struct template_proc a;
+	struct service_proc a;
 	json_t *replayed;
 
 	make_topics(in, NULL, group, sizeof(in));
@@ -191,7 +191,7 @@ Test(plumbing, dlq_replay_republishes_dead_letters_once, .init = setup, .fini = 
 	support_produce(bootstrap, in, "k2", "\xc3\x01garbage2", 10);
 	support_template_start(&a, db, PORT_A, group, in, NULL, NULL);
 	json_decref(support_read_topic(bootstrap, dlq, 2, 30000));
-	support_template_stop(&a);
+	support_service_stop(&a);
 
 	cr_assert_eq(run_replay(group, again, out, sizeof(out)), 0, "%s", out);
 	cr_expect(strstr(out, "dlq-replay: 2 replayed"), "%s", out);
@@ -217,7 +217,7 @@ Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .init = set
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char in[128], out[128], group[128], err[256], first[40], second[40];
-	struct template_proc a;
+	struct service_proc a;
 	struct outbox *ob;
 	struct outbox_cfg oc = {codec, "it"};
 	PGconn *c1 = PQconnectdb(db), *c2 = PQconnectdb(db);
@@ -260,7 +260,7 @@ Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .init = set
 	outbox_free(ob);
 	PQfinish(c1);
 	PQfinish(c2);
-	support_template_stop(&a);
+	support_service_stop(&a);
 }
 
 Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no_effect,
@@ -272,7 +272,7 @@ Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no
 	const char *kill_after_ack[] = {"RELAY_FAULT_KILL_AFTER_ACK=true", NULL};
 	char in[128], out[128], group[128], group2[160], id[40], order[64];
 	const char *by_order[] = {order, NULL};
-	struct template_proc a, b;
+	struct service_proc a, b;
 	unsigned char *v;
 	size_t len;
 	json_t *published;
@@ -321,7 +321,7 @@ Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no
 		     1, "B applied the duplicated event more than once");
 	cr_expect_eq(effects(db, id), 1, "A's restart re-read the input without a second effect");
 	json_decref(published);
-	support_template_stop(&a);
-	support_template_stop(&b);
+	support_service_stop(&a);
+	support_service_stop(&b);
 	free(v);
 }

@@ -35,7 +35,7 @@ static void teardown(void)
 
 struct pipeline {
 	char in[128], out[128], group[128], group2[160], prefix[128], like[160];
-	struct template_proc a, b;
+	struct service_proc a, b;
 };
 
 /* A (saga_test) consumes in and emits to out; B (saga_test2) consumes out. */
@@ -114,8 +114,8 @@ Test(faults, postgres_restarted_while_consumers_work, .init = setup, .fini = tea
 	sleep(2);
 	cr_assert_eq(support_sh("bash deploy/local/postgres.sh start >/dev/null"), 0);
 	expect_all_exactly_once(&p);
-	support_template_stop(&p.a);
-	support_template_stop(&p.b);
+	support_service_stop(&p.a);
+	support_service_stop(&p.b);
 }
 
 Test(faults, the_broker_restarted_while_relays_publish, .init = setup, .fini = teardown,
@@ -132,8 +132,8 @@ Test(faults, the_broker_restarted_while_relays_publish, .init = setup, .fini = t
 	sleep(1);
 	cr_assert_eq(support_sh("bash deploy/local/kafka.sh start >/dev/null"), 0);
 	expect_all_exactly_once(&p);
-	support_template_stop(&p.a);
-	support_template_stop(&p.b);
+	support_service_stop(&p.a);
+	support_service_stop(&p.b);
 }
 
 /* Whether the daemon on port reports itself as its database's active relay. */
@@ -152,8 +152,8 @@ Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .init = setup,
      .fini = teardown, .timeout = 300)
 {
 	struct pipeline p;
-	struct template_proc standby;
-	struct template_proc *active, *other;
+	struct service_proc standby;
+	struct service_proc *active, *other;
 
 	pipeline_start(&p, "standby");
 	/* A second process on A's database: same group, its relay a standby. */
@@ -173,6 +173,6 @@ Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .init = setup,
 	cr_expect_eq(relay_active(other->port), 1, "the standby relay did not take over");
 	support_produce_events(codec, support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix, N_EVENTS);
 	expect_all_exactly_once(&p);
-	support_template_stop(other);
-	support_template_stop(&p.b);
+	support_service_stop(other);
+	support_service_stop(&p.b);
 }

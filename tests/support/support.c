@@ -212,9 +212,17 @@ int support_sh(const char *cmd)
 
 #include "event.h"
 
-void support_template_start(struct template_proc *t, const char *db_url, int port,
+void support_template_start(struct service_proc *t, const char *db_url, int port,
 			    const char *group, const char *topics, const char *emit_topic,
 			    const char *const *extra)
+{
+	support_service_start(t, "template", db_url, port, group, topics,
+			      emit_topic ? "NotificationSent" : NULL, emit_topic, extra);
+}
+
+void support_service_start(struct service_proc *t, const char *program, const char *db_url,
+			   int port, const char *group, const char *topics, const char *emit_type,
+			   const char *emit_topic, const char *const *extra)
 {
 	static char vars[8][1024];
 	const char *env[24];
@@ -226,22 +234,22 @@ void support_template_start(struct template_proc *t, const char *db_url, int por
 	snprintf(vars[2], sizeof(vars[2]), "ADMIN_PORT=%d", port);
 	snprintf(vars[3], sizeof(vars[3]), "GROUP=%s", group);
 	snprintf(vars[4], sizeof(vars[4]), "CONSUME_TOPICS=%s", topics);
-	snprintf(vars[5], sizeof(vars[5]), "EMIT_TYPE=%s", emit_topic ? "NotificationSent" : "");
+	snprintf(vars[5], sizeof(vars[5]), "EMIT_TYPE=%s", emit_type ? emit_type : "");
 	snprintf(vars[6], sizeof(vars[6]), "EMIT_TOPIC=%s", emit_topic ? emit_topic : "");
 	for (int i = 0; i < 7; i++)
 		env[n++] = vars[i];
 	for (size_t i = 0; extra && extra[i] && n < 23; i++)
 		env[n++] = extra[i];
 	env[n] = NULL;
-	snprintf(t->log, sizeof(t->log), ".run/logs/it-template-%d.log", port);
+	snprintf(t->log, sizeof(t->log), ".run/logs/it-%s-%d.log", program, port);
 	t->port = port;
-	t->pid = support_spawn(support_bin("template"), env, t->log);
+	t->pid = support_spawn(support_bin(program), env, t->log);
 	snprintf(path, sizeof(path), "/readyz");
 	cr_assert_eq(support_wait_status(port, path, 200, 30000), 0,
-		     "the template daemon on port %d did not become ready (see %s)", port, t->log);
+		     "the %s daemon on port %d did not become ready (see %s)", program, port, t->log);
 }
 
-void support_template_stop(struct template_proc *t)
+void support_service_stop(struct service_proc *t)
 {
 	int status;
 

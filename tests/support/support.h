@@ -55,7 +55,7 @@ long long support_now_ms(void);
 
 
 /* A template daemon for plumbing tests. */
-struct template_proc {
+struct service_proc {
 	pid_t pid;
 	int port;
 	char log[256];
@@ -64,11 +64,16 @@ struct template_proc {
 /* Starts services/template with its database URL, admin port, consumer
  * group, topics to consume, and an optional NotificationSent emission to
  * emit_topic; extra is NULL or more "K=V" settings. Waits for /readyz. */
-void support_template_start(struct template_proc *t, const char *db_url, int port,
+void support_template_start(struct service_proc *t, const char *db_url, int port,
 			    const char *group, const char *topics, const char *emit_topic,
 			    const char *const *extra);
+/* The same for any service built from the template (program = its name). */
+void support_service_start(struct service_proc *t, const char *program, const char *db_url,
+			   int port, const char *group, const char *topics, const char *emit_type,
+			   const char *emit_topic, const char *const *extra);
+
 /* SIGTERM and wait for a clean exit (fails the test otherwise). */
-void support_template_stop(struct template_proc *t);
+void support_service_stop(struct service_proc *t);
 
 /* An OrderCancelled record for order_id with a new event id (written to
  * event_id, 37 bytes), encoded; *len receives the size. Caller frees. */
