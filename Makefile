@@ -54,7 +54,7 @@ E2E_SRC := $(sort $(wildcard tests/e2e/[0-9]*.c))
 E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
-.PHONY: all build tests clean schemas-check fuzz bench-plumbing loadtest compose-check compose-env new-service install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests clean schemas-check fuzz bench bench-plumbing loadtest compose-check compose-env new-service install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
@@ -207,6 +207,11 @@ lint:
 loadtest: build
 	@bash deploy/local/daemons.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory up
 	@BUILD_DIR=$(B) RATE=$(RATE) DURATION=$(DURATION) MIX=$(MIX) bash tests/load/run.sh
+
+# The machine's limits (PostgreSQL, Kafka) next to the saga's orders/s.
+bench: build
+	@bash deploy/local/daemons.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory up
+	@BUILD_DIR=$(B) bash tests/load/bench.sh
 
 # The plumbing's throughput and latency on this machine (a report, not a test).
 bench-plumbing: build
