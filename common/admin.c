@@ -77,8 +77,12 @@ static const struct http_route admin_routes[] = {
 int admin_start(struct admin **out, const char *addr, int port, struct metrics *metrics,
                 const struct admin_check *checks, size_t nchecks, char *errstr, size_t errstr_size)
 {
-	struct http_server_cfg cfg = {.addr = addr, .port = port, .max_body = 1024, .threads = 1,
-				      .metrics = metrics, .name = "admin"};
+	struct http_server_cfg cfg = {.addr = addr,
+	                              .port = port,
+	                              .max_body = 1024,
+	                              .threads = 1,
+	                              .metrics = metrics,
+	                              .name = "admin"};
 	struct admin *a = calloc(1, sizeof(*a));
 	int rc;
 

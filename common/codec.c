@@ -13,12 +13,12 @@
 #define CODEC_MAX_DEPTH 32
 
 struct codec_entry {
-	char *name;       /* short name, e.g. "OrderCreated" */
-	char *topic;      /* x-topic, or NULL */
-	char *key_field;  /* x-key, or NULL */
+	char *name;      /* short name, e.g. "OrderCreated" */
+	char *topic;     /* x-topic, or NULL */
+	char *key_field; /* x-key, or NULL */
 	uint64_t fingerprint;
 	bool is_reader;
-	json_t *normal;   /* schema_normalize() of the schema */
+	json_t *normal; /* schema_normalize() of the schema */
 	avro_schema_t avro;
 	avro_value_iface_t *iface;
 };
@@ -29,7 +29,7 @@ struct codec {
 };
 
 static void fail(char *errstr, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void fail(char *errstr, size_t size, const char *fmt, ...)
 {
@@ -123,7 +123,7 @@ static char *dup_attr(const json_t *schema, const char *attr)
 }
 
 int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, char *errstr,
-		     size_t errstr_size)
+                     size_t errstr_size)
 {
 	struct codec_entry e = {0};
 	json_error_t jerr;
@@ -239,8 +239,7 @@ struct walk {
 	const json_t *rroot; /* reader schema, for decoding */
 };
 
-static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const char *path,
-		     int depth);
+static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const char *path, int depth);
 
 /* The union branch for a JSON value: null for null, else the first branch whose
  * Avro type fits the JSON type. */
@@ -284,7 +283,7 @@ static bool union_has_null(avro_schema_t s)
 }
 
 static int from_json_record(struct walk *w, avro_value_t *v, const json_t *j, const char *path,
-			    int depth)
+                            int depth)
 {
 	size_t n = 0;
 
@@ -316,8 +315,7 @@ static int from_json_record(struct walk *w, avro_value_t *v, const json_t *j, co
 	return 0;
 }
 
-static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const char *path,
-		     int depth)
+static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const char *path, int depth)
 {
 	avro_type_t t = avro_value_get_type(v);
 
@@ -326,8 +324,7 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 		return ERR_INVALID;
 	}
 	switch (t) {
-	case AVRO_RECORD:
-		return from_json_record(w, v, j, path, depth);
+	case AVRO_RECORD: return from_json_record(w, v, j, path, depth);
 	case AVRO_UNION: {
 		avro_value_t branch;
 		int i = pick_branch(avro_value_get_schema(v), j);
@@ -353,29 +350,32 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 	}
 	case AVRO_INT64:
 		if (json_is_integer(j))
-			return avro_value_set_long(v, (int64_t)json_integer_value(j)) == 0 ? 0
-											    : ERR_INVALID;
+			return avro_value_set_long(v, (int64_t)json_integer_value(j)) == 0
+			               ? 0
+			               : ERR_INVALID;
 		break;
 	case AVRO_FLOAT:
 		if (json_is_number(j))
-			return avro_value_set_float(v, (float)json_number_value(j)) == 0 ? 0
-											  : ERR_INVALID;
+			return avro_value_set_float(v, (float)json_number_value(j)) == 0
+			               ? 0
+			               : ERR_INVALID;
 		break;
 	case AVRO_DOUBLE:
 		if (json_is_number(j))
-			return avro_value_set_double(v, json_number_value(j)) == 0 ? 0 : ERR_INVALID;
+			return avro_value_set_double(v, json_number_value(j)) == 0 ? 0
+			                                                           : ERR_INVALID;
 		break;
 	case AVRO_STRING:
 		if (json_is_string(j))
 			return avro_value_set_string_len(v, json_string_value(j),
-							 json_string_length(j) + 1) == 0
-				       ? 0
-				       : ERR_INVALID;
+			                                 json_string_length(j) + 1) == 0
+			               ? 0
+			               : ERR_INVALID;
 		break;
 	case AVRO_ENUM:
 		if (json_is_string(j)) {
 			int idx = avro_schema_enum_get_by_name(avro_value_get_schema(v),
-							       json_string_value(j));
+			                                       json_string_value(j));
 
 			if (idx >= 0)
 				return avro_value_set_enum(v, idx) == 0 ? 0 : ERR_INVALID;
@@ -386,7 +386,8 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 			size_t i;
 			const json_t *item;
 
-			json_array_foreach(j, i, item) {
+			json_array_foreach(j, i, item)
+			{
 				avro_value_t e;
 				char sub[256];
 
@@ -403,7 +404,8 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 			const char *key;
 			const json_t *item;
 
-			json_object_foreach((json_t *)j, key, item) {
+			json_object_foreach((json_t *)j, key, item)
+			{
 				avro_value_t e;
 				char sub[256];
 
@@ -423,8 +425,8 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 	return ERR_INVALID;
 }
 
-int codec_encode(const struct codec *c, const char *type, const json_t *value,
-		 unsigned char **out, size_t *len, char *errstr, size_t errstr_size)
+int codec_encode(const struct codec *c, const char *type, const json_t *value, unsigned char **out,
+                 size_t *len, char *errstr, size_t errstr_size)
 {
 	const struct codec_entry *e = find_reader(c, type);
 	struct walk w = {errstr, errstr_size, NULL};
@@ -553,9 +555,9 @@ static int validate(const json_t *root, const json_t *s, struct cursor *cur, int
 	}
 	if (!strcmp(t, "enum")) {
 		return read_varint(cur, &n, 10) < 0 || n < 0 ||
-				       (size_t)n >= json_array_size(json_object_get(s, "symbols"))
-			       ? -1
-			       : 0;
+		                       (size_t)n >= json_array_size(json_object_get(s, "symbols"))
+		               ? -1
+		               : 0;
 	}
 	if (!strcmp(t, "union")) {
 		if (read_varint(cur, &n, 10) < 0 || n < 0 || (size_t)n >= json_array_size(s))
@@ -566,9 +568,9 @@ static int validate(const json_t *root, const json_t *s, struct cursor *cur, int
 		const json_t *f;
 		size_t i;
 
-		json_array_foreach(json_object_get(s, "fields"), i, f)
-			if (validate(root, json_object_get(f, "type"), cur, depth + 1) < 0)
-				return -1;
+		json_array_foreach(json_object_get(s, "fields"), i,
+		                   f) if (validate(root, json_object_get(f, "type"), cur,
+		                                   depth + 1) < 0) return -1;
 		return 0;
 	}
 	if (!strcmp(t, "array") || !strcmp(t, "map")) {
@@ -604,7 +606,7 @@ static int validate(const json_t *root, const json_t *s, struct cursor *cur, int
 /* --- Avro to JSON, resolved to the reader's schema -------------------------- */
 
 static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const char *path,
-		       int depth);
+                       int depth);
 
 /* Whether an Avro value of type t can be read as reader node r (exactly or by promotion). */
 static bool readable_as(avro_type_t t, const char *rt, bool exact)
@@ -614,9 +616,11 @@ static bool readable_as(avro_type_t t, const char *rt, bool exact)
 	case AVRO_BOOLEAN: return !strcmp(rt, "boolean");
 	case AVRO_INT32:
 		return !strcmp(rt, "int") ||
-		       (!exact && (!strcmp(rt, "long") || !strcmp(rt, "float") || !strcmp(rt, "double")));
+		       (!exact &&
+		        (!strcmp(rt, "long") || !strcmp(rt, "float") || !strcmp(rt, "double")));
 	case AVRO_INT64:
-		return !strcmp(rt, "long") || (!exact && (!strcmp(rt, "float") || !strcmp(rt, "double")));
+		return !strcmp(rt, "long") ||
+		       (!exact && (!strcmp(rt, "float") || !strcmp(rt, "double")));
 	case AVRO_FLOAT: return !strcmp(rt, "float") || (!exact && !strcmp(rt, "double"));
 	case AVRO_DOUBLE: return !strcmp(rt, "double");
 	case AVRO_STRING: return !strcmp(rt, "string");
@@ -629,13 +633,14 @@ static bool readable_as(avro_type_t t, const char *rt, bool exact)
 }
 
 static json_t *to_json_record(struct walk *w, avro_value_t *v, const json_t *r, const char *path,
-			      int depth)
+                              int depth)
 {
 	json_t *obj = json_object();
 	const json_t *rf;
 	size_t i;
 
-	json_array_foreach(json_object_get(r, "fields"), i, rf) {
+	json_array_foreach(json_object_get(r, "fields"), i, rf)
+	{
 		const char *name = json_string_value(json_object_get(rf, "name"));
 		avro_value_t f;
 		json_t *jv;
@@ -660,7 +665,7 @@ static json_t *to_json_record(struct walk *w, avro_value_t *v, const json_t *r, 
 }
 
 static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const char *path,
-		       int depth)
+                       int depth)
 {
 	avro_type_t t = avro_value_get_type(v);
 	const char *rt;
@@ -683,7 +688,8 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 			const json_t *b;
 			size_t i;
 
-			json_array_foreach(r, i, b) {
+			json_array_foreach(r, i, b)
+			{
 				const char *bt = schema_type(schema_deref(w->rroot, b));
 
 				if (bt && readable_as(t, bt, exact))
@@ -694,7 +700,8 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 		return NULL;
 	}
 	if (!readable_as(t, rt, false)) {
-		fail(w->errstr, w->errstr_size, "%s: the writer's type cannot be read as %s", path, rt);
+		fail(w->errstr, w->errstr_size, "%s: the writer's type cannot be read as %s", path,
+		     rt);
 		return NULL;
 	}
 	switch (t) {
@@ -740,8 +747,7 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 			fail(w->errstr, w->errstr_size, "%s: not valid UTF-8", path);
 		return js;
 	}
-	case AVRO_RECORD:
-		return to_json_record(w, v, r, path, depth);
+	case AVRO_RECORD: return to_json_record(w, v, r, path, depth);
 	case AVRO_ENUM: {
 		int idx = 0;
 		const char *sym;
@@ -750,9 +756,9 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 
 		avro_value_get_enum(v, &idx);
 		sym = avro_schema_enum_get(avro_value_get_schema(v), idx);
-		json_array_foreach(json_object_get(r, "symbols"), i, rs)
-			if (sym && !strcmp(json_string_value(rs), sym))
-				return json_string(sym);
+		json_array_foreach(
+		        json_object_get(r, "symbols"), i,
+		        rs) if (sym && !strcmp(json_string_value(rs), sym)) return json_string(sym);
 		if (json_object_get(r, "default"))
 			return json_deep_copy(json_object_get(r, "default"));
 		fail(w->errstr, w->errstr_size, "%s: unknown symbol %s", path, sym ? sym : "?");
@@ -798,13 +804,12 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 		}
 		return obj;
 	}
-	default:
-		return NULL;
+	default: return NULL;
 	}
 }
 
 int codec_decode(const struct codec *c, const void *buf, size_t len, const char **type,
-		 json_t **value, char *errstr, size_t errstr_size)
+                 json_t **value, char *errstr, size_t errstr_size)
 {
 	const unsigned char *p = buf;
 	const struct codec_entry *writer, *reader;
@@ -827,7 +832,8 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 		fp |= (uint64_t)p[2 + i] << (8 * i);
 	writer = find_writer(c, fp);
 	if (!writer) {
-		fail(errstr, errstr_size, "unknown schema fingerprint %016llx", (unsigned long long)fp);
+		fail(errstr, errstr_size, "unknown schema fingerprint %016llx",
+		     (unsigned long long)fp);
 		return ERR_INVALID;
 	}
 	reader = find_reader(c, writer->name);
@@ -844,7 +850,7 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 	if (avro_generic_value_new(writer->iface, &v) != 0)
 		return ERR_NOMEM;
 	rd = avro_reader_memory((const char *)p + CODEC_HEADER_SIZE,
-				(int64_t)(len - CODEC_HEADER_SIZE));
+	                        (int64_t)(len - CODEC_HEADER_SIZE));
 	if (!rd || avro_value_read(rd, &v) != 0) {
 		fail(errstr, errstr_size, "malformed %s datum: %s", writer->name, avro_strerror());
 		goto out;
@@ -896,7 +902,8 @@ json_t *codec_record_from(const struct codec *c, const char *type, const json_t 
 	if (!e)
 		return NULL;
 	out = json_object();
-	json_array_foreach(json_object_get(e->normal, "fields"), i, f) {
+	json_array_foreach(json_object_get(e->normal, "fields"), i, f)
+	{
 		const char *name = json_string_value(json_object_get(f, "name"));
 		const json_t *v = json_object_get(from, name);
 
@@ -905,9 +912,11 @@ json_t *codec_record_from(const struct codec *c, const char *type, const json_t 
 		if (v)
 			json_object_set(out, name, (json_t *)v);
 		else if (json_object_get(f, "default"))
-			json_object_set_new(out, name, json_deep_copy(json_object_get(f, "default")));
+			json_object_set_new(out, name,
+			                    json_deep_copy(json_object_get(f, "default")));
 		else
-			json_object_set_new(out, name, empty_value(e->normal, json_object_get(f, "type")));
+			json_object_set_new(out, name,
+			                    empty_value(e->normal, json_object_get(f, "type")));
 	}
 	return out;
 }

@@ -51,12 +51,12 @@ void codec_free(struct codec *c); /* NULL-safe */
  * can read it.
  */
 int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, char *errstr,
-		     size_t errstr_size) WARN_UNUSED;
+                     size_t errstr_size) WARN_UNUSED;
 
 /* Encodes value as event type (short name, e.g. "OrderCreated"); *out is
  * malloc'd. ERR_INVALID names the field that does not fit the schema. */
-int codec_encode(const struct codec *c, const char *type, const json_t *value,
-		 unsigned char **out, size_t *len, char *errstr, size_t errstr_size) WARN_UNUSED;
+int codec_encode(const struct codec *c, const char *type, const json_t *value, unsigned char **out,
+                 size_t *len, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /*
  * Decodes a single-object value. *type is the event's short name (borrowed
@@ -65,7 +65,7 @@ int codec_encode(const struct codec *c, const char *type, const json_t *value,
  * ERR_INVALID: poison, never a crash.
  */
 int codec_decode(const struct codec *c, const void *buf, size_t len, const char **type,
-		 json_t **value, char *errstr, size_t errstr_size) WARN_UNUSED;
+                 json_t **value, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /*
  * A record of event type built from another record: each field of type's

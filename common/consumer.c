@@ -40,7 +40,7 @@ struct consumer {
 };
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	struct consumer *c = opaque;
 
@@ -57,7 +57,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *errstr,
-		 size_t errstr_size)
+                 size_t errstr_size)
 {
 	struct consumer *c = calloc(1, sizeof(*c));
 	struct kafka_consumer_cfg kc = {0};
@@ -81,20 +81,20 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 	c->metrics = cfg->metrics;
 	snprintf(labels, sizeof(labels), "group=\"%s\"", cfg->group);
 	c->m_consumed = metrics_counter(cfg->metrics, "saga_consumer_consumed_total",
-					"events applied", labels);
-	c->m_duplicates = metrics_counter(cfg->metrics, "saga_consumer_duplicates_total",
-					  "events skipped because their id was already applied",
-					  labels);
+	                                "events applied", labels);
+	c->m_duplicates =
+	        metrics_counter(cfg->metrics, "saga_consumer_duplicates_total",
+	                        "events skipped because their id was already applied", labels);
 	c->m_dead = metrics_counter(cfg->metrics, "saga_consumer_dead_lettered_total",
-				    "poison messages sent to the dead-letter topic", labels);
+	                            "poison messages sent to the dead-letter topic", labels);
 	c->m_retries = metrics_counter(cfg->metrics, "saga_consumer_retries_total",
-				       "batches retried after a transient error", labels);
+	                               "batches retried after a transient error", labels);
 	c->m_batch = metrics_histogram(cfg->metrics, "saga_consumer_batch_seconds",
-				       "time to apply and commit one batch", labels,
-				       metrics_latency_bounds, metrics_latency_nbounds);
+	                               "time to apply and commit one batch", labels,
+	                               metrics_latency_bounds, metrics_latency_nbounds);
 	c->m_handler = metrics_histogram(cfg->metrics, "saga_consumer_handler_seconds",
-					 "time the service's handler takes for one event", labels,
-					 metrics_latency_bounds, metrics_latency_nbounds);
+	                                 "time the service's handler takes for one event", labels,
+	                                 metrics_latency_bounds, metrics_latency_nbounds);
 	rc = db_open(&c->db, cfg->conninfo, errstr, errstr_size);
 	if (rc < 0)
 		goto fail;
@@ -167,8 +167,8 @@ static long long monotonic_us(void)
 static void poison_inbox_id(struct item *it)
 {
 	snprintf(it->inbox_id, sizeof(it->inbox_id), "dead:%s/%d/%lld",
-		 rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
-		 (long long)it->msg->offset);
+	         rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+	         (long long)it->msg->offset);
 }
 
 static void decode_items(struct consumer *c, int n)
@@ -178,7 +178,7 @@ static void decode_items(struct consumer *c, int n)
 		const char *id;
 
 		if (codec_decode(c->codec, it->msg->payload, it->msg->len, &it->type, &it->record,
-				 it->error, sizeof(it->error)) < 0 ||
+		                 it->error, sizeof(it->error)) < 0 ||
 		    !(id = event_meta(it->record, "event_id")) || !*id) {
 			if (it->record)
 				snprintf(it->error, sizeof(it->error), "the event has no event_id");
@@ -193,7 +193,7 @@ static void decode_items(struct consumer *c, int n)
 
 /* Records the id; returns 1 when new, 0 for a duplicate, or an error. */
 static int inbox_insert(struct consumer *c, PGconn *tx, const struct item *it, char *why,
-			size_t size)
+                        size_t size)
 {
 	char part[16], off[24];
 	const char *p[5] = {it->inbox_id, c->group, rd_kafka_topic_name(it->msg->rkt), part, off};
@@ -202,13 +202,14 @@ static int inbox_insert(struct consumer *c, PGconn *tx, const struct item *it, c
 
 	snprintf(part, sizeof(part), "%d", (int)it->msg->partition);
 	snprintf(off, sizeof(off), "%lld", (long long)it->msg->offset);
-	res = PQexecParams(tx,
-			   "INSERT INTO inbox (event_id, consumer, topic, kafka_partition, kafka_offset)"
-			   " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-			   5, NULL, p, NULL, NULL, 0);
+	res = PQexecParams(
+	        tx,
+	        "INSERT INTO inbox (event_id, consumer, topic, kafka_partition, kafka_offset)"
+	        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+	        5, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		snprintf(why, size, "could not record event %s: %s", it->inbox_id,
-			 PQresultErrorMessage(res));
+		         PQresultErrorMessage(res));
 		rc = db_classify(tx, res);
 	} else {
 		rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
@@ -219,7 +220,7 @@ static int inbox_insert(struct consumer *c, PGconn *tx, const struct item *it, c
 
 /* Writes a poison message to the dead-letter topic through the outbox. */
 static int dead_letter(struct consumer *c, PGconn *tx, const struct item *it, char *why,
-		       size_t size)
+                       size_t size)
 {
 	rd_kafka_headers_t *orig = NULL;
 	char *h = NULL, num[24], key[256];
@@ -250,8 +251,9 @@ static int dead_letter(struct consumer *c, PGconn *tx, const struct item *it, ch
 	if (!h)
 		return ERR_NOMEM;
 	snprintf(key, sizeof(key), "%.*s", (int)it->msg->key_len,
-		 it->msg->key ? (const char *)it->msg->key : "");
-	rc = outbox_add_raw(tx, c->dlq_topic, key, h, it->msg->payload ? it->msg->payload : "", it->msg->len, why, size);
+	         it->msg->key ? (const char *)it->msg->key : "");
+	rc = outbox_add_raw(tx, c->dlq_topic, key, h, it->msg->payload ? it->msg->payload : "",
+	                    it->msg->len, why, size);
 	free(h);
 	return rc;
 }
@@ -261,8 +263,8 @@ static int dead_letter(struct consumer *c, PGconn *tx, const struct item *it, ch
  * set to the index of an event the handler rejected (the batch was rolled
  * back), or a transient/fatal error (rolled back).
  */
-static int apply_batch(struct consumer *c, PGconn *tx, int n, int *poison, int *applied,
-		       int *dups, int *dead, char *why, size_t size)
+static int apply_batch(struct consumer *c, PGconn *tx, int n, int *poison, int *applied, int *dups,
+                       int *dead, char *why, size_t size)
 {
 	int rc;
 
@@ -290,10 +292,14 @@ static int apply_batch(struct consumer *c, PGconn *tx, int n, int *poison, int *
 			continue;
 		}
 		snprintf(key, sizeof(key), "%.*s", (int)it->msg->key_len,
-			 it->msg->key ? (const char *)it->msg->key : "");
-		ev = (struct consumed){it->type, it->record, it->inbox_id, key,
-				       rd_kafka_topic_name(it->msg->rkt), it->msg->partition,
-				       it->msg->offset};
+		         it->msg->key ? (const char *)it->msg->key : "");
+		ev = (struct consumed){it->type,
+		                       it->record,
+		                       it->inbox_id,
+		                       key,
+		                       rd_kafka_topic_name(it->msg->rkt),
+		                       it->msg->partition,
+		                       it->msg->offset};
 		{
 			long long t0 = monotonic_us();
 
@@ -348,11 +354,11 @@ static void store_offsets(struct consumer *c, int n)
 	for (int i = 0; i < n; i++) {
 		rd_kafka_message_t *m = c->items[i].msg;
 		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
-			list, rd_kafka_topic_name(m->rkt), m->partition);
+		        list, rd_kafka_topic_name(m->rkt), m->partition);
 
 		if (!p)
 			p = rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt),
-							      m->partition);
+			                                      m->partition);
 		if (m->offset + 1 > p->offset)
 			p->offset = m->offset + 1;
 	}
@@ -380,10 +386,10 @@ static void update_lag(struct consumer *c)
 		    hi < 0)
 			continue;
 		snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-			 c->group, p->topic, (int)p->partition);
+		         c->group, p->topic, (int)p->partition);
 		metric_set(metrics_gauge(c->metrics, "saga_consumer_lag",
-					 "messages behind the partition's end", labels),
-			   p->offset >= 0 ? hi - p->offset : hi - lo);
+		                         "messages behind the partition's end", labels),
+		           p->offset >= 0 ? hi - p->offset : hi - lo);
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
 }
@@ -406,7 +412,8 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 		PGconn *tx = db_conn(c->db, &rc, why, sizeof(why));
 
 		if (tx)
-			rc = apply_batch(c, tx, n, &poison, &applied, &dups, &dead, why, sizeof(why));
+			rc = apply_batch(c, tx, n, &poison, &applied, &dups, &dead, why,
+			                 sizeof(why));
 		if (rc == 0) {
 			store_offsets(c, n);
 			metric_add(c->m_consumed, applied);
@@ -423,7 +430,7 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 		if (rc == ERR_INVALID && poison >= 0) {
 			struct item *it = &c->items[poison];
 			struct log_fields f = {event_str(it->record, "order_id"), it->inbox_id,
-					       event_meta(it->record, "correlation_id")};
+			                       event_meta(it->record, "correlation_id")};
 
 			LOGX(WARN, &f, "group %s: %s rejected, dead-lettering it: %s", c->group,
 			     it->type, why);

@@ -43,26 +43,26 @@ struct consumed {
  * ERR_INVALID (poison: the event is dead-lettered, with errstr as the
  * reason), or ERR_RETRY / ERR_FATAL (the whole batch is retried later).
  */
-typedef int (*consumer_handler_fn)(void *ctx, PGconn *tx, const struct consumed *ev,
-				   char *errstr, size_t errstr_size);
+typedef int (*consumer_handler_fn)(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
+                                   size_t errstr_size);
 
 struct consumer_cfg {
-	const char *group;           /* consumer group; the DLQ is dlq.<group> */
-	const char *const *topics;   /* NULL-terminated */
+	const char *group;         /* consumer group; the DLQ is dlq.<group> */
+	const char *const *topics; /* NULL-terminated */
 	const char *bootstrap;
-	const char *conninfo;        /* the service's database */
-	const struct codec *codec;   /* borrowed */
+	const char *conninfo;      /* the service's database */
+	const struct codec *codec; /* borrowed */
 	consumer_handler_fn handle;
 	void *ctx;
-	int batch_max;               /* messages per batch, e.g. 500 */
-	int batch_wait_ms;           /* how long to gather a batch, e.g. 5 */
-	struct metrics *metrics;     /* may be NULL */
+	int batch_max;           /* messages per batch, e.g. 500 */
+	int batch_wait_ms;       /* how long to gather a batch, e.g. 5 */
+	struct metrics *metrics; /* may be NULL */
 };
 
 struct consumer;
 
 int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *errstr,
-		 size_t errstr_size) WARN_UNUSED;
+                 size_t errstr_size) WARN_UNUSED;
 
 /* Consumes until signals_stopping(): finishes the batch in hand, commits and
  * returns 0. */

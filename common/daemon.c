@@ -132,19 +132,20 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 	if (settings->database_url) {
 		struct outbox_cfg oc = {.codec = d->codec, .producer = name};
 		struct relay_cfg relay = {.conninfo = settings->database_url,
-					  .bootstrap = settings->kafka_bootstrap,
-					  .name = name,
-					  .batch = (int)settings->relay_batch,
-					  .linger_ms = (int)settings->relay_linger_ms,
-					  .metrics = d->metrics,
-					  .fault_kill_after_ack = settings->relay_fault_kill_after_ack};
+		                          .bootstrap = settings->kafka_bootstrap,
+		                          .name = name,
+		                          .batch = (int)settings->relay_batch,
+		                          .linger_ms = (int)settings->relay_linger_ms,
+		                          .metrics = d->metrics,
+		                          .fault_kill_after_ack =
+		                                  settings->relay_fault_kill_after_ack};
 		PGconn *conn;
 
 		if ((rc = wait_for_db(d)) < 0)
 			return rc;
 		conn = db_conn(d->db, NULL, NULL, 0);
 		rc = migrate_apply(conn, common_migrations, common_nmigrations, NULL, why,
-				   sizeof(why));
+		                   sizeof(why));
 		if (rc == 0)
 			rc = migrate_apply(conn, migrations, nmigrations, NULL, why, sizeof(why));
 		if (rc < 0) {
@@ -182,19 +183,19 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 }
 
 int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
-		   consumer_handler_fn handle, void *ctx)
+                   consumer_handler_fn handle, void *ctx)
 {
 	char why[512];
 	struct consumer_cfg cc = {.group = group,
-				  .topics = topics,
-				  .bootstrap = d->settings->kafka_bootstrap,
-				  .conninfo = d->settings->database_url,
-				  .codec = d->codec,
-				  .handle = handle,
-				  .ctx = ctx,
-				  .batch_max = (int)d->settings->consumer_batch,
-				  .batch_wait_ms = (int)d->settings->consumer_wait_ms,
-				  .metrics = d->metrics};
+	                          .topics = topics,
+	                          .bootstrap = d->settings->kafka_bootstrap,
+	                          .conninfo = d->settings->database_url,
+	                          .codec = d->codec,
+	                          .handle = handle,
+	                          .ctx = ctx,
+	                          .batch_max = (int)d->settings->consumer_batch,
+	                          .batch_wait_ms = (int)d->settings->consumer_wait_ms,
+	                          .metrics = d->metrics};
 	int rc = consumer_new(&d->consumer, &cc, why, sizeof(why));
 
 	if (rc < 0) {

@@ -56,20 +56,21 @@ struct daemon_settings {
 	                   "Kafka bootstrap servers")
 
 /* A daemon with a database has an outbox, a relay and consumers. */
-#define DAEMON_DATABASE_VARS(type, field)                                                     \
-	CONFIG_SECRET("DATABASE_URL", NULL, type, field.database_url,                         \
-		      "PostgreSQL connection string of the service's own database"),          \
-	CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, type, field.relay_batch,                 \
-		   "outbox rows the relay publishes per round"),                              \
-	CONFIG_INT("RELAY_LINGER_MS", "1", 0, 1000, type, field.relay_linger_ms,              \
-		   "producer batching delay of the relay"),                                   \
-	CONFIG_BOOL("RELAY_FAULT_KILL_AFTER_ACK", "false", type,                              \
-		    field.relay_fault_kill_after_ack,                                         \
-		    "fault tests only: the relay kills its process after the broker's acks"), \
-	CONFIG_INT("CONSUMER_BATCH", "500", 1, 100000, type, field.consumer_batch,            \
-		   "messages a consumer applies per transaction"),                            \
-	CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,           \
-		   "how long a consumer gathers a batch after its first message")
+#define DAEMON_DATABASE_VARS(type, field)                                                         \
+	CONFIG_SECRET("DATABASE_URL", NULL, type, field.database_url,                             \
+	              "PostgreSQL connection string of the service's own database"),              \
+	        CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, type, field.relay_batch,             \
+	                   "outbox rows the relay publishes per round"),                          \
+	        CONFIG_INT("RELAY_LINGER_MS", "1", 0, 1000, type, field.relay_linger_ms,          \
+	                   "producer batching delay of the relay"),                               \
+	        CONFIG_BOOL(                                                                      \
+	                "RELAY_FAULT_KILL_AFTER_ACK", "false", type,                              \
+	                field.relay_fault_kill_after_ack,                                         \
+	                "fault tests only: the relay kills its process after the broker's acks"), \
+	        CONFIG_INT("CONSUMER_BATCH", "500", 1, 100000, type, field.consumer_batch,        \
+	                   "messages a consumer applies per transaction"),                        \
+	        CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,       \
+	                   "how long a consumer gathers a batch after its first message")
 
 #define DAEMON_MAX_CHECKS 4
 
@@ -83,9 +84,9 @@ struct daemon {
 	struct admin *admin;
 	struct admin_check checks[DAEMON_MAX_CHECKS];
 	size_t nchecks;
-	struct codec *codec;    /* every event schema */
-	struct outbox *outbox;  /* with a database: where handlers emit events */
-	struct relay *relay;    /* with a database: publishes the outbox */
+	struct codec *codec;   /* every event schema */
+	struct outbox *outbox; /* with a database: where handlers emit events */
+	struct relay *relay;   /* with a database: publishes the outbox */
 	struct consumer *consumer;
 	void (*tick)(void *ctx); /* called between batches, see daemon_set_tick */
 	void *tick_ctx;
@@ -116,7 +117,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
  * handle, in batches, until a stop is asked for; then commits and returns 0.
  */
 int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
-		   consumer_handler_fn handle, void *ctx) WARN_UNUSED;
+                   consumer_handler_fn handle, void *ctx) WARN_UNUSED;
 
 /* Has daemon_consume call tick(ctx) between batches (at least every 50 ms),
  * for work driven by time rather than by events (retries, timers). */

@@ -36,7 +36,7 @@ const char *event_meta(const json_t *record, const char *field)
 }
 
 json_t *event_metadata(const char *producer, const json_t *cause, const char *correlation_id,
-		       const char *traceparent)
+                       const char *traceparent)
 {
 	char id[40];
 	json_t *m;
@@ -47,14 +47,14 @@ json_t *event_metadata(const char *producer, const json_t *cause, const char *co
 		traceparent = event_meta(cause, "traceparent");
 	}
 	m = json_pack("{s:s, s:s, s:I, s:s}", "event_id", id, "correlation_id",
-		      correlation_id ? correlation_id : id, "occurred_at",
-		      (json_int_t)event_now_ms(), "producer", producer);
+	              correlation_id ? correlation_id : id, "occurred_at",
+	              (json_int_t)event_now_ms(), "producer", producer);
 	if (!m)
 		return NULL;
 	json_object_set_new(m, "causation_id",
-			    cause && event_meta(cause, "event_id")
-				    ? json_string(event_meta(cause, "event_id"))
-				    : json_null());
+	                    cause && event_meta(cause, "event_id")
+	                            ? json_string(event_meta(cause, "event_id"))
+	                            : json_null());
 	json_object_set_new(m, "traceparent", traceparent ? json_string(traceparent) : json_null());
 	return m;
 }

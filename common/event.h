@@ -22,7 +22,7 @@
  * the given one (the saga's first request) and traceparent may be NULL.
  */
 json_t *event_metadata(const char *producer, const json_t *cause, const char *correlation_id,
-		       const char *traceparent);
+                       const char *traceparent);
 
 /* A new random UUID (version 4), lowercase, into buf (at least 37 bytes). */
 void event_uuid(char *buf);

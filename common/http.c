@@ -135,8 +135,8 @@ static void count_status(struct http_server *srv, int status)
 		return;
 	snprintf(labels, sizeof(labels), "server=\"%s\",status=\"%d\"", srv->name, status);
 	metric_add(metrics_counter(srv->metrics, "saga_http_responses_total",
-				   "HTTP responses by status", labels),
-		   1);
+	                           "HTTP responses by status", labels),
+	           1);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *res)
@@ -285,7 +285,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
 	}
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -329,22 +330,22 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	{
 		/* The logger goes first, so libmicrohttpd never writes to stderr itself. */
 		struct MHD_OptionItem opts[] = {
-			{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
-			{MHD_OPTION_SOCK_ADDR, 0, &sa},
-			{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
-			{MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
-			{MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-			{MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
-			{pool > 1 && !cfg->thread_per_connection ? MHD_OPTION_THREAD_POOL_SIZE
-								  : MHD_OPTION_END,
-			 pool, NULL},
-			{MHD_OPTION_END, 0, NULL},
+		        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
+		        {MHD_OPTION_SOCK_ADDR, 0, &sa},
+		        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+		        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+		        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+		        {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
+		        {pool > 1 && !cfg->thread_per_connection ? MHD_OPTION_THREAD_POOL_SIZE
+		                                                 : MHD_OPTION_END,
+		         pool, NULL},
+		        {MHD_OPTION_END, 0, NULL},
 		};
 
 		flags |= cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
-						    : MHD_USE_EPOLL;
+		                                    : MHD_USE_EPOLL;
 		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY,
-					    opts, MHD_OPTION_END);
+		                            opts, MHD_OPTION_END);
 	}
 	if (!srv->mhd) {
 		snprintf(errstr, errstr_size, "could not listen on %s:%d",

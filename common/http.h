@@ -56,8 +56,8 @@ struct http_server_cfg {
 	size_t max_body;            /* larger bodies get 413 */
 	bool thread_per_connection; /* for handlers that block (e.g. on Kafka) */
 	unsigned threads;           /* pool size otherwise; 0 means 1 */
-	struct metrics *metrics; /* may be NULL: saga_http_responses_total{server,status} */
-	const char *name;        /* the server's label, e.g. "api" or "admin" */
+	struct metrics *metrics;    /* may be NULL: saga_http_responses_total{server,status} */
+	const char *name;           /* the server's label, e.g. "api" or "admin" */
 };
 
 /* Starts serving at once. routes and ctx are borrowed for the server's life. */

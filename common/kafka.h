@@ -16,7 +16,7 @@
 struct kafka_producer_cfg {
 	const char *bootstrap;
 	const char *client_id;
-	int linger_ms; /* batching delay; 0 sends at once */
+	int linger_ms;          /* batching delay; 0 sends at once */
 	int message_timeout_ms; /* give up on a message after this; 0 = never */
 	/* Called on librdkafka's poll thread for each delivery report; may be NULL. */
 	void (*on_delivery)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);

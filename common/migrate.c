@@ -34,16 +34,17 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
 	if (rc < 0)
 		goto out;
 	rc = db_exec(conn, "SELECT checksum = md5($2) FROM schema_migrations WHERE version = $1", 2,
-		     params, &res, errstr, errstr_size);
+	             params, &res, errstr, errstr_size);
 	if (rc < 0)
 		goto out;
 	if (PQntuples(res) > 0) {
 		/* Applied already; a file edited since would leave databases diverging. */
 		if (PQgetvalue(res, 0, 0)[0] != 't') {
 			snprintf(errstr, errstr_size,
-				 "migration %s was changed after it was applied; add a new migration "
-				 "instead",
-				 params[0]);
+			         "migration %s was changed after it was applied; add a new "
+			         "migration "
+			         "instead",
+			         params[0]);
 			rc = ERR_FATAL;
 		}
 		goto out;
@@ -61,7 +62,7 @@ static int apply_one(PGconn *conn, const struct migration *m, int *ran, char *er
 		PQclear(r);
 	}
 	rc = db_exec(conn, "INSERT INTO schema_migrations (version, checksum) VALUES ($1, md5($2))",
-		     2, params, NULL, errstr, errstr_size);
+	             2, params, NULL, errstr, errstr_size);
 	if (rc == 0)
 		*ran = 1;
 out:

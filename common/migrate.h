@@ -15,7 +15,8 @@
 #include "err.h"
 
 struct migration {
-	const char *name; /* the file's path, e.g. "services/order/migrations/001_orders.sql": the version */
+	const char *
+	        name; /* the file's path, e.g. "services/order/migrations/001_orders.sql": the version */
 	const char *sql;
 };
 

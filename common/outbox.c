@@ -48,7 +48,7 @@ char *outbox_header_append(char *block, const char *name, const char *value)
 }
 
 int outbox_add_raw(PGconn *tx, const char *topic, const char *key, const char *headers,
-		   const void *payload, size_t len, char *errstr, size_t errstr_size)
+                   const void *payload, size_t len, char *errstr, size_t errstr_size)
 {
 	const char *values[4] = {topic, key, headers ? headers : "", payload};
 	int lengths[4] = {0, 0, 0, (int)len};
@@ -56,20 +56,21 @@ int outbox_add_raw(PGconn *tx, const char *topic, const char *key, const char *h
 	PGresult *r;
 	int rc = 0;
 
-	r = PQexecParams(tx, "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3, $4)",
-			 4, NULL, values, lengths, formats, 0);
+	r = PQexecParams(
+	        tx, "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3, $4)", 4,
+	        NULL, values, lengths, formats, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		snprintf(errstr, errstr_size, "could not insert into the outbox: %s",
-			 PQresultErrorMessage(r));
+		         PQresultErrorMessage(r));
 		rc = db_classify(tx, r);
 	}
 	PQclear(r);
 	return rc;
 }
 
-int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
-	       const json_t *cause, const char *correlation_id, const char *traceparent,
-	       const char *topic, char *event_id, char *errstr, size_t errstr_size)
+int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields, const json_t *cause,
+               const char *correlation_id, const char *traceparent, const char *topic,
+               char *event_id, char *errstr, size_t errstr_size)
 {
 	const char *key_field = codec_key_field(ob->codec, type);
 	const char *key;
@@ -100,7 +101,7 @@ int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
 		headers = outbox_header_append(headers, "event-id", event_meta(fields, "event_id"));
 	if (headers && event_meta(fields, "traceparent"))
 		headers = outbox_header_append(headers, "traceparent",
-					       event_meta(fields, "traceparent"));
+		                               event_meta(fields, "traceparent"));
 	if (!headers) {
 		rc = ERR_NOMEM;
 		goto out;
@@ -116,7 +117,7 @@ out:
 }
 
 int outbox_emit(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
-		const json_t *cause, char *errstr, size_t errstr_size)
+                const json_t *cause, char *errstr, size_t errstr_size)
 {
 	return outbox_add(ob, tx, type, fields, cause, NULL, NULL, NULL, NULL, errstr, errstr_size);
 }

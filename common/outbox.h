@@ -32,19 +32,19 @@ void outbox_free(struct outbox *ob); /* NULL-safe */
  * schema's topic. *event_id (may be NULL) receives the new event's id
  * (at least 37 bytes).
  */
-int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
-	       const json_t *cause, const char *correlation_id, const char *traceparent,
-	       const char *topic, char *event_id, char *errstr, size_t errstr_size) WARN_UNUSED;
+int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields, const json_t *cause,
+               const char *correlation_id, const char *traceparent, const char *topic,
+               char *event_id, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /* outbox_add for a handler: the event is caused by cause (the record being
  * handled) and goes to its schema's topic. Takes ownership of fields. */
 int outbox_emit(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
-		const json_t *cause, char *errstr, size_t errstr_size) WARN_UNUSED;
+                const json_t *cause, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /* Adds an already encoded message (dead letters, replays): headers are
  * "name: value" lines. */
 int outbox_add_raw(PGconn *tx, const char *topic, const char *key, const char *headers,
-		   const void *payload, size_t len, char *errstr, size_t errstr_size) WARN_UNUSED;
+                   const void *payload, size_t len, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /* Appends a "name: value\n" line to a malloc'd header block; newlines in
  * value become spaces. Returns the new block or NULL when out of memory

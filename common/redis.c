@@ -101,8 +101,8 @@ struct redis_pool {
 	pthread_cond_t freed;
 };
 
-int redis_pool_new(struct redis_pool **out, const char *url, int size, int timeout_ms,
-		   char *errstr, size_t errstr_size)
+int redis_pool_new(struct redis_pool **out, const char *url, int size, int timeout_ms, char *errstr,
+                   size_t errstr_size)
 {
 	struct redis_pool *p = calloc(1, sizeof(*p));
 	char host[256];

@@ -24,8 +24,8 @@ int redis_ping(redisContext *c, char *errstr, size_t errstr_size) WARN_UNUSED;
  */
 struct redis_pool;
 
-int redis_pool_new(struct redis_pool **out, const char *url, int size, int timeout_ms,
-		   char *errstr, size_t errstr_size) WARN_UNUSED;
+int redis_pool_new(struct redis_pool **out, const char *url, int size, int timeout_ms, char *errstr,
+                   size_t errstr_size) WARN_UNUSED;
 /* NULL when Redis cannot be reached now (errstr says why); *slot is for put. */
 redisContext *redis_pool_get(struct redis_pool *p, int *slot, char *errstr, size_t errstr_size);
 void redis_pool_put(struct redis_pool *p, int slot, bool broken);

@@ -16,10 +16,10 @@
 #include "log.h"
 
 /* The advisory lock that elects the active relay of a database. */
-#define RELAY_LOCK_KEY "7215360413"
+#define RELAY_LOCK_KEY        "7215360413"
 #define RELAY_STANDBY_POLL_MS 500
-#define RELAY_IDLE_WAIT_MS 1000
-#define RELAY_STOP_DRAIN_MS 5000
+#define RELAY_IDLE_WAIT_MS    1000
+#define RELAY_STOP_DRAIN_MS   5000
 
 enum row_state { ROW_PENDING, ROW_ACKED, ROW_FAILED };
 
@@ -51,7 +51,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 	if (!row)
 		return;
 	if (msg->err)
-		LOG(WARN, "outbox row %s was not delivered: %s", row->id, rd_kafka_err2str(msg->err));
+		LOG(WARN, "outbox row %s was not delivered: %s", row->id,
+		    rd_kafka_err2str(msg->err));
 	atomic_store(&row->state, msg->err ? ROW_FAILED : ROW_ACKED);
 }
 
@@ -104,7 +105,7 @@ static bool try_activate(struct relay *r, PGconn *conn)
 	bool got;
 
 	if (db_exec(conn, "SELECT pg_try_advisory_lock(" RELAY_LOCK_KEY ")", 0, NULL, &res, why,
-		    sizeof(why)) < 0)
+	            sizeof(why)) < 0)
 		return false;
 	got = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
@@ -121,9 +122,10 @@ static void update_backlog(struct relay *r, PGconn *conn)
 	char why[256];
 
 	if (db_exec(conn,
-		    "SELECT count(*), coalesce((extract(epoch FROM clock_timestamp() - min(created_at))"
-		    " * 1000)::bigint, 0) FROM outbox",
-		    0, NULL, &res, why, sizeof(why)) == 0) {
+	            "SELECT count(*), coalesce((extract(epoch FROM clock_timestamp() - "
+	            "min(created_at))"
+	            " * 1000)::bigint, 0) FROM outbox",
+	            0, NULL, &res, why, sizeof(why)) == 0) {
 		metric_set(r->m_backlog, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
 		metric_set(r->m_oldest_ms, strtoll(PQgetvalue(res, 0, 1), NULL, 10));
 	}
@@ -145,7 +147,8 @@ static rd_kafka_headers_t *parse_headers(const char *block)
 
 			while (*v == ' ')
 				v++;
-			rd_kafka_header_add(h, block, colon - block, v, (ssize_t)(block + line - v));
+			rd_kafka_header_add(h, block, colon - block, v,
+			                    (ssize_t)(block + line - v));
 		}
 		block += line + (eol ? 1 : 0);
 	}
@@ -189,10 +192,10 @@ static int publish_round(struct relay *r, PGconn *conn)
 
 	snprintf(limit, sizeof(limit), "%d", r->batch);
 	res = PQexecParams(conn,
-			   "SELECT id, topic, key, headers, payload,"
-			   " (extract(epoch FROM created_at) * 1000)::bigint"
-			   " FROM outbox ORDER BY id LIMIT $1",
-			   1, NULL, params, NULL, NULL, 1);
+	                   "SELECT id, topic, key, headers, payload,"
+	                   " (extract(epoch FROM created_at) * 1000)::bigint"
+	                   " FROM outbox ORDER BY id LIMIT $1",
+	                   1, NULL, params, NULL, NULL, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		LOG(WARN, "could not read the outbox: %s", PQresultErrorMessage(res));
 		rc = db_classify(conn, res);
@@ -218,12 +221,14 @@ static int publish_round(struct relay *r, PGconn *conn)
 		atomic_store(&rows[i].state, ROW_PENDING);
 		for (;;) {
 			err = rd_kafka_producev(
-				r->producer, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 1)),
-				RD_KAFKA_V_KEY(PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)),
-				RD_KAFKA_V_VALUE(PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4)),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_HEADERS(parse_headers(PQgetvalue(res, i, 3))),
-				RD_KAFKA_V_OPAQUE(&rows[i]), RD_KAFKA_V_END);
+			        r->producer, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 1)),
+			        RD_KAFKA_V_KEY(PQgetvalue(res, i, 2),
+			                       (size_t)PQgetlength(res, i, 2)),
+			        RD_KAFKA_V_VALUE(PQgetvalue(res, i, 4),
+			                         (size_t)PQgetlength(res, i, 4)),
+			        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			        RD_KAFKA_V_HEADERS(parse_headers(PQgetvalue(res, i, 3))),
+			        RD_KAFKA_V_OPAQUE(&rows[i]), RD_KAFKA_V_END);
 			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 				break;
 			rd_kafka_poll(r->producer, 10);
@@ -246,11 +251,14 @@ static int publish_round(struct relay *r, PGconn *conn)
 		rd_kafka_poll(r->producer, 5);
 		waited = event_now_ms() - t0;
 		if (atomic_load(&r->stop) && waited > RELAY_STOP_DRAIN_MS) {
-			LOG(WARN, "stopping with %d outbox rows unacknowledged; they will be sent again",
+			LOG(WARN,
+			    "stopping with %d outbox rows unacknowledged; they will be sent again",
 			    pending);
 			/* Purged messages report back now, while rows still exists. */
-			rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-			for (int tries = 0; tries < 100 && rd_kafka_outq_len(r->producer) > 0; tries++)
+			rd_kafka_purge(r->producer,
+			               RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+			for (int tries = 0; tries < 100 && rd_kafka_outq_len(r->producer) > 0;
+			     tries++)
 				rd_kafka_poll(r->producer, 10);
 			break;
 		}
@@ -267,8 +275,9 @@ static int publish_round(struct relay *r, PGconn *conn)
 		if (!ids) {
 			rc = ERR_NOMEM;
 		} else if ((rc = db_exec(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1,
-					 del, NULL, why, sizeof(why))) < 0) {
-			LOG(WARN, "could not delete published outbox rows (they will be sent again): %s",
+		                         del, NULL, why, sizeof(why))) < 0) {
+			LOG(WARN,
+			    "could not delete published outbox rows (they will be sent again): %s",
 			    why);
 		} else {
 			long long now = event_now_ms();
@@ -276,13 +285,15 @@ static int publish_round(struct relay *r, PGconn *conn)
 			rc = n;
 			metric_add(r->m_published, acked);
 			for (int i = 0; i < n; i++) {
-				const unsigned char *cb = (const unsigned char *)PQgetvalue(res, i, 5);
+				const unsigned char *cb =
+				        (const unsigned char *)PQgetvalue(res, i, 5);
 				int64_t created = 0;
 
 				for (int b = 0; b < 8; b++)
 					created = (int64_t)(((uint64_t)created << 8) | cb[b]);
 				if (atomic_load(&rows[i].state) == ROW_ACKED)
-					metric_observe(r->m_latency, (double)(now - created) / 1000.0);
+					metric_observe(r->m_latency,
+					               (double)(now - created) / 1000.0);
 			}
 		}
 	}
@@ -366,18 +377,18 @@ int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr, s
 	}
 	snprintf(labels, sizeof(labels), "service=\"%s\"", cfg->name);
 	r->m_published = metrics_counter(cfg->metrics, "saga_outbox_published_total",
-					 "outbox rows published and acknowledged", labels);
+	                                 "outbox rows published and acknowledged", labels);
 	r->m_failed = metrics_counter(cfg->metrics, "saga_outbox_publish_failures_total",
-				      "outbox rows whose publication must be retried", labels);
+	                              "outbox rows whose publication must be retried", labels);
 	r->m_backlog = metrics_gauge(cfg->metrics, "saga_outbox_backlog",
-				     "outbox rows not yet published", labels);
+	                             "outbox rows not yet published", labels);
 	r->m_oldest_ms = metrics_gauge(cfg->metrics, "saga_outbox_oldest_age_ms",
-				       "age of the oldest unpublished outbox row", labels);
+	                               "age of the oldest unpublished outbox row", labels);
 	r->m_active = metrics_gauge(cfg->metrics, "saga_outbox_relay_active",
-				    "1 when this process is the database's active relay", labels);
+	                            "1 when this process is the database's active relay", labels);
 	r->m_latency = metrics_histogram(cfg->metrics, "saga_outbox_publish_seconds",
-					 "from outbox insert to broker acknowledgement", labels,
-					 metrics_latency_bounds, metrics_latency_nbounds);
+	                                 "from outbox insert to broker acknowledgement", labels,
+	                                 metrics_latency_bounds, metrics_latency_nbounds);
 	rc = db_open(&r->db, r->conninfo, errstr, errstr_size);
 	if (rc < 0)
 		goto fail;

@@ -22,18 +22,18 @@
 struct relay;
 
 struct relay_cfg {
-	const char *conninfo;   /* the service's database */
-	const char *bootstrap;  /* Kafka */
-	const char *name;       /* client id and log name, e.g. "order" */
-	int batch;              /* rows per round, e.g. 1000 */
-	int linger_ms;          /* producer batching delay */
-	struct metrics *metrics; /* may be NULL */
+	const char *conninfo;      /* the service's database */
+	const char *bootstrap;     /* Kafka */
+	const char *name;          /* client id and log name, e.g. "order" */
+	int batch;                 /* rows per round, e.g. 1000 */
+	int linger_ms;             /* producer batching delay */
+	struct metrics *metrics;   /* may be NULL */
 	bool fault_kill_after_ack; /* fault tests: SIGKILL itself after acks, before deleting */
 };
 
 /* Starts the relay thread; cfg's strings are copied. */
 int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr,
-		size_t errstr_size) WARN_UNUSED;
+                size_t errstr_size) WARN_UNUSED;
 
 /* Stops taking rows, waits (up to a few seconds) for outstanding acks, deletes
  * what was acknowledged, and frees. NULL-safe. */

@@ -6,8 +6,8 @@
 
 #define SCHEMA_MAX_DEPTH 64
 
-static const char *const primitives[] = {"null", "boolean", "int",   "long",
-					 "float", "double", "bytes", "string"};
+static const char *const primitives[] = {"null",  "boolean", "int",   "long",
+                                         "float", "double",  "bytes", "string"};
 
 static bool is_primitive(const char *name)
 {
@@ -18,7 +18,7 @@ static bool is_primitive(const char *name)
 }
 
 static void fail(char *errstr, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void fail(char *errstr, size_t size, const char *fmt, ...)
 {
@@ -33,7 +33,7 @@ static void fail(char *errstr, size_t size, const char *fmt, ...)
 
 /* Full name of a named type from its name, its namespace and the enclosing one. */
 static void fullname(char *out, size_t size, const char *name, const char *ns,
-		     const char *enclosing)
+                     const char *enclosing)
 {
 	if (strchr(name, '.'))
 		snprintf(out, size, "%s", name);
@@ -54,8 +54,8 @@ struct norm {
 
 static json_t *normalize(struct norm *n, const json_t *s, const char *ns, int depth);
 
-static json_t *normalize_named(struct norm *n, const json_t *s, const char *type,
-			       const char *ns, int depth)
+static json_t *normalize_named(struct norm *n, const json_t *s, const char *type, const char *ns,
+                               int depth)
 {
 	const char *name = json_string_value(json_object_get(s, "name"));
 	const char *own_ns = json_string_value(json_object_get(s, "namespace"));
@@ -84,7 +84,8 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 			fail(n->errstr, n->errstr_size, "record %s has no fields array", full);
 			goto bad;
 		}
-		json_array_foreach(fields, i, f) {
+		json_array_foreach(fields, i, f)
+		{
 			const char *fname = json_string_value(json_object_get(f, "name"));
 			json_t *ft, *nfield;
 
@@ -103,7 +104,7 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 		}
 		json_object_set_new(out, "fields", nf);
 		return out;
-bad_nf:
+	bad_nf:
 		json_decref(nf);
 		goto bad;
 	}
@@ -151,7 +152,8 @@ static json_t *normalize(struct norm *n, const json_t *s, const char *ns, int de
 		size_t i;
 		const json_t *b;
 
-		json_array_foreach(s, i, b) {
+		json_array_foreach(s, i, b)
+		{
 			json_t *nb = normalize(n, b, ns, depth + 1);
 
 			if (!nb) {
@@ -174,13 +176,14 @@ static json_t *normalize(struct norm *n, const json_t *s, const char *ns, int de
 		if (strcmp(type, "array") == 0) {
 			json_t *items = normalize(n, json_object_get(s, "items"), ns, depth + 1);
 
-			return items ? json_pack("{s:s, s:o}", "type", "array", "items", items) : NULL;
+			return items ? json_pack("{s:s, s:o}", "type", "array", "items", items)
+			             : NULL;
 		}
 		if (strcmp(type, "map") == 0) {
 			json_t *values = normalize(n, json_object_get(s, "values"), ns, depth + 1);
 
 			return values ? json_pack("{s:s, s:o}", "type", "map", "values", values)
-				      : NULL;
+			              : NULL;
 		}
 		/* A primitive (or a reference) written as an object; logical types
 		 * (uuid, timestamp-millis) reduce to their underlying type. */
@@ -191,7 +194,7 @@ static json_t *normalize(struct norm *n, const json_t *s, const char *ns, int de
 }
 
 static json_t *normalize_with(const json_t *schema, bool keep_defaults, char *errstr,
-			      size_t errstr_size)
+                              size_t errstr_size)
 {
 	struct norm n = {json_object(), keep_defaults, errstr, errstr_size};
 	json_t *out;
@@ -263,7 +266,8 @@ static const json_t *find_named(const json_t *node, const char *full, int depth)
 	if (depth > SCHEMA_MAX_DEPTH || !node)
 		return NULL;
 	if (json_is_array(node)) {
-		json_array_foreach(node, i, v) {
+		json_array_foreach(node, i, v)
+		{
 			const json_t *r = find_named(v, full, depth + 1);
 
 			if (r)
@@ -276,7 +280,8 @@ static const json_t *find_named(const json_t *node, const char *full, int depth)
 	if (json_is_string(json_object_get(node, "name")) &&
 	    strcmp(json_string_value(json_object_get(node, "name")), full) == 0)
 		return node;
-	json_array_foreach(json_object_get(node, "fields"), i, v) {
+	json_array_foreach(json_object_get(node, "fields"), i, v)
+	{
 		const json_t *r = find_named(json_object_get(v, "type"), full, depth + 1);
 
 		if (r)
@@ -326,21 +331,22 @@ static const char *short_name(const char *full)
 	return dot ? dot + 1 : full;
 }
 
-static int compat(struct compat *c, const json_t *r, const json_t *w, const char *path,
-		  int depth);
+static int compat(struct compat *c, const json_t *r, const json_t *w, const char *path, int depth);
 
 static int compat_record(struct compat *c, const json_t *r, const json_t *w, const char *path,
-			 int depth)
+                         int depth)
 {
 	const json_t *rf, *wf;
 	size_t i, j;
 
-	json_array_foreach(json_object_get(r, "fields"), i, rf) {
+	json_array_foreach(json_object_get(r, "fields"), i, rf)
+	{
 		const char *name = json_string_value(json_object_get(rf, "name"));
 		const json_t *match = NULL;
 		char sub[512];
 
-		json_array_foreach(json_object_get(w, "fields"), j, wf) {
+		json_array_foreach(json_object_get(w, "fields"), j, wf)
+		{
 			if (strcmp(json_string_value(json_object_get(wf, "name")), name) == 0) {
 				match = wf;
 				break;
@@ -350,7 +356,8 @@ static int compat_record(struct compat *c, const json_t *r, const json_t *w, con
 		if (!match) {
 			if (!json_object_get(rf, "default")) {
 				fail(c->why, c->why_size,
-				     "%s: the reader's field has no default and the writer does not "
+				     "%s: the reader's field has no default and the writer does "
+				     "not "
 				     "write it",
 				     sub);
 				return ERR_INVALID;
@@ -358,7 +365,7 @@ static int compat_record(struct compat *c, const json_t *r, const json_t *w, con
 			continue;
 		}
 		if (compat(c, json_object_get(rf, "type"), json_object_get(match, "type"), sub,
-			   depth + 1) < 0)
+		           depth + 1) < 0)
 			return ERR_INVALID;
 	}
 	return 0;
@@ -382,9 +389,8 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 		const json_t *b;
 		size_t i;
 
-		json_array_foreach(w, i, b)
-			if (compat(c, r, b, path, depth + 1) < 0)
-				return ERR_INVALID;
+		json_array_foreach(w, i,
+		                   b) if (compat(c, r, b, path, depth + 1) < 0) return ERR_INVALID;
 		return 0;
 	}
 	if (strcmp(rt, "union") == 0) {
@@ -393,11 +399,10 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 		char ignored[8];
 		struct compat quiet = {c->rroot, c->wroot, ignored, sizeof(ignored)};
 
-		json_array_foreach(r, i, b)
-			if (compat(&quiet, b, w, path, depth + 1) == 0)
-				return 0;
-		fail(c->why, c->why_size, "%s: the writer's %s matches no branch of the reader's union",
-		     path, wt);
+		json_array_foreach(r, i,
+		                   b) if (compat(&quiet, b, w, path, depth + 1) == 0) return 0;
+		fail(c->why, c->why_size,
+		     "%s: the writer's %s matches no branch of the reader's union", path, wt);
 		return ERR_INVALID;
 	}
 	if (strcmp(rt, wt) != 0) {
@@ -419,24 +424,25 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 		return compat_record(c, r, w, path, depth);
 	if (strcmp(rt, "array") == 0)
 		return compat(c, json_object_get(r, "items"), json_object_get(w, "items"), path,
-			      depth + 1);
+		              depth + 1);
 	if (strcmp(rt, "map") == 0)
 		return compat(c, json_object_get(r, "values"), json_object_get(w, "values"), path,
-			      depth + 1);
+		              depth + 1);
 	if (strcmp(rt, "enum") == 0) {
 		const json_t *ws, *rs;
 		size_t i, j;
 
 		if (json_object_get(r, "default"))
 			return 0;
-		json_array_foreach(json_object_get(w, "symbols"), i, ws) {
+		json_array_foreach(json_object_get(w, "symbols"), i, ws)
+		{
 			bool found = false;
 
-			json_array_foreach(json_object_get(r, "symbols"), j, rs)
-				found = found || json_equal(ws, rs);
+			json_array_foreach(json_object_get(r, "symbols"), j, rs) found =
+			        found || json_equal(ws, rs);
 			if (!found) {
-				fail(c->why, c->why_size, "%s: the reader's enum lacks symbol %s", path,
-				     json_string_value(ws));
+				fail(c->why, c->why_size, "%s: the reader's enum lacks symbol %s",
+				     path, json_string_value(ws));
 				return ERR_INVALID;
 			}
 		}

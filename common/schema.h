@@ -32,7 +32,7 @@ uint64_t schema_crc64(const void *data, size_t len);
  * Returns 0, or ERR_INVALID with the first incompatibility and its path in why.
  */
 int schema_compatible(const json_t *reader, const json_t *writer, char *why,
-		      size_t why_size) WARN_UNUSED;
+                      size_t why_size) WARN_UNUSED;
 
 /* Looks a type up in a normal schema: a full name defined inside it, or the
  * node itself when it is not a name. Borrowed. */

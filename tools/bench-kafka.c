@@ -22,10 +22,10 @@ struct bench_cfg {
 };
 
 static const struct config_var vars[] = {
-	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct bench_cfg, bootstrap, "Kafka"),
-	CONFIG_INT("BENCH_MESSAGES", "500000", 1000, 100000000, struct bench_cfg, messages,
-		   "messages to produce and consume"),
-	CONFIG_INT("BENCH_SIZE", "300", 1, 1000000, struct bench_cfg, size, "bytes per message"),
+        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct bench_cfg, bootstrap, "Kafka"),
+        CONFIG_INT("BENCH_MESSAGES", "500000", 1000, 100000000, struct bench_cfg, messages,
+                   "messages to produce and consume"),
+        CONFIG_INT("BENCH_SIZE", "300", 1, 1000000, struct bench_cfg, size, "bytes per message"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -50,16 +50,17 @@ int main(int argc, char **argv)
 	daemon_load_config(&cfg, vars, NVARS, argc, argv);
 	snprintf(topic, sizeof(topic), "bench-kafka-%ld", (long)time(NULL));
 	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p .run/bench && printf '%s\\n' > .run/bench/kafka-topic.conf && "
-		 "KAFKA_BOOTSTRAP=%s build/release/bin/topics .run/bench/kafka-topic.conf >/dev/null",
-		 topic, cfg.bootstrap);
+	         "mkdir -p .run/bench && printf '%s\\n' > .run/bench/kafka-topic.conf && "
+	         "KAFKA_BOOTSTRAP=%s build/release/bin/topics .run/bench/kafka-topic.conf "
+	         ">/dev/null",
+	         topic, cfg.bootstrap);
 	if (system(cmd) != 0)
 		die("could not create %s", topic);
 	payload = malloc((size_t)cfg.size);
 	memset(payload, 'x', (size_t)cfg.size);
 	{
-		struct kafka_producer_cfg pc = {.bootstrap = cfg.bootstrap, .client_id = "bench",
-						.linger_ms = 5};
+		struct kafka_producer_cfg pc = {
+		        .bootstrap = cfg.bootstrap, .client_id = "bench", .linger_ms = 5};
 
 		if (kafka_producer_new(&p, &pc, errstr, sizeof(errstr)) < 0)
 			die("%s", errstr);
@@ -69,10 +70,11 @@ int main(int argc, char **argv)
 		char key[24];
 
 		snprintf(key, sizeof(key), "k%ld", i % 1000);
-		while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-					 RD_KAFKA_V_VALUE(payload, (size_t)cfg.size),
-					 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
+		                         RD_KAFKA_V_KEY(key, strlen(key)),
+		                         RD_KAFKA_V_VALUE(payload, (size_t)cfg.size),
+		                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(p, 5);
 		rd_kafka_poll(p, 0);
 	}
@@ -81,8 +83,8 @@ int main(int argc, char **argv)
 	rd_kafka_destroy(p);
 	{
 		const char *topics[] = {topic, NULL};
-		struct kafka_consumer_cfg cc = {.bootstrap = cfg.bootstrap, .group = group,
-						.client_id = "bench"};
+		struct kafka_consumer_cfg cc = {
+		        .bootstrap = cfg.bootstrap, .group = group, .client_id = "bench"};
 
 		snprintf(group, sizeof(group), "%s-reader", topic);
 		if (kafka_consumer_new(&c, &cc, errstr, sizeof(errstr)) < 0 ||
@@ -104,7 +106,8 @@ int main(int argc, char **argv)
 	consume_s = now_s() - t0;
 	rd_kafka_consumer_close(c);
 	rd_kafka_destroy(c);
-	printf("{\"messages\": %ld, \"size\": %ld, \"produce_per_s\": %.0f, \"consume_per_s\": %.0f}\n",
+	printf("{\"messages\": %ld, \"size\": %ld, \"produce_per_s\": %.0f, \"consume_per_s\": "
+	       "%.0f}\n",
 	       cfg.messages, cfg.size, (double)cfg.messages / produce_s,
 	       (double)cfg.messages / consume_s);
 	free(payload);

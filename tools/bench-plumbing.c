@@ -42,17 +42,17 @@ struct bench_cfg {
 };
 
 static const struct config_var vars[] = {
-	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct bench_cfg, bootstrap, "Kafka"),
-	CONFIG_SECRET("DATABASE_URL", NULL, struct bench_cfg, database_url,
-		      "a scratch database (the stack's TEST2_DATABASE_URL)"),
-	CONFIG_INT("BENCH_EVENTS", "50000", 1000, 10000000, struct bench_cfg, events,
-		   "outbox rows for the throughput run"),
-	CONFIG_INT("BENCH_RATE", "1000", 1, 100000, struct bench_cfg, rate,
-		   "events per second for the latency run"),
-	CONFIG_INT("BENCH_SECONDS", "20", 1, 3600, struct bench_cfg, seconds,
-		   "length of the latency run"),
-	CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, struct bench_cfg, relay_batch,
-		   "relay rows per round"),
+        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct bench_cfg, bootstrap, "Kafka"),
+        CONFIG_SECRET("DATABASE_URL", NULL, struct bench_cfg, database_url,
+                      "a scratch database (the stack's TEST2_DATABASE_URL)"),
+        CONFIG_INT("BENCH_EVENTS", "50000", 1000, 10000000, struct bench_cfg, events,
+                   "outbox rows for the throughput run"),
+        CONFIG_INT("BENCH_RATE", "1000", 1, 100000, struct bench_cfg, rate,
+                   "events per second for the latency run"),
+        CONFIG_INT("BENCH_SECONDS", "20", 1, 3600, struct bench_cfg, seconds,
+                   "length of the latency run"),
+        CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, struct bench_cfg, relay_batch,
+                   "relay rows per round"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -81,7 +81,7 @@ static int handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr
 	long seq;
 
 	if (db_exec(tx, "INSERT INTO bench_effects (event_id) VALUES ($1)", 1, p, NULL, errstr,
-		    size) < 0)
+	            size) < 0)
 		return ERR_RETRY;
 	if (order && sscanf(order, "hop-%ld", &seq) == 1 && seq >= 0 && seq < h->n)
 		h->pending[atomic_fetch_add(&h->npending, 1)] = (int)seq;
@@ -113,9 +113,10 @@ static void create_topic(const char *bootstrap)
 	char cmd[512];
 
 	snprintf(bench_topic, sizeof(bench_topic), "bench-plumbing-%ld", (long)time(NULL));
-	snprintf(cmd, sizeof(cmd), "printf '%s\\n' > .run/bench/topics.conf && KAFKA_BOOTSTRAP=%s "
-				   "build/release/bin/topics .run/bench/topics.conf >/dev/null",
-		 bench_topic, bootstrap);
+	snprintf(cmd, sizeof(cmd),
+	         "printf '%s\\n' > .run/bench/topics.conf && KAFKA_BOOTSTRAP=%s "
+	         "build/release/bin/topics .run/bench/topics.conf >/dev/null",
+	         bench_topic, bootstrap);
 	if (system(cmd) != 0)
 		die("could not create topic %s", bench_topic);
 }
@@ -157,9 +158,9 @@ static void fill_outbox(struct outbox *ob, PGconn *c, long n)
 			die("begin");
 		snprintf(order, sizeof(order), "tp-%ld", i);
 		if (outbox_add(ob, c, "OrderCancelled",
-			       json_pack("{s:s, s:s, s:s}", "order_id", order, "customer_id", "bench",
-					 "reason", "BENCH"),
-			       NULL, order, NULL, bench_topic, NULL, why, sizeof(why)) < 0)
+		               json_pack("{s:s, s:s, s:s}", "order_id", order, "customer_id",
+		                         "bench", "reason", "BENCH"),
+		               NULL, order, NULL, bench_topic, NULL, why, sizeof(why)) < 0)
 			die("outbox_add: %s", why);
 		if (i % 1000 == 999 || i == n - 1)
 			if (exec_sql(c, "COMMIT") < 0)
@@ -170,8 +171,8 @@ static void fill_outbox(struct outbox *ob, PGconn *c, long n)
 static long long outbox_rows(PGconn *c)
 {
 	PGresult *r = PQexec(c, "SELECT count(*) FROM outbox");
-	long long n = PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-							    : -1;
+	long long n =
+	        PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
 
 	PQclear(r);
 	return n;
@@ -247,8 +248,9 @@ int main(int argc, char **argv)
 	printf("relay throughput: committing %ld outbox rows...\n", cfg.events);
 	fill_outbox(ob, c, cfg.events);
 	{
-		struct relay_cfg rc = {cfg.database_url, cfg.bootstrap, "bench", (int)cfg.relay_batch, 1,
-				       metrics, false};
+		struct relay_cfg rc = {
+		        cfg.database_url, cfg.bootstrap, "bench", (int)cfg.relay_batch, 1,
+		        metrics,          false};
 
 		t0 = now_us();
 		if (relay_start(&relay, &rc, why, sizeof(why)) < 0)
@@ -272,10 +274,16 @@ int main(int argc, char **argv)
 	snprintf(group, sizeof(group), "bench-%ld", (long)time(NULL));
 	{
 		const char *topics[] = {bench_topic, NULL};
-		struct consumer_cfg cc = {.group = group, .topics = topics,
-					  .bootstrap = cfg.bootstrap, .conninfo = cfg.database_url,
-					  .codec = codec, .handle = handle, .ctx = &hops,
-					  .batch_max = 500, .batch_wait_ms = 1, .metrics = metrics};
+		struct consumer_cfg cc = {.group = group,
+		                          .topics = topics,
+		                          .bootstrap = cfg.bootstrap,
+		                          .conninfo = cfg.database_url,
+		                          .codec = codec,
+		                          .handle = handle,
+		                          .ctx = &hops,
+		                          .batch_max = 500,
+		                          .batch_wait_ms = 1,
+		                          .metrics = metrics};
 
 		if (consumer_new(&ct.consumer, &cc, why, sizeof(why)) < 0)
 			die("consumer: %s", why);
@@ -307,9 +315,9 @@ int main(int argc, char **argv)
 		snprintf(order, sizeof(order), "hop-%ld", i);
 		if (exec_sql(c, "BEGIN") < 0 ||
 		    outbox_add(ob, c, "OrderCancelled",
-			       json_pack("{s:s, s:s, s:s}", "order_id", order, "customer_id", "bench",
-					 "reason", "BENCH"),
-			       NULL, order, NULL, bench_topic, NULL, why, sizeof(why)) < 0 ||
+		               json_pack("{s:s, s:s, s:s}", "order_id", order, "customer_id",
+		                         "bench", "reason", "BENCH"),
+		               NULL, order, NULL, bench_topic, NULL, why, sizeof(why)) < 0 ||
 		    exec_sql(c, "COMMIT") < 0)
 			die("latency run: %s", why);
 		hops.committed_us[i] = now_us();
@@ -335,10 +343,11 @@ int main(int argc, char **argv)
 		out = fopen(".run/bench/plumbing.json", "w");
 		if (out) {
 			fprintf(out,
-				"{\"relay_events\": %ld, \"relay_events_per_s\": %.0f, "
-				"\"hop_rate\": %ld, \"hops\": %ld, \"hops_not_seen\": %ld, "
-				"\"hop_p50_ms\": %.2f, \"hop_p99_ms\": %.2f, \"hop_max_ms\": %.2f}\n",
-				cfg.events, tput, cfg.rate, n_lat, lost, p50, p99, max);
+			        "{\"relay_events\": %ld, \"relay_events_per_s\": %.0f, "
+			        "\"hop_rate\": %ld, \"hops\": %ld, \"hops_not_seen\": %ld, "
+			        "\"hop_p50_ms\": %.2f, \"hop_p99_ms\": %.2f, \"hop_max_ms\": "
+			        "%.2f}\n",
+			        cfg.events, tput, cfg.rate, n_lat, lost, p50, p99, max);
 			fclose(out);
 		}
 	}

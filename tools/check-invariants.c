@@ -29,24 +29,26 @@ struct check_cfg {
 };
 
 static const struct config_var vars[] = {
-	CONFIG_SECRET("ORDER_DATABASE_URL", NULL, struct check_cfg, order_db, "orders database"),
-	CONFIG_SECRET("PAYMENT_DATABASE_URL", NULL, struct check_cfg, payment_db, "payments database"),
-	CONFIG_SECRET("INVENTORY_DATABASE_URL", NULL, struct check_cfg, inventory_db,
-		      "inventory database"),
-	CONFIG_SECRET("SHIPPING_DATABASE_URL", NULL, struct check_cfg, shipping_db,
-		      "shipping database"),
-	CONFIG_SECRET("NOTIFICATION_DATABASE_URL", NULL, struct check_cfg, notification_db,
-		      "notifications database"),
-	CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct check_cfg, redis_url,
-		   "the gateway's Redis (the set of accepted orders)"),
-	CONFIG_INT("CHECK_SETTLE_S", "60", 0, 3600, struct check_cfg, settle_s,
-		   "how long to wait for orders to finish and outboxes to drain"),
+        CONFIG_SECRET("ORDER_DATABASE_URL", NULL, struct check_cfg, order_db, "orders database"),
+        CONFIG_SECRET("PAYMENT_DATABASE_URL", NULL, struct check_cfg, payment_db,
+                      "payments database"),
+        CONFIG_SECRET("INVENTORY_DATABASE_URL", NULL, struct check_cfg, inventory_db,
+                      "inventory database"),
+        CONFIG_SECRET("SHIPPING_DATABASE_URL", NULL, struct check_cfg, shipping_db,
+                      "shipping database"),
+        CONFIG_SECRET("NOTIFICATION_DATABASE_URL", NULL, struct check_cfg, notification_db,
+                      "notifications database"),
+        CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct check_cfg, redis_url,
+                   "the gateway's Redis (the set of accepted orders)"),
+        CONFIG_INT("CHECK_SETTLE_S", "60", 0, 3600, struct check_cfg, settle_s,
+                   "how long to wait for orders to finish and outboxes to drain"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 static int violations;
 
-static void report(bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(bool ok, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 static void report(bool ok, const char *name, const char *fmt, ...)
 {
@@ -110,14 +112,15 @@ static json_t *accepted_orders(const char *redis_url)
 static json_t *load_orders(PGconn *c)
 {
 	PGresult *r = query(c, "SELECT order_id, status, total_cents, confirmed_at IS NOT NULL"
-			       " FROM orders");
+	                       " FROM orders");
 	json_t *orders = json_object();
 
 	for (int i = 0; i < PQntuples(r); i++)
 		json_object_set_new(orders, PQgetvalue(r, i, 0),
-				    json_pack("{s:s, s:I, s:b}", "status", PQgetvalue(r, i, 1),
-					      "total", (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
-					      "confirmed", PQgetvalue(r, i, 3)[0] == 't'));
+		                    json_pack("{s:s, s:I, s:b}", "status", PQgetvalue(r, i, 1),
+		                              "total",
+		                              (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
+		                              "confirmed", PQgetvalue(r, i, 3)[0] == 't'));
 	PQclear(r);
 	return orders;
 }
@@ -136,7 +139,8 @@ static long long pending_work(PGconn *const *dbs, int n, json_t *accepted, PGcon
 
 	for (int d = 0; d < n; d++)
 		left += scalar(dbs[d], "SELECT count(*) FROM outbox");
-	json_array_foreach(accepted, i, id) {
+	json_array_foreach(accepted, i, id)
+	{
 		json_t *o = json_object_get(orders, json_string_value(id));
 
 		if (!o || !terminal(json_string_value(json_object_get(o, "status"))))
@@ -152,7 +156,8 @@ static void check_terminal(json_t *accepted, json_t *orders)
 	json_t *id;
 	const char *example = NULL, *example_status = NULL;
 
-	json_array_foreach(accepted, i, id) {
+	json_array_foreach(accepted, i, id)
+	{
 		json_t *o = json_object_get(orders, json_string_value(id));
 		const char *st = o ? json_string_value(json_object_get(o, "status")) : "MISSING";
 
@@ -174,11 +179,13 @@ static void check_terminal(json_t *accepted, json_t *orders)
 
 static void check_stock(PGconn *inv, json_t *orders)
 {
-	PGresult *r = query(inv, "SELECT p.product_id, p.initial_stock, p.available,"
-				 " coalesce(sum(r.quantity) FILTER (WHERE r.status = 'RESERVED'), 0)"
-				 " FROM products p LEFT JOIN reservations r USING (product_id)"
-				 " GROUP BY p.product_id, p.initial_stock, p.available");
-	PGresult *held = query(inv, "SELECT DISTINCT order_id FROM reservations WHERE status = 'RESERVED'");
+	PGresult *r =
+	        query(inv, "SELECT p.product_id, p.initial_stock, p.available,"
+	                   " coalesce(sum(r.quantity) FILTER (WHERE r.status = 'RESERVED'), 0)"
+	                   " FROM products p LEFT JOIN reservations r USING (product_id)"
+	                   " GROUP BY p.product_id, p.initial_stock, p.available");
+	PGresult *held =
+	        query(inv, "SELECT DISTINCT order_id FROM reservations WHERE status = 'RESERVED'");
 	long bad = 0, held_by_cancelled = 0;
 	const char *example = NULL;
 
@@ -215,8 +222,8 @@ static void check_stock(PGconn *inv, json_t *orders)
 static void check_charges(PGconn *pay, json_t *orders)
 {
 	PGresult *r = query(pay, "SELECT p.order_id, p.status, p.amount_cents, count(f.refund_id)"
-				 " FROM payments p LEFT JOIN refunds f USING (payment_id)"
-				 " GROUP BY p.order_id, p.status, p.amount_cents");
+	                         " FROM payments p LEFT JOIN refunds f USING (payment_id)"
+	                         " GROUP BY p.order_id, p.status, p.amount_cents");
 	json_t *charged = json_object();
 	long bad = 0, refunds_wrong = 0, unknown = 0;
 	const char *key;
@@ -234,10 +241,13 @@ static void check_charges(PGconn *pay, json_t *orders)
 			unknown++;
 		json_object_set_new(charged, PQgetvalue(r, i, 0), json_integer(net));
 	}
-	json_object_foreach(orders, key, o) {
+	json_object_foreach(orders, key, o)
+	{
 		const char *st = json_string_value(json_object_get(o, "status"));
 		json_int_t net = json_integer_value(json_object_get(charged, key));
-		json_int_t want = !strcmp(st, "COMPLETED") ? json_integer_value(json_object_get(o, "total")) : 0;
+		json_int_t want = !strcmp(st, "COMPLETED")
+		                          ? json_integer_value(json_object_get(o, "total"))
+		                          : 0;
 
 		if (terminal(st) && net != want) {
 			bad++;
@@ -260,7 +270,8 @@ static void check_charges(PGconn *pay, json_t *orders)
 
 static void check_shipments(PGconn *ship, json_t *orders)
 {
-	PGresult *r = query(ship, "SELECT order_id, count(*), max(status) FROM shipments GROUP BY order_id");
+	PGresult *r = query(
+	        ship, "SELECT order_id, count(*), max(status) FROM shipments GROUP BY order_id");
 	long doubles = 0, unconfirmed = 0;
 
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -280,9 +291,9 @@ static void check_shipments(PGconn *ship, json_t *orders)
 static void check_notifications(PGconn *notif, PGconn *pay, PGconn *ship, json_t *orders)
 {
 	PGresult *dup = query(notif, "SELECT count(*) FROM (SELECT 1 FROM notifications"
-				     " GROUP BY cause_event_id, channel HAVING count(*) > 1) d");
+	                             " GROUP BY cause_event_id, channel HAVING count(*) > 1) d");
 	PGresult *by = query(notif, "SELECT order_id, cause_event_type, count(*) FROM notifications"
-				    " GROUP BY order_id, cause_event_type");
+	                            " GROUP BY order_id, cause_event_type");
 	PGresult *refunded = query(pay, "SELECT order_id FROM payments WHERE status = 'REFUNDED'");
 	PGresult *shipped = query(ship, "SELECT order_id, status FROM shipments");
 	json_t *seen = json_object();
@@ -296,7 +307,7 @@ static void check_notifications(PGconn *notif, PGconn *pay, PGconn *ship, json_t
 		if (!m)
 			json_object_set_new(seen, PQgetvalue(by, i, 0), m = json_object());
 		json_object_set_new(m, PQgetvalue(by, i, 1),
-				    json_integer(strtoll(PQgetvalue(by, i, 2), NULL, 10)));
+		                    json_integer(strtoll(PQgetvalue(by, i, 2), NULL, 10)));
 		total += strtol(PQgetvalue(by, i, 2), NULL, 10);
 	}
 	{
@@ -306,8 +317,9 @@ static void check_notifications(PGconn *notif, PGconn *pay, PGconn *ship, json_t
 			json_object_set_new(refund_set, PQgetvalue(refunded, i, 0), json_true());
 		for (int i = 0; i < PQntuples(shipped); i++)
 			json_object_set_new(ship_status, PQgetvalue(shipped, i, 0),
-					    json_string(PQgetvalue(shipped, i, 1)));
-		json_object_foreach(orders, key, o) {
+			                    json_string(PQgetvalue(shipped, i, 1)));
+		json_object_foreach(orders, key, o)
+		{
 			const char *st = json_string_value(json_object_get(o, "status"));
 			const char *sh = json_string_value(json_object_get(ship_status, key));
 			json_t *m = json_object_get(seen, key);
@@ -315,17 +327,19 @@ static void check_notifications(PGconn *notif, PGconn *pay, PGconn *ship, json_t
 				const char *type;
 				int want;
 			} expect[] = {
-				{"OrderConfirmed", json_is_true(json_object_get(o, "confirmed"))},
-				{"OrderCancelled", !strcmp(st, "CANCELLED")},
-				{"PaymentRefunded", json_object_get(refund_set, key) != NULL},
-				{"ShipmentDispatched", sh && (!strcmp(sh, "DISPATCHED") || !strcmp(sh, "DELIVERED"))},
-				{"ShipmentDelivered", sh && !strcmp(sh, "DELIVERED")},
+			        {"OrderConfirmed", json_is_true(json_object_get(o, "confirmed"))},
+			        {"OrderCancelled", !strcmp(st, "CANCELLED")},
+			        {"PaymentRefunded", json_object_get(refund_set, key) != NULL},
+			        {"ShipmentDispatched",
+			         sh && (!strcmp(sh, "DISPATCHED") || !strcmp(sh, "DELIVERED"))},
+			        {"ShipmentDelivered", sh && !strcmp(sh, "DELIVERED")},
 			};
 
 			if (!terminal(st))
 				continue;
 			for (size_t e = 0; e < sizeof(expect) / sizeof(expect[0]); e++) {
-				if (json_integer_value(json_object_get(m, expect[e].type)) != expect[e].want) {
+				if (json_integer_value(json_object_get(m, expect[e].type)) !=
+				    expect[e].want) {
 					wrong++;
 					example = example ? example : key;
 				}
@@ -365,8 +379,8 @@ int main(int argc, char **argv)
 	dbs[3] = connect_or_die(cfg.shipping_db, names[3]);
 	dbs[4] = connect_or_die(cfg.notification_db, names[4]);
 	accepted = accepted_orders(cfg.redis_url);
-	for (long waited = 0; (left = pending_work(dbs, 5, accepted, dbs[0])) > 0 &&
-			      waited < cfg.settle_s * 10;
+	for (long waited = 0;
+	     (left = pending_work(dbs, 5, accepted, dbs[0])) > 0 && waited < cfg.settle_s * 10;
 	     waited++)
 		daemon_sleep(100);
 	orders = load_orders(dbs[0]);

@@ -33,24 +33,23 @@ struct replay_cfg {
 };
 
 static const struct config_var vars[] = {
-	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct replay_cfg, bootstrap,
-		   "Kafka bootstrap servers"),
-	CONFIG_STR("DLQ_GROUP", NULL, struct replay_cfg, group,
-		   "the consumer group whose dead letters (dlq.<group>) to replay"),
-	CONFIG_STR("REPLAY_TO", "", struct replay_cfg, to,
-		   "publish to this topic instead of each message's origin"),
-	CONFIG_BOOL("REPLAY_DRY_RUN", "false", struct replay_cfg, dry_run,
-		    "list the messages, publish nothing, commit nothing"),
-	CONFIG_INT("REPLAY_IDLE_MS", "3000", 100, 600000, struct replay_cfg, idle_ms,
-		   "stop after the topic has been idle this long"),
-	CONFIG_INT("REPLAY_LIMIT", "0", 0, 100000000, struct replay_cfg, limit,
-		   "replay at most this many messages (0: all)"),
+        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct replay_cfg, bootstrap,
+                   "Kafka bootstrap servers"),
+        CONFIG_STR("DLQ_GROUP", NULL, struct replay_cfg, group,
+                   "the consumer group whose dead letters (dlq.<group>) to replay"),
+        CONFIG_STR("REPLAY_TO", "", struct replay_cfg, to,
+                   "publish to this topic instead of each message's origin"),
+        CONFIG_BOOL("REPLAY_DRY_RUN", "false", struct replay_cfg, dry_run,
+                    "list the messages, publish nothing, commit nothing"),
+        CONFIG_INT("REPLAY_IDLE_MS", "3000", 100, 600000, struct replay_cfg, idle_ms,
+                   "stop after the topic has been idle this long"),
+        CONFIG_INT("REPLAY_LIMIT", "0", 0, 100000000, struct replay_cfg, limit,
+                   "replay at most this many messages (0: all)"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 /* Copies msg's headers except the dlq-* ones; *origin receives dlq-topic. */
-static rd_kafka_headers_t *origin_headers(const rd_kafka_message_t *msg, char *origin,
-					  size_t size)
+static rd_kafka_headers_t *origin_headers(const rd_kafka_message_t *msg, char *origin, size_t size)
 {
 	rd_kafka_headers_t *in = NULL, *out = rd_kafka_headers_new(8);
 	const char *name;
@@ -74,8 +73,8 @@ static int replay(const struct replay_cfg *cfg)
 {
 	char errstr[512], dlq[300], group[300];
 	const char *topics[2] = {dlq, NULL};
-	struct kafka_consumer_cfg cc = {.bootstrap = cfg->bootstrap, .group = group,
-					.client_id = "dlq-replay"};
+	struct kafka_consumer_cfg cc = {
+	        .bootstrap = cfg->bootstrap, .group = group, .client_id = "dlq-replay"};
 	struct kafka_producer_cfg pc = {.bootstrap = cfg->bootstrap, .client_id = "dlq-replay"};
 	rd_kafka_t *consumer = NULL, *producer = NULL;
 	long long idle_since = event_now_ms();
@@ -114,15 +113,15 @@ static int replay(const struct replay_cfg *cfg)
 			rd_kafka_headers_destroy(h);
 			skipped++;
 		} else if (cfg->dry_run) {
-			printf("would replay %s[%d]@%lld to %s (%zu bytes)\n", dlq, (int)m->partition,
-			       (long long)m->offset, target, m->len);
+			printf("would replay %s[%d]@%lld to %s (%zu bytes)\n", dlq,
+			       (int)m->partition, (long long)m->offset, target, m->len);
 			rd_kafka_headers_destroy(h);
 		} else {
 			err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(target),
-						RD_KAFKA_V_KEY(m->key, m->key_len),
-						RD_KAFKA_V_VALUE(m->payload, m->len),
-						RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-						RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+			                        RD_KAFKA_V_KEY(m->key, m->key_len),
+			                        RD_KAFKA_V_VALUE(m->payload, m->len),
+			                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			                        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
 			if (err || rd_kafka_flush(producer, 30000) != 0) {
 				LOG(ERROR, "could not replay %s offset %lld to %s: %s", dlq,
 				    (long long)m->offset, target, rd_kafka_err2str(err));

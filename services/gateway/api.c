@@ -104,7 +104,7 @@ static int over_limit(struct gateway *g, const struct api_key *k)
 
 /* Runs one command on a pooled connection; the reply (or NULL) is the caller's. */
 static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
 {
@@ -125,7 +125,7 @@ static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
 
 /* Produces OrderRequested and waits for the broker's acknowledgement. */
 static int publish_order(struct gateway *g, const char *order_id, json_t *request,
-			 const char *traceparent, char *why, size_t size)
+                         const char *traceparent, char *why, size_t size)
 {
 	struct ack a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
 	unsigned char *value = NULL;
@@ -137,18 +137,19 @@ static int publish_order(struct gateway *g, const char *order_id, json_t *reques
 
 	json_object_set_new(request, "order_id", json_string(order_id));
 	json_object_set_new(request, "metadata",
-			    event_metadata("gateway", NULL, order_id, traceparent));
+	                    event_metadata("gateway", NULL, order_id, traceparent));
 	snprintf(id, sizeof(id), "%s", event_meta(request, "event_id"));
 	rc = codec_encode(g->codec, "OrderRequested", request, &value, &len, why, size);
 	if (rc < 0)
 		return rc;
 	err = rd_kafka_producev(g->producer, RD_KAFKA_V_TOPIC("order-requests"),
-				RD_KAFKA_V_KEY(order_id, strlen(order_id)),
-				RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-				RD_KAFKA_V_HEADER("event-type", "OrderRequested", -1),
-				RD_KAFKA_V_HEADER("event-id", id, -1),
-				RD_KAFKA_V_HEADER("traceparent", traceparent, -1),
-				RD_KAFKA_V_OPAQUE(&a), RD_KAFKA_V_END);
+	                        RD_KAFKA_V_KEY(order_id, strlen(order_id)),
+	                        RD_KAFKA_V_VALUE(value, len),
+	                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+	                        RD_KAFKA_V_HEADER("event-type", "OrderRequested", -1),
+	                        RD_KAFKA_V_HEADER("event-id", id, -1),
+	                        RD_KAFKA_V_HEADER("traceparent", traceparent, -1),
+	                        RD_KAFKA_V_OPAQUE(&a), RD_KAFKA_V_END);
 	if (err) {
 		free(value);
 		snprintf(why, size, "%s", rd_kafka_err2str(err));
@@ -188,7 +189,7 @@ static void traceparent_for(const struct http_request *req, char *out, size_t si
 	event_uuid(trace);
 	event_uuid(span);
 	snprintf(out, size, "00-%.8s%.4s%.4s%.4s%.12s-%.8s%.8s-01", trace, trace + 9, trace + 14,
-		 trace + 19, trace + 24, span, span + 9);
+	         trace + 19, trace + 24, span, span + 9);
 }
 
 static void accepted(struct http_response *res, const char *order_id)
@@ -214,8 +215,9 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 
 	if (!key) {
 		metric_add(g->m_rejected, 1);
-		http_reply_problem(res, 401, NULL, "a valid API key is required "
-						   "(Authorization: Bearer <key> or X-API-Key)");
+		http_reply_problem(res, 401, NULL,
+		                   "a valid API key is required "
+		                   "(Authorization: Bearer <key> or X-API-Key)");
 		http_reply_header(res, "WWW-Authenticate", "Bearer");
 		return;
 	}
@@ -224,7 +226,7 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		metric_add(g->m_rejected, 1);
 		if (rc > 0) {
 			http_reply_problem(res, 429, NULL, "more than %ld requests per second",
-					   key->limit);
+			                   key->limit);
 			http_reply_header(res, "Retry-After", "1");
 		} else {
 			http_reply_problem(res, 503, NULL, "the rate limiter is unavailable");
@@ -239,7 +241,7 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	rc = order_request_validate(req->body, req->body_len, &g->limits, &order, field,
-				    sizeof(field), detail, sizeof(detail));
+	                            sizeof(field), detail, sizeof(detail));
 	if (rc != 0) {
 		metric_add(g->m_rejected, 1);
 		http_reply_problem(res, rc, field[0] ? field : NULL, "%s", detail);
@@ -251,10 +253,10 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		redisReply *r;
 
 		snprintf(hash, sizeof(hash), "%016llx",
-			 (unsigned long long)schema_crc64(req->body, req->body_len));
+		         (unsigned long long)schema_crc64(req->body, req->body_len));
 		snprintf(idem_key, sizeof(idem_key), "idem:%.64s:%.200s", key->key, idem);
 		r = redis_cmd(g, "SET %s pending:%s:%s NX EX %ld", idem_key, hash, order_id,
-			      g->idempotency_ttl_s);
+		              g->idempotency_ttl_s);
 		if (!r) {
 			http_reply_problem(res, 503, NULL, "the idempotency store is unavailable");
 			goto out;
@@ -267,17 +269,20 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 
 				sscanf(r->str, "%15[^:]:%19[^:]:%39s", state, h, id);
 				if (strcmp(h, hash) != 0)
-					http_reply_problem(res, 409, NULL,
-							   "Idempotency-Key \"%s\" was used with another body",
-							   idem);
+					http_reply_problem(
+					        res, 409, NULL,
+					        "Idempotency-Key \"%s\" was used with another body",
+					        idem);
 				else if (strcmp(state, "done") == 0)
 					accepted(res, id);
 				else
 					http_reply_problem(res, 409, NULL,
-							   "a request with Idempotency-Key \"%s\" is in progress",
-							   idem);
+					                   "a request with Idempotency-Key \"%s\" "
+					                   "is in progress",
+					                   idem);
 			} else {
-				http_reply_problem(res, 503, NULL, "the idempotency store is unavailable");
+				http_reply_problem(res, 503, NULL,
+				                   "the idempotency store is unavailable");
 			}
 			freeReplyObject(r);
 			goto out;
@@ -301,7 +306,7 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 	freeReplyObject(redis_cmd(g, "SADD orders:accepted %s", order_id));
 	if (idem)
 		freeReplyObject(redis_cmd(g, "SET %s done:%s:%s EX %ld", idem_key, hash, order_id,
-					  g->idempotency_ttl_s));
+		                          g->idempotency_ttl_s));
 	metric_add(g->m_accepted, 1);
 	metric_observe(g->m_latency, (double)(event_now_ms() - t0) / 1000.0);
 	accepted(res, order_id);
@@ -444,9 +449,9 @@ static void get_product(void *ctx, const struct http_request *req, struct http_r
 }
 
 const struct http_route gateway_routes[] = {
-	{"POST", "/v1/orders", post_order},
-	{"GET", "/v1/orders/", get_order},
-	{"GET", "/v1/products", get_products},
-	{"GET", "/v1/products/", get_product},
+        {"POST", "/v1/orders", post_order},
+        {"GET", "/v1/orders/", get_order},
+        {"GET", "/v1/products", get_products},
+        {"GET", "/v1/products/", get_product},
 };
 const size_t gateway_nroutes = sizeof(gateway_routes) / sizeof(gateway_routes[0]);

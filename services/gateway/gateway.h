@@ -28,13 +28,13 @@ struct api_key {
 struct gateway {
 	const struct codec *codec;
 	struct redis_pool *redis;
-	rd_kafka_t *producer;       /* OrderRequested, acks=all, idempotent */
+	rd_kafka_t *producer; /* OrderRequested, acks=all, idempotent */
 	struct order_limits limits;
 	struct api_key keys[GATEWAY_MAX_KEYS];
 	int nkeys;
 	long ack_timeout_ms;
 	long idempotency_ttl_s;
-	pthread_t poller;           /* serves the producer's delivery reports */
+	pthread_t poller; /* serves the producer's delivery reports */
 	atomic_bool stop;
 	struct metric *m_accepted, *m_rejected, *m_latency;
 	struct metrics *metrics;
@@ -51,7 +51,7 @@ int gateway_parse_keys(struct gateway *g, char *spec);
  * catalogue into Redis until stopped. */
 struct projector;
 int projector_start(struct projector **out, struct gateway *g, const char *bootstrap,
-		    const char *redis_url, char *errstr, size_t errstr_size) WARN_UNUSED;
+                    const char *redis_url, char *errstr, size_t errstr_size) WARN_UNUSED;
 void projector_stop(struct projector *p);
 
 #endif

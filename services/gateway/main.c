@@ -29,27 +29,27 @@ struct gateway_cfg {
 };
 
 static const struct config_var vars[] = {
-	DAEMON_CONFIG_VARS(struct gateway_cfg, d, "9100"),
-	CONFIG_STR("GATEWAY_ADDR", "127.0.0.1", struct gateway_cfg, addr, "API listen address"),
-	CONFIG_INT("GATEWAY_PORT", "8080", 1, 65535, struct gateway_cfg, port, "API port"),
-	CONFIG_SECRET("API_KEYS", NULL, struct gateway_cfg, api_keys,
-		      "accepted API keys with their rate limits: key:per_second,key:per_second"),
-	CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct gateway_cfg, redis_url,
-		   "Redis for idempotency keys, rate limits and the read model"),
-	CONFIG_STR("CURRENCIES", "EUR", struct gateway_cfg, currencies,
-		   "accepted currencies, comma-separated"),
-	CONFIG_INT("MAX_BODY_BYTES", "65536", 256, 10485760, struct gateway_cfg, max_body,
-		   "larger request bodies get 413"),
-	CONFIG_INT("MAX_ORDER_LINES", "50", 1, 10000, struct gateway_cfg, max_lines,
-		   "lines an order may have"),
-	CONFIG_INT("MAX_QUANTITY", "1000", 1, 1000000, struct gateway_cfg, max_quantity,
-		   "largest quantity of one line"),
-	CONFIG_INT("ORDER_ACK_TIMEOUT_MS", "5000", 100, 600000, struct gateway_cfg, ack_timeout_ms,
-		   "how long an order waits for Kafka before 503"),
-	CONFIG_INT("IDEMPOTENCY_TTL_S", "86400", 60, 2592000, struct gateway_cfg,
-		   idempotency_ttl_s, "how long an Idempotency-Key is remembered"),
-	CONFIG_INT("PRODUCER_LINGER_MS", "1", 0, 1000, struct gateway_cfg, linger_ms,
-		   "producer batching delay"),
+        DAEMON_CONFIG_VARS(struct gateway_cfg, d, "9100"),
+        CONFIG_STR("GATEWAY_ADDR", "127.0.0.1", struct gateway_cfg, addr, "API listen address"),
+        CONFIG_INT("GATEWAY_PORT", "8080", 1, 65535, struct gateway_cfg, port, "API port"),
+        CONFIG_SECRET("API_KEYS", NULL, struct gateway_cfg, api_keys,
+                      "accepted API keys with their rate limits: key:per_second,key:per_second"),
+        CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct gateway_cfg, redis_url,
+                   "Redis for idempotency keys, rate limits and the read model"),
+        CONFIG_STR("CURRENCIES", "EUR", struct gateway_cfg, currencies,
+                   "accepted currencies, comma-separated"),
+        CONFIG_INT("MAX_BODY_BYTES", "65536", 256, 10485760, struct gateway_cfg, max_body,
+                   "larger request bodies get 413"),
+        CONFIG_INT("MAX_ORDER_LINES", "50", 1, 10000, struct gateway_cfg, max_lines,
+                   "lines an order may have"),
+        CONFIG_INT("MAX_QUANTITY", "1000", 1, 1000000, struct gateway_cfg, max_quantity,
+                   "largest quantity of one line"),
+        CONFIG_INT("ORDER_ACK_TIMEOUT_MS", "5000", 100, 600000, struct gateway_cfg, ack_timeout_ms,
+                   "how long an order waits for Kafka before 503"),
+        CONFIG_INT("IDEMPOTENCY_TTL_S", "86400", 60, 2592000, struct gateway_cfg, idempotency_ttl_s,
+                   "how long an Idempotency-Key is remembered"),
+        CONFIG_INT("PRODUCER_LINGER_MS", "1", 0, 1000, struct gateway_cfg, linger_ms,
+                   "producer batching delay"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -88,18 +88,18 @@ int main(int argc, char **argv)
 	g.ack_timeout_ms = cfg.ack_timeout_ms;
 	g.idempotency_ttl_s = cfg.idempotency_ttl_s;
 	g.m_accepted = metrics_counter(d.metrics, "saga_gateway_orders_accepted_total",
-				       "orders answered 202", NULL);
+	                               "orders answered 202", NULL);
 	g.m_rejected = metrics_counter(d.metrics, "saga_gateway_orders_rejected_total",
-				       "order requests answered 4xx", NULL);
+	                               "order requests answered 4xx", NULL);
 	g.m_latency = metrics_histogram(d.metrics, "saga_gateway_accept_seconds",
-					"from request to 202 (broker acknowledged)", NULL,
-					metrics_latency_bounds, metrics_latency_nbounds);
+	                                "from request to 202 (broker acknowledged)", NULL,
+	                                metrics_latency_bounds, metrics_latency_nbounds);
 	{
 		struct kafka_producer_cfg pc = {.bootstrap = cfg.d.kafka_bootstrap,
-						.client_id = "gateway",
-						.linger_ms = (int)cfg.linger_ms,
-						.message_timeout_ms = (int)cfg.ack_timeout_ms,
-						.on_delivery = gateway_on_delivery};
+		                                .client_id = "gateway",
+		                                .linger_ms = (int)cfg.linger_ms,
+		                                .message_timeout_ms = (int)cfg.ack_timeout_ms,
+		                                .on_delivery = gateway_on_delivery};
 
 		rc = kafka_producer_new(&g.producer, &pc, why, sizeof(why));
 	}
@@ -110,17 +110,17 @@ int main(int argc, char **argv)
 	polling = rc == 0;
 	if (rc == 0)
 		rc = projector_start(&projector, &g, cfg.d.kafka_bootstrap, cfg.redis_url, why,
-				     sizeof(why));
+		                     sizeof(why));
 	if (rc == 0) {
 		struct http_server_cfg hc = {.addr = cfg.addr,
-					     .port = (int)cfg.port,
-					     .max_body = (size_t)cfg.max_body,
-					     .thread_per_connection = true,
-					     .metrics = d.metrics,
-					     .name = "api"};
+		                             .port = (int)cfg.port,
+		                             .max_body = (size_t)cfg.max_body,
+		                             .thread_per_connection = true,
+		                             .metrics = d.metrics,
+		                             .name = "api"};
 
 		rc = http_server_start(&http, &hc, gateway_routes, gateway_nroutes, &g, why,
-				       sizeof(why));
+		                       sizeof(why));
 	}
 	if (rc < 0) {
 		LOG(ERROR, "could not start the gateway: %s", why);

@@ -20,18 +20,18 @@
  * sub-status field, its value, status rank, status, total ("" when none),
  * reason ("" when none). */
 static const char apply_script[] =
-	"if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end\n"
-	"redis.call('RPUSH', KEYS[2], ARGV[2])\n"
-	"if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end\n"
-	"local rank = tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1')\n"
-	"if ARGV[6] ~= '' and tonumber(ARGV[5]) > rank then\n"
-	"  redis.call('HSET', KEYS[1], 'status', ARGV[6], 'status_rank', ARGV[5])\n"
-	"elseif not redis.call('HGET', KEYS[1], 'status') then\n"
-	"  redis.call('HSET', KEYS[1], 'status', 'PENDING', 'status_rank', '0')\n"
-	"end\n"
-	"if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'total_cents', ARGV[7]) end\n"
-	"if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[8]) end\n"
-	"return 1\n";
+        "if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end\n"
+        "redis.call('RPUSH', KEYS[2], ARGV[2])\n"
+        "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end\n"
+        "local rank = tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1')\n"
+        "if ARGV[6] ~= '' and tonumber(ARGV[5]) > rank then\n"
+        "  redis.call('HSET', KEYS[1], 'status', ARGV[6], 'status_rank', ARGV[5])\n"
+        "elseif not redis.call('HGET', KEYS[1], 'status') then\n"
+        "  redis.call('HSET', KEYS[1], 'status', 'PENDING', 'status_rank', '0')\n"
+        "end\n"
+        "if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'total_cents', ARGV[7]) end\n"
+        "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[8]) end\n"
+        "return 1\n";
 
 /* How each event moves the order's record. */
 static const struct {
@@ -41,27 +41,27 @@ static const struct {
 	const char *status; /* order status it sets, or "" */
 	int rank;           /* statuses only move to a higher rank */
 } effects[] = {
-	{"OrderRequested", "", "", "PENDING", 0},
-	{"OrderCreated", "", "", "PENDING", 0},
-	{"OrderConfirmed", "", "", "CONFIRMED", 2},
-	{"OrderCancelled", "", "", "CANCELLED", 3},
-	{"OrderCompleted", "", "", "COMPLETED", 3},
-	{"PaymentProcessed", "payment_status", "PAID", "", 0},
-	{"PaymentFailed", "payment_status", "DECLINED", "", 0},
-	{"PaymentRefunded", "payment_status", "REFUNDED", "", 0},
-	{"InventoryReserved", "inventory_status", "RESERVED", "", 0},
-	{"InventoryInsufficient", "inventory_status", "INSUFFICIENT", "", 0},
-	{"InventoryReleased", "inventory_status", "RELEASED", "", 0},
-	{"ShipmentCreated", "shipment_status", "CREATED", "", 0},
-	{"ShipmentDispatched", "shipment_status", "DISPATCHED", "", 0},
-	{"ShipmentDelivered", "shipment_status", "DELIVERED", "", 0},
-	{"ShipmentFailed", "shipment_status", "FAILED", "", 0},
-	{"NotificationSent", "", "", "", 0},
+        {"OrderRequested", "", "", "PENDING", 0},
+        {"OrderCreated", "", "", "PENDING", 0},
+        {"OrderConfirmed", "", "", "CONFIRMED", 2},
+        {"OrderCancelled", "", "", "CANCELLED", 3},
+        {"OrderCompleted", "", "", "COMPLETED", 3},
+        {"PaymentProcessed", "payment_status", "PAID", "", 0},
+        {"PaymentFailed", "payment_status", "DECLINED", "", 0},
+        {"PaymentRefunded", "payment_status", "REFUNDED", "", 0},
+        {"InventoryReserved", "inventory_status", "RESERVED", "", 0},
+        {"InventoryInsufficient", "inventory_status", "INSUFFICIENT", "", 0},
+        {"InventoryReleased", "inventory_status", "RELEASED", "", 0},
+        {"ShipmentCreated", "shipment_status", "CREATED", "", 0},
+        {"ShipmentDispatched", "shipment_status", "DISPATCHED", "", 0},
+        {"ShipmentDelivered", "shipment_status", "DELIVERED", "", 0},
+        {"ShipmentFailed", "shipment_status", "FAILED", "", 0},
+        {"NotificationSent", "", "", "", 0},
 };
 
-static const char *const topics[] = {"order-requests",   "order-events",    "payment-events",
-				     "inventory-events", "shipping-events", "notification-events",
-				     "product-catalog",  NULL};
+static const char *const topics[] = {
+        "order-requests",  "order-events",        "payment-events",  "inventory-events",
+        "shipping-events", "notification-events", "product-catalog", NULL};
 
 struct projector {
 	struct gateway *g;
@@ -87,17 +87,19 @@ static int apply_order_event(struct projector *p, const char *type, const json_t
 	if (i == sizeof(effects) / sizeof(effects[0]) || !order_id)
 		return 0;
 	snprintf(entry, sizeof(entry), "{\"event\":\"%s\",\"event_id\":\"%s\",\"at\":%lld}", type,
-		 event_meta(r, "event_id"),
-		 (long long)json_integer_value(
-			 json_object_get(json_object_get(r, "metadata"), "occurred_at")));
+	         event_meta(r, "event_id"),
+	         (long long)json_integer_value(
+	                 json_object_get(json_object_get(r, "metadata"), "occurred_at")));
 	if (json_object_get(r, "total_cents"))
 		snprintf(total, sizeof(total), "%lld", (long long)event_int(r, "total_cents"));
 	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
-	reply = redisCommand(p->redis,
-			     "EVAL %s 3 order:%s order:%s:history order:%s:seen %s %s %s %s %s %s %s %s",
-			     apply_script, order_id, order_id, order_id, event_meta(r, "event_id"),
-			     entry, effects[i].field, effects[i].value, rank, effects[i].status,
-			     total, !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason") : "");
+	reply = redisCommand(
+	        p->redis,
+	        "EVAL %s 3 order:%s order:%s:history order:%s:seen %s %s %s %s %s %s %s %s",
+	        apply_script, order_id, order_id, order_id, event_meta(r, "event_id"), entry,
+	        effects[i].field, effects[i].value, rank, effects[i].status, total,
+	        !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason")
+	                                                                  : "");
 	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
 	if (reply && reply->type == REDIS_REPLY_ERROR)
 		LOG(WARN, "read model script failed: %s", reply->str);
@@ -112,9 +114,10 @@ static int apply_product(struct projector *p, const json_t *r)
 
 	if (!id)
 		return 0;
-	redisAppendCommand(p->redis, "HSET product:%s name %s price_cents %lld currency %s available %lld",
-			   id, event_str(r, "name"), (long long)event_int(r, "price_cents"),
-			   event_str(r, "currency"), (long long)event_int(r, "available"));
+	redisAppendCommand(p->redis,
+	                   "HSET product:%s name %s price_cents %lld currency %s available %lld",
+	                   id, event_str(r, "name"), (long long)event_int(r, "price_cents"),
+	                   event_str(r, "currency"), (long long)event_int(r, "available"));
 	redisAppendCommand(p->redis, "ZADD products 0 %s", id);
 	for (int i = 0; i < 2; i++) {
 		if (redisGetReply(p->redis, (void **)&reply) != REDIS_OK)
@@ -136,7 +139,8 @@ static void *projector_main(void *arg)
 		json_t *record = NULL;
 		int rc = 0;
 
-		if (!p->redis && redis_connect(&p->redis, p->redis_url, 2000, why, sizeof(why)) < 0) {
+		if (!p->redis &&
+		    redis_connect(&p->redis, p->redis_url, 2000, why, sizeof(why)) < 0) {
 			LOG(WARN, "read model: %s", why);
 			daemon_sleep(daemon_backoff_ms(failures++, 200, 5000));
 			continue;
@@ -148,9 +152,10 @@ static void *projector_main(void *arg)
 			rd_kafka_message_destroy(m);
 			continue;
 		}
-		if (codec_decode(p->g->codec, m->payload, m->len, &type, &record, why, sizeof(why)) == 0) {
+		if (codec_decode(p->g->codec, m->payload, m->len, &type, &record, why,
+		                 sizeof(why)) == 0) {
 			rc = !strcmp(type, "ProductUpdated") ? apply_product(p, record)
-							     : apply_order_event(p, type, record);
+			                                     : apply_order_event(p, type, record);
 		} else {
 			LOG(WARN, "read model skips an undecodable message on %s: %s",
 			    rd_kafka_topic_name(m->rkt), why);
@@ -172,11 +177,11 @@ static void *projector_main(void *arg)
 }
 
 int projector_start(struct projector **out, struct gateway *g, const char *bootstrap,
-		    const char *redis_url, char *errstr, size_t errstr_size)
+                    const char *redis_url, char *errstr, size_t errstr_size)
 {
 	struct projector *p = calloc(1, sizeof(*p));
-	struct kafka_consumer_cfg cc = {.bootstrap = bootstrap, .group = "gateway",
-					.client_id = "gateway-read-model"};
+	struct kafka_consumer_cfg cc = {
+	        .bootstrap = bootstrap, .group = "gateway", .client_id = "gateway-read-model"};
 	int rc;
 
 	*out = NULL;

@@ -5,15 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_ID 100
-#define MAX_ADDRESS 500
+#define MAX_ID         100
+#define MAX_ADDRESS    500
 #define MAX_PRODUCT_ID 64
 
 static int reject(char *field, size_t fsize, const char *name, char *detail, size_t dsize,
-		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static int reject(char *field, size_t fsize, const char *name, char *detail, size_t dsize,
-		  const char *fmt, ...)
+                  const char *fmt, ...)
 {
 	va_list ap;
 
@@ -41,8 +41,8 @@ static bool currency_allowed(const char *list, const char *code)
 
 /* A required string of 1..max bytes without control characters. */
 static const char *text_field(const json_t *obj, const char *name, size_t max, int *status,
-			      char *field, size_t fsize, const char *path, char *detail,
-			      size_t dsize)
+                              char *field, size_t fsize, const char *path, char *detail,
+                              size_t dsize)
 {
 	const json_t *v = json_object_get(obj, name);
 	size_t len;
@@ -58,7 +58,7 @@ static const char *text_field(const json_t *obj, const char *name, size_t max, i
 	len = json_string_length(v);
 	if (len == 0 || len > max) {
 		*status = reject(field, fsize, path, detail, dsize,
-				 "%s must be 1 to %zu characters long", path, max);
+		                 "%s must be 1 to %zu characters long", path, max);
 		return NULL;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -66,7 +66,7 @@ static const char *text_field(const json_t *obj, const char *name, size_t max, i
 
 		if (ch < 0x20 || ch == 0x7F) {
 			*status = reject(field, fsize, path, detail, dsize,
-					 "%s must not contain control characters", path);
+			                 "%s must not contain control characters", path);
 			return NULL;
 		}
 	}
@@ -74,7 +74,7 @@ static const char *text_field(const json_t *obj, const char *name, size_t max, i
 }
 
 int order_request_validate(const char *body, size_t len, const struct order_limits *limits,
-			   json_t **out, char *field, size_t fsize, char *detail, size_t dsize)
+                           json_t **out, char *field, size_t fsize, char *detail, size_t dsize)
 {
 	json_error_t jerr;
 	json_t *doc, *items, *accepted = NULL, *lines;
@@ -87,66 +87,69 @@ int order_request_validate(const char *body, size_t len, const struct order_limi
 	doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
 		return reject(field, fsize, "", detail, dsize, "the body is not valid JSON: %s",
-			      jerr.text);
+		              jerr.text);
 	if (!json_is_object(doc)) {
 		status = reject(field, fsize, "", detail, dsize, "the body must be a JSON object");
 		goto out;
 	}
 	if (!(customer = text_field(doc, "customer_id", MAX_ID, &status, field, fsize,
-				    "customer_id", detail, dsize)) ||
+	                            "customer_id", detail, dsize)) ||
 	    !(currency = text_field(doc, "currency", 3, &status, field, fsize, "currency", detail,
-				    dsize)) ||
+	                            dsize)) ||
 	    !(address = text_field(doc, "shipping_address", MAX_ADDRESS, &status, field, fsize,
-				   "shipping_address", detail, dsize)))
+	                           "shipping_address", detail, dsize)))
 		goto out;
 	if (!currency_allowed(limits->currencies, currency)) {
 		status = reject(field, fsize, "currency", detail, dsize,
-				"unknown currency \"%s\"; accepted: %s", currency, limits->currencies);
+		                "unknown currency \"%s\"; accepted: %s", currency,
+		                limits->currencies);
 		goto out;
 	}
 	items = json_object_get(doc, "items");
 	if (!json_is_array(items)) {
 		status = reject(field, fsize, "items", detail, dsize,
-				"items is required and must be an array");
+		                "items is required and must be an array");
 		goto out;
 	}
 	if (json_array_size(items) == 0 || json_array_size(items) > (size_t)limits->max_lines) {
-		status = reject(field, fsize, "items", detail, dsize,
-				"an order has 1 to %ld lines", limits->max_lines);
+		status = reject(field, fsize, "items", detail, dsize, "an order has 1 to %ld lines",
+		                limits->max_lines);
 		goto out;
 	}
 	lines = json_array();
 	accepted = json_pack("{s:s, s:s, s:s, s:o}", "customer_id", customer, "currency", currency,
-			     "shipping_address", address, "items", lines);
-	json_array_foreach(items, i, item) {
+	                     "shipping_address", address, "items", lines);
+	json_array_foreach(items, i, item)
+	{
 		char path[64];
 		const char *pid;
 		const json_t *q;
 
 		snprintf(path, sizeof(path), "items[%zu]", i);
 		if (!json_is_object(item)) {
-			status = reject(field, fsize, path, detail, dsize, "%s must be an object", path);
+			status = reject(field, fsize, path, detail, dsize, "%s must be an object",
+			                path);
 			goto out;
 		}
 		snprintf(path, sizeof(path), "items[%zu].product_id", i);
 		pid = text_field(item, "product_id", MAX_PRODUCT_ID, &status, field, fsize, path,
-				 detail, dsize);
+		                 detail, dsize);
 		if (!pid)
 			goto out;
 		snprintf(path, sizeof(path), "items[%zu].quantity", i);
 		q = json_object_get(item, "quantity");
 		if (!json_is_integer(q)) {
 			status = reject(field, fsize, path, detail, dsize,
-					"%s is required and must be an integer", path);
+			                "%s is required and must be an integer", path);
 			goto out;
 		}
 		if (json_integer_value(q) < 1 || json_integer_value(q) > limits->max_quantity) {
 			status = reject(field, fsize, path, detail, dsize,
-					"%s must be between 1 and %ld", path, limits->max_quantity);
+			                "%s must be between 1 and %ld", path, limits->max_quantity);
 			goto out;
 		}
 		json_array_append_new(lines, json_pack("{s:s, s:I}", "product_id", pid, "quantity",
-						       json_integer_value(q)));
+		                                       json_integer_value(q)));
 	}
 	*out = accepted;
 	accepted = NULL;

@@ -21,7 +21,7 @@ struct order_limits {
  * whole) and a sentence saying what is wrong.
  */
 int order_request_validate(const char *body, size_t len, const struct order_limits *limits,
-			   json_t **out, char *field, size_t field_size, char *detail,
-			   size_t detail_size);
+                           json_t **out, char *field, size_t field_size, char *detail,
+                           size_t detail_size);
 
 #endif

@@ -9,26 +9,27 @@
 #include "log.h"
 
 int inventory_publish_product(struct inventory_ctx *c, PGconn *tx, const char *product_id,
-			      const json_t *cause, char *errstr, size_t size)
+                              const json_t *cause, char *errstr, size_t size)
 {
 	const char *p[1] = {product_id};
 	PGresult *res = NULL;
 	int rc;
 
-	rc = db_exec(tx,
-		     "SELECT name, price_cents, currency, available FROM products WHERE product_id = $1",
-		     1, p, &res, errstr, size);
+	rc = db_exec(
+	        tx,
+	        "SELECT name, price_cents, currency, available FROM products WHERE product_id = $1",
+	        1, p, &res, errstr, size);
 	if (rc < 0 || PQntuples(res) == 0) {
 		PQclear(res);
 		return rc;
 	}
 	rc = outbox_add(c->outbox, tx, "ProductUpdated",
-			json_pack("{s:s, s:s, s:I, s:s, s:I}", "product_id", product_id, "name",
-				  PQgetvalue(res, 0, 0), "price_cents",
-				  (json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10), "currency",
-				  PQgetvalue(res, 0, 2), "available",
-				  (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10)),
-			cause, product_id, NULL, NULL, NULL, errstr, size);
+	                json_pack("{s:s, s:s, s:I, s:s, s:I}", "product_id", product_id, "name",
+	                          PQgetvalue(res, 0, 0), "price_cents",
+	                          (json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10), "currency",
+	                          PQgetvalue(res, 0, 2), "available",
+	                          (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10)),
+	                cause, product_id, NULL, NULL, NULL, errstr, size);
 	PQclear(res);
 	return rc;
 }
@@ -37,11 +38,11 @@ int inventory_publish_product(struct inventory_ctx *c, PGconn *tx, const char *p
 static int by_product(const void *a, const void *b)
 {
 	return strcmp(event_str(*(json_t *const *)a, "product_id"),
-		      event_str(*(json_t *const *)b, "product_id"));
+	              event_str(*(json_t *const *)b, "product_id"));
 }
 
-static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed *ev,
-		      char *errstr, size_t size)
+static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
+                      size_t size)
 {
 	const char *order_id = event_str(ev->record, "order_id");
 	const json_t *items = json_object_get(ev->record, "items");
@@ -59,8 +60,8 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 	{
 		const char *p[1] = {order_id};
 
-		rc = db_exec(tx, "SELECT 1 FROM reservations WHERE order_id = $1 LIMIT 1", 1, p, &res,
-			     errstr, size);
+		rc = db_exec(tx, "SELECT 1 FROM reservations WHERE order_id = $1 LIMIT 1", 1, p,
+		             &res, errstr, size);
 		if (rc < 0 || PQntuples(res) > 0)
 			goto out; /* reserved before: a duplicate */
 		PQclear(res);
@@ -80,32 +81,35 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 		const char *p[3] = {pid, qty, order_id};
 
 		snprintf(qty, sizeof(qty), "%lld", (long long)event_int(lines[i], "quantity"));
-		rc = db_exec(tx,
-			     "UPDATE products SET available = available - $2::int, updated_at = now()"
-			     " WHERE product_id = $1 AND available >= $2::int RETURNING available",
-			     2, p, &res, errstr, size);
+		rc = db_exec(
+		        tx,
+		        "UPDATE products SET available = available - $2::int, updated_at = now()"
+		        " WHERE product_id = $1 AND available >= $2::int RETURNING available",
+		        2, p, &res, errstr, size);
 		if (rc < 0)
 			goto out;
 		if (PQntuples(res) == 0) {
 			PGresult *have = NULL;
 			const char *q[1] = {pid};
 
-			rc = db_exec(tx, "SELECT available FROM products WHERE product_id = $1", 1, q,
-				     &have, errstr, size);
+			rc = db_exec(tx, "SELECT available FROM products WHERE product_id = $1", 1,
+			             q, &have, errstr, size);
 			if (rc < 0)
 				goto out;
 			json_array_append_new(
-				shortages,
-				json_pack("{s:s, s:I, s:I}", "product_id", pid, "requested",
-					  event_int(lines[i], "quantity"), "available",
-					  (json_int_t)(PQntuples(have) ? atoll(PQgetvalue(have, 0, 0))
-								       : 0)));
+			        shortages,
+			        json_pack("{s:s, s:I, s:I}", "product_id", pid, "requested",
+			                  event_int(lines[i], "quantity"), "available",
+			                  (json_int_t)(PQntuples(have)
+			                                       ? atoll(PQgetvalue(have, 0, 0))
+			                                       : 0)));
 			PQclear(have);
 		} else {
-			rc = db_exec(tx,
-				     "INSERT INTO reservations (order_id, product_id, quantity, status)"
-				     " VALUES ($3, $1, $2::int, 'RESERVED')",
-				     3, p, NULL, errstr, size);
+			rc = db_exec(
+			        tx,
+			        "INSERT INTO reservations (order_id, product_id, quantity, status)"
+			        " VALUES ($3, $1, $2::int, 'RESERVED')",
+			        3, p, NULL, errstr, size);
 			if (rc < 0)
 				goto out;
 		}
@@ -116,26 +120,26 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 		rc = db_exec(tx, "ROLLBACK TO SAVEPOINT reserve", 0, NULL, NULL, errstr, size);
 		if (rc == 0)
 			rc = outbox_emit(c->outbox, tx, "InventoryInsufficient",
-					 json_pack("{s:s, s:O}", "order_id", order_id, "shortages",
-						   shortages),
-					 ev->record, errstr, size);
+			                 json_pack("{s:s, s:O}", "order_id", order_id, "shortages",
+			                           shortages),
+			                 ev->record, errstr, size);
 		goto out;
 	}
 	rc = db_exec(tx, "RELEASE SAVEPOINT reserve", 0, NULL, NULL, errstr, size);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = inventory_publish_product(c, tx, event_str(lines[i], "product_id"), ev->record,
-					       errstr, size);
+		                               errstr, size);
 	if (rc == 0) {
 		json_t *reserved = json_array();
 
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(reserved,
-					      json_pack("{s:s, s:I}", "product_id",
-							event_str(lines[i], "product_id"), "quantity",
-							event_int(lines[i], "quantity")));
+			json_array_append_new(reserved, json_pack("{s:s, s:I}", "product_id",
+			                                          event_str(lines[i], "product_id"),
+			                                          "quantity",
+			                                          event_int(lines[i], "quantity")));
 		rc = outbox_emit(c->outbox, tx, "InventoryReserved",
-				 json_pack("{s:s, s:o}", "order_id", order_id, "items", reserved),
-				 ev->record, errstr, size);
+		                 json_pack("{s:s, s:o}", "order_id", order_id, "items", reserved),
+		                 ev->record, errstr, size);
 	}
 out:
 	PQclear(res);
@@ -146,7 +150,7 @@ out:
 
 /* OrderCancelled: release what this service reserved; otherwise nothing. */
 static int on_cancelled(struct inventory_ctx *c, PGconn *tx, const struct consumed *ev,
-			char *errstr, size_t size)
+                        char *errstr, size_t size)
 {
 	const char *order_id = event_str(ev->record, "order_id");
 	const char *p[1] = {order_id};
@@ -155,10 +159,10 @@ static int on_cancelled(struct inventory_ctx *c, PGconn *tx, const struct consum
 	int rc;
 
 	rc = db_exec(tx,
-		     "UPDATE reservations SET status = 'RELEASED', updated_at = now()"
-		     " WHERE order_id = $1 AND status = 'RESERVED'"
-		     " RETURNING product_id, quantity",
-		     1, p, &res, errstr, size);
+	             "UPDATE reservations SET status = 'RELEASED', updated_at = now()"
+	             " WHERE order_id = $1 AND status = 'RESERVED'"
+	             " RETURNING product_id, quantity",
+	             1, p, &res, errstr, size);
 	if (rc < 0 || PQntuples(res) == 0) {
 		PQclear(res);
 		return rc;
@@ -167,19 +171,20 @@ static int on_cancelled(struct inventory_ctx *c, PGconn *tx, const struct consum
 	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
 		const char *q[2] = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)};
 
-		rc = db_exec(tx,
-			     "UPDATE products SET available = available + $2::int, updated_at = now()"
-			     " WHERE product_id = $1",
-			     2, q, NULL, errstr, size);
+		rc = db_exec(
+		        tx,
+		        "UPDATE products SET available = available + $2::int, updated_at = now()"
+		        " WHERE product_id = $1",
+		        2, q, NULL, errstr, size);
 		if (rc == 0)
 			rc = inventory_publish_product(c, tx, q[0], ev->record, errstr, size);
 		json_array_append_new(released, json_pack("{s:s, s:i}", "product_id", q[0],
-							  "quantity", (int)strtol(q[1], NULL, 10)));
+		                                          "quantity", (int)strtol(q[1], NULL, 10)));
 	}
 	if (rc == 0)
 		rc = outbox_emit(c->outbox, tx, "InventoryReleased",
-				 json_pack("{s:s, s:O}", "order_id", order_id, "items", released),
-				 ev->record, errstr, size);
+		                 json_pack("{s:s, s:O}", "order_id", order_id, "items", released),
+		                 ev->record, errstr, size);
 	json_decref(released);
 	PQclear(res);
 	return rc;
@@ -195,7 +200,7 @@ int inventory_handle(void *arg, PGconn *tx, const struct consumed *ev, char *err
 }
 
 int inventory_seed(struct inventory_ctx *c, PGconn *conn, long n, long stock, char *errstr,
-		   size_t size)
+                   size_t size)
 {
 	PGresult *res = NULL;
 	int rc;
@@ -221,25 +226,27 @@ int inventory_seed(struct inventory_ctx *c, PGconn *conn, long n, long stock, ch
 		snprintf(price, sizeof(price), "%ld", 100 + (i * 37) % 9900); /* 1.00 to 99.99 */
 		snprintf(qty, sizeof(qty), "%ld", stock);
 		rc = db_exec(conn,
-			     "INSERT INTO products (product_id, name, price_cents, currency,"
-			     " initial_stock, available) VALUES ($1, $2, $3, 'EUR', $4, $4)",
-			     4, p, NULL, errstr, size);
+		             "INSERT INTO products (product_id, name, price_cents, currency,"
+		             " initial_stock, available) VALUES ($1, $2, $3, 'EUR', $4, $4)",
+		             4, p, NULL, errstr, size);
 		if (rc == 0)
 			rc = inventory_publish_product(c, conn, id, NULL, errstr, size);
 	}
 	if (rc == 0) {
 		/* One product with no stock, for out-of-stock orders in load tests. */
 		rc = db_exec(conn,
-			     "INSERT INTO products (product_id, name, price_cents, currency,"
-			     " initial_stock, available) VALUES ('p-sold-out', 'Sold out', 999, 'EUR', 0, 0)",
-			     0, NULL, NULL, errstr, size);
+		             "INSERT INTO products (product_id, name, price_cents, currency,"
+		             " initial_stock, available) VALUES ('p-sold-out', 'Sold out', 999, "
+		             "'EUR', 0, 0)",
+		             0, NULL, NULL, errstr, size);
 		if (rc == 0)
 			rc = inventory_publish_product(c, conn, "p-sold-out", NULL, errstr, size);
 	}
 	if (rc == 0) {
 		rc = db_exec(conn, "COMMIT", 0, NULL, NULL, errstr, size);
 		if (rc == 0)
-			LOG(INFO, "seeded %ld products with %ld each in stock, and p-sold-out", n, stock);
+			LOG(INFO, "seeded %ld products with %ld each in stock, and p-sold-out", n,
+			    stock);
 	} else {
 		PQclear(PQexec(conn, "ROLLBACK"));
 	}

@@ -15,18 +15,18 @@ struct inventory_ctx {
 };
 
 int inventory_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-		     size_t errstr_size);
+                     size_t errstr_size);
 
 /*
  * Creates products "p-0001" .. "p-<n>" with stock when the table is empty,
  * publishing each to the catalogue (make up, load tests). Runs its own
  * transaction on conn.
  */
-int inventory_seed(struct inventory_ctx *c, PGconn *conn, long n, long stock,
-		   char *errstr, size_t errstr_size) WARN_UNUSED;
+int inventory_seed(struct inventory_ctx *c, PGconn *conn, long n, long stock, char *errstr,
+                   size_t errstr_size) WARN_UNUSED;
 
 /* Publishes the current state of product_id to product-catalog, in tx. */
 int inventory_publish_product(struct inventory_ctx *c, PGconn *tx, const char *product_id,
-			      const json_t *cause, char *errstr, size_t errstr_size) WARN_UNUSED;
+                              const json_t *cause, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 #endif

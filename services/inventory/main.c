@@ -14,12 +14,12 @@ struct inventory_cfg {
 };
 
 static const struct config_var vars[] = {
-	DAEMON_CONFIG_VARS(struct inventory_cfg, d, "9103"),
-	DAEMON_DATABASE_VARS(struct inventory_cfg, d),
-	CONFIG_INT("SEED_PRODUCTS", "0", 0, 1000000, struct inventory_cfg, seed_products,
-		   "create this many products when there are none (p-0001, ...)"),
-	CONFIG_INT("SEED_STOCK", "1000000", 0, 1000000000, struct inventory_cfg, seed_stock,
-		   "stock of each seeded product"),
+        DAEMON_CONFIG_VARS(struct inventory_cfg, d, "9103"),
+        DAEMON_DATABASE_VARS(struct inventory_cfg, d),
+        CONFIG_INT("SEED_PRODUCTS", "0", 0, 1000000, struct inventory_cfg, seed_products,
+                   "create this many products when there are none (p-0001, ...)"),
+        CONFIG_INT("SEED_STOCK", "1000000", 0, 1000000000, struct inventory_cfg, seed_stock,
+                   "stock of each seeded product"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 		ctx.outbox = d.outbox;
 		if (cfg.seed_products > 0) {
 			rc = inventory_seed(&ctx, db_conn(d.db, NULL, NULL, 0), cfg.seed_products,
-					    cfg.seed_stock, why, sizeof(why));
+			                    cfg.seed_stock, why, sizeof(why));
 			if (rc < 0)
 				LOG(ERROR, "could not seed the catalogue: %s", why);
 		}

@@ -13,10 +13,10 @@ struct notification_cfg {
 };
 
 static const struct config_var vars[] = {
-	DAEMON_CONFIG_VARS(struct notification_cfg, d, "9105"),
-	DAEMON_DATABASE_VARS(struct notification_cfg, d),
-	CONFIG_STR("NOTIFY_CHANNEL", "email", struct notification_cfg, channel,
-		   "the channel notifications are sent on"),
+        DAEMON_CONFIG_VARS(struct notification_cfg, d, "9105"),
+        DAEMON_DATABASE_VARS(struct notification_cfg, d),
+        CONFIG_STR("NOTIFY_CHANNEL", "email", struct notification_cfg, channel,
+                   "the channel notifications are sent on"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 

@@ -10,11 +10,11 @@ static const struct {
 	const char *type;
 	const char *message;
 } messages[] = {
-	{"OrderConfirmed", "Your order is confirmed."},
-	{"OrderCancelled", "Your order was cancelled."},
-	{"PaymentRefunded", "Your payment was refunded."},
-	{"ShipmentDispatched", "Your order is on its way."},
-	{"ShipmentDelivered", "Your order was delivered."},
+        {"OrderConfirmed", "Your order is confirmed."},
+        {"OrderCancelled", "Your order was cancelled."},
+        {"PaymentRefunded", "Your payment was refunded."},
+        {"ShipmentDispatched", "Your order is on its way."},
+        {"ShipmentDelivered", "Your order was delivered."},
 };
 
 const char *notification_message(const char *event_type)
@@ -25,8 +25,7 @@ const char *notification_message(const char *event_type)
 	return NULL;
 }
 
-int notification_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr,
-			size_t size)
+int notification_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
 {
 	struct notification_ctx *c = arg;
 	const char *message = notification_message(ev->type);
@@ -44,15 +43,16 @@ int notification_handle(void *arg, PGconn *tx, const struct consumed *ev, char *
 	}
 	event_uuid(id);
 	{
-		const char *p[7] = {id, ev->event_id, ev->type, c->channel, order_id,
-				    customer ? customer : "", message};
+		const char *p[7] = {id,         ev->event_id, ev->type,
+		                    c->channel, order_id,     customer ? customer : "",
+		                    message};
 
 		rc = db_exec(tx,
-			     "INSERT INTO notifications (notification_id, cause_event_id,"
-			     " cause_event_type, channel, order_id, customer_id, message)"
-			     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-			     " ON CONFLICT (cause_event_id, channel) DO NOTHING",
-			     7, p, &res, errstr, size);
+		             "INSERT INTO notifications (notification_id, cause_event_id,"
+		             " cause_event_type, channel, order_id, customer_id, message)"
+		             " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		             " ON CONFLICT (cause_event_id, channel) DO NOTHING",
+		             7, p, &res, errstr, size);
 	}
 	if (rc < 0 || strcmp(PQcmdTuples(res), "1") != 0) {
 		PQclear(res);
@@ -60,8 +60,8 @@ int notification_handle(void *arg, PGconn *tx, const struct consumed *ev, char *
 	}
 	PQclear(res);
 	return outbox_emit(c->outbox, tx, "NotificationSent",
-			   json_pack("{s:s, s:s, s:s, s:s, s:s}", "order_id", order_id, "customer_id",
-				     customer ? customer : "", "channel", c->channel,
-				     "cause_event_id", ev->event_id, "cause_event_type", ev->type),
-			   ev->record, errstr, size);
+	                   json_pack("{s:s, s:s, s:s, s:s, s:s}", "order_id", order_id,
+	                             "customer_id", customer ? customer : "", "channel", c->channel,
+	                             "cause_event_id", ev->event_id, "cause_event_type", ev->type),
+	                   ev->record, errstr, size);
 }

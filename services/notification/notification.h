@@ -19,6 +19,6 @@ struct notification_ctx {
 const char *notification_message(const char *event_type);
 
 int notification_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-			size_t errstr_size);
+                        size_t errstr_size);
 
 #endif

@@ -13,13 +13,13 @@ struct order_cfg {
 };
 
 static const struct config_var vars[] = {
-	DAEMON_CONFIG_VARS(struct order_cfg, d, "9101"),
-	DAEMON_DATABASE_VARS(struct order_cfg, d),
+        DAEMON_CONFIG_VARS(struct order_cfg, d, "9101"),
+        DAEMON_DATABASE_VARS(struct order_cfg, d),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 static const char *const topics[] = {"order-requests",   "product-catalog", "payment-events",
-				     "inventory-events", "shipping-events", NULL};
+                                     "inventory-events", "shipping-events", NULL};
 
 int main(int argc, char **argv)
 {

@@ -22,25 +22,26 @@ enum order_decision order_decide(const char *status, const char *payment, const 
 
 /* Emits OrderCancelled and records the cancellation. */
 static int cancel(struct order_ctx *c, PGconn *tx, const json_t *cause, const char *order_id,
-		  const char *customer_id, const char *reason, char *errstr, size_t size)
+                  const char *customer_id, const char *reason, char *errstr, size_t size)
 {
 	const char *p[2] = {order_id, reason};
-	int rc = db_exec(tx,
-			 "UPDATE orders SET status = 'CANCELLED', cancel_reason = $2, updated_at = now()"
-			 " WHERE order_id = $1",
-			 2, p, NULL, errstr, size);
+	int rc = db_exec(
+	        tx,
+	        "UPDATE orders SET status = 'CANCELLED', cancel_reason = $2, updated_at = now()"
+	        " WHERE order_id = $1",
+	        2, p, NULL, errstr, size);
 
 	if (rc < 0)
 		return rc;
 	return outbox_emit(c->outbox, tx, "OrderCancelled",
-			   json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id",
-				     customer_id, "reason", reason),
-			   cause, errstr, size);
+	                   json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id",
+	                             customer_id, "reason", reason),
+	                   cause, errstr, size);
 }
 
 /* OrderRequested: price every line from the catalogue copy and store the order. */
-static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
-			char *errstr, size_t size)
+static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
+                        size_t size)
 {
 	const json_t *r = ev->record;
 	const char *order_id = event_str(r, "order_id");
@@ -58,15 +59,16 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 
 	if (!order_id || !customer || !currency || !address || !json_array_size(items)) {
 		json_decref(priced);
-		snprintf(errstr, size, "OrderRequested without order_id, customer, currency, "
-				       "address or items");
+		snprintf(errstr, size,
+		         "OrderRequested without order_id, customer, currency, "
+		         "address or items");
 		return ERR_INVALID;
 	}
 	{
 		const char *p[1] = {order_id};
 
 		rc = db_exec(tx, "SELECT 1 FROM orders WHERE order_id = $1", 1, p, &res, errstr,
-			     size);
+		             size);
 		if (rc < 0 || PQntuples(res) > 0) { /* idempotent on order_id */
 			PQclear(res);
 			json_decref(priced);
@@ -74,14 +76,15 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 		}
 		PQclear(res);
 	}
-	json_array_foreach(items, i, item) {
+	json_array_foreach(items, i, item)
+	{
 		const char *pid = event_str(item, "product_id");
 		json_int_t qty = event_int(item, "quantity");
 		const char *p[1] = {pid};
 		long long price;
 
-		rc = db_exec(tx, "SELECT price_cents FROM products WHERE product_id = $1", 1, p, &res,
-			     errstr, size);
+		rc = db_exec(tx, "SELECT price_cents FROM products WHERE product_id = $1", 1, p,
+		             &res, errstr, size);
 		if (rc < 0) {
 			json_decref(priced);
 			return rc;
@@ -94,20 +97,26 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 		price = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 		total += price * qty;
-		json_array_append_new(priced, json_pack("{s:s, s:I, s:I}", "product_id", pid,
-							"quantity", qty, "unit_price_cents",
-							(json_int_t)price));
+		json_array_append_new(priced,
+		                      json_pack("{s:s, s:I, s:I}", "product_id", pid, "quantity",
+		                                qty, "unit_price_cents", (json_int_t)price));
 	}
 	{
 		char total_s[32];
-		const char *p[7] = {order_id, customer, currency, address, total_s,
-				    unknown ? "CANCELLED" : "CREATED", event_meta(r, "correlation_id")};
+		const char *p[7] = {order_id,
+		                    customer,
+		                    currency,
+		                    address,
+		                    total_s,
+		                    unknown ? "CANCELLED" : "CREATED",
+		                    event_meta(r, "correlation_id")};
 
 		snprintf(total_s, sizeof(total_s), "%lld", unknown ? 0 : total);
-		rc = db_exec(tx,
-			     "INSERT INTO orders (order_id, customer_id, currency, shipping_address,"
-			     " total_cents, status, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			     7, p, NULL, errstr, size);
+		rc = db_exec(
+		        tx,
+		        "INSERT INTO orders (order_id, customer_id, currency, shipping_address,"
+		        " total_cents, status, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		        7, p, NULL, errstr, size);
 	}
 	if (rc < 0)
 		goto out;
@@ -116,34 +125,36 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 		rc = cancel(c, tx, r, order_id, customer, "UNKNOWN_PRODUCT", errstr, size);
 		goto out;
 	}
-	json_array_foreach(priced, i, item) {
+	json_array_foreach(priced, i, item)
+	{
 		char line[24], qty[24], price[32];
 		const char *p[5] = {order_id, line, event_str(item, "product_id"), qty, price};
 
 		snprintf(line, sizeof(line), "%zu", i + 1);
 		snprintf(qty, sizeof(qty), "%lld", (long long)event_int(item, "quantity"));
-		snprintf(price, sizeof(price), "%lld", (long long)event_int(item, "unit_price_cents"));
+		snprintf(price, sizeof(price), "%lld",
+		         (long long)event_int(item, "unit_price_cents"));
 		rc = db_exec(tx,
-			     "INSERT INTO order_items (order_id, line, product_id, quantity,"
-			     " unit_price_cents) VALUES ($1, $2, $3, $4, $5)",
-			     5, p, NULL, errstr, size);
+		             "INSERT INTO order_items (order_id, line, product_id, quantity,"
+		             " unit_price_cents) VALUES ($1, $2, $3, $4, $5)",
+		             5, p, NULL, errstr, size);
 		if (rc < 0)
 			goto out;
 	}
 	rc = outbox_emit(c->outbox, tx, "OrderCreated",
-			 json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "order_id", order_id,
-				   "customer_id", customer, "currency", currency, "shipping_address",
-				   address, "total_cents", (json_int_t)total, "items", priced),
-			 r, errstr, size);
+	                 json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "order_id", order_id,
+	                           "customer_id", customer, "currency", currency,
+	                           "shipping_address", address, "total_cents", (json_int_t)total,
+	                           "items", priced),
+	                 r, errstr, size);
 out:
 	json_decref(priced);
 	return rc;
 }
 
 /* A payment or inventory result: record it and move the state machine. */
-static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
-		     const char *column, const char *value, const char *reason, char *errstr,
-		     size_t size)
+static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev, const char *column,
+                     const char *value, const char *reason, char *errstr, size_t size)
 {
 	const char *order_id = event_str(ev->record, "order_id");
 	const char *p[1] = {order_id};
@@ -152,10 +163,11 @@ static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
 	enum order_decision d;
 	int rc;
 
-	rc = db_exec(tx,
-		     "SELECT status, payment_status, inventory_status, customer_id, shipping_address,"
-		     " total_cents FROM orders WHERE order_id = $1 FOR UPDATE",
-		     1, p, &res, errstr, size);
+	rc = db_exec(
+	        tx,
+	        "SELECT status, payment_status, inventory_status, customer_id, shipping_address,"
+	        " total_cents FROM orders WHERE order_id = $1 FOR UPDATE",
+	        1, p, &res, errstr, size);
 	if (rc < 0)
 		return rc;
 	if (PQntuples(res) == 0) {
@@ -174,8 +186,8 @@ static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
 			inv = value;
 		d = order_decide(status, pay, inv);
 	}
-	snprintf(sql, sizeof(sql), "UPDATE orders SET %s = $2, updated_at = now() WHERE order_id = $1",
-		 column);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE orders SET %s = $2, updated_at = now() WHERE order_id = $1", column);
 	{
 		const char *u[2] = {order_id, value};
 
@@ -183,19 +195,20 @@ static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
 	}
 	if (rc == 0 && d == ORDER_CONFIRM) {
 		rc = db_exec(tx,
-			     "UPDATE orders SET status = 'CONFIRMED', confirmed_at = now() WHERE"
-			     " order_id = $1",
-			     1, p, NULL, errstr, size);
+		             "UPDATE orders SET status = 'CONFIRMED', confirmed_at = now() WHERE"
+		             " order_id = $1",
+		             1, p, NULL, errstr, size);
 		if (rc == 0)
-			rc = outbox_emit(c->outbox, tx, "OrderConfirmed",
-					 json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id,
-						   "customer_id", PQgetvalue(res, 0, 3),
-						   "shipping_address", PQgetvalue(res, 0, 4),
-						   "total_cents",
-						   (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10)),
-					 ev->record, errstr, size);
+			rc = outbox_emit(
+			        c->outbox, tx, "OrderConfirmed",
+			        json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id,
+			                  "customer_id", PQgetvalue(res, 0, 3), "shipping_address",
+			                  PQgetvalue(res, 0, 4), "total_cents",
+			                  (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10)),
+			        ev->record, errstr, size);
 	} else if (rc == 0 && d == ORDER_CANCEL) {
-		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 3), reason, errstr, size);
+		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 3), reason, errstr,
+		            size);
 	}
 	PQclear(res);
 	return rc;
@@ -203,7 +216,7 @@ static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
 
 /* Shipping results: delivery completes the order, a final failure cancels it. */
 static int on_shipping(struct order_ctx *c, PGconn *tx, const struct consumed *ev, bool delivered,
-		       char *errstr, size_t size)
+                       char *errstr, size_t size)
 {
 	const char *order_id = event_str(ev->record, "order_id");
 	const char *p[1] = {order_id};
@@ -211,7 +224,7 @@ static int on_shipping(struct order_ctx *c, PGconn *tx, const struct consumed *e
 	int rc;
 
 	rc = db_exec(tx, "SELECT status, customer_id FROM orders WHERE order_id = $1 FOR UPDATE", 1,
-		     p, &res, errstr, size);
+	             p, &res, errstr, size);
 	if (rc < 0)
 		return rc;
 	if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "CONFIRMED") != 0) {
@@ -220,17 +233,17 @@ static int on_shipping(struct order_ctx *c, PGconn *tx, const struct consumed *e
 	}
 	if (delivered) {
 		rc = db_exec(tx,
-			     "UPDATE orders SET status = 'COMPLETED', updated_at = now() WHERE"
-			     " order_id = $1",
-			     1, p, NULL, errstr, size);
+		             "UPDATE orders SET status = 'COMPLETED', updated_at = now() WHERE"
+		             " order_id = $1",
+		             1, p, NULL, errstr, size);
 		if (rc == 0)
 			rc = outbox_emit(c->outbox, tx, "OrderCompleted",
-					 json_pack("{s:s, s:s}", "order_id", order_id, "customer_id",
-						   PQgetvalue(res, 0, 1)),
-					 ev->record, errstr, size);
+			                 json_pack("{s:s, s:s}", "order_id", order_id,
+			                           "customer_id", PQgetvalue(res, 0, 1)),
+			                 ev->record, errstr, size);
 	} else {
 		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 1), "SHIPPING_FAILED",
-			    errstr, size);
+		            errstr, size);
 	}
 	PQclear(res);
 	return rc;
@@ -242,15 +255,16 @@ static int on_product(PGconn *tx, const struct consumed *ev, char *errstr, size_
 	const json_t *r = ev->record;
 	char price[32], avail[16];
 	const char *p[5] = {event_str(r, "product_id"), event_str(r, "name"), price,
-			    event_str(r, "currency"), avail};
+	                    event_str(r, "currency"), avail};
 
 	snprintf(price, sizeof(price), "%lld", (long long)event_int(r, "price_cents"));
 	snprintf(avail, sizeof(avail), "%lld", (long long)event_int(r, "available"));
-	return db_exec(tx,
-		       "INSERT INTO products (product_id, name, price_cents, currency, available)"
-		       " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (product_id) DO UPDATE SET"
-		       " name = $2, price_cents = $3, currency = $4, available = $5, updated_at = now()",
-		       5, p, NULL, errstr, size);
+	return db_exec(
+	        tx,
+	        "INSERT INTO products (product_id, name, price_cents, currency, available)"
+	        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (product_id) DO UPDATE SET"
+	        " name = $2, price_cents = $3, currency = $4, available = $5, updated_at = now()",
+	        5, p, NULL, errstr, size);
 }
 
 int order_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
@@ -265,13 +279,13 @@ int order_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr,
 	if (!strcmp(t, "PaymentProcessed"))
 		return on_result(c, tx, ev, "payment_status", "PAID", NULL, errstr, size);
 	if (!strcmp(t, "PaymentFailed"))
-		return on_result(c, tx, ev, "payment_status", "DECLINED", "PAYMENT_DECLINED", errstr,
-				 size);
+		return on_result(c, tx, ev, "payment_status", "DECLINED", "PAYMENT_DECLINED",
+		                 errstr, size);
 	if (!strcmp(t, "InventoryReserved"))
 		return on_result(c, tx, ev, "inventory_status", "RESERVED", NULL, errstr, size);
 	if (!strcmp(t, "InventoryInsufficient"))
-		return on_result(c, tx, ev, "inventory_status", "INSUFFICIENT", "INSUFFICIENT_STOCK",
-				 errstr, size);
+		return on_result(c, tx, ev, "inventory_status", "INSUFFICIENT",
+		                 "INSUFFICIENT_STOCK", errstr, size);
 	if (!strcmp(t, "ShipmentDelivered"))
 		return on_shipping(c, tx, ev, true, errstr, size);
 	if (!strcmp(t, "ShipmentFailed"))

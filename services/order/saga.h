@@ -26,6 +26,6 @@ enum order_decision order_decide(const char *status, const char *payment, const 
 
 /* The consumer handler of the order service (every topic it consumes). */
 int order_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-		 size_t errstr_size);
+                 size_t errstr_size);
 
 #endif

@@ -15,14 +15,14 @@ struct payment_cfg {
 };
 
 static const struct config_var vars[] = {
-	DAEMON_CONFIG_VARS(struct payment_cfg, d, "9102"),
-	DAEMON_DATABASE_VARS(struct payment_cfg, d),
-	CONFIG_INT("PAYMENT_LIMIT_CENTS", "100000000", 0, 1e15, struct payment_cfg, limit_cents,
-		   "orders with a larger total are declined"),
-	CONFIG_DBL("PAYMENT_DECLINE_RATE", "0", 0, 1, struct payment_cfg, decline_rate,
-		   "share of other orders declined at random (load tests)"),
-	CONFIG_INT("PAYMENT_SEED", "42", 0, 2147483647, struct payment_cfg, seed,
-		   "seed of the random declines"),
+        DAEMON_CONFIG_VARS(struct payment_cfg, d, "9102"),
+        DAEMON_DATABASE_VARS(struct payment_cfg, d),
+        CONFIG_INT("PAYMENT_LIMIT_CENTS", "100000000", 0, 1e15, struct payment_cfg, limit_cents,
+                   "orders with a larger total are declined"),
+        CONFIG_DBL("PAYMENT_DECLINE_RATE", "0", 0, 1, struct payment_cfg, decline_rate,
+                   "share of other orders declined at random (load tests)"),
+        CONFIG_INT("PAYMENT_SEED", "42", 0, 2147483647, struct payment_cfg, seed,
+                   "seed of the random declines"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 	rc = daemon_start(&d, "payment", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
 		ctx = (struct payment_ctx){d.outbox, cfg.limit_cents, cfg.decline_rate,
-					   (unsigned long long)cfg.seed};
+		                           (unsigned long long)cfg.seed};
 		rc = daemon_consume(&d, "payment", topics, payment_handle, &ctx);
 	}
 	daemon_stop(&d);

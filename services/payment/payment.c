@@ -23,7 +23,7 @@ static double chance(unsigned long long seed, const char *order_id)
 }
 
 const char *payment_decline_reason(const struct payment_ctx *c, const char *customer_id,
-				   long long total_cents, const char *order_id)
+                                   long long total_cents, const char *order_id)
 {
 	if (strncmp(customer_id, "declined-", 9) == 0)
 		return "CARD_DECLINED";
@@ -34,8 +34,8 @@ const char *payment_decline_reason(const struct payment_ctx *c, const char *cust
 	return NULL;
 }
 
-static int on_created(struct payment_ctx *c, PGconn *tx, const struct consumed *ev,
-		      char *errstr, size_t size)
+static int on_created(struct payment_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
+                      size_t size)
 {
 	const json_t *r = ev->record;
 	const char *order_id = event_str(r, "order_id");
@@ -55,14 +55,16 @@ static int on_created(struct payment_ctx *c, PGconn *tx, const struct consumed *
 	event_uuid(payment_id);
 	snprintf(amount, sizeof(amount), "%lld", total);
 	{
-		const char *p[7] = {payment_id, order_id, customer, amount, currency,
-				    reason ? "DECLINED" : "CHARGED", reason};
+		const char *p[7] = {payment_id, order_id, customer,
+		                    amount,     currency, reason ? "DECLINED" : "CHARGED",
+		                    reason};
 
-		rc = db_exec(tx,
-			     "INSERT INTO payments (payment_id, order_id, customer_id, amount_cents,"
-			     " currency, status, decline_reason) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-			     " ON CONFLICT (order_id) DO NOTHING",
-			     7, p, &res, errstr, size);
+		rc = db_exec(
+		        tx,
+		        "INSERT INTO payments (payment_id, order_id, customer_id, amount_cents,"
+		        " currency, status, decline_reason) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		        " ON CONFLICT (order_id) DO NOTHING",
+		        7, p, &res, errstr, size);
 	}
 	if (rc < 0)
 		return rc;
@@ -73,18 +75,18 @@ static int on_created(struct payment_ctx *c, PGconn *tx, const struct consumed *
 	PQclear(res);
 	if (reason)
 		return outbox_emit(c->outbox, tx, "PaymentFailed",
-				   json_pack("{s:s, s:s}", "order_id", order_id, "reason", reason), r,
-				   errstr, size);
+		                   json_pack("{s:s, s:s}", "order_id", order_id, "reason", reason),
+		                   r, errstr, size);
 	return outbox_emit(c->outbox, tx, "PaymentProcessed",
-			   json_pack("{s:s, s:s, s:I, s:s}", "order_id", order_id, "payment_id",
-				     payment_id, "amount_cents", (json_int_t)total, "currency",
-				     currency),
-			   r, errstr, size);
+	                   json_pack("{s:s, s:s, s:I, s:s}", "order_id", order_id, "payment_id",
+	                             payment_id, "amount_cents", (json_int_t)total, "currency",
+	                             currency),
+	                   r, errstr, size);
 }
 
 /* OrderCancelled: refund a charge this service made; otherwise nothing. */
-static int on_cancelled(struct payment_ctx *c, PGconn *tx, const struct consumed *ev,
-			char *errstr, size_t size)
+static int on_cancelled(struct payment_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
+                        size_t size)
 {
 	const char *order_id = event_str(ev->record, "order_id");
 	const char *p[1] = {order_id};
@@ -93,10 +95,10 @@ static int on_cancelled(struct payment_ctx *c, PGconn *tx, const struct consumed
 	int rc;
 
 	rc = db_exec(tx,
-		     "UPDATE payments SET status = 'REFUNDED', updated_at = now()"
-		     " WHERE order_id = $1 AND status = 'CHARGED'"
-		     " RETURNING payment_id, amount_cents, currency",
-		     1, p, &res, errstr, size);
+	             "UPDATE payments SET status = 'REFUNDED', updated_at = now()"
+	             " WHERE order_id = $1 AND status = 'CHARGED'"
+	             " RETURNING payment_id, amount_cents, currency",
+	             1, p, &res, errstr, size);
 	if (rc < 0 || PQntuples(res) == 0) {
 		PQclear(res);
 		return rc;
@@ -106,16 +108,17 @@ static int on_cancelled(struct payment_ctx *c, PGconn *tx, const struct consumed
 		const char *q[3] = {refund_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1)};
 
 		rc = db_exec(tx,
-			     "INSERT INTO refunds (refund_id, payment_id, amount_cents) VALUES ($1, $2, $3)",
-			     3, q, NULL, errstr, size);
+		             "INSERT INTO refunds (refund_id, payment_id, amount_cents) VALUES "
+		             "($1, $2, $3)",
+		             3, q, NULL, errstr, size);
 	}
 	if (rc == 0)
 		rc = outbox_emit(c->outbox, tx, "PaymentRefunded",
-				 json_pack("{s:s, s:s, s:I, s:s}", "order_id", order_id, "payment_id",
-					   PQgetvalue(res, 0, 0), "amount_cents",
-					   (json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10),
-					   "currency", PQgetvalue(res, 0, 2)),
-				 ev->record, errstr, size);
+		                 json_pack("{s:s, s:s, s:I, s:s}", "order_id", order_id,
+		                           "payment_id", PQgetvalue(res, 0, 0), "amount_cents",
+		                           (json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+		                           "currency", PQgetvalue(res, 0, 2)),
+		                 ev->record, errstr, size);
 	PQclear(res);
 	return rc;
 }

@@ -21,9 +21,9 @@ struct payment_ctx {
  * share is decided from the seed and the order id, so a redelivery decides
  * the same. */
 const char *payment_decline_reason(const struct payment_ctx *c, const char *customer_id,
-				   long long total_cents, const char *order_id);
+                                   long long total_cents, const char *order_id);
 
 int payment_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-		   size_t errstr_size);
+                   size_t errstr_size);
 
 #endif

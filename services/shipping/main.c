@@ -16,16 +16,16 @@ struct shipping_cfg {
 };
 
 static const struct config_var vars[] = {
-	DAEMON_CONFIG_VARS(struct shipping_cfg, d, "9104"),
-	DAEMON_DATABASE_VARS(struct shipping_cfg, d),
-	CONFIG_INT("CARRIER_MAX_ATTEMPTS", "4", 1, 100, struct shipping_cfg, max_attempts,
-		   "carrier attempts before a shipment fails for good"),
-	CONFIG_INT("CARRIER_BACKOFF_MS", "20", 1, 600000, struct shipping_cfg, backoff_ms,
-		   "delay before the first retry; doubles per attempt, with jitter"),
-	CONFIG_INT("DELIVERY_DELAY_MS", "50", 0, 86400000, struct shipping_cfg, delivery_delay_ms,
-		   "time from dispatch to delivery"),
-	CONFIG_DBL("CARRIER_FAILURE_RATE", "0", 0, 1, struct shipping_cfg, failure_rate,
-		   "share of carrier attempts failing at random (load tests)"),
+        DAEMON_CONFIG_VARS(struct shipping_cfg, d, "9104"),
+        DAEMON_DATABASE_VARS(struct shipping_cfg, d),
+        CONFIG_INT("CARRIER_MAX_ATTEMPTS", "4", 1, 100, struct shipping_cfg, max_attempts,
+                   "carrier attempts before a shipment fails for good"),
+        CONFIG_INT("CARRIER_BACKOFF_MS", "20", 1, 600000, struct shipping_cfg, backoff_ms,
+                   "delay before the first retry; doubles per attempt, with jitter"),
+        CONFIG_INT("DELIVERY_DELAY_MS", "50", 0, 86400000, struct shipping_cfg, delivery_delay_ms,
+                   "time from dispatch to delivery"),
+        CONFIG_DBL("CARRIER_FAILURE_RATE", "0", 0, 1, struct shipping_cfg, failure_rate,
+                   "share of carrier attempts failing at random (load tests)"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -42,8 +42,12 @@ int main(int argc, char **argv)
 	daemon_load_config(&cfg, vars, NVARS, argc, argv);
 	rc = daemon_start(&d, "shipping", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
-		ctx = (struct shipping_ctx){d.outbox, d.db, cfg.max_attempts, cfg.backoff_ms,
-					    cfg.delivery_delay_ms, cfg.failure_rate};
+		ctx = (struct shipping_ctx){d.outbox,
+		                            d.db,
+		                            cfg.max_attempts,
+		                            cfg.backoff_ms,
+		                            cfg.delivery_delay_ms,
+		                            cfg.failure_rate};
 		daemon_set_tick(&d, shipping_tick, &ctx);
 		rc = daemon_consume(&d, "shipping", topics, shipping_handle, &ctx);
 	}

@@ -18,8 +18,8 @@ bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address)
 }
 
 /* OrderConfirmed: one shipment per order, handed to the carrier by the tick. */
-static int on_confirmed(struct shipping_ctx *c, PGconn *tx, const struct consumed *ev,
-			char *errstr, size_t size)
+static int on_confirmed(struct shipping_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
+                        size_t size)
 {
 	const json_t *r = ev->record;
 	const char *order_id = event_str(r, "order_id");
@@ -34,16 +34,19 @@ static int on_confirmed(struct shipping_ctx *c, PGconn *tx, const struct consume
 	event_uuid(shipment_id);
 	cause = json_dumps(json_object_get(r, "metadata"), JSON_COMPACT);
 	{
-		const char *p[6] = {shipment_id, order_id, event_str(r, "customer_id"),
-				    event_str(r, "shipping_address"), event_meta(r, "correlation_id"),
-				    cause};
+		const char *p[6] = {shipment_id,
+		                    order_id,
+		                    event_str(r, "customer_id"),
+		                    event_str(r, "shipping_address"),
+		                    event_meta(r, "correlation_id"),
+		                    cause};
 
 		rc = db_exec(tx,
-			     "INSERT INTO shipments (shipment_id, order_id, customer_id,"
-			     " shipping_address, status, correlation_id, cause_event)"
-			     " VALUES ($1, $2, $3, $4, 'CREATED', $5, $6::jsonb)"
-			     " ON CONFLICT (order_id) DO NOTHING",
-			     6, p, &res, errstr, size);
+		             "INSERT INTO shipments (shipment_id, order_id, customer_id,"
+		             " shipping_address, status, correlation_id, cause_event)"
+		             " VALUES ($1, $2, $3, $4, 'CREATED', $5, $6::jsonb)"
+		             " ON CONFLICT (order_id) DO NOTHING",
+		             6, p, &res, errstr, size);
 	}
 	free(cause);
 	if (rc < 0 || strcmp(PQcmdTuples(res), "1") != 0) {
@@ -51,9 +54,10 @@ static int on_confirmed(struct shipping_ctx *c, PGconn *tx, const struct consume
 		return rc; /* at most one shipment per order */
 	}
 	PQclear(res);
-	return outbox_emit(c->outbox, tx, "ShipmentCreated",
-			   json_pack("{s:s, s:s}", "order_id", order_id, "shipment_id", shipment_id),
-			   r, errstr, size);
+	return outbox_emit(
+	        c->outbox, tx, "ShipmentCreated",
+	        json_pack("{s:s, s:s}", "order_id", order_id, "shipment_id", shipment_id), r,
+	        errstr, size);
 }
 
 int shipping_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
@@ -65,7 +69,7 @@ int shipping_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errs
 
 /* Emits a shipping event caused by the stored OrderConfirmed metadata. */
 static int emit(struct shipping_ctx *c, PGconn *tx, const char *type, json_t *fields,
-		const char *cause_meta, char *errstr, size_t size)
+                const char *cause_meta, char *errstr, size_t size)
 {
 	json_t *cause = json_pack("{s:o}", "metadata", json_loads(cause_meta, 0, NULL));
 	int rc = outbox_emit(c->outbox, tx, type, fields, cause, errstr, size);
@@ -90,26 +94,27 @@ static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *row, char *errs
 	if (!strcmp(status, "DISPATCHED")) {
 		const char *p[1] = {shipment_id};
 
-		rc = db_exec(tx, "UPDATE shipments SET status = 'DELIVERED', updated_at = now() WHERE"
-				 " shipment_id = $1",
-			     1, p, NULL, errstr, size);
+		rc = db_exec(tx,
+		             "UPDATE shipments SET status = 'DELIVERED', updated_at = now() WHERE"
+		             " shipment_id = $1",
+		             1, p, NULL, errstr, size);
 		return rc < 0 ? rc
-			      : emit(c, tx, "ShipmentDelivered",
-				     json_pack("{s:s, s:s}", "order_id", order_id, "shipment_id",
-					       shipment_id),
-				     cause, errstr, size);
+		              : emit(c, tx, "ShipmentDelivered",
+		                     json_pack("{s:s, s:s}", "order_id", order_id, "shipment_id",
+		                               shipment_id),
+		                     cause, errstr, size);
 	}
 	ok = shipping_carrier_accepts(c, address);
 	attempts++;
 	snprintf(n, sizeof(n), "%d", attempts);
 	{
 		const char *p[4] = {shipment_id, n, ok ? "true" : "false",
-				    ok ? "accepted" : "carrier refused the parcel"};
+		                    ok ? "accepted" : "carrier refused the parcel"};
 
 		rc = db_exec(tx,
-			     "INSERT INTO carrier_attempts (shipment_id, attempt, ok, detail)"
-			     " VALUES ($1, $2, $3, $4)",
-			     4, p, NULL, errstr, size);
+		             "INSERT INTO carrier_attempts (shipment_id, attempt, ok, detail)"
+		             " VALUES ($1, $2, $3, $4)",
+		             4, p, NULL, errstr, size);
 		if (rc < 0)
 			return rc;
 	}
@@ -118,43 +123,44 @@ static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *row, char *errs
 
 		snprintf(delay, sizeof(delay), "%ld", c->delivery_delay_ms);
 		rc = db_exec(tx,
-			     "UPDATE shipments SET status = 'DISPATCHED', attempts = $2,"
-			     " next_attempt_at = now() + $3::int * interval '1 millisecond',"
-			     " updated_at = now() WHERE shipment_id = $1",
-			     3, p, NULL, errstr, size);
+		             "UPDATE shipments SET status = 'DISPATCHED', attempts = $2,"
+		             " next_attempt_at = now() + $3::int * interval '1 millisecond',"
+		             " updated_at = now() WHERE shipment_id = $1",
+		             3, p, NULL, errstr, size);
 		return rc < 0 ? rc
-			      : emit(c, tx, "ShipmentDispatched",
-				     json_pack("{s:s, s:s, s:s, s:i}", "order_id", order_id,
-					       "shipment_id", shipment_id, "carrier", "simulated",
-					       "attempts", attempts),
-				     cause, errstr, size);
+		              : emit(c, tx, "ShipmentDispatched",
+		                     json_pack("{s:s, s:s, s:s, s:i}", "order_id", order_id,
+		                               "shipment_id", shipment_id, "carrier", "simulated",
+		                               "attempts", attempts),
+		                     cause, errstr, size);
 	}
 	if (attempts >= c->max_attempts) {
 		const char *p[2] = {shipment_id, n};
 
 		LOG(WARN, "shipment %s for order %s failed for good after %d attempts", shipment_id,
 		    order_id, attempts);
-		rc = db_exec(tx,
-			     "UPDATE shipments SET status = 'FAILED', attempts = $2, updated_at = now()"
-			     " WHERE shipment_id = $1",
-			     2, p, NULL, errstr, size);
+		rc = db_exec(
+		        tx,
+		        "UPDATE shipments SET status = 'FAILED', attempts = $2, updated_at = now()"
+		        " WHERE shipment_id = $1",
+		        2, p, NULL, errstr, size);
 		return rc < 0 ? rc
-			      : emit(c, tx, "ShipmentFailed",
-				     json_pack("{s:s, s:s, s:s, s:i}", "order_id", order_id,
-					       "shipment_id", shipment_id, "reason",
-					       "CARRIER_REFUSED", "attempts", attempts),
-				     cause, errstr, size);
+		              : emit(c, tx, "ShipmentFailed",
+		                     json_pack("{s:s, s:s, s:s, s:i}", "order_id", order_id,
+		                               "shipment_id", shipment_id, "reason",
+		                               "CARRIER_REFUSED", "attempts", attempts),
+		                     cause, errstr, size);
 	}
 	{
 		const char *p[3] = {shipment_id, n, delay};
 
 		snprintf(delay, sizeof(delay), "%d",
-			 daemon_backoff_ms(attempts, (int)c->backoff_ms, (int)c->backoff_ms * 64));
+		         daemon_backoff_ms(attempts, (int)c->backoff_ms, (int)c->backoff_ms * 64));
 		return db_exec(tx,
-			       "UPDATE shipments SET attempts = $2,"
-			       " next_attempt_at = now() + $3::int * interval '1 millisecond',"
-			       " updated_at = now() WHERE shipment_id = $1",
-			       3, p, NULL, errstr, size);
+		               "UPDATE shipments SET attempts = $2,"
+		               " next_attempt_at = now() + $3::int * interval '1 millisecond',"
+		               " updated_at = now() WHERE shipment_id = $1",
+		               3, p, NULL, errstr, size);
 	}
 }
 
@@ -172,12 +178,14 @@ void shipping_tick(void *arg)
 			return;
 		rc = db_exec(tx, "BEGIN", 0, NULL, NULL, errstr, sizeof(errstr));
 		if (rc == 0)
-			rc = db_exec(tx,
-				     "SELECT shipment_id, order_id, shipping_address, status, attempts,"
-				     " cause_event::text FROM shipments"
-				     " WHERE status IN ('CREATED', 'DISPATCHED') AND next_attempt_at <= now()"
-				     " ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-				     0, NULL, &row, errstr, sizeof(errstr));
+			rc = db_exec(
+			        tx,
+			        "SELECT shipment_id, order_id, shipping_address, status, attempts,"
+			        " cause_event::text FROM shipments"
+			        " WHERE status IN ('CREATED', 'DISPATCHED') AND next_attempt_at <= "
+			        "now()"
+			        " ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+			        0, NULL, &row, errstr, sizeof(errstr));
 		if (rc == 0 && PQntuples(row) == 0) {
 			PQclear(row);
 			PQclear(PQexec(tx, "ROLLBACK"));

@@ -13,15 +13,15 @@
 
 struct shipping_ctx {
 	struct outbox *outbox;
-	struct db *db;            /* for the carrier work between batches */
+	struct db *db; /* for the carrier work between batches */
 	long max_attempts;
-	long backoff_ms;          /* first retry delay; doubles, with jitter */
-	long delivery_delay_ms;   /* dispatched -> delivered */
-	double failure_rate;      /* load tests: share of attempts failing at random */
+	long backoff_ms;        /* first retry delay; doubles, with jitter */
+	long delivery_delay_ms; /* dispatched -> delivered */
+	double failure_rate;    /* load tests: share of attempts failing at random */
 };
 
 int shipping_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-		    size_t errstr_size);
+                    size_t errstr_size);
 
 /* Works through the shipments that are due (carrier attempts, deliveries). */
 void shipping_tick(void *ctx);

@@ -23,15 +23,15 @@ struct template_cfg {
 };
 
 static const struct config_var vars[] = {
-	DAEMON_CONFIG_VARS(struct template_cfg, d, "9190"),
-	DAEMON_DATABASE_VARS(struct template_cfg, d),
-	CONFIG_STR("GROUP", "template", struct template_cfg, group, "consumer group"),
-	CONFIG_STR("CONSUME_TOPICS", "order-events", struct template_cfg, topics,
-		   "comma-separated topics to consume"),
-	CONFIG_STR("EMIT_TYPE", "", struct template_cfg, emit_type,
-		   "event type emitted for each event applied (e.g. NotificationSent), or empty"),
-	CONFIG_STR("EMIT_TOPIC", "", struct template_cfg, emit_topic,
-		   "topic of the emitted events; empty for the schema's own"),
+        DAEMON_CONFIG_VARS(struct template_cfg, d, "9190"),
+        DAEMON_DATABASE_VARS(struct template_cfg, d),
+        CONFIG_STR("GROUP", "template", struct template_cfg, group, "consumer group"),
+        CONFIG_STR("CONSUME_TOPICS", "order-events", struct template_cfg, topics,
+                   "comma-separated topics to consume"),
+        CONFIG_STR("EMIT_TYPE", "", struct template_cfg, emit_type,
+                   "event type emitted for each event applied (e.g. NotificationSent), or empty"),
+        CONFIG_STR("EMIT_TOPIC", "", struct template_cfg, emit_topic,
+                   "topic of the emitted events; empty for the schema's own"),
 };
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))

@@ -18,7 +18,7 @@ bool template_accepts(const json_t *record, char *errstr, size_t errstr_size)
 }
 
 int template_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr,
-		    size_t errstr_size)
+                    size_t errstr_size)
 {
 	struct template_ctx *ctx = arg;
 	const char *params[3] = {ev->event_id, ev->type, event_str(ev->record, "order_id")};
@@ -27,9 +27,10 @@ int template_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errs
 
 	if (!template_accepts(ev->record, errstr, errstr_size))
 		return ERR_INVALID;
-	rc = db_exec(tx,
-		     "INSERT INTO template_effects (event_id, event_type, order_id) VALUES ($1, $2, $3)",
-		     3, params, NULL, errstr, errstr_size);
+	rc = db_exec(
+	        tx,
+	        "INSERT INTO template_effects (event_id, event_type, order_id) VALUES ($1, $2, $3)",
+	        3, params, NULL, errstr, errstr_size);
 	if (rc < 0 || !ctx->emit_type[0])
 		return rc;
 	/* The emitted event: the fields it shares with the cause, and where it
@@ -46,5 +47,5 @@ int template_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errs
 	if (json_object_get(fields, "channel"))
 		json_object_set_new(fields, "channel", json_string("template"));
 	return outbox_add(ctx->outbox, tx, ctx->emit_type, fields, ev->record, NULL, NULL,
-			  ctx->emit_topic[0] ? ctx->emit_topic : NULL, NULL, errstr, errstr_size);
+	                  ctx->emit_topic[0] ? ctx->emit_topic : NULL, NULL, errstr, errstr_size);
 }

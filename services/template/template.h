@@ -23,6 +23,6 @@ bool template_accepts(const json_t *record, char *errstr, size_t errstr_size);
 /* Records the event in template_effects and, when configured, emits an event
  * of emit_type caused by it. An event it does not accept is poison (DLQ). */
 int template_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-		    size_t errstr_size);
+                    size_t errstr_size);
 
 #endif

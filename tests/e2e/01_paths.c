@@ -33,8 +33,9 @@ static long long notifications(const char *id, const char *cause)
 	char sql[256];
 
 	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM notifications WHERE order_id = $1 AND cause_event_type = '%s'",
-		 cause);
+	         "SELECT count(*) FROM notifications WHERE order_id = $1 AND cause_event_type = "
+	         "'%s'",
+	         cause);
 	return e2e_db("NOTIFICATION", sql, id);
 }
 
@@ -42,38 +43,41 @@ Test(paths, completed)
 {
 	char id[40];
 	json_t *o = run_order(e2e_order_body("e2e-happy", "1 Main St", "p-0005", 2), id);
-	long long price = e2e_db("INVENTORY", "SELECT price_cents FROM products WHERE product_id = $1",
-				 "p-0005");
+	long long price = e2e_db(
+	        "INVENTORY", "SELECT price_cents FROM products WHERE product_id = $1", "p-0005");
 
 	cr_expect_str_eq(field(o, "status"), "COMPLETED");
 	cr_expect_str_eq(field(o, "payment_status"), "PAID");
 	cr_expect_str_eq(field(o, "inventory_status"), "RESERVED");
 	cr_expect_str_eq(field(o, "shipment_status"), "DELIVERED");
 	cr_expect_eq(json_integer_value(json_object_get(o, "total_cents")), 2 * price);
-	cr_expect(strstr(e2e_history(o), "OrderRequested") && strstr(e2e_history(o), "OrderCreated") &&
-			  strstr(e2e_history(o), "PaymentProcessed") &&
-			  strstr(e2e_history(o), "InventoryReserved") &&
-			  strstr(e2e_history(o), "OrderConfirmed") &&
-			  strstr(e2e_history(o), "ShipmentDispatched") &&
-			  strstr(e2e_history(o), "ShipmentDelivered") &&
-			  strstr(e2e_history(o), "OrderCompleted"),
-		  "history: %s", e2e_history(o));
+	cr_expect(strstr(e2e_history(o), "OrderRequested") &&
+	                  strstr(e2e_history(o), "OrderCreated") &&
+	                  strstr(e2e_history(o), "PaymentProcessed") &&
+	                  strstr(e2e_history(o), "InventoryReserved") &&
+	                  strstr(e2e_history(o), "OrderConfirmed") &&
+	                  strstr(e2e_history(o), "ShipmentDispatched") &&
+	                  strstr(e2e_history(o), "ShipmentDelivered") &&
+	                  strstr(e2e_history(o), "OrderCompleted"),
+	          "history: %s", e2e_history(o));
 	cr_expect_str_eq(e2e_db_text("ORDER", "SELECT status FROM orders WHERE order_id = $1", id),
-			 "COMPLETED");
+	                 "COMPLETED");
 	cr_expect_eq(e2e_db("ORDER", "SELECT total_cents FROM orders WHERE order_id = $1", id),
-		     2 * price);
-	cr_expect_str_eq(e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
-			 "CHARGED");
+	             2 * price);
+	cr_expect_str_eq(
+	        e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
+	        "CHARGED");
 	cr_expect_eq(e2e_db("PAYMENT", "SELECT amount_cents FROM payments WHERE order_id = $1", id),
-		     2 * price);
-	cr_expect_eq(e2e_db("INVENTORY",
-			    "SELECT sum(quantity) FROM reservations WHERE order_id = $1 AND status = "
-			    "'RESERVED'",
-			    id),
-		     2);
-	cr_expect_str_eq(e2e_db_text("SHIPPING", "SELECT status FROM shipments WHERE order_id = $1",
-				     id),
-			 "DELIVERED");
+	             2 * price);
+	cr_expect_eq(
+	        e2e_db("INVENTORY",
+	               "SELECT sum(quantity) FROM reservations WHERE order_id = $1 AND status = "
+	               "'RESERVED'",
+	               id),
+	        2);
+	cr_expect_str_eq(
+	        e2e_db_text("SHIPPING", "SELECT status FROM shipments WHERE order_id = $1", id),
+	        "DELIVERED");
 	cr_expect_eq(notifications(id, "OrderConfirmed"), 1);
 	cr_expect_eq(notifications(id, "ShipmentDispatched"), 1);
 	cr_expect_eq(notifications(id, "ShipmentDelivered"), 1);
@@ -89,18 +93,21 @@ Test(paths, payment_declined_releases_the_reservation)
 
 	cr_expect_str_eq(field(o, "status"), "CANCELLED");
 	cr_expect_str_eq(field(o, "cancel_reason"), "PAYMENT_DECLINED");
-	cr_expect_str_eq(e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
-			 "DECLINED");
-	cr_expect_eq(e2e_db("PAYMENT", "SELECT count(*) FROM refunds r JOIN payments p USING"
-				       " (payment_id) WHERE p.order_id = $1",
-			    id),
-		     0, "no refund without a charge");
+	cr_expect_str_eq(
+	        e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
+	        "DECLINED");
+	cr_expect_eq(e2e_db("PAYMENT",
+	                    "SELECT count(*) FROM refunds r JOIN payments p USING"
+	                    " (payment_id) WHERE p.order_id = $1",
+	                    id),
+	             0, "no refund without a charge");
 	cr_expect_eq(e2e_db("INVENTORY",
-			    "SELECT count(*) FROM reservations WHERE order_id = $1 AND status = "
-			    "'RESERVED'",
-			    id),
-		     0, "the reservation was released");
-	cr_expect_eq(e2e_db("SHIPPING", "SELECT count(*) FROM shipments WHERE order_id = $1", id), 0);
+	                    "SELECT count(*) FROM reservations WHERE order_id = $1 AND status = "
+	                    "'RESERVED'",
+	                    id),
+	             0, "the reservation was released");
+	cr_expect_eq(e2e_db("SHIPPING", "SELECT count(*) FROM shipments WHERE order_id = $1", id),
+	             0);
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	cr_expect_eq(notifications(id, "OrderConfirmed"), 0);
 	json_decref(o);
@@ -118,15 +125,17 @@ Test(paths, out_of_stock_refunds_the_charge)
 	cr_expect_str_eq(field(o, "status"), "CANCELLED");
 	cr_expect_str_eq(field(o, "cancel_reason"), "INSUFFICIENT_STOCK");
 	cr_expect_str_eq(field(o, "inventory_status"), "INSUFFICIENT");
-	cr_expect_str_eq(e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
-			 "REFUNDED");
-	cr_expect_eq(e2e_db("PAYMENT", "SELECT count(*) FROM refunds r JOIN payments p USING"
-				       " (payment_id) WHERE p.order_id = $1",
-			    id),
-		     1);
+	cr_expect_str_eq(
+	        e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
+	        "REFUNDED");
+	cr_expect_eq(e2e_db("PAYMENT",
+	                    "SELECT count(*) FROM refunds r JOIN payments p USING"
+	                    " (payment_id) WHERE p.order_id = $1",
+	                    id),
+	             1);
 	cr_expect_eq(e2e_db("INVENTORY", "SELECT available FROM products WHERE product_id = $1",
-			    product),
-		     1, "nothing was taken");
+	                    product),
+	             1, "nothing was taken");
 	cr_expect_eq(notifications(id, "PaymentRefunded"), 1);
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	json_decref(o);
@@ -145,11 +154,13 @@ Test(paths, both_failing_cancels_once_with_the_first_reason)
 	reason = field(o, "cancel_reason");
 	cr_expect_str_eq(field(o, "status"), "CANCELLED");
 	cr_expect(!strcmp(reason, "PAYMENT_DECLINED") || !strcmp(reason, "INSUFFICIENT_STOCK"),
-		  "reason %s", reason);
-	cr_expect_str_eq(e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
-			 "DECLINED");
-	cr_expect_eq(e2e_db("INVENTORY", "SELECT count(*) FROM reservations WHERE order_id = $1", id),
-		     0);
+	          "reason %s", reason);
+	cr_expect_str_eq(
+	        e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
+	        "DECLINED");
+	cr_expect_eq(
+	        e2e_db("INVENTORY", "SELECT count(*) FROM reservations WHERE order_id = $1", id),
+	        0);
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	cr_expect_eq(notifications(id, "PaymentRefunded"), 0);
 	json_decref(o);
@@ -165,9 +176,10 @@ Test(paths, unknown_product_cancels_at_once)
 	cr_expect_str_eq(field(o, "cancel_reason"), "UNKNOWN_PRODUCT");
 	cr_expect_null(strstr(e2e_history(o), "OrderCreated"), "history: %s", e2e_history(o));
 	cr_expect_eq(e2e_db("PAYMENT", "SELECT count(*) FROM payments WHERE order_id = $1", id), 0,
-		     "no charge");
-	cr_expect_eq(e2e_db("INVENTORY", "SELECT count(*) FROM reservations WHERE order_id = $1", id),
-		     0, "no reservation");
+	             "no charge");
+	cr_expect_eq(
+	        e2e_db("INVENTORY", "SELECT count(*) FROM reservations WHERE order_id = $1", id), 0,
+	        "no reservation");
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	json_decref(o);
 	e2e_expect_invariants();
@@ -185,19 +197,20 @@ Test(paths, shipping_failing_for_good_refunds_and_restocks)
 	cr_expect_str_eq(field(o, "cancel_reason"), "SHIPPING_FAILED");
 	cr_expect_str_eq(field(o, "shipment_status"), "FAILED");
 	cr_expect(strstr(e2e_history(o), "OrderConfirmed"), "confirmed first: %s", e2e_history(o));
-	cr_expect_str_eq(e2e_db_text("SHIPPING", "SELECT status FROM shipments WHERE order_id = $1",
-				     id),
-			 "FAILED");
+	cr_expect_str_eq(
+	        e2e_db_text("SHIPPING", "SELECT status FROM shipments WHERE order_id = $1", id),
+	        "FAILED");
 	cr_expect_gt(e2e_db("SHIPPING",
-			    "SELECT count(*) FROM carrier_attempts a JOIN shipments s USING"
-			    " (shipment_id) WHERE s.order_id = $1 AND NOT a.ok",
-			    id),
-		     1, "the carrier was retried");
-	cr_expect_str_eq(e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
-			 "REFUNDED");
+	                    "SELECT count(*) FROM carrier_attempts a JOIN shipments s USING"
+	                    " (shipment_id) WHERE s.order_id = $1 AND NOT a.ok",
+	                    id),
+	             1, "the carrier was retried");
+	cr_expect_str_eq(
+	        e2e_db_text("PAYMENT", "SELECT status FROM payments WHERE order_id = $1", id),
+	        "REFUNDED");
 	cr_expect_eq(e2e_db("INVENTORY", "SELECT available FROM products WHERE product_id = $1",
-			    product),
-		     10, "restocked");
+	                    product),
+	             10, "restocked");
 	cr_expect_eq(notifications(id, "OrderConfirmed"), 1);
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	cr_expect_eq(notifications(id, "PaymentRefunded"), 1);

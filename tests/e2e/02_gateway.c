@@ -30,14 +30,15 @@ Test(gateway, the_same_idempotency_key_and_body_give_one_order)
 	cr_assert_eq(e2e_post_order(copy, key, NULL, b, reply, sizeof(reply)), 202, "%s", reply);
 	cr_expect_str_eq(a, b, "a second order was made");
 	json_decref(e2e_wait_terminal(a, 30000));
-	cr_expect_eq(e2e_db("ORDER", "SELECT count(*) FROM orders WHERE customer_id = 'e2e-idem' AND"
-				     " order_id = $1",
-			    a),
-		     1);
+	cr_expect_eq(e2e_db("ORDER",
+	                    "SELECT count(*) FROM orders WHERE customer_id = 'e2e-idem' AND"
+	                    " order_id = $1",
+	                    a),
+	             1);
 	/* The same key with another body is a conflict. */
 	cr_expect_eq(e2e_post_order(e2e_order_body("e2e-idem", "1 Main St", "p-0007", 2), key, NULL,
-				    NULL, reply, sizeof(reply)),
-		     409, "%s", reply);
+	                            NULL, reply, sizeof(reply)),
+	             409, "%s", reply);
 	cr_expect(strstr(reply, "\"status\":409") && strstr(reply, "another body"), "%s", reply);
 }
 
@@ -51,7 +52,7 @@ static long long order_requests_written(void)
 	long long total = 0;
 
 	rd_kafka_conf_set(conf, "bootstrap.servers", support_env("KAFKA_BOOTSTRAP"), errstr,
-			  sizeof(errstr));
+	                  sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	cr_assert_not_null(rk);
 	{
@@ -61,9 +62,9 @@ static long long order_requests_written(void)
 		for (int p = 0; p < md->topics[0].partition_cnt; p++) {
 			int64_t lo, hi;
 
-			cr_assert_eq(rd_kafka_query_watermark_offsets(rk, "order-requests", p, &lo, &hi,
-								      10000),
-				     0);
+			cr_assert_eq(rd_kafka_query_watermark_offsets(rk, "order-requests", p, &lo,
+			                                              &hi, 10000),
+			             0);
 			total += hi;
 		}
 		rd_kafka_metadata_destroy(md);
@@ -81,8 +82,7 @@ struct bad_case {
 	const char *names; /* expected in the problem body */
 };
 
-Test(gateway, bad_input_gets_a_problem_naming_the_cause_and_nothing_reaches_kafka,
-     .timeout = 120)
+Test(gateway, bad_input_gets_a_problem_naming_the_cause_and_nothing_reaches_kafka, .timeout = 120)
 {
 	static char big[70000], many[8192];
 	const char *auth_json = "Content-Type: application/json\r\n";
@@ -92,47 +92,58 @@ Test(gateway, bad_input_gets_a_problem_naming_the_cause_and_nothing_reaches_kafk
 	memset(big, ' ', sizeof(big) - 1);
 	big[0] = '{';
 	big[sizeof(big) - 2] = '}';
-	pos = (size_t)snprintf(many, sizeof(many), "{\"customer_id\":\"c\",\"currency\":\"EUR\","
-						   "\"shipping_address\":\"a\",\"items\":[");
+	pos = (size_t)snprintf(many, sizeof(many),
+	                       "{\"customer_id\":\"c\",\"currency\":\"EUR\","
+	                       "\"shipping_address\":\"a\",\"items\":[");
 	for (int i = 0; i < 60; i++)
 		pos += (size_t)snprintf(many + pos, sizeof(many) - pos,
-					"%s{\"product_id\":\"p-0001\",\"quantity\":1}", i ? "," : "");
+		                        "%s{\"product_id\":\"p-0001\",\"quantity\":1}",
+		                        i ? "," : "");
 	snprintf(many + pos, sizeof(many) - pos, "]}");
 
 	const struct bad_case cases[] = {
-		{"missing field", auth_json,
-		 "{\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-0001\",\"quantity\":1}]}",
-		 400, "\"field\":\"customer_id\""},
-		{"wrong type", auth_json,
-		 "{\"customer_id\":5,\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-0001\",\"quantity\":1}]}",
-		 400, "\"field\":\"customer_id\""},
-		{"zero quantity", auth_json,
-		 "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-0001\",\"quantity\":0}]}",
-		 400, "\"field\":\"items[0].quantity\""},
-		{"negative quantity", auth_json,
-		 "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-0001\",\"quantity\":-3}]}",
-		 400, "\"field\":\"items[0].quantity\""},
-		{"huge quantity", auth_json,
-		 "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-0001\",\"quantity\":99999999999}]}",
-		 400, "\"field\":\"items[0].quantity\""},
-		{"quantity as text", auth_json,
-		 "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-0001\",\"quantity\":\"2\"}]}",
-		 400, "\"field\":\"items[0].quantity\""},
-		{"too many lines", auth_json, many, 400, "\"field\":\"items\""},
-		{"no lines", auth_json,
-		 "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[]}",
-		 400, "\"field\":\"items\""},
-		{"unknown currency", auth_json,
-		 "{\"customer_id\":\"c\",\"currency\":\"XYZ\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-0001\",\"quantity\":1}]}",
-		 400, "\"field\":\"currency\""},
-		{"not JSON", auth_json, "{\"customer_id\": nope", 400, "not valid JSON"},
-		{"invalid UTF-8", auth_json,
-		 "{\"customer_id\":\"c\xff\xfe\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-0001\",\"quantity\":1}]}",
-		 400, "not valid JSON"},
-		{"not an object", auth_json, "[1,2,3]", 400, "JSON object"},
-		{"body over the limit", auth_json, big, 413, "\"status\":413"},
-		{"not JSON content type", "Content-Type: text/plain\r\n", "{}", 415,
-		 "application/json"},
+	        {"missing field", auth_json,
+	         "{\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p-"
+	         "0001\",\"quantity\":1}]}",
+	         400, "\"field\":\"customer_id\""},
+	        {"wrong type", auth_json,
+	         "{\"customer_id\":5,\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{"
+	         "\"product_id\":\"p-0001\",\"quantity\":1}]}",
+	         400, "\"field\":\"customer_id\""},
+	        {"zero quantity", auth_json,
+	         "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":"
+	         "[{\"product_id\":\"p-0001\",\"quantity\":0}]}",
+	         400, "\"field\":\"items[0].quantity\""},
+	        {"negative quantity", auth_json,
+	         "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":"
+	         "[{\"product_id\":\"p-0001\",\"quantity\":-3}]}",
+	         400, "\"field\":\"items[0].quantity\""},
+	        {"huge quantity", auth_json,
+	         "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":"
+	         "[{\"product_id\":\"p-0001\",\"quantity\":99999999999}]}",
+	         400, "\"field\":\"items[0].quantity\""},
+	        {"quantity as text", auth_json,
+	         "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":"
+	         "[{\"product_id\":\"p-0001\",\"quantity\":\"2\"}]}",
+	         400, "\"field\":\"items[0].quantity\""},
+	        {"too many lines", auth_json, many, 400, "\"field\":\"items\""},
+	        {"no lines", auth_json,
+	         "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":"
+	         "[]}",
+	         400, "\"field\":\"items\""},
+	        {"unknown currency", auth_json,
+	         "{\"customer_id\":\"c\",\"currency\":\"XYZ\",\"shipping_address\":\"a\",\"items\":"
+	         "[{\"product_id\":\"p-0001\",\"quantity\":1}]}",
+	         400, "\"field\":\"currency\""},
+	        {"not JSON", auth_json, "{\"customer_id\": nope", 400, "not valid JSON"},
+	        {"invalid UTF-8", auth_json,
+	         "{\"customer_id\":\"c\xff\xfe\",\"currency\":\"EUR\",\"shipping_address\":\"a\","
+	         "\"items\":[{\"product_id\":\"p-0001\",\"quantity\":1}]}",
+	         400, "not valid JSON"},
+	        {"not an object", auth_json, "[1,2,3]", 400, "JSON object"},
+	        {"body over the limit", auth_json, big, 413, "\"status\":413"},
+	        {"not JSON content type", "Content-Type: text/plain\r\n", "{}", 415,
+	         "application/json"},
 	};
 	char headers[512], reply[4096];
 
@@ -140,23 +151,26 @@ Test(gateway, bad_input_gets_a_problem_naming_the_cause_and_nothing_reaches_kafk
 		int status;
 
 		snprintf(headers, sizeof(headers), "Authorization: Bearer %s\r\n%s",
-			 support_env("API_KEY"), cases[i].headers);
+		         support_env("API_KEY"), cases[i].headers);
 		status = support_http(port(), "POST", "/v1/orders", headers, cases[i].body, reply,
-				      sizeof(reply));
-		cr_expect_eq(status, cases[i].status, "%s: got %d: %s", cases[i].name, status, reply);
+		                      sizeof(reply));
+		cr_expect_eq(status, cases[i].status, "%s: got %d: %s", cases[i].name, status,
+		             reply);
 		cr_expect(strstr(reply, cases[i].names), "%s: problem does not name the cause: %s",
-			  cases[i].name, reply);
+		          cases[i].name, reply);
 		cr_expect(cases[i].status == 413 || strstr(reply, "\"type\":\"about:blank\""),
-			  "%s: not problem+json: %s", cases[i].name, reply);
+		          "%s: not problem+json: %s", cases[i].name, reply);
 	}
 	/* No key, a wrong key. */
-	cr_expect_eq(support_http(port(), "POST", "/v1/orders", "Content-Type: application/json\r\n",
-				  e2e_order_body("c", "a", "p-0001", 1), reply, sizeof(reply)),
-		     401, "%s", reply);
 	cr_expect_eq(support_http(port(), "POST", "/v1/orders",
-				  "X-API-Key: not-a-real-key-123\r\nContent-Type: application/json\r\n",
-				  e2e_order_body("c", "a", "p-0001", 1), reply, sizeof(reply)),
-		     401, "%s", reply);
+	                          "Content-Type: application/json\r\n",
+	                          e2e_order_body("c", "a", "p-0001", 1), reply, sizeof(reply)),
+	             401, "%s", reply);
+	cr_expect_eq(
+	        support_http(port(), "POST", "/v1/orders",
+	                     "X-API-Key: not-a-real-key-123\r\nContent-Type: application/json\r\n",
+	                     e2e_order_body("c", "a", "p-0001", 1), reply, sizeof(reply)),
+	        401, "%s", reply);
 	cr_expect(strstr(reply, "API key"), "%s", reply);
 	cr_expect_eq(order_requests_written(), before, "a rejected request reached Kafka");
 }
@@ -168,12 +182,12 @@ Test(gateway, the_rate_limit_answers_429_with_retry_after)
 
 	/* LIMITED_API_KEY allows 3 requests per second. */
 	snprintf(headers, sizeof(headers),
-		 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
-		 support_env("LIMITED_API_KEY"));
+	         "Authorization: Bearer %s\r\nContent-Type: application/json\r\n",
+	         support_env("LIMITED_API_KEY"));
 	for (int i = 0; i < 10; i++) {
 		int s = support_http(port(), "POST", "/v1/orders", headers,
-				     e2e_order_body("e2e-rate", "a", "p-0001", 1), reply,
-				     sizeof(reply));
+		                     e2e_order_body("e2e-rate", "a", "p-0001", 1), reply,
+		                     sizeof(reply));
 
 		limited += s == 429;
 		accepted += s == 202;
@@ -190,18 +204,18 @@ Test(gateway, an_order_reads_as_pending_until_projected_and_unknown_ids_are_404)
 	json_t *o;
 
 	cr_assert_eq(e2e_post_order(e2e_order_body("e2e-pending", "a", "p-0008", 1), NULL, NULL, id,
-				    reply, sizeof(reply)),
-		     202);
+	                            reply, sizeof(reply)),
+	             202);
 	o = e2e_get_order(id);
 	cr_assert_not_null(o, "an accepted order answered 404");
 	json_decref(o);
 	snprintf(headers, sizeof(headers), "X-API-Key: %s\r\n", support_env("API_KEY"));
 	cr_expect_eq(support_http(port(), "GET", "/v1/orders/00000000-0000-0000-0000-000000000000",
-				  headers, NULL, reply, sizeof(reply)),
-		     404);
+	                          headers, NULL, reply, sizeof(reply)),
+	             404);
 	cr_expect_eq(support_http(port(), "GET", "/v1/products/p-0001", headers, NULL, reply,
-				  sizeof(reply)),
-		     200);
+	                          sizeof(reply)),
+	             200);
 	cr_expect(strstr(reply, "\"price_cents\"") && strstr(reply, "\"available\""), "%s", reply);
 	json_decref(e2e_wait_terminal(id, 30000));
 }

@@ -10,9 +10,9 @@
 #include "e2e.h"
 #include "support.h"
 
-#define ORDERS 200
+#define ORDERS  200
 #define THREADS 10
-#define STOCK 50
+#define STOCK   50
 
 static char product[64];
 static char ids[ORDERS][40];
@@ -23,7 +23,8 @@ static void *place(void *arg)
 	char body[512];
 
 	for (int i = t; i < ORDERS; i += THREADS) {
-		snprintf(body, sizeof(body), "%s", e2e_order_body("e2e-rush", "1 Main St", product, 1));
+		snprintf(body, sizeof(body), "%s",
+		         e2e_order_body("e2e-rush", "1 Main St", product, 1));
 		if (e2e_post_order(body, NULL, NULL, ids[i], NULL, 0) != 202)
 			ids[i][0] = '\0';
 	}
@@ -50,7 +51,8 @@ Test(concurrency, two_hundred_orders_for_fifty_in_stock, .timeout = 300)
 		accepted++;
 		o = e2e_wait_terminal(ids[i], 60000);
 		reason = json_string_value(json_object_get(o, "cancel_reason"));
-		confirmed += strcmp(json_string_value(json_object_get(o, "status")), "COMPLETED") == 0;
+		confirmed +=
+		        strcmp(json_string_value(json_object_get(o, "status")), "COMPLETED") == 0;
 		short_cancelled += reason && !strcmp(reason, "INSUFFICIENT_STOCK");
 		json_decref(o);
 	}
@@ -58,7 +60,7 @@ Test(concurrency, two_hundred_orders_for_fifty_in_stock, .timeout = 300)
 	cr_expect_eq(confirmed, STOCK, "%d orders completed", confirmed);
 	cr_expect_eq(short_cancelled, ORDERS - STOCK);
 	cr_expect_eq(e2e_db("INVENTORY", "SELECT available FROM products WHERE product_id = $1",
-			    product),
-		     0);
+	                    product),
+	             0);
 	e2e_expect_invariants();
 }

@@ -37,8 +37,8 @@ static void restart_while_ordering(const char *daemon)
 		char body[512];
 
 		snprintf(body, sizeof(body), "%s",
-			 e2e_order_body(i % 4 == 0 ? "declined-restart" : "e2e-restart", "1 Main St",
-					"p-0010", 1));
+		         e2e_order_body(i % 4 == 0 ? "declined-restart" : "e2e-restart",
+		                        "1 Main St", "p-0010", 1));
 		cr_assert_eq(e2e_post_order(body, NULL, NULL, ids[i], NULL, 0), 202);
 		if (i == ORDERS / 4) {
 			cr_log_info("stopping %s (pid %d) with orders in flight", daemon, (int)pid);
@@ -49,7 +49,7 @@ static void restart_while_ordering(const char *daemon)
 		usleep(100 * 1000);
 	cr_assert_neq(kill(pid, 0), 0, "%s did not stop within 10 s of SIGTERM", daemon);
 	snprintf(cmd, sizeof(cmd), "BUILD_DIR=%s bash deploy/local/daemons.sh start >/dev/null",
-		 getenv("BUILD_DIR") ? getenv("BUILD_DIR") : "build/asan");
+	         getenv("BUILD_DIR") ? getenv("BUILD_DIR") : "build/asan");
 	cr_assert_eq(support_sh(cmd), 0, "%s did not start again", daemon);
 	for (int i = 0; i < ORDERS; i++)
 		json_decref(e2e_wait_terminal(ids[i], 60000));

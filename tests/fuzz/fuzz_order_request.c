@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char field[64], detail[256];
 	json_t *out = NULL;
 	int rc = order_request_validate((const char *)data, size, &limits, &out, field,
-					sizeof(field), detail, sizeof(detail));
+	                                sizeof(field), detail, sizeof(detail));
 
 	if ((rc == 0) != (out != NULL) || (rc != 0 && rc != 400))
 		abort();

@@ -84,8 +84,8 @@ Test(plumbing, the_same_event_delivered_twice_has_one_effect, .init = setup, .fi
 	support_produce(support_env("KAFKA_BOOTSTRAP"), in, "dup-order", v, len);
 	support_template_start(&a, db, PORT_A, group, in, NULL, NULL);
 	cr_expect_eq(support_db_wait(db, "SELECT count(*) FROM inbox WHERE event_id = $1",
-				     (const char *[]){id, NULL}, 1, 30000),
-		     1);
+	                             (const char *[]){id, NULL}, 1, 30000),
+	             1);
 	/* The second copy is counted as a duplicate once it has been consumed. */
 	char line[256];
 	long long dups = -1;
@@ -122,34 +122,35 @@ Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .ini
 	support_produce(bootstrap, in, "same-key", v2, l2);
 	support_template_start(&a, db, PORT_A, group, in, NULL, NULL);
 
-	cr_expect_eq(support_db_wait(db, "SELECT count(*) FROM template_effects WHERE event_id = $1",
-				     (const char *[]){good2, NULL}, 1, 30000),
-		     1, "the event behind the poison was not processed");
+	cr_expect_eq(support_db_wait(db,
+	                             "SELECT count(*) FROM template_effects WHERE event_id = $1",
+	                             (const char *[]){good2, NULL}, 1, 30000),
+	             1, "the event behind the poison was not processed");
 	cr_expect_eq(effects(db, good1), 1);
 	cr_expect_eq(effects(db, empty_id), 0);
 	dead = support_read_topic(bootstrap, dlq, 2, 30000);
 	cr_assert_eq(json_array_size(dead), 2, "expected 2 dead letters, got %zu",
-		     json_array_size(dead));
+	             json_array_size(dead));
 	for (size_t i = 0; i < 2; i++) {
 		json_t *h = json_object_get(json_array_get(dead, i), "headers");
 
 		cr_expect_str_eq(json_string_value(json_object_get(h, "dlq-topic")), in);
 		cr_expect_str_eq(json_string_value(json_object_get(h, "dlq-group")), group);
 		cr_expect_str_eq(json_string_value(json_object_get(h, "dlq-partition")),
-				 json_string_value(json_object_get(h, "dlq-partition")));
+		                 json_string_value(json_object_get(h, "dlq-partition")));
 		cr_expect_not_null(json_object_get(h, "dlq-offset"));
 		cr_expect_not_null(json_object_get(h, "dlq-error"));
 		cr_expect_str_eq(json_string_value(json_object_get(json_array_get(dead, i), "key")),
-				 "same-key");
+		                 "same-key");
 	}
 	cr_expect(strstr(json_string_value(json_object_get(
-				 json_object_get(json_array_get(dead, 0), "headers"), "dlq-error")),
-			 "unknown schema fingerprint"),
-		  "first dead letter: the undecodable value");
+	                         json_object_get(json_array_get(dead, 0), "headers"), "dlq-error")),
+	                 "unknown schema fingerprint"),
+	          "first dead letter: the undecodable value");
 	cr_expect(strstr(json_string_value(json_object_get(
-				 json_object_get(json_array_get(dead, 1), "headers"), "dlq-error")),
-			 "has no order_id"),
-		  "second dead letter: the invalid event");
+	                         json_object_get(json_array_get(dead, 1), "headers"), "dlq-error")),
+	                 "has no order_id"),
+	          "second dead letter: the invalid event");
 	json_decref(dead);
 	support_service_stop(&a);
 	free(v1);
@@ -165,8 +166,8 @@ static int run_replay(const char *group, const char *to, char *out, size_t size)
 	size_t n;
 
 	snprintf(cmd, sizeof(cmd),
-		 "KAFKA_BOOTSTRAP=%s DLQ_GROUP=%s REPLAY_TO=%s REPLAY_IDLE_MS=2000 %s 2>&1",
-		 support_env("KAFKA_BOOTSTRAP"), group, to, support_bin("dlq-replay"));
+	         "KAFKA_BOOTSTRAP=%s DLQ_GROUP=%s REPLAY_TO=%s REPLAY_IDLE_MS=2000 %s 2>&1",
+	         support_env("KAFKA_BOOTSTRAP"), group, to, support_bin("dlq-replay"));
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	n = fread(out, 1, size - 1, p);
@@ -203,7 +204,7 @@ Test(plumbing, dlq_replay_republishes_dead_letters_once, .init = setup, .fini = 
 
 		cr_expect(!strcmp(key, "k1") || !strcmp(key, "k2"), "key %s", key);
 		cr_expect_null(json_object_get(json_object_get(m, "headers"), "dlq-error"),
-			       "dlq-* headers are removed");
+		               "dlq-* headers are removed");
 	}
 	json_decref(replayed);
 	/* Progress is kept: a second run finds nothing new. */
@@ -230,15 +231,15 @@ Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .init = set
 	PQclear(PQexec(c1, "BEGIN"));
 	PQclear(PQexec(c2, "BEGIN"));
 	cr_assert_eq(outbox_add(ob, c1, "OrderCancelled",
-				json_pack("{s:s, s:s, s:s}", "order_id", "late", "customer_id", "c",
-					  "reason", "r"),
-				NULL, "late", NULL, out, first, err, sizeof(err)),
-		     0, "%s", err);
+	                        json_pack("{s:s, s:s, s:s}", "order_id", "late", "customer_id", "c",
+	                                  "reason", "r"),
+	                        NULL, "late", NULL, out, first, err, sizeof(err)),
+	             0, "%s", err);
 	cr_assert_eq(outbox_add(ob, c2, "OrderCancelled",
-				json_pack("{s:s, s:s, s:s}", "order_id", "early", "customer_id", "c",
-					  "reason", "r"),
-				NULL, "early", NULL, out, second, err, sizeof(err)),
-		     0, "%s", err);
+	                        json_pack("{s:s, s:s, s:s}", "order_id", "early", "customer_id",
+	                                  "c", "reason", "r"),
+	                        NULL, "early", NULL, out, second, err, sizeof(err)),
+	             0, "%s", err);
 	ids = PQexec(c2, "SELECT max(id) FROM outbox");
 	cr_log_info("the second transaction holds outbox id %s", PQgetvalue(ids, 0, 0));
 	PQclear(ids);
@@ -251,7 +252,7 @@ Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .init = set
 	cr_expect_eq(json_array_size(seen), 2, "the late-committing row was skipped");
 	for (size_t i = 0; i < json_array_size(seen); i++) {
 		const char *h = json_string_value(json_object_get(
-			json_object_get(json_array_get(seen, i), "headers"), "event-id"));
+		        json_object_get(json_array_get(seen, i), "headers"), "event-id"));
 
 		cr_expect(h && (!strcmp(h, first) || !strcmp(h, second)));
 	}
@@ -298,27 +299,29 @@ Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no
 	a.pid = 0;
 	cr_expect_eq(effects(db, id), 1, "A applied the input once before dying");
 	cr_expect_eq(support_db_value(db, "SELECT count(*) FROM outbox WHERE topic = $1",
-				      (const char *[]){out, NULL}),
-		     1, "the acknowledged row is still in the outbox");
+	                              (const char *[]){out, NULL}),
+	             1, "the acknowledged row is still in the outbox");
 
 	/* Restart A normally: its relay publishes the row again. */
 	support_template_start(&a, db, PORT_A, group, in, out, NULL);
 	cr_expect_eq(support_db_wait(db, "SELECT count(*) FROM outbox WHERE topic = $1",
-				     (const char *[]){out, NULL}, 0, 30000),
-		     0, "the outbox row was not published after the restart");
+	                             (const char *[]){out, NULL}, 0, 30000),
+	             0, "the outbox row was not published after the restart");
 	published = support_read_topic(bootstrap, out, 2, 20000);
 	cr_expect_eq(json_array_size(published), 2, "the event should be on the topic twice");
 	/* B applied the emitted event exactly once, although it arrived twice. */
-	cr_expect_eq(support_db_wait(db2, "SELECT count(*) FROM template_effects WHERE order_id = $1",
-				     by_order, 1, 20000),
-		     1, "B never applied the emitted event");
+	cr_expect_eq(support_db_wait(db2,
+	                             "SELECT count(*) FROM template_effects WHERE order_id = $1",
+	                             by_order, 1, 20000),
+	             1, "B never applied the emitted event");
 	cr_expect_eq(support_db_wait(db2, "SELECT count(*) FROM inbox WHERE topic = $1",
-				     (const char *[]){out, NULL}, 1, 5000),
-		     1);
+	                             (const char *[]){out, NULL}, 1, 5000),
+	             1);
 	usleep(1000 * 1000); /* time for a second copy to have its (lack of) effect */
-	cr_expect_eq(support_db_value(db2, "SELECT count(*) FROM template_effects WHERE order_id = $1",
-				      by_order),
-		     1, "B applied the duplicated event more than once");
+	cr_expect_eq(support_db_value(db2,
+	                              "SELECT count(*) FROM template_effects WHERE order_id = $1",
+	                              by_order),
+	             1, "B applied the duplicated event more than once");
 	cr_expect_eq(effects(db, id), 1, "A's restart re-read the input without a second effect");
 	json_decref(published);
 	support_service_stop(&a);

@@ -15,9 +15,9 @@
 #include "support.h"
 
 #define N_EVENTS 1000
-#define PORT_A 19193
-#define PORT_B 19194
-#define PORT_C 19195
+#define PORT_A   19193
+#define PORT_B   19194
+#define PORT_C   19195
 
 static struct codec *codec;
 
@@ -57,16 +57,16 @@ static void pipeline_start(struct pipeline *p, const char *name)
 	snprintf(dlq, sizeof(dlq), "dlq.%s", p->group2);
 	support_create_topic(bootstrap, dlq, 1);
 	support_template_start(&p->a, support_env("TEST_DATABASE_URL"), PORT_A, p->group, p->in,
-			       p->out, NULL);
+	                       p->out, NULL);
 	support_template_start(&p->b, support_env("TEST2_DATABASE_URL"), PORT_B, p->group2, p->out,
-			       NULL, NULL);
+	                       NULL, NULL);
 }
 
 static long long applied(const char *db_env, const struct pipeline *p)
 {
 	return support_db_value(support_env(db_env),
-				"SELECT count(*) FROM template_effects WHERE order_id LIKE $1",
-				(const char *[]){p->like, NULL});
+	                        "SELECT count(*) FROM template_effects WHERE order_id LIKE $1",
+	                        (const char *[]){p->like, NULL});
 }
 
 /* Waits until both services applied every event, then checks: exactly once. */
@@ -74,23 +74,25 @@ static void expect_all_exactly_once(struct pipeline *p)
 {
 	const char *q = "SELECT count(*) FROM template_effects WHERE order_id LIKE $1";
 	const char *distinct = "SELECT count(DISTINCT order_id) FROM template_effects WHERE "
-			       "order_id LIKE $1";
+	                       "order_id LIKE $1";
 	const char *params[] = {p->like, NULL};
 
 	cr_expect_eq(support_db_wait(support_env("TEST_DATABASE_URL"), q, params, N_EVENTS, 120000),
-		     N_EVENTS, "A applied %lld of %d", applied("TEST_DATABASE_URL", p), N_EVENTS);
-	cr_expect_eq(support_db_wait(support_env("TEST2_DATABASE_URL"), q, params, N_EVENTS, 120000),
-		     N_EVENTS, "B applied %lld of %d", applied("TEST2_DATABASE_URL", p), N_EVENTS);
+	             N_EVENTS, "A applied %lld of %d", applied("TEST_DATABASE_URL", p), N_EVENTS);
+	cr_expect_eq(
+	        support_db_wait(support_env("TEST2_DATABASE_URL"), q, params, N_EVENTS, 120000),
+	        N_EVENTS, "B applied %lld of %d", applied("TEST2_DATABASE_URL", p), N_EVENTS);
 	sleep(1); /* any late duplicate would land now */
 	cr_expect_eq(support_db_value(support_env("TEST_DATABASE_URL"), q, params), N_EVENTS);
-	cr_expect_eq(support_db_value(support_env("TEST_DATABASE_URL"), distinct, params), N_EVENTS);
+	cr_expect_eq(support_db_value(support_env("TEST_DATABASE_URL"), distinct, params),
+	             N_EVENTS);
 	cr_expect_eq(support_db_value(support_env("TEST2_DATABASE_URL"), q, params), N_EVENTS,
-		     "an event had a second effect in B");
+	             "an event had a second effect in B");
 	cr_expect_eq(support_db_value(support_env("TEST2_DATABASE_URL"), distinct, params),
-		     N_EVENTS);
-	cr_expect_eq(support_db_wait(support_env("TEST_DATABASE_URL"), "SELECT count(*) FROM outbox",
-				     NULL, 0, 30000),
-		     0, "A's outbox did not drain");
+	             N_EVENTS);
+	cr_expect_eq(support_db_wait(support_env("TEST_DATABASE_URL"),
+	                             "SELECT count(*) FROM outbox", NULL, 0, 30000),
+	             0, "A's outbox did not drain");
 }
 
 /* Waits until A has applied at least n events (so the fault hits work in progress). */
@@ -109,7 +111,7 @@ Test(faults, postgres_restarted_while_consumers_work, .init = setup, .fini = tea
 	support_produce_events(codec, support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix, N_EVENTS);
 	wait_for_progress(&p, 50);
 	cr_log_info("restarting PostgreSQL with %lld of %d applied by A",
-		    applied("TEST_DATABASE_URL", &p), N_EVENTS);
+	            applied("TEST_DATABASE_URL", &p), N_EVENTS);
 	cr_assert_eq(support_sh("bash deploy/local/postgres.sh stop >/dev/null"), 0);
 	sleep(2);
 	cr_assert_eq(support_sh("bash deploy/local/postgres.sh start >/dev/null"), 0);
@@ -127,7 +129,7 @@ Test(faults, the_broker_restarted_while_relays_publish, .init = setup, .fini = t
 	support_produce_events(codec, support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix, N_EVENTS);
 	wait_for_progress(&p, 50);
 	cr_log_info("restarting Kafka with %lld of %d applied by A",
-		    applied("TEST_DATABASE_URL", &p), N_EVENTS);
+	            applied("TEST_DATABASE_URL", &p), N_EVENTS);
 	cr_assert_eq(support_sh("bash deploy/local/kafka.sh stop >/dev/null"), 0);
 	sleep(1);
 	cr_assert_eq(support_sh("bash deploy/local/kafka.sh start >/dev/null"), 0);
@@ -148,8 +150,8 @@ static int relay_active(int port)
 	return m ? atoi(m + strlen("saga_outbox_relay_active{service=\"template\"} ")) : -1;
 }
 
-Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .init = setup,
-     .fini = teardown, .timeout = 300)
+Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .init = setup, .fini = teardown,
+     .timeout = 300)
 {
 	struct pipeline p;
 	struct service_proc standby;
@@ -158,11 +160,11 @@ Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .init = setup,
 	pipeline_start(&p, "standby");
 	/* A second process on A's database: same group, its relay a standby. */
 	support_template_start(&standby, support_env("TEST_DATABASE_URL"), PORT_C, p.group, p.in,
-			       p.out, NULL);
+	                       p.out, NULL);
 	sleep(1);
 	cr_assert_eq(relay_active(PORT_A) + relay_active(PORT_C), 1,
-		     "exactly one relay per database is active (A: %d, standby: %d)",
-		     relay_active(PORT_A), relay_active(PORT_C));
+	             "exactly one relay per database is active (A: %d, standby: %d)",
+	             relay_active(PORT_A), relay_active(PORT_C));
 	active = relay_active(PORT_A) == 1 ? &p.a : &standby;
 	other = active == &p.a ? &standby : &p.a;
 	kill(active->pid, SIGKILL);

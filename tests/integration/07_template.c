@@ -11,8 +11,8 @@
 #include "support.h"
 
 #define SERVICE "template"
-#define EMITS "NotificationSent"
-#define PORT 19196
+#define EMITS   "NotificationSent"
+#define PORT    19196
 
 Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 {
@@ -42,13 +42,14 @@ Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 	cr_expect_eq(support_db_wait(db, sql, (const char *[]){id, NULL}, 1, 30000), 1);
 	emitted = support_read_topic(bootstrap, out, 1, 30000);
 	cr_assert_eq(json_array_size(emitted), 1, "no " EMITS " on %s", out);
-	cr_expect_str_eq(json_string_value(json_object_get(
-				 json_object_get(json_array_get(emitted, 0), "headers"), "event-type")),
-			 EMITS);
+	cr_expect_str_eq(
+	        json_string_value(json_object_get(
+	                json_object_get(json_array_get(emitted, 0), "headers"), "event-type")),
+	        EMITS);
 	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(emitted, 0), "key")),
-			 order);
+	                 order);
 	cr_expect_eq(support_db_value(db, sql, (const char *[]){id, NULL}), 1,
-		     "the duplicate had an effect");
+	             "the duplicate had an effect");
 	json_decref(emitted);
 	support_service_stop(&t);
 	free(v);

@@ -38,7 +38,7 @@
 #include "signals.h"
 
 #define MAX_WORKERS 256
-#define MAX_ORDERS 2000000
+#define MAX_ORDERS  2000000
 
 struct load_cfg {
 	char *gateway;
@@ -54,20 +54,20 @@ struct load_cfg {
 };
 
 static const struct config_var vars[] = {
-	CONFIG_STR("GATEWAY_URL", "http://127.0.0.1:8080", struct load_cfg, gateway, "the gateway"),
-	CONFIG_SECRET("API_KEY", NULL, struct load_cfg, api_key, "an API key with a high limit"),
-	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct load_cfg, bootstrap, "Kafka"),
-	CONFIG_STR("MIX", "ok=90,declined=5,stock=5", struct load_cfg, mix,
-		   "share of completed, payment-declined and out-of-stock orders"),
-	CONFIG_STR("OUT_DIR", ".run/load/latest", struct load_cfg, out_dir, "where results go"),
-	CONFIG_INT("RATE", "200", 1, 100000, struct load_cfg, rate, "orders per second"),
-	CONFIG_INT("DURATION", "60", 1, 3600, struct load_cfg, duration, "seconds of load"),
-	CONFIG_INT("WORKERS", "64", 1, MAX_WORKERS, struct load_cfg, workers,
-		   "concurrent keep-alive connections"),
-	CONFIG_INT("DRAIN_S", "60", 0, 3600, struct load_cfg, drain_s,
-		   "how long to wait for accepted orders to finish"),
-	CONFIG_INT("PRODUCTS", "1000", 1, 1000000, struct load_cfg, products,
-		   "seeded products p-0001 ... to order from"),
+        CONFIG_STR("GATEWAY_URL", "http://127.0.0.1:8080", struct load_cfg, gateway, "the gateway"),
+        CONFIG_SECRET("API_KEY", NULL, struct load_cfg, api_key, "an API key with a high limit"),
+        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct load_cfg, bootstrap, "Kafka"),
+        CONFIG_STR("MIX", "ok=90,declined=5,stock=5", struct load_cfg, mix,
+                   "share of completed, payment-declined and out-of-stock orders"),
+        CONFIG_STR("OUT_DIR", ".run/load/latest", struct load_cfg, out_dir, "where results go"),
+        CONFIG_INT("RATE", "200", 1, 100000, struct load_cfg, rate, "orders per second"),
+        CONFIG_INT("DURATION", "60", 1, 3600, struct load_cfg, duration, "seconds of load"),
+        CONFIG_INT("WORKERS", "64", 1, MAX_WORKERS, struct load_cfg, workers,
+                   "concurrent keep-alive connections"),
+        CONFIG_INT("DRAIN_S", "60", 0, 3600, struct load_cfg, drain_s,
+                   "how long to wait for accepted orders to finish"),
+        CONFIG_INT("PRODUCTS", "1000", 1, 1000000, struct load_cfg, products,
+                   "seeded products p-0001 ... to order from"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -138,9 +138,9 @@ static int request(int fd, const char *body, char *resp, size_t size)
 	char req[2048];
 	size_t len = 0;
 	int n = snprintf(req, sizeof(req),
-			 "POST /v1/orders HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
-			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-			 host, port, cfg.api_key, strlen(body), body);
+	                 "POST /v1/orders HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
+	                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	                 host, port, cfg.api_key, strlen(body), body);
 	char *hdr_end = NULL;
 	long content_length = 0;
 
@@ -178,9 +178,9 @@ static void order_body(long i, char *body, size_t size)
 	else
 		snprintf(product, sizeof(product), "p-%04ld", 1 + (i * 7919) % cfg.products);
 	snprintf(body, size,
-		 "{\"customer_id\":\"%sload-%ld\",\"currency\":\"EUR\",\"shipping_address\":"
-		 "\"%ld Load Street\",\"items\":[{\"product_id\":\"%s\",\"quantity\":%d}]}",
-		 declined ? "declined-" : "", i % 1000, i, product, 1 + (int)(i % 3));
+	         "{\"customer_id\":\"%sload-%ld\",\"currency\":\"EUR\",\"shipping_address\":"
+	         "\"%ld Load Street\",\"items\":[{\"product_id\":\"%s\",\"quantity\":%d}]}",
+	         declined ? "declined-" : "", i % 1000, i, product, 1 + (int)(i % 3));
 }
 
 static void *worker(void *arg)
@@ -270,7 +270,8 @@ static void *watch_events(void *arg)
 		if (!m)
 			continue;
 		if (m->err || m->key_len >= sizeof(key) ||
-		    codec_decode(codec, m->payload, m->len, &type, &rec, errstr, sizeof(errstr)) < 0) {
+		    codec_decode(codec, m->payload, m->len, &type, &rec, errstr, sizeof(errstr)) <
+		            0) {
 			rd_kafka_message_destroy(m);
 			continue;
 		}
@@ -299,9 +300,9 @@ static void *watch_events(void *arg)
 /* Messages written to the saga's topics so far (sum of high watermarks). */
 static long long kafka_messages(void)
 {
-	static const char *const topics[] = {"order-requests", "order-events", "payment-events",
-					     "inventory-events", "shipping-events",
-					     "notification-events", "product-catalog"};
+	static const char *const topics[] = {
+	        "order-requests",  "order-events",        "payment-events", "inventory-events",
+	        "shipping-events", "notification-events", "product-catalog"};
 	char errstr[256];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
@@ -421,10 +422,11 @@ int main(int argc, char **argv)
 		cur_sent = atomic_load(&sent);
 		cur_term = atomic_load(&terminal_n);
 		fprintf(samples, "%ld\t%ld\t%ld\t%ld\t%ld\n", s, cur_sent - last_sent,
-			cur_term - last_term, atomic_load(&accepted_n), atomic_load(&errors_n));
+		        cur_term - last_term, atomic_load(&accepted_n), atomic_load(&errors_n));
 		fflush(samples);
-		printf("\r[%4lds] sent %ld  accepted %ld  rejected %ld  errors %ld  finished %ld   ", s,
-		       cur_sent, atomic_load(&accepted_n), atomic_load(&rejected_n),
+		printf("\r[%4lds] sent %ld  accepted %ld  rejected %ld  errors %ld  finished %ld  "
+		       " ",
+		       s, cur_sent, atomic_load(&accepted_n), atomic_load(&rejected_n),
 		       atomic_load(&errors_n), cur_term);
 		fflush(stdout);
 		last_sent = cur_sent;
@@ -450,11 +452,15 @@ int main(int argc, char **argv)
 		if (o->status == 0)
 			continue;
 		fprintf(acc, "%.3f\t%d\t%.3f\n", (double)(o->scheduled_us - t0_us) / 1e6, o->status,
-			o->accepted_us ? (double)(o->accepted_us - o->scheduled_us) / 1000.0 : -1.0);
+		        o->accepted_us ? (double)(o->accepted_us - o->scheduled_us) / 1000.0
+		                       : -1.0);
 		if (o->accepted_us)
 			fprintf(e2e, "%.3f\t%.3f\t%.3f\n", (double)(o->accepted_us - t0_us) / 1e6,
-				o->confirmed_us ? (double)(o->confirmed_us - o->accepted_us) / 1000.0 : -1.0,
-				o->terminal_us ? (double)(o->terminal_us - o->accepted_us) / 1000.0 : -1.0);
+			        o->confirmed_us
+			                ? (double)(o->confirmed_us - o->accepted_us) / 1000.0
+			                : -1.0,
+			        o->terminal_us ? (double)(o->terminal_us - o->accepted_us) / 1000.0
+			                       : -1.0);
 	}
 	fclose(acc);
 	fclose(e2e);
@@ -462,12 +468,12 @@ int main(int argc, char **argv)
 		FILE *f = open_out("summary.json");
 
 		fprintf(f,
-			"{\"rate\": %ld, \"duration_s\": %ld, \"workers\": %ld, \"mix\": \"%s\", "
-			"\"scheduled\": %ld, \"sent\": %ld, \"accepted\": %ld, \"rejected\": %ld, "
-			"\"errors\": %ld, \"finished\": %ld, \"kafka_messages\": %lld}\n",
-			cfg.rate, cfg.duration, cfg.workers, cfg.mix, n_orders, atomic_load(&sent),
-			atomic_load(&accepted_n), atomic_load(&rejected_n), atomic_load(&errors_n),
-			atomic_load(&terminal_n), kafka_messages() - messages_before);
+		        "{\"rate\": %ld, \"duration_s\": %ld, \"workers\": %ld, \"mix\": \"%s\", "
+		        "\"scheduled\": %ld, \"sent\": %ld, \"accepted\": %ld, \"rejected\": %ld, "
+		        "\"errors\": %ld, \"finished\": %ld, \"kafka_messages\": %lld}\n",
+		        cfg.rate, cfg.duration, cfg.workers, cfg.mix, n_orders, atomic_load(&sent),
+		        atomic_load(&accepted_n), atomic_load(&rejected_n), atomic_load(&errors_n),
+		        atomic_load(&terminal_n), kafka_messages() - messages_before);
 		fclose(f);
 	}
 	printf("loadgen: %ld sent, %ld accepted, %ld rejected, %ld errors, %ld finished\n",
@@ -477,5 +483,7 @@ int main(int argc, char **argv)
 	free(orders);
 	codec_free(codec);
 	config_release(&cfg, vars, NVARS);
-	return atomic_load(&terminal_n) == atomic_load(&accepted_n) && atomic_load(&errors_n) == 0 ? 0 : 1;
+	return atomic_load(&terminal_n) == atomic_load(&accepted_n) && atomic_load(&errors_n) == 0
+	               ? 0
+	               : 1;
 }

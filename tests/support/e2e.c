@@ -21,16 +21,17 @@ static int gateway_port(void)
 }
 
 int e2e_post_order(const char *body, const char *idem, const char *api_key, char *order_id,
-		   char *reply, size_t reply_size)
+                   char *reply, size_t reply_size)
 {
 	char headers[512], buf[4096];
 	int status;
 
 	snprintf(headers, sizeof(headers),
-		 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n%s%s%s",
-		 api_key ? api_key : support_env("API_KEY"), idem ? "Idempotency-Key: " : "",
-		 idem ? idem : "", idem ? "\r\n" : "");
-	status = support_http(gateway_port(), "POST", "/v1/orders", headers, body, buf, sizeof(buf));
+	         "Authorization: Bearer %s\r\nContent-Type: application/json\r\n%s%s%s",
+	         api_key ? api_key : support_env("API_KEY"), idem ? "Idempotency-Key: " : "",
+	         idem ? idem : "", idem ? "\r\n" : "");
+	status =
+	        support_http(gateway_port(), "POST", "/v1/orders", headers, body, buf, sizeof(buf));
 	if (reply)
 		snprintf(reply, reply_size, "%s", buf);
 	if (order_id) {
@@ -38,21 +39,22 @@ int e2e_post_order(const char *body, const char *idem, const char *api_key, char
 
 		order_id[0] = '\0';
 		if (status == 202 && j)
-			snprintf(order_id, 37, "%s", json_string_value(json_object_get(j, "order_id")));
+			snprintf(order_id, 37, "%s",
+			         json_string_value(json_object_get(j, "order_id")));
 		json_decref(j);
 	}
 	return status;
 }
 
 const char *e2e_order_body(const char *customer, const char *address, const char *product,
-			   int quantity)
+                           int quantity)
 {
 	static char body[1024];
 
 	snprintf(body, sizeof(body),
-		 "{\"customer_id\":\"%s\",\"currency\":\"EUR\",\"shipping_address\":\"%s\","
-		 "\"items\":[{\"product_id\":\"%s\",\"quantity\":%d}]}",
-		 customer, address, product, quantity);
+	         "{\"customer_id\":\"%s\",\"currency\":\"EUR\",\"shipping_address\":\"%s\","
+	         "\"items\":[{\"product_id\":\"%s\",\"quantity\":%d}]}",
+	         customer, address, product, quantity);
 	return body;
 }
 
@@ -83,7 +85,7 @@ json_t *e2e_wait_terminal(const char *order_id, int timeout_ms)
 		usleep(100 * 1000);
 	} while (support_now_ms() < deadline);
 	cr_assert_fail("order %s did not finish within %d ms (status %s)", order_id, timeout_ms,
-		       o ? json_string_value(json_object_get(o, "status")) : "none");
+	               o ? json_string_value(json_object_get(o, "status")) : "none");
 	return o;
 }
 
@@ -135,18 +137,20 @@ void e2e_make_product(const char *product_id, long long price_cents, int stock)
 	snprintf(price, sizeof(price), "%lld", price_cents);
 	snprintf(qty, sizeof(qty), "%d", stock);
 	PQclear(PQexec(c, "BEGIN"));
-	r = PQexecParams(c,
-			 "INSERT INTO products (product_id, name, price_cents, currency, initial_stock,"
-			 " available) VALUES ($1, 'Test product', $2, 'EUR', $3, $3)",
-			 3, NULL, p, NULL, NULL, 0);
+	r = PQexecParams(
+	        c,
+	        "INSERT INTO products (product_id, name, price_cents, currency, initial_stock,"
+	        " available) VALUES ($1, 'Test product', $2, 'EUR', $3, $3)",
+	        3, NULL, p, NULL, NULL, 0);
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
 	PQclear(r);
-	cr_assert_eq(outbox_add(ob, c, "ProductUpdated",
-				json_pack("{s:s, s:s, s:I, s:s, s:i}", "product_id", product_id,
-					  "name", "Test product", "price_cents", (json_int_t)price_cents,
-					  "currency", "EUR", "available", stock),
-				NULL, product_id, NULL, NULL, NULL, err, sizeof(err)),
-		     0, "%s", err);
+	cr_assert_eq(
+	        outbox_add(ob, c, "ProductUpdated",
+	                   json_pack("{s:s, s:s, s:I, s:s, s:i}", "product_id", product_id, "name",
+	                             "Test product", "price_cents", (json_int_t)price_cents,
+	                             "currency", "EUR", "available", stock),
+	                   NULL, product_id, NULL, NULL, NULL, err, sizeof(err)),
+	        0, "%s", err);
 	PQclear(PQexec(c, "COMMIT"));
 	outbox_free(ob);
 	codec_free(codec);
@@ -156,7 +160,7 @@ void e2e_make_product(const char *product_id, long long price_cents, int stock)
 	for (int i = 0; i < 200; i++) {
 		if (support_http(gateway_port(), "GET", path, headers, NULL, NULL, 0) == 200 &&
 		    e2e_db("ORDER", "SELECT count(*) FROM products WHERE product_id = $1",
-			   product_id) == 1)
+		           product_id) == 1)
 			return;
 		usleep(50 * 1000);
 	}
@@ -186,9 +190,10 @@ const char *e2e_history(const json_t *order)
 	const json_t *e;
 
 	out[0] = '\0';
-	json_array_foreach(json_object_get(order, "history"), i, e) {
+	json_array_foreach(json_object_get(order, "history"), i, e)
+	{
 		int n = snprintf(out + pos, sizeof(out) - pos, "%s%s", pos ? "," : "",
-				 json_string_value(json_object_get(e, "event")));
+		                 json_string_value(json_object_get(e, "event")));
 
 		if (n < 0 || (size_t)n >= sizeof(out) - pos)
 			break;

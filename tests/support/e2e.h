@@ -11,11 +11,11 @@
  * the status; order_id (37 bytes, may be NULL) receives the id on 202 and
  * reply (may be NULL) the body. */
 int e2e_post_order(const char *body, const char *idem, const char *api_key, char *order_id,
-		   char *reply, size_t reply_size);
+                   char *reply, size_t reply_size);
 
 /* A JSON body for one order: customer, address and one line. Static buffer. */
 const char *e2e_order_body(const char *customer, const char *address, const char *product,
-			   int quantity);
+                           int quantity);
 
 /* GET /v1/orders/{id} as JSON (new reference), or NULL. */
 json_t *e2e_get_order(const char *order_id);

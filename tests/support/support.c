@@ -212,17 +212,16 @@ int support_sh(const char *cmd)
 
 #include "event.h"
 
-void support_template_start(struct service_proc *t, const char *db_url, int port,
-			    const char *group, const char *topics, const char *emit_topic,
-			    const char *const *extra)
+void support_template_start(struct service_proc *t, const char *db_url, int port, const char *group,
+                            const char *topics, const char *emit_topic, const char *const *extra)
 {
 	support_service_start(t, "template", db_url, port, group, topics,
-			      emit_topic ? "NotificationSent" : NULL, emit_topic, extra);
+	                      emit_topic ? "NotificationSent" : NULL, emit_topic, extra);
 }
 
 void support_service_start(struct service_proc *t, const char *program, const char *db_url,
-			   int port, const char *group, const char *topics, const char *emit_type,
-			   const char *emit_topic, const char *const *extra)
+                           int port, const char *group, const char *topics, const char *emit_type,
+                           const char *emit_topic, const char *const *extra)
 {
 	static char vars[8][1024];
 	const char *env[24];
@@ -246,7 +245,8 @@ void support_service_start(struct service_proc *t, const char *program, const ch
 	t->pid = support_spawn(support_bin(program), env, t->log);
 	snprintf(path, sizeof(path), "/readyz");
 	cr_assert_eq(support_wait_status(port, path, 200, 30000), 0,
-		     "the %s daemon on port %d did not become ready (see %s)", program, port, t->log);
+	             "the %s daemon on port %d did not become ready (see %s)", program, port,
+	             t->log);
 }
 
 void support_service_stop(struct service_proc *t)
@@ -260,16 +260,16 @@ void support_service_stop(struct service_proc *t)
 	if (status == -1)
 		kill(t->pid, SIGKILL);
 	cr_expect(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "the template on port %d did not exit cleanly (status %d, see %s)", t->port,
-		  status, t->log);
+	          "the template on port %d did not exit cleanly (status %d, see %s)", t->port,
+	          status, t->log);
 	t->pid = 0;
 }
 
-unsigned char *support_encode_event(const struct codec *c, const char *order_id,
-				    char *event_id, size_t *len)
+unsigned char *support_encode_event(const struct codec *c, const char *order_id, char *event_id,
+                                    size_t *len)
 {
 	json_t *rec = json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id", "it",
-				"reason", "TEST");
+	                        "reason", "TEST");
 	json_t *meta = event_metadata("it", NULL, order_id, NULL);
 	unsigned char *out;
 	char err[256];
@@ -277,13 +277,13 @@ unsigned char *support_encode_event(const struct codec *c, const char *order_id,
 	json_object_set_new(rec, "metadata", meta);
 	snprintf(event_id, 37, "%s", event_meta(rec, "event_id"));
 	cr_assert_eq(codec_encode(c, "OrderCancelled", rec, &out, len, err, sizeof(err)), 0, "%s",
-		     err);
+	             err);
 	json_decref(rec);
 	return out;
 }
 
-void support_produce(const char *bootstrap, const char *topic, const char *key,
-		     const void *value, size_t len)
+void support_produce(const char *bootstrap, const char *topic, const char *key, const void *value,
+                     size_t len)
 {
 	char errstr[256];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -293,10 +293,11 @@ void support_produce(const char *bootstrap, const char *topic, const char *key,
 	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	cr_assert_not_null(rk, "%s", errstr);
-	cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-				       RD_KAFKA_V_VALUE((void *)value, len),
-				       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-		     0);
+	cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+	                               RD_KAFKA_V_KEY(key, strlen(key)),
+	                               RD_KAFKA_V_VALUE((void *)value, len),
+	                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+	             0);
 	cr_assert_eq(rd_kafka_flush(rk, 30000), 0, "produce to %s timed out", topic);
 	rd_kafka_destroy(rk);
 }
@@ -321,7 +322,7 @@ long long support_db_value(const char *conninfo, const char *sql, const char *co
 }
 
 long long support_db_wait(const char *conninfo, const char *sql, const char *const *params,
-			  long long want, int timeout_ms)
+                          long long want, int timeout_ms)
 {
 	long long deadline = support_now_ms() + timeout_ms;
 	long long v;
@@ -374,16 +375,18 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 			continue;
 		}
 		if (rd_kafka_message_headers(m, &hdrs) == 0)
-			for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &len) == 0; i++)
+			for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &len) == 0;
+			     i++)
 				json_object_set_new(h, name, json_stringn(val ? val : "", len));
 		hex = malloc(m->len * 2 + 1);
 		for (size_t i = 0; i < m->len; i++)
 			snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)m->payload)[i]);
 		hex[m->len * 2] = '\0';
 		json_array_append_new(out, json_pack("{s:s%, s:s, s:o, s:i, s:I}", "key",
-						     m->key ? (const char *)m->key : "", m->key_len,
-						     "value_hex", hex, "headers", h, "partition",
-						     (int)m->partition, "offset", (json_int_t)m->offset));
+		                                     m->key ? (const char *)m->key : "", m->key_len,
+		                                     "value_hex", hex, "headers", h, "partition",
+		                                     (int)m->partition, "offset",
+		                                     (json_int_t)m->offset));
 		free(hex);
 		rd_kafka_message_destroy(m);
 	}
@@ -393,7 +396,7 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 }
 
 void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
-			    const char *prefix, int n)
+                            const char *prefix, int n)
 {
 	char errstr[256];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -411,10 +414,10 @@ void support_produce_events(const struct codec *c, const char *bootstrap, const 
 
 		snprintf(order, sizeof(order), "%s-%d", prefix, i);
 		v = support_encode_event(c, order, id, &len);
-		while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-					 RD_KAFKA_V_KEY(order, strlen(order)), RD_KAFKA_V_VALUE(v, len),
-					 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		while (rd_kafka_producev(
+		               rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(order, strlen(order)),
+		               RD_KAFKA_V_VALUE(v, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		               RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(rk, 10);
 		rd_kafka_poll(rk, 0);
 		free(v);

@@ -52,8 +52,6 @@ int support_sh(const char *cmd);
 /* Milliseconds on a monotonic clock. */
 long long support_now_ms(void);
 
-
-
 /* A template daemon for plumbing tests. */
 struct service_proc {
 	pid_t pid;
@@ -64,36 +62,35 @@ struct service_proc {
 /* Starts services/template with its database URL, admin port, consumer
  * group, topics to consume, and an optional NotificationSent emission to
  * emit_topic; extra is NULL or more "K=V" settings. Waits for /readyz. */
-void support_template_start(struct service_proc *t, const char *db_url, int port,
-			    const char *group, const char *topics, const char *emit_topic,
-			    const char *const *extra);
+void support_template_start(struct service_proc *t, const char *db_url, int port, const char *group,
+                            const char *topics, const char *emit_topic, const char *const *extra);
 /* The same for any service built from the template (program = its name). */
 void support_service_start(struct service_proc *t, const char *program, const char *db_url,
-			   int port, const char *group, const char *topics, const char *emit_type,
-			   const char *emit_topic, const char *const *extra);
+                           int port, const char *group, const char *topics, const char *emit_type,
+                           const char *emit_topic, const char *const *extra);
 
 /* SIGTERM and wait for a clean exit (fails the test otherwise). */
 void support_service_stop(struct service_proc *t);
 
 /* An OrderCancelled record for order_id with a new event id (written to
  * event_id, 37 bytes), encoded; *len receives the size. Caller frees. */
-unsigned char *support_encode_event(const struct codec *c, const char *order_id,
-				    char *event_id, size_t *len);
+unsigned char *support_encode_event(const struct codec *c, const char *order_id, char *event_id,
+                                    size_t *len);
 
 /* Produces one message and waits for its acknowledgement. */
-void support_produce(const char *bootstrap, const char *topic, const char *key,
-		     const void *value, size_t len);
+void support_produce(const char *bootstrap, const char *topic, const char *key, const void *value,
+                     size_t len);
 
 /* Produces n encoded events with order ids "prefix-0" .. "prefix-(n-1)", keyed by them. */
 void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
-			    const char *prefix, int n);
+                            const char *prefix, int n);
 
 /* Runs a query returning one number (params: NULL-terminated), or -1. */
 long long support_db_value(const char *conninfo, const char *sql, const char *const *params);
 
 /* Polls support_db_value until it equals want; returns the last value. */
 long long support_db_wait(const char *conninfo, const char *sql, const char *const *params,
-			  long long want, int timeout_ms);
+                          long long want, int timeout_ms);
 
 /* Reads a topic from the beginning with a throwaway group until it has
  * seen at least want messages or timeout_ms passed; returns them as a JSON

@@ -51,7 +51,8 @@ Test(codec, matches_golden_vectors_from_fastavro)
 	glob_t g;
 	int checked = 0;
 
-	cr_assert_eq(glob("tests/vectors/*.json", 0, NULL, &g), 0, "no vectors (run from the repo root)");
+	cr_assert_eq(glob("tests/vectors/*.json", 0, NULL, &g), 0,
+	             "no vectors (run from the repo root)");
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		json_t *vec = load_json(g.gl_pathv[i]);
 		const char *name = json_string_value(json_object_get(vec, "schema"));
@@ -68,27 +69,27 @@ Test(codec, matches_golden_vectors_from_fastavro)
 		pcf = schema_canonical(raw, err, sizeof(err));
 		cr_assert_not_null(pcf, "%s: %s", name, err);
 		cr_expect_str_eq(pcf, json_string_value(json_object_get(vec, "canonical")),
-				 "%s: canonical form differs", name);
+		                 "%s: canonical form differs", name);
 		fp = schema_crc64(pcf, strlen(pcf));
 		for (int b = 0; b < 8; b++)
 			snprintf(fp_hex + 2 * b, 3, "%02x", (unsigned)(fp >> (8 * b)) & 0xff);
 		cr_expect_str_eq(fp_hex, json_string_value(json_object_get(vec, "fingerprint")),
-				 "%s: fingerprint differs", name);
+		                 "%s: fingerprint differs", name);
 
 		want = unhex(json_string_value(json_object_get(vec, "encoded_hex")), &want_len);
-		cr_assert_eq(codec_encode(c, name, json_object_get(vec, "value"), &got, &got_len, err,
-					  sizeof(err)),
-			     0, "%s: %s", name, err);
+		cr_assert_eq(codec_encode(c, name, json_object_get(vec, "value"), &got, &got_len,
+		                          err, sizeof(err)),
+		             0, "%s: %s", name, err);
 		cr_expect_eq(got_len, want_len, "%s: %zu bytes, fastavro wrote %zu", name, got_len,
-			     want_len);
+		             want_len);
 		cr_expect_arr_eq(got, want, want_len < got_len ? want_len : got_len,
-				 "%s: our bytes differ from fastavro's", name);
+		                 "%s: our bytes differ from fastavro's", name);
 
 		cr_assert_eq(codec_decode(c, want, want_len, &type, &decoded, err, sizeof(err)), 0,
-			     "%s: %s", name, err);
+		             "%s: %s", name, err);
 		cr_expect_str_eq(type, name);
 		cr_expect(json_equal(decoded, json_object_get(vec, "value")),
-			  "%s: decoding fastavro's bytes gave another value", name);
+		          "%s: decoding fastavro's bytes gave another value", name);
 		json_decref(decoded);
 		free(got);
 		free(want);
@@ -124,7 +125,7 @@ Test(codec, every_truncation_is_a_decode_error)
 		char err[256];
 
 		cr_expect_eq(codec_decode(c, buf, cut, &type, &v, err, sizeof(err)), ERR_INVALID,
-			     "a value cut at %zu bytes decoded", cut);
+		             "a value cut at %zu bytes decoded", cut);
 		cr_expect_null(v);
 	}
 	free(buf);
@@ -190,29 +191,34 @@ Test(codec, encode_names_the_field_that_does_not_fit)
 	size_t len;
 	char err[256];
 	json_t *v = json_pack("{s:{s:s, s:s, s:n, s:I, s:s}, s:s, s:s}", "metadata", "event_id",
-			      "e", "correlation_id", "c", "causation_id", "occurred_at",
-			      (json_int_t)1, "producer", "p", "order_id", "o", "customer_id", "c");
+	                      "e", "correlation_id", "c", "causation_id", "occurred_at",
+	                      (json_int_t)1, "producer", "p", "order_id", "o", "customer_id", "c");
 
 	/* reason missing */
-	cr_expect_eq(codec_encode(c, "OrderCancelled", v, &out, &len, err, sizeof(err)), ERR_INVALID);
+	cr_expect_eq(codec_encode(c, "OrderCancelled", v, &out, &len, err, sizeof(err)),
+	             ERR_INVALID);
 	cr_expect_str_eq(err, "OrderCancelled.reason: missing");
 	json_object_set_new(v, "reason", json_integer(5));
-	cr_expect_eq(codec_encode(c, "OrderCancelled", v, &out, &len, err, sizeof(err)), ERR_INVALID);
+	cr_expect_eq(codec_encode(c, "OrderCancelled", v, &out, &len, err, sizeof(err)),
+	             ERR_INVALID);
 	cr_expect(strstr(err, "OrderCancelled.reason"), "%s", err);
 	json_object_set_new(v, "reason", json_string("PAYMENT_DECLINED"));
 	/* traceparent (nullable) may be left out */
-	cr_expect_eq(codec_encode(c, "OrderCancelled", v, &out, &len, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(codec_encode(c, "OrderCancelled", v, &out, &len, err, sizeof(err)), 0, "%s",
+	             err);
 	free(out);
 	cr_expect_eq(codec_encode(c, "NoSuchEvent", v, &out, &len, err, sizeof(err)), ERR_INVALID);
 	json_decref(v);
 	codec_free(c);
 }
 
-#define V1 "{\"type\":\"record\",\"name\":\"Thing\",\"namespace\":\"t\",\"fields\":[" \
-	   "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"n\",\"type\":\"int\"}]}"
-#define V2 "{\"type\":\"record\",\"name\":\"Thing\",\"namespace\":\"t\",\"fields\":[" \
-	   "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"n\",\"type\":\"long\"}," \
-	   "{\"name\":\"note\",\"type\":\"string\",\"default\":\"none\"}]}"
+#define V1                                                                         \
+	"{\"type\":\"record\",\"name\":\"Thing\",\"namespace\":\"t\",\"fields\":[" \
+	"{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"n\",\"type\":\"int\"}]}"
+#define V2                                                                          \
+	"{\"type\":\"record\",\"name\":\"Thing\",\"namespace\":\"t\",\"fields\":["  \
+	"{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"n\",\"type\":\"long\"}," \
+	"{\"name\":\"note\",\"type\":\"string\",\"default\":\"none\"}]}"
 
 static struct codec *codec_with(const char *reader, const char *writer)
 {
@@ -250,9 +256,10 @@ Test(codec, a_new_reader_reads_old_data_with_defaults)
 Test(codec, an_old_reader_reads_new_data_ignoring_new_fields)
 {
 	/* The old reader knows the new writer schema (deployed before the new producers). */
-	const char *v2_int = "{\"type\":\"record\",\"name\":\"Thing\",\"namespace\":\"t\",\"fields\":["
-			     "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"n\",\"type\":\"int\"},"
-			     "{\"name\":\"note\",\"type\":\"string\",\"default\":\"none\"}]}";
+	const char *v2_int =
+	        "{\"type\":\"record\",\"name\":\"Thing\",\"namespace\":\"t\",\"fields\":["
+	        "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"n\",\"type\":\"int\"},"
+	        "{\"name\":\"note\",\"type\":\"string\",\"default\":\"none\"}]}";
 	struct codec *cur = codec_with(v2_int, NULL);
 	struct codec *old = codec_with(V1, v2_int);
 	json_t *v = json_pack("{s:s, s:i, s:s}", "id", "b", "n", 3, "note", "hi"), *got;
@@ -274,8 +281,9 @@ Test(codec, an_old_reader_reads_new_data_ignoring_new_fields)
 
 Test(codec, an_incompatible_writer_is_refused_when_added)
 {
-	const char *changed = "{\"type\":\"record\",\"name\":\"Thing\",\"namespace\":\"t\",\"fields\":["
-			      "{\"name\":\"id\",\"type\":\"int\"},{\"name\":\"n\",\"type\":\"int\"}]}";
+	const char *changed =
+	        "{\"type\":\"record\",\"name\":\"Thing\",\"namespace\":\"t\",\"fields\":["
+	        "{\"name\":\"id\",\"type\":\"int\"},{\"name\":\"n\",\"type\":\"int\"}]}";
 	struct codec *c = codec_with(V1, NULL);
 	char err[256];
 

@@ -42,7 +42,7 @@ Test(payment, declines_by_customer_limit_and_seeded_rate)
 		declined += payment_decline_reason(&c, "bob", 100, id) != NULL;
 		/* The same order always decides the same (redeliveries). */
 		cr_assert_eq(payment_decline_reason(&c, "bob", 100, id) != NULL,
-			     payment_decline_reason(&c, "bob", 100, id) != NULL);
+		             payment_decline_reason(&c, "bob", 100, id) != NULL);
 	}
 	cr_expect(declined > 800 && declined < 1200, "%d of 4000 declined at 25%%", declined);
 }
@@ -80,16 +80,18 @@ static int check(const char *body, char *field, char *detail)
 
 Test(gateway, validation_accepts_a_good_order_and_keeps_only_known_fields)
 {
-	const char *body = "{\"customer_id\":\"c\",\"currency\":\"USD\",\"shipping_address\":\"a\","
-			   "\"items\":[{\"product_id\":\"p\",\"quantity\":100,\"price\":1}],\"x\":1}";
+	const char *body =
+	        "{\"customer_id\":\"c\",\"currency\":\"USD\",\"shipping_address\":\"a\","
+	        "\"items\":[{\"product_id\":\"p\",\"quantity\":100,\"price\":1}],\"x\":1}";
 	char field[64], detail[256];
 	json_t *out;
 
-	cr_assert_eq(order_request_validate(body, strlen(body), &limits, &out, field, 64, detail, 256),
-		     0, "%s: %s", field, detail);
+	cr_assert_eq(
+	        order_request_validate(body, strlen(body), &limits, &out, field, 64, detail, 256),
+	        0, "%s: %s", field, detail);
 	cr_expect_null(json_object_get(out, "x"));
 	cr_expect_null(json_object_get(json_array_get(json_object_get(out, "items"), 0), "price"),
-		       "prices never come from the client");
+	               "prices never come from the client");
 	json_decref(out);
 }
 
@@ -97,16 +99,31 @@ Test(gateway, validation_names_the_field)
 {
 	char field[64], detail[256];
 
-	cr_expect_eq(check("{\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[]}", field, detail), 400);
+	cr_expect_eq(check("{\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[]}", field,
+	                   detail),
+	             400);
 	cr_expect_str_eq(field, "customer_id");
-	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"GBP\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p\",\"quantity\":1}]}", field, detail), 400);
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"GBP\",\"shipping_address\":\"a\","
+	                   "\"items\":[{\"product_id\":\"p\",\"quantity\":1}]}",
+	                   field, detail),
+	             400);
 	cr_expect_str_eq(field, "currency");
 	cr_expect(strstr(detail, "unknown currency"), "%s", detail);
-	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[{\"product_id\":\"p\",\"quantity\":1},{\"product_id\":\"p\",\"quantity\":101}]}", field, detail), 400);
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\","
+	                   "\"items\":[{\"product_id\":\"p\",\"quantity\":1},{\"product_id\":\"p\","
+	                   "\"quantity\":101}]}",
+	                   field, detail),
+	             400);
 	cr_expect_str_eq(field, "items[1].quantity");
-	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[1,2,3,4]}", field, detail), 400);
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\","
+	                   "\"items\":[1,2,3,4]}",
+	                   field, detail),
+	             400);
 	cr_expect_str_eq(field, "items");
-	cr_expect_eq(check("{\"customer_id\":\"c\\u0001\",\"currency\":\"EUR\",\"shipping_address\":\"a\",\"items\":[]}", field, detail), 400);
+	cr_expect_eq(check("{\"customer_id\":\"c\\u0001\",\"currency\":\"EUR\",\"shipping_"
+	                   "address\":\"a\",\"items\":[]}",
+	                   field, detail),
+	             400);
 	cr_expect_str_eq(field, "customer_id");
 	cr_expect_eq(check("{\"a\":1,\"a\":2}", field, detail), 400, "duplicate keys are refused");
 	cr_expect_eq(check("", field, detail), 400);

@@ -14,9 +14,10 @@ static int run_check(const char *fixture, char *out, size_t size)
 	size_t n;
 	int status;
 
-	snprintf(cmd, sizeof(cmd), "%s/bin/schemas-check tests/schemas-check/%s "
-				   "tests/schemas-check/released 2>&1",
-		 dir ? dir : "build/asan", fixture);
+	snprintf(cmd, sizeof(cmd),
+	         "%s/bin/schemas-check tests/schemas-check/%s "
+	         "tests/schemas-check/released 2>&1",
+	         dir ? dir : "build/asan", fixture);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	n = fread(out, 1, size - 1, p);
@@ -39,8 +40,8 @@ Test(schemas_check, rejects_a_field_added_without_a_default)
 
 	cr_expect_eq(run_check("no-default", out, sizeof(out)), 1, "%s", out);
 	cr_expect(strstr(out, "FAIL Thing.avsc: the new schema cannot read released data") &&
-			  strstr(out, "Thing.note"),
-		  "%s", out);
+	                  strstr(out, "Thing.note"),
+	          "%s", out);
 }
 
 Test(schemas_check, rejects_a_changed_type)
@@ -57,7 +58,7 @@ Test(schemas_check, rejects_a_field_removed_without_a_default)
 
 	cr_expect_eq(run_check("field-removed", out, sizeof(out)), 1, "%s", out);
 	cr_expect(strstr(out, "released readers cannot read new data") && strstr(out, "Thing.n"),
-		  "%s", out);
+	          "%s", out);
 }
 
 Test(schemas_check, the_project_schemas_are_compatible_with_their_released_versions)
