@@ -28,20 +28,6 @@ struct codec {
 	size_t n, cap;
 };
 
-static void fail(char *errstr, size_t size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void fail(char *errstr, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errstr || !size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errstr, size, fmt, ap);
-	va_end(ap);
-}
-
 int codec_new_empty(struct codec **out)
 {
 	*out = calloc(1, sizeof(**out));
@@ -89,7 +75,7 @@ int codec_new(struct codec **out, char *errstr, size_t errstr_size)
 				continue;
 			rc = codec_add_schema(c, s->text, reader, why, sizeof(why));
 			if (rc < 0) {
-				fail(errstr, errstr_size, "%s: %s", s->name, why);
+				err_format(errstr, errstr_size, "%s: %s", s->name, why);
 				codec_free(c);
 				return rc;
 			}
@@ -134,7 +120,7 @@ int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, cha
 	int rc = ERR_INVALID;
 
 	if (!raw) {
-		fail(errstr, errstr_size, "not JSON: %s (line %d)", jerr.text, jerr.line);
+		err_format(errstr, errstr_size, "not JSON: %s (line %d)", jerr.text, jerr.line);
 		return ERR_INVALID;
 	}
 	e.is_reader = is_reader;
@@ -143,7 +129,7 @@ int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, cha
 		goto out;
 	full = json_string_value(json_object_get(e.normal, "name"));
 	if (!full || strcmp(schema_type(e.normal), "record") != 0) {
-		fail(errstr, errstr_size, "an event schema must be a named record");
+		err_format(errstr, errstr_size, "an event schema must be a named record");
 		goto out;
 	}
 	dot = strrchr(full, '.');
@@ -167,7 +153,7 @@ int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, cha
 		goto out;
 	}
 	if (is_reader && find_reader(c, e.name)) {
-		fail(errstr, errstr_size, "a second reader schema for %s", e.name);
+		err_format(errstr, errstr_size, "a second reader schema for %s", e.name);
 		goto out;
 	}
 	reader = find_reader(c, e.name);
@@ -175,18 +161,18 @@ int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, cha
 		char why[512];
 
 		if (schema_compatible(reader->normal, e.normal, why, sizeof(why)) < 0) {
-			fail(errstr, errstr_size, "the current %s cannot read this version: %s",
+			err_format(errstr, errstr_size, "the current %s cannot read this version: %s",
 			     e.name, why);
 			goto out;
 		}
 	}
 	if (avro_schema_from_json_length(json_text, strlen(json_text), &e.avro) != 0) {
-		fail(errstr, errstr_size, "avro: %s", avro_strerror());
+		err_format(errstr, errstr_size, "avro: %s", avro_strerror());
 		goto out;
 	}
 	e.iface = avro_generic_class_from_schema(e.avro);
 	if (!e.iface) {
-		fail(errstr, errstr_size, "avro: %s", avro_strerror());
+		err_format(errstr, errstr_size, "avro: %s", avro_strerror());
 		goto out;
 	}
 	if (c->n == c->cap) {
@@ -288,7 +274,7 @@ static int from_json_record(struct walk *w, avro_value_t *v, const json_t *j, co
 	size_t n = 0;
 
 	if (!json_is_object(j)) {
-		fail(w->errstr, w->errstr_size, "%s: expected an object", path);
+		err_format(w->errstr, w->errstr_size, "%s: expected an object", path);
 		return ERR_INVALID;
 	}
 	avro_value_get_size(v, &n);
@@ -305,7 +291,7 @@ static int from_json_record(struct walk *w, avro_value_t *v, const json_t *j, co
 			if (union_has_null(avro_value_get_schema(&f))) {
 				jf = json_null();
 			} else {
-				fail(w->errstr, w->errstr_size, "%s: missing", sub);
+				err_format(w->errstr, w->errstr_size, "%s: missing", sub);
 				return ERR_INVALID;
 			}
 		}
@@ -320,7 +306,7 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 	avro_type_t t = avro_value_get_type(v);
 
 	if (depth > CODEC_MAX_DEPTH) {
-		fail(w->errstr, w->errstr_size, "%s: nested too deep", path);
+		err_format(w->errstr, w->errstr_size, "%s: nested too deep", path);
 		return ERR_INVALID;
 	}
 	switch (t) {
@@ -418,10 +404,10 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 		}
 		break;
 	default:
-		fail(w->errstr, w->errstr_size, "%s: unsupported Avro type", path);
+		err_format(w->errstr, w->errstr_size, "%s: unsupported Avro type", path);
 		return ERR_INVALID;
 	}
-	fail(w->errstr, w->errstr_size, "%s: value does not fit the schema", path);
+	err_format(w->errstr, w->errstr_size, "%s: value does not fit the schema", path);
 	return ERR_INVALID;
 }
 
@@ -439,7 +425,7 @@ int codec_encode(const struct codec *c, const char *type, const json_t *value, u
 	*out = NULL;
 	*len = 0;
 	if (!e) {
-		fail(errstr, errstr_size, "unknown event type \"%s\"", type);
+		err_format(errstr, errstr_size, "unknown event type \"%s\"", type);
 		return ERR_INVALID;
 	}
 	if (avro_generic_value_new(e->iface, &v) != 0)
@@ -461,7 +447,7 @@ int codec_encode(const struct codec *c, const char *type, const json_t *value, u
 		buf[2 + i] = (unsigned char)(e->fingerprint >> (8 * i));
 	writer = avro_writer_memory((char *)buf + CODEC_HEADER_SIZE, (int64_t)size);
 	if (!writer || avro_value_write(writer, &v) != 0) {
-		fail(errstr, errstr_size, "avro: %s", avro_strerror());
+		err_format(errstr, errstr_size, "avro: %s", avro_strerror());
 		goto out;
 	}
 	*out = buf;
@@ -652,7 +638,7 @@ static json_t *to_json_record(struct walk *w, avro_value_t *v, const json_t *r, 
 		} else if (json_object_get(rf, "default")) {
 			jv = json_deep_copy(json_object_get(rf, "default"));
 		} else {
-			fail(w->errstr, w->errstr_size, "%s: not written and no default", sub);
+			err_format(w->errstr, w->errstr_size, "%s: not written and no default", sub);
 			jv = NULL;
 		}
 		if (!jv) {
@@ -696,11 +682,11 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 					return to_json(w, v, b, path, depth + 1);
 			}
 		}
-		fail(w->errstr, w->errstr_size, "%s: no branch of the reader's union fits", path);
+		err_format(w->errstr, w->errstr_size, "%s: no branch of the reader's union fits", path);
 		return NULL;
 	}
 	if (!readable_as(t, rt, false)) {
-		fail(w->errstr, w->errstr_size, "%s: the writer's type cannot be read as %s", path,
+		err_format(w->errstr, w->errstr_size, "%s: the writer's type cannot be read as %s", path,
 		     rt);
 		return NULL;
 	}
@@ -744,7 +730,7 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 		avro_value_get_string(v, &s, &size);
 		js = s && size > 0 ? json_stringn(s, size - 1) : json_string("");
 		if (!js)
-			fail(w->errstr, w->errstr_size, "%s: not valid UTF-8", path);
+			err_format(w->errstr, w->errstr_size, "%s: not valid UTF-8", path);
 		return js;
 	}
 	case AVRO_RECORD: return to_json_record(w, v, r, path, depth);
@@ -761,7 +747,7 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 		        rs) if (sym && !strcmp(json_string_value(rs), sym)) return json_string(sym);
 		if (json_object_get(r, "default"))
 			return json_deep_copy(json_object_get(r, "default"));
-		fail(w->errstr, w->errstr_size, "%s: unknown symbol %s", path, sym ? sym : "?");
+		err_format(w->errstr, w->errstr_size, "%s: unknown symbol %s", path, sym ? sym : "?");
 		return NULL;
 	}
 	case AVRO_ARRAY: {
@@ -825,26 +811,26 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 	if (errstr && errstr_size)
 		errstr[0] = '\0';
 	if (len < CODEC_HEADER_SIZE || p[0] != 0xC3 || p[1] != 0x01) {
-		fail(errstr, errstr_size, "not Avro single-object encoding (%zu bytes)", len);
+		err_format(errstr, errstr_size, "not Avro single-object encoding (%zu bytes)", len);
 		return ERR_INVALID;
 	}
 	for (int i = 0; i < 8; i++)
 		fp |= (uint64_t)p[2 + i] << (8 * i);
 	writer = find_writer(c, fp);
 	if (!writer) {
-		fail(errstr, errstr_size, "unknown schema fingerprint %016llx",
+		err_format(errstr, errstr_size, "unknown schema fingerprint %016llx",
 		     (unsigned long long)fp);
 		return ERR_INVALID;
 	}
 	reader = find_reader(c, writer->name);
 	if (!reader) {
-		fail(errstr, errstr_size, "no reader schema for %s", writer->name);
+		err_format(errstr, errstr_size, "no reader schema for %s", writer->name);
 		return ERR_INVALID;
 	}
 	cur.p = p + CODEC_HEADER_SIZE;
 	cur.end = p + len;
 	if (validate(writer->normal, writer->normal, &cur, 0) < 0 || cur.p != cur.end) {
-		fail(errstr, errstr_size, "malformed %s datum", writer->name);
+		err_format(errstr, errstr_size, "malformed %s datum", writer->name);
 		return ERR_INVALID;
 	}
 	if (avro_generic_value_new(writer->iface, &v) != 0)
@@ -852,7 +838,7 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 	rd = avro_reader_memory((const char *)p + CODEC_HEADER_SIZE,
 	                        (int64_t)(len - CODEC_HEADER_SIZE));
 	if (!rd || avro_value_read(rd, &v) != 0) {
-		fail(errstr, errstr_size, "malformed %s datum: %s", writer->name, avro_strerror());
+		err_format(errstr, errstr_size, "malformed %s datum: %s", writer->name, avro_strerror());
 		goto out;
 	}
 	w.rroot = reader->normal;
@@ -863,7 +849,7 @@ out:
 	avro_value_decref(&v);
 	if (!out) {
 		if (errstr && errstr_size && !errstr[0])
-			fail(errstr, errstr_size, "could not decode %s", writer->name);
+			err_format(errstr, errstr_size, "could not decode %s", writer->name);
 		return ERR_INVALID;
 	}
 	*type = reader->name;

@@ -1,5 +1,8 @@
 #include "err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *err_name(int err)
 {
 	switch (err) {
@@ -12,4 +15,15 @@ const char *err_name(int err)
 	case ERR_FATAL: return "fatal";
 	}
 	return "unknown error";
+}
+
+void err_format(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errstr || !errstr_size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errstr, errstr_size, fmt, ap);
+	va_end(ap);
 }

@@ -10,6 +10,7 @@
 #define COMMON_ERR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum err {
 	ERR_OK = 0,
@@ -25,6 +26,10 @@ enum err {
 
 /* Static name of an error code, e.g. "retry". Never NULL. */
 const char *err_name(int err);
+
+/* Formats a reason into a caller's errstr buffer (NULL or size 0: nothing). */
+void err_format(char *errstr, size_t errstr_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static inline bool err_is_retriable(int err)
 {

@@ -17,20 +17,6 @@ static bool is_primitive(const char *name)
 	return false;
 }
 
-static void fail(char *errstr, size_t size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void fail(char *errstr, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errstr || !size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errstr, size, fmt, ap);
-	va_end(ap);
-}
-
 /* Full name of a named type from its name, its namespace and the enclosing one. */
 static void fullname(char *out, size_t size, const char *name, const char *ns,
                      const char *enclosing)
@@ -64,7 +50,7 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 	json_t *out;
 
 	if (!name || !*name) {
-		fail(n->errstr, n->errstr_size, "a %s has no name", type);
+		err_format(n->errstr, n->errstr_size, "a %s has no name", type);
 		return NULL;
 	}
 	fullname(full, sizeof(full), name, own_ns, ns);
@@ -81,7 +67,7 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 		const json_t *f;
 
 		if (!json_is_array(fields)) {
-			fail(n->errstr, n->errstr_size, "record %s has no fields array", full);
+			err_format(n->errstr, n->errstr_size, "record %s has no fields array", full);
 			goto bad;
 		}
 		json_array_foreach(fields, i, f)
@@ -90,7 +76,7 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 			json_t *ft, *nfield;
 
 			if (!fname) {
-				fail(n->errstr, n->errstr_size, "record %s: field %zu has no name",
+				err_format(n->errstr, n->errstr_size, "record %s: field %zu has no name",
 				     full, i);
 				goto bad_nf;
 			}
@@ -112,7 +98,7 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 		const json_t *symbols = json_object_get(s, "symbols");
 
 		if (!json_is_array(symbols)) {
-			fail(n->errstr, n->errstr_size, "enum %s has no symbols", full);
+			err_format(n->errstr, n->errstr_size, "enum %s has no symbols", full);
 			goto bad;
 		}
 		json_object_set(out, "symbols", (json_t *)symbols);
@@ -122,7 +108,7 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 	}
 	/* fixed */
 	if (!json_is_integer(json_object_get(s, "size"))) {
-		fail(n->errstr, n->errstr_size, "fixed %s has no size", full);
+		err_format(n->errstr, n->errstr_size, "fixed %s has no size", full);
 		goto bad;
 	}
 	json_object_set(out, "size", json_object_get(s, "size"));
@@ -135,7 +121,7 @@ bad:
 static json_t *normalize(struct norm *n, const json_t *s, const char *ns, int depth)
 {
 	if (depth > SCHEMA_MAX_DEPTH) {
-		fail(n->errstr, n->errstr_size, "schema nested deeper than %d", SCHEMA_MAX_DEPTH);
+		err_format(n->errstr, n->errstr_size, "schema nested deeper than %d", SCHEMA_MAX_DEPTH);
 		return NULL;
 	}
 	if (json_is_string(s)) {
@@ -189,7 +175,7 @@ static json_t *normalize(struct norm *n, const json_t *s, const char *ns, int de
 		 * (uuid, timestamp-millis) reduce to their underlying type. */
 		return normalize(n, t, ns, depth + 1);
 	}
-	fail(n->errstr, n->errstr_size, "not a schema");
+	err_format(n->errstr, n->errstr_size, "not a schema");
 	return NULL;
 }
 
@@ -203,7 +189,7 @@ static json_t *normalize_with(const json_t *schema, bool keep_defaults, char *er
 		errstr[0] = '\0';
 	out = normalize(&n, schema, "", 0);
 	if (!out && errstr && errstr_size && !errstr[0])
-		fail(errstr, errstr_size, "not a schema");
+		err_format(errstr, errstr_size, "not a schema");
 	json_decref(n.defined);
 	return out;
 }
@@ -355,7 +341,7 @@ static int compat_record(struct compat *c, const json_t *r, const json_t *w, con
 		snprintf(sub, sizeof(sub), "%s.%s", path, name);
 		if (!match) {
 			if (!json_object_get(rf, "default")) {
-				fail(c->why, c->why_size,
+				err_format(c->why, c->why_size,
 				     "%s: the reader's field has no default and the writer does "
 				     "not "
 				     "write it",
@@ -382,7 +368,7 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 	rt = schema_type(r);
 	wt = schema_type(w);
 	if (!rt || !wt) {
-		fail(c->why, c->why_size, "%s: not a schema", path);
+		err_format(c->why, c->why_size, "%s: not a schema", path);
 		return ERR_INVALID;
 	}
 	if (strcmp(wt, "union") == 0) {
@@ -401,14 +387,14 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 
 		json_array_foreach(r, i,
 		                   b) if (compat(&quiet, b, w, path, depth + 1) == 0) return 0;
-		fail(c->why, c->why_size,
+		err_format(c->why, c->why_size,
 		     "%s: the writer's %s matches no branch of the reader's union", path, wt);
 		return ERR_INVALID;
 	}
 	if (strcmp(rt, wt) != 0) {
 		if (promotable(wt, rt))
 			return 0;
-		fail(c->why, c->why_size, "%s: type changed from %s to %s", path, wt, rt);
+		err_format(c->why, c->why_size, "%s: type changed from %s to %s", path, wt, rt);
 		return ERR_INVALID;
 	}
 	if (strcmp(rt, "record") == 0 || strcmp(rt, "enum") == 0 || strcmp(rt, "fixed") == 0) {
@@ -416,7 +402,7 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 		const char *wn = json_string_value(json_object_get(w, "name"));
 
 		if (strcmp(short_name(rn), short_name(wn)) != 0) {
-			fail(c->why, c->why_size, "%s: name changed from %s to %s", path, wn, rn);
+			err_format(c->why, c->why_size, "%s: name changed from %s to %s", path, wn, rn);
 			return ERR_INVALID;
 		}
 	}
@@ -441,7 +427,7 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 			json_array_foreach(json_object_get(r, "symbols"), j, rs) found =
 			        found || json_equal(ws, rs);
 			if (!found) {
-				fail(c->why, c->why_size, "%s: the reader's enum lacks symbol %s",
+				err_format(c->why, c->why_size, "%s: the reader's enum lacks symbol %s",
 				     path, json_string_value(ws));
 				return ERR_INVALID;
 			}
@@ -450,7 +436,7 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 	}
 	if (strcmp(rt, "fixed") == 0 &&
 	    !json_equal(json_object_get(r, "size"), json_object_get(w, "size"))) {
-		fail(c->why, c->why_size, "%s: fixed size changed", path);
+		err_format(c->why, c->why_size, "%s: fixed size changed", path);
 		return ERR_INVALID;
 	}
 	return 0;

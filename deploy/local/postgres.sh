@@ -63,13 +63,7 @@ provision() {
 			pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 			echo "PG_PASSWORD_$prefix=$pw" >>"$SECRETS"
 		fi
-		psql_admin -v role="$db" -v pw="$pw" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN', :'role')
- WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
-ALTER ROLE :"role" WITH LOGIN PASSWORD :'pw';
-SELECT format('CREATE DATABASE %I OWNER %I', :'role', :'role')
- WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'role') \gexec
-SQL
+		psql_admin -v role="$db" -v pw="$pw" -f - <"$ROOT/deploy/provision-role.sql"
 	done <<<"$DATABASES"
 	# Statistics readers (load tests read pg_stat_database / pg_stat_wal).
 	psql_admin -c "GRANT pg_read_all_stats TO $(echo "$DATABASES" | awk '{print $2}' | paste -sd, -)"
