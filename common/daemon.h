@@ -61,7 +61,7 @@ struct daemon_settings {
 	              "PostgreSQL connection string of the service's own database"),              \
 	        CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, type, field.relay_batch,             \
 	                   "outbox rows the relay publishes per round"),                          \
-	        CONFIG_INT("RELAY_LINGER_MS", "1", 0, 1000, type, field.relay_linger_ms,          \
+	        CONFIG_INT("RELAY_LINGER_MS", "5", 0, 1000, type, field.relay_linger_ms,          \
 	                   "producer batching delay of the relay"),                               \
 	        CONFIG_BOOL(                                                                      \
 	                "RELAY_FAULT_KILL_AFTER_ACK", "false", type,                              \

@@ -98,7 +98,7 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
 	    set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0 ||
 	    set(conf, "enable.partition.eof", "false", errstr, errstr_size) < 0 ||
 	    set(conf, "session.timeout.ms", "10000", errstr, errstr_size) < 0 ||
-	    set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) < 0) {
+	    set(conf, "fetch.wait.max.ms", "100", errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return ERR_INVALID;
 	}

@@ -348,8 +348,10 @@ static void *relay_main(void *arg)
 			continue;
 		}
 		failures = 0;
+		/* A full round means more rows are waiting; otherwise sleep until a
+		 * commit notifies (rows committed since this round's read do). */
 		if (rc < r->batch)
-			wait_for_notify(r, conn, rc == 0 ? RELAY_IDLE_WAIT_MS : 0);
+			wait_for_notify(r, conn, RELAY_IDLE_WAIT_MS);
 	}
 	return NULL;
 }
