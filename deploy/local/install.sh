@@ -9,7 +9,7 @@ PACKAGES=(
 	postgresql postgresql-contrib redis-server
 	openjdk-17-jre-headless maven kcat
 	python3 python3-avro python3-yaml docker-compose
-	clang-format cppcheck valgrind gnuplot-nox curl procps
+	clang-format cppcheck valgrind gnuplot-nox curl procps bc
 )
 
 missing=()
