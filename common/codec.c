@@ -161,8 +161,8 @@ int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, cha
 		char why[512];
 
 		if (schema_compatible(reader->normal, e.normal, why, sizeof(why)) < 0) {
-			err_format(errstr, errstr_size, "the current %s cannot read this version: %s",
-			     e.name, why);
+			err_format(errstr, errstr_size,
+			           "the current %s cannot read this version: %s", e.name, why);
 			goto out;
 		}
 	}
@@ -638,7 +638,8 @@ static json_t *to_json_record(struct walk *w, avro_value_t *v, const json_t *r, 
 		} else if (json_object_get(rf, "default")) {
 			jv = json_deep_copy(json_object_get(rf, "default"));
 		} else {
-			err_format(w->errstr, w->errstr_size, "%s: not written and no default", sub);
+			err_format(w->errstr, w->errstr_size, "%s: not written and no default",
+			           sub);
 			jv = NULL;
 		}
 		if (!jv) {
@@ -682,12 +683,13 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 					return to_json(w, v, b, path, depth + 1);
 			}
 		}
-		err_format(w->errstr, w->errstr_size, "%s: no branch of the reader's union fits", path);
+		err_format(w->errstr, w->errstr_size, "%s: no branch of the reader's union fits",
+		           path);
 		return NULL;
 	}
 	if (!readable_as(t, rt, false)) {
-		err_format(w->errstr, w->errstr_size, "%s: the writer's type cannot be read as %s", path,
-		     rt);
+		err_format(w->errstr, w->errstr_size, "%s: the writer's type cannot be read as %s",
+		           path, rt);
 		return NULL;
 	}
 	switch (t) {
@@ -747,7 +749,8 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 		        rs) if (sym && !strcmp(json_string_value(rs), sym)) return json_string(sym);
 		if (json_object_get(r, "default"))
 			return json_deep_copy(json_object_get(r, "default"));
-		err_format(w->errstr, w->errstr_size, "%s: unknown symbol %s", path, sym ? sym : "?");
+		err_format(w->errstr, w->errstr_size, "%s: unknown symbol %s", path,
+		           sym ? sym : "?");
 		return NULL;
 	}
 	case AVRO_ARRAY: {
@@ -819,7 +822,7 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 	writer = find_writer(c, fp);
 	if (!writer) {
 		err_format(errstr, errstr_size, "unknown schema fingerprint %016llx",
-		     (unsigned long long)fp);
+		           (unsigned long long)fp);
 		return ERR_INVALID;
 	}
 	reader = find_reader(c, writer->name);
@@ -838,7 +841,8 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 	rd = avro_reader_memory((const char *)p + CODEC_HEADER_SIZE,
 	                        (int64_t)(len - CODEC_HEADER_SIZE));
 	if (!rd || avro_value_read(rd, &v) != 0) {
-		err_format(errstr, errstr_size, "malformed %s datum: %s", writer->name, avro_strerror());
+		err_format(errstr, errstr_size, "malformed %s datum: %s", writer->name,
+		           avro_strerror());
 		goto out;
 	}
 	w.rroot = reader->normal;

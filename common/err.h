@@ -29,7 +29,7 @@ const char *err_name(int err);
 
 /* Formats a reason into a caller's errstr buffer (NULL or size 0: nothing). */
 void err_format(char *errstr, size_t errstr_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static inline bool err_is_retriable(int err)
 {

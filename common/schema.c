@@ -67,7 +67,8 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 		const json_t *f;
 
 		if (!json_is_array(fields)) {
-			err_format(n->errstr, n->errstr_size, "record %s has no fields array", full);
+			err_format(n->errstr, n->errstr_size, "record %s has no fields array",
+			           full);
 			goto bad;
 		}
 		json_array_foreach(fields, i, f)
@@ -76,8 +77,8 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 			json_t *ft, *nfield;
 
 			if (!fname) {
-				err_format(n->errstr, n->errstr_size, "record %s: field %zu has no name",
-				     full, i);
+				err_format(n->errstr, n->errstr_size,
+				           "record %s: field %zu has no name", full, i);
 				goto bad_nf;
 			}
 			ft = normalize(n, json_object_get(f, "type"), inner_ns, depth + 1);
@@ -121,7 +122,8 @@ bad:
 static json_t *normalize(struct norm *n, const json_t *s, const char *ns, int depth)
 {
 	if (depth > SCHEMA_MAX_DEPTH) {
-		err_format(n->errstr, n->errstr_size, "schema nested deeper than %d", SCHEMA_MAX_DEPTH);
+		err_format(n->errstr, n->errstr_size, "schema nested deeper than %d",
+		           SCHEMA_MAX_DEPTH);
 		return NULL;
 	}
 	if (json_is_string(s)) {
@@ -341,11 +343,12 @@ static int compat_record(struct compat *c, const json_t *r, const json_t *w, con
 		snprintf(sub, sizeof(sub), "%s.%s", path, name);
 		if (!match) {
 			if (!json_object_get(rf, "default")) {
-				err_format(c->why, c->why_size,
-				     "%s: the reader's field has no default and the writer does "
-				     "not "
-				     "write it",
-				     sub);
+				err_format(
+				        c->why, c->why_size,
+				        "%s: the reader's field has no default and the writer does "
+				        "not "
+				        "write it",
+				        sub);
 				return ERR_INVALID;
 			}
 			continue;
@@ -388,7 +391,7 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 		json_array_foreach(r, i,
 		                   b) if (compat(&quiet, b, w, path, depth + 1) == 0) return 0;
 		err_format(c->why, c->why_size,
-		     "%s: the writer's %s matches no branch of the reader's union", path, wt);
+		           "%s: the writer's %s matches no branch of the reader's union", path, wt);
 		return ERR_INVALID;
 	}
 	if (strcmp(rt, wt) != 0) {
@@ -402,7 +405,8 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 		const char *wn = json_string_value(json_object_get(w, "name"));
 
 		if (strcmp(short_name(rn), short_name(wn)) != 0) {
-			err_format(c->why, c->why_size, "%s: name changed from %s to %s", path, wn, rn);
+			err_format(c->why, c->why_size, "%s: name changed from %s to %s", path, wn,
+			           rn);
 			return ERR_INVALID;
 		}
 	}
@@ -427,8 +431,9 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 			json_array_foreach(json_object_get(r, "symbols"), j, rs) found =
 			        found || json_equal(ws, rs);
 			if (!found) {
-				err_format(c->why, c->why_size, "%s: the reader's enum lacks symbol %s",
-				     path, json_string_value(ws));
+				err_format(c->why, c->why_size,
+				           "%s: the reader's enum lacks symbol %s", path,
+				           json_string_value(ws));
 				return ERR_INVALID;
 			}
 		}

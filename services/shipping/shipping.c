@@ -137,8 +137,10 @@ static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *row, char *errs
 	if (attempts >= c->max_attempts) {
 		const char *p[2] = {shipment_id, n};
 
-		LOG(WARN, "shipment %s for order %s failed for good after %d attempts", shipment_id,
-		    order_id, attempts);
+		struct log_fields f = {order_id, NULL, NULL};
+
+		LOGX(WARN, &f, "shipment %s for order %s failed for good after %d attempts",
+		     shipment_id, order_id, attempts);
 		rc = db_exec(
 		        tx,
 		        "UPDATE shipments SET status = 'FAILED', attempts = $2, updated_at = now()"

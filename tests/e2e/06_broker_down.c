@@ -19,14 +19,14 @@ Test(broker, down_gives_503_and_back_gives_202, .timeout = 300)
 
 	cr_assert_eq(support_sh("bash deploy/local/kafka.sh stop >/dev/null"), 0);
 	status = e2e_post_order(e2e_order_body("e2e-broker", "1 Main St", "p-0011", 1), NULL, NULL,
-				id, reply, sizeof(reply));
+	                        id, reply, sizeof(reply));
 	cr_expect_eq(status, 503, "with the broker down: %d %s", status, reply);
 	cr_expect(strstr(reply, "\"status\":503"), "%s", reply);
 	cr_assert_eq(support_sh("bash deploy/local/kafka.sh start >/dev/null"), 0);
 	/* The gateway takes orders again once its producer has reconnected. */
 	for (int i = 0; i < 60 && status != 202; i++) {
-		status = e2e_post_order(e2e_order_body("e2e-broker", "1 Main St", "p-0011", 1), NULL,
-					NULL, id, reply, sizeof(reply));
+		status = e2e_post_order(e2e_order_body("e2e-broker", "1 Main St", "p-0011", 1),
+		                        NULL, NULL, id, reply, sizeof(reply));
 		if (status != 202)
 			sleep(1);
 	}
