@@ -1,6 +1,7 @@
 #include "kafka.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -181,4 +182,121 @@ const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *
 	memcpy(buf, value, len);
 	buf[len] = '\0';
 	return buf;
+}
+
+/* A client for one admin request. */
+static rd_kafka_t *admin_client(const char *bootstrap, char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+
+	if (set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	if (!rk)
+		rd_kafka_conf_destroy(conf);
+	return rk;
+}
+
+int kafka_create_topics(const char *bootstrap, struct kafka_new_topic *topics, size_t n,
+                        int timeout_ms, char *errstr, size_t errstr_size)
+{
+	rd_kafka_t *rk = admin_client(bootstrap, errstr, errstr_size);
+	rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof(*nt));
+	rd_kafka_queue_t *q = NULL;
+	rd_kafka_AdminOptions_t *opts = NULL;
+	rd_kafka_event_t *ev = NULL;
+	const rd_kafka_topic_result_t **results;
+	size_t nres = 0;
+	int rc = ERR_INVALID;
+
+	if (!rk || !nt)
+		goto out;
+	q = rd_kafka_queue_new(rk);
+	opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, errstr, errstr_size);
+	rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, errstr, errstr_size);
+	for (size_t i = 0; i < n; i++) {
+		char why[256];
+
+		nt[i] = rd_kafka_NewTopic_new(topics[i].name, topics[i].partitions,
+		                              topics[i].replication, why, sizeof(why));
+		if (!nt[i]) {
+			err_format(errstr, errstr_size, "invalid topic \"%s\": %s", topics[i].name,
+			           why);
+			goto out;
+		}
+		for (size_t c = 0; topics[i].config && topics[i].config[c]; c += 2)
+			rd_kafka_NewTopic_set_config(nt[i], topics[i].config[c],
+			                             topics[i].config[c + 1]);
+	}
+	rd_kafka_CreateTopics(rk, nt, n, opts, q);
+	ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+	if (!ev || rd_kafka_event_error(ev)) {
+		err_format(errstr, errstr_size, "could not create topics: %s",
+		           ev ? rd_kafka_event_error_string(ev) : "timed out");
+		rc = ERR_RETRY;
+		goto out;
+	}
+	results =
+	        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
+	rc = 0;
+	for (size_t i = 0; i < nres; i++) {
+		rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+		const char *name = rd_kafka_topic_result_name(results[i]);
+
+		for (size_t t = 0; t < n; t++)
+			if (!strcmp(topics[t].name, name))
+				topics[t].created = err == RD_KAFKA_RESP_ERR_NO_ERROR;
+		if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && rc == 0) {
+			err_format(errstr, errstr_size, "could not create topic \"%s\": %s", name,
+			           rd_kafka_topic_result_error_string(results[i]));
+			rc = kafka_classify(err);
+		}
+	}
+out:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	for (size_t i = 0; nt && i < n; i++)
+		if (nt[i])
+			rd_kafka_NewTopic_destroy(nt[i]);
+	free(nt);
+	if (opts)
+		rd_kafka_AdminOptions_destroy(opts);
+	if (q)
+		rd_kafka_queue_destroy(q);
+	if (rk)
+		rd_kafka_destroy(rk);
+	return rc;
+}
+
+int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, char *errstr,
+                       size_t errstr_size)
+{
+	rd_kafka_t *rk = admin_client(bootstrap, errstr, errstr_size);
+	rd_kafka_DeleteTopic_t *dt;
+	rd_kafka_queue_t *q;
+	rd_kafka_event_t *ev;
+	int rc = 0;
+
+	if (!rk)
+		return ERR_INVALID;
+	dt = rd_kafka_DeleteTopic_new(name);
+	q = rd_kafka_queue_new(rk);
+	rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+	ev = rd_kafka_queue_poll(q, timeout_ms);
+	if (!ev || rd_kafka_event_error(ev)) {
+		err_format(errstr, errstr_size, "could not delete topic \"%s\": %s", name,
+		           ev ? rd_kafka_event_error_string(ev) : "timed out");
+		rc = ERR_RETRY;
+	}
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_DeleteTopic_destroy(dt);
+	rd_kafka_destroy(rk);
+	return rc;
 }

@@ -9,6 +9,8 @@
 #ifndef COMMON_KAFKA_H
 #define COMMON_KAFKA_H
 
+#include <stdbool.h>
+
 #include <librdkafka/rdkafka.h>
 
 #include "err.h"
@@ -44,6 +46,24 @@ int kafka_subscribe(rd_kafka_t *rk, const char *const *topics, char *errstr,
 
 /* Asks the cluster for metadata: 0 when a broker answered within timeout_ms. */
 int kafka_ping(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* A topic to create (kafka_create_topics). */
+struct kafka_new_topic {
+	const char *name;
+	int partitions;
+	int replication;
+	const char *const *config; /* NULL, or "name", "value", ..., NULL */
+	bool created;              /* out: created now; false when it existed already */
+};
+
+/* Creates the topics that do not exist yet through the admin API; existing
+ * ones are left alone. errstr names the first topic that failed. */
+int kafka_create_topics(const char *bootstrap, struct kafka_new_topic *topics, size_t n,
+                        int timeout_ms, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* Deletes a topic (benchmarks' scratch topics). */
+int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, char *errstr,
+                       size_t errstr_size) WARN_UNUSED;
 
 /* ERR_RETRY for errors librdkafka calls retriable or transient, else ERR_FATAL. */
 int kafka_classify(rd_kafka_resp_err_t err);

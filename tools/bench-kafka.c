@@ -40,7 +40,7 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
 	struct bench_cfg cfg = {0};
-	char errstr[512], topic[64], group[96], cmd[512];
+	char errstr[512], topic[64], group[96];
 	rd_kafka_t *p, *c;
 	char *payload;
 	double t0, produce_s, consume_s;
@@ -49,13 +49,12 @@ int main(int argc, char **argv)
 	log_init("bench-kafka", LOG_LEVEL_WARN);
 	daemon_load_config(&cfg, vars, NVARS, argc, argv);
 	snprintf(topic, sizeof(topic), "bench-kafka-%ld", (long)time(NULL));
-	snprintf(cmd, sizeof(cmd),
-	         "mkdir -p .run/bench && printf '%s\\n' > .run/bench/kafka-topic.conf && "
-	         "KAFKA_BOOTSTRAP=%s build/release/bin/topics .run/bench/kafka-topic.conf "
-	         ">/dev/null",
-	         topic, cfg.bootstrap);
-	if (system(cmd) != 0)
-		die("could not create %s", topic);
+	{
+		struct kafka_new_topic t = {topic, 6, 1, NULL, false};
+
+		if (kafka_create_topics(cfg.bootstrap, &t, 1, 30000, errstr, sizeof(errstr)) < 0)
+			die("could not create %s: %s", topic, errstr);
+	}
 	payload = malloc((size_t)cfg.size);
 	memset(payload, 'x', (size_t)cfg.size);
 	{
@@ -106,6 +105,8 @@ int main(int argc, char **argv)
 	consume_s = now_s() - t0;
 	rd_kafka_consumer_close(c);
 	rd_kafka_destroy(c);
+	if (kafka_delete_topic(cfg.bootstrap, topic, 10000, errstr, sizeof(errstr)) < 0)
+		LOG(WARN, "%s", errstr);
 	printf("{\"messages\": %ld, \"size\": %ld, \"produce_per_s\": %.0f, \"consume_per_s\": "
 	       "%.0f}\n",
 	       cfg.messages, cfg.size, (double)cfg.messages / produce_s,

@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "event.h"
+#include "kafka.h"
 #include "log.h"
 #include "migrate.h"
 #include "outbox.h"
@@ -110,40 +111,12 @@ static char bench_topic[64];
 
 static void create_topic(const char *bootstrap)
 {
-	char cmd[512];
+	struct kafka_new_topic t = {bench_topic, 6, 1, NULL, false};
+	char why[512];
 
 	snprintf(bench_topic, sizeof(bench_topic), "bench-plumbing-%ld", (long)time(NULL));
-	snprintf(cmd, sizeof(cmd),
-	         "printf '%s\\n' > .run/bench/topics.conf && KAFKA_BOOTSTRAP=%s "
-	         "build/release/bin/topics .run/bench/topics.conf >/dev/null",
-	         bench_topic, bootstrap);
-	if (system(cmd) != 0)
-		die("could not create topic %s", bench_topic);
-}
-
-static void delete_topic(const char *bootstrap)
-{
-	char errstr[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	rd_kafka_t *rk;
-	rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(bench_topic);
-	rd_kafka_queue_t *q;
-	rd_kafka_event_t *ev;
-
-	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	if (!rk) {
-		rd_kafka_DeleteTopic_destroy(dt);
-		return;
-	}
-	q = rd_kafka_queue_new(rk);
-	rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
-	ev = rd_kafka_queue_poll(q, 10000);
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	rd_kafka_queue_destroy(q);
-	rd_kafka_DeleteTopic_destroy(dt);
-	rd_kafka_destroy(rk);
+	if (kafka_create_topics(bootstrap, &t, 1, 30000, why, sizeof(why)) < 0)
+		die("could not create topic %s: %s", bench_topic, why);
 }
 
 /* Commits n rows in transactions of 1000 events. */
@@ -353,7 +326,8 @@ int main(int argc, char **argv)
 	}
 	consumer_free(ct.consumer);
 	relay_stop(relay);
-	delete_topic(cfg.bootstrap);
+	if (kafka_delete_topic(cfg.bootstrap, bench_topic, 10000, why, sizeof(why)) < 0)
+		LOG(WARN, "%s", why);
 	outbox_free(ob);
 	db_free(db);
 	codec_free(codec);

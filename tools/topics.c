@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "kafka.h"
 #include "log.h"
 
 #define MAX_TOPICS  64
@@ -100,76 +101,12 @@ static int read_topics(const char *path, struct topic_line *topics, int *n)
 	return 0;
 }
 
-static int create_topics(rd_kafka_t *rk, const struct topics_cfg *cfg,
-                         const struct topic_line *topics, int n)
-{
-	rd_kafka_NewTopic_t *nt[MAX_TOPICS] = {0};
-	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	rd_kafka_AdminOptions_t *opts =
-	        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-	rd_kafka_event_t *ev = NULL;
-	const rd_kafka_CreateTopics_result_t *res;
-	const rd_kafka_topic_result_t **results;
-	char errstr[512];
-	size_t nres = 0;
-	int failed = 0;
-
-	rd_kafka_AdminOptions_set_operation_timeout(opts, (int)cfg->timeout_ms, errstr,
-	                                            sizeof(errstr));
-	rd_kafka_AdminOptions_set_request_timeout(opts, (int)cfg->timeout_ms, errstr,
-	                                          sizeof(errstr));
-	for (int i = 0; i < n; i++) {
-		nt[i] = rd_kafka_NewTopic_new(topics[i].name, (int)cfg->partitions,
-		                              (int)cfg->replication, errstr, sizeof(errstr));
-		if (!nt[i]) {
-			LOG(ERROR, "invalid topic \"%s\": %s", topics[i].name, errstr);
-			failed = 1;
-			goto out;
-		}
-		for (int c = 0; c < topics[i].nconf; c++)
-			rd_kafka_NewTopic_set_config(nt[i], topics[i].conf[c][0],
-			                             topics[i].conf[c][1]);
-	}
-	rd_kafka_CreateTopics(rk, nt, (size_t)n, opts, q);
-	ev = rd_kafka_queue_poll(q, (int)cfg->timeout_ms + 5000);
-	if (!ev || rd_kafka_event_error(ev)) {
-		LOG(ERROR, "could not create topics: %s",
-		    ev ? rd_kafka_event_error_string(ev) : "timed out");
-		failed = 1;
-		goto out;
-	}
-	res = rd_kafka_event_CreateTopics_result(ev);
-	results = rd_kafka_CreateTopics_result_topics(res, &nres);
-	for (size_t i = 0; i < nres; i++) {
-		rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
-		const char *name = rd_kafka_topic_result_name(results[i]);
-
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			printf("created topic %s\n", name);
-		} else if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-			printf("topic %s exists\n", name);
-		} else {
-			LOG(ERROR, "could not create topic \"%s\": %s", name,
-			    rd_kafka_topic_result_error_string(results[i]));
-			failed = 1;
-		}
-	}
-out:
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	for (int i = 0; i < n; i++)
-		rd_kafka_NewTopic_destroy(nt[i]);
-	rd_kafka_AdminOptions_destroy(opts);
-	rd_kafka_queue_destroy(q);
-	return failed ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
-	static struct topic_line topics[MAX_TOPICS];
+	static struct topic_line lines[MAX_TOPICS];
+	struct kafka_new_topic topics[MAX_TOPICS];
+	const char *config[MAX_TOPICS][2 * MAX_CONFIGS + 1];
 	struct topics_cfg cfg = {0};
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	rd_kafka_t *rk;
 	char errstr[512];
 	int n = 0;
 	int rc = 1;
@@ -180,24 +117,29 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s TOPICS_FILE\n", argv[0]);
 		goto out;
 	}
-	if (read_topics(argv[1], topics, &n) < 0)
+	if (read_topics(argv[1], lines, &n) < 0)
 		goto out;
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg.bootstrap, errstr, sizeof(errstr)) !=
-	    RD_KAFKA_CONF_OK) {
-		LOG(ERROR, "KAFKA_BOOTSTRAP: %s", errstr);
+	for (int i = 0; i < n; i++) {
+		int k = 0;
+
+		for (int c = 0; c < lines[i].nconf; c++) {
+			config[i][k++] = lines[i].conf[c][0];
+			config[i][k++] = lines[i].conf[c][1];
+		}
+		config[i][k] = NULL;
+		topics[i] = (struct kafka_new_topic){lines[i].name, (int)cfg.partitions,
+		                                     (int)cfg.replication, config[i], false};
+	}
+	if (kafka_create_topics(cfg.bootstrap, topics, (size_t)n, (int)cfg.timeout_ms, errstr,
+	                        sizeof(errstr)) < 0) {
+		LOG(ERROR, "%s", errstr);
 		goto out;
 	}
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	if (!rk) {
-		LOG(ERROR, "could not create the kafka client: %s", errstr);
-		goto out;
-	}
-	conf = NULL;
-	rc = create_topics(rk, &cfg, topics, n) < 0 ? 1 : 0;
-	rd_kafka_destroy(rk);
+	for (int i = 0; i < n; i++)
+		printf(topics[i].created ? "created topic %s\n" : "topic %s exists\n",
+		       topics[i].name);
+	rc = 0;
 out:
-	if (conf)
-		rd_kafka_conf_destroy(conf);
 	config_release(&cfg, vars, sizeof(vars) / sizeof(vars[0]));
 	return rc;
 }

@@ -16,6 +16,10 @@
 
 #include <criterion/criterion.h>
 
+#include "kafka.h"
+
+#include "event.h"
+
 extern char **environ;
 
 const char *support_env(const char *name)
@@ -170,33 +174,12 @@ int support_wait_exit(pid_t pid, int timeout_ms)
 
 void support_create_topic(const char *bootstrap, const char *topic, int partitions)
 {
+	struct kafka_new_topic t = {topic, partitions, 1, NULL, false};
 	char errstr[512];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	rd_kafka_t *rk;
-	rd_kafka_NewTopic_t *nt;
-	rd_kafka_queue_t *q;
-	rd_kafka_event_t *ev;
-	const rd_kafka_topic_result_t **res;
-	size_t nres;
 
-	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	cr_assert_not_null(rk, "%s", errstr);
-	nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
-	cr_assert_not_null(nt, "%s", errstr);
-	q = rd_kafka_queue_new(rk);
-	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-	ev = rd_kafka_queue_poll(q, 30000);
-	cr_assert_not_null(ev, "CreateTopics timed out");
-	cr_assert_eq(rd_kafka_event_error(ev), 0, "%s", rd_kafka_event_error_string(ev));
-	res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
-	cr_assert_eq(nres, 1);
-	cr_assert_eq(rd_kafka_topic_result_error(res[0]), 0, "create %s: %s", topic,
-	             rd_kafka_topic_result_error_string(res[0]));
-	rd_kafka_event_destroy(ev);
-	rd_kafka_queue_destroy(q);
-	rd_kafka_NewTopic_destroy(nt);
-	rd_kafka_destroy(rk);
+	cr_assert_eq(kafka_create_topics(bootstrap, &t, 1, 30000, errstr, sizeof(errstr)), 0, "%s",
+	             errstr);
+	cr_assert(t.created, "topic %s existed already", topic);
 }
 
 int support_sh(const char *cmd)
@@ -207,10 +190,6 @@ int support_sh(const char *cmd)
 }
 
 /* --- plumbing helpers ------------------------------------------------------ */
-
-#include <signal.h>
-
-#include "event.h"
 
 void support_template_start(struct service_proc *t, const char *db_url, int port, const char *group,
                             const char *topics, const char *emit_topic, const char *const *extra)
