@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 
 #include "log.h"
 
+#define HTTP_STATUS_SLOTS 600
+
 struct http_server {
 	struct MHD_Daemon *mhd;
 	const struct http_route *routes;
@@ -23,6 +26,7 @@ struct http_server {
 	size_t max_body;
 	struct metrics *metrics;
 	char name[32];
+	_Atomic(struct metric *) by_status[HTTP_STATUS_SLOTS]; /* counters by status code */
 };
 
 /* Per-request state while the body arrives. */
@@ -129,14 +133,20 @@ static void response_release(struct http_response *res)
 
 static void count_status(struct http_server *srv, int status)
 {
+	struct metric *m;
 	char labels[64];
 
-	if (!srv->metrics)
+	if (!srv->metrics || status < 100 || status >= HTTP_STATUS_SLOTS)
 		return;
-	snprintf(labels, sizeof(labels), "server=\"%s\",status=\"%d\"", srv->name, status);
-	metric_add(metrics_counter(srv->metrics, "saga_http_responses_total",
-	                           "HTTP responses by status", labels),
-	           1);
+	/* Looked up once per status; later responses only add. */
+	m = atomic_load_explicit(&srv->by_status[status], memory_order_acquire);
+	if (!m) {
+		snprintf(labels, sizeof(labels), "server=\"%s\",status=\"%d\"", srv->name, status);
+		m = metrics_counter(srv->metrics, "saga_http_responses_total",
+		                    "HTTP responses by status", labels);
+		atomic_store_explicit(&srv->by_status[status], m, memory_order_release);
+	}
+	metric_add(m, 1);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *res)

@@ -123,6 +123,35 @@ static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
 	return r;
 }
 
+/*
+ * After the broker's acknowledgement, in one round trip: the order reads as
+ * PENDING until projected, joins the set of accepted orders (the invariant
+ * checker's list), and its Idempotency-Key (when given) is marked done.
+ */
+static void record_accepted(struct gateway *g, const char *order_id, const char *idem_key,
+                            const char *hash)
+{
+	char why[256];
+	int slot, n = 2;
+	redisContext *c = redis_pool_get(g->redis, &slot, why, sizeof(why));
+	redisReply *r;
+
+	if (!c) {
+		LOG(WARN, "could not record accepted order %s in redis: %s", order_id, why);
+		return;
+	}
+	redisAppendCommand(c, "HSETNX order:%s status PENDING", order_id);
+	redisAppendCommand(c, "SADD orders:accepted %s", order_id);
+	if (idem_key) {
+		redisAppendCommand(c, "SET %s done:%s:%s EX %ld", idem_key, hash, order_id,
+		                   g->idempotency_ttl_s);
+		n++;
+	}
+	while (n-- > 0 && redisGetReply(c, (void **)&r) == REDIS_OK)
+		freeReplyObject(r);
+	redis_pool_put(g->redis, slot, c->err != 0);
+}
+
 /* Produces OrderRequested and waits for the broker's acknowledgement. */
 static int publish_order(struct gateway *g, const char *order_id, json_t *request,
                          const char *traceparent, char *why, size_t size)
@@ -302,11 +331,7 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		goto out;
 	}
 	/* Acknowledged: the order exists. Until projected it reads as PENDING. */
-	freeReplyObject(redis_cmd(g, "HSETNX order:%s status PENDING", order_id));
-	freeReplyObject(redis_cmd(g, "SADD orders:accepted %s", order_id));
-	if (idem)
-		freeReplyObject(redis_cmd(g, "SET %s done:%s:%s EX %ld", idem_key, hash, order_id,
-		                          g->idempotency_ttl_s));
+	record_accepted(g, order_id, idem ? idem_key : NULL, hash);
 	metric_add(g->m_accepted, 1);
 	metric_observe(g->m_latency, (double)(event_now_ms() - t0) / 1000.0);
 	accepted(res, order_id);
