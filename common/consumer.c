@@ -17,6 +17,8 @@
 
 struct item {
 	rd_kafka_message_t *msg;
+	bool skip;  /* a type the service does not handle */
+	bool fresh; /* its id was new to the inbox (this transaction) */
 	const char *type;
 	json_t *record;     /* NULL for poison */
 	char error[256];    /* why it is poison */
@@ -27,8 +29,10 @@ struct consumer {
 	char *group;
 	char *dlq_topic;
 	const struct codec *codec;
+	const char *const *types;
 	consumer_handler_fn handle;
 	void *ctx;
+	struct outbox *outbox;
 	int batch_max, batch_wait_ms;
 	rd_kafka_t *rk;
 	struct db *db;
@@ -36,7 +40,8 @@ struct consumer {
 	bool rebalanced; /* set by the rebalance callback: the batch in hand is void */
 	long long last_lag;
 	struct metrics *metrics;
-	struct metric *m_consumed, *m_duplicates, *m_dead, *m_batch, *m_retries, *m_handler;
+	struct metric *m_consumed, *m_duplicates, *m_skipped, *m_dead, *m_batch, *m_retries,
+	        *m_handler;
 };
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -76,8 +81,10 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 		goto fail;
 	snprintf(c->dlq_topic, strlen(cfg->group) + 5, "dlq.%s", cfg->group);
 	c->codec = cfg->codec;
+	c->types = cfg->types;
 	c->handle = cfg->handle;
 	c->ctx = cfg->ctx;
+	c->outbox = cfg->outbox;
 	c->metrics = cfg->metrics;
 	snprintf(labels, sizeof(labels), "group=\"%s\"", cfg->group);
 	c->m_consumed = metrics_counter(cfg->metrics, "saga_consumer_consumed_total",
@@ -85,6 +92,8 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 	c->m_duplicates =
 	        metrics_counter(cfg->metrics, "saga_consumer_duplicates_total",
 	                        "events skipped because their id was already applied", labels);
+	c->m_skipped = metrics_counter(cfg->metrics, "saga_consumer_skipped_total",
+	                               "events of types this service does not handle", labels);
 	c->m_dead = metrics_counter(cfg->metrics, "saga_consumer_dead_lettered_total",
 	                            "poison messages sent to the dead-letter topic", labels);
 	c->m_retries = metrics_counter(cfg->metrics, "saga_consumer_retries_total",
@@ -171,12 +180,42 @@ static void poison_inbox_id(struct item *it)
 	         (long long)it->msg->offset);
 }
 
-static void decode_items(struct consumer *c, int n)
+static bool handles(const struct consumer *c, const char *type, size_t len)
 {
+	if (!c->types)
+		return true;
+	for (const char *const *t = c->types; *t; t++)
+		if (strlen(*t) == len && memcmp(*t, type, len) == 0)
+			return true;
+	return false;
+}
+
+/* The event-type header says the service has nothing to do with it. */
+static bool skip_by_header(const struct consumer *c, rd_kafka_message_t *msg)
+{
+	rd_kafka_headers_t *h;
+	const void *type;
+	size_t len;
+
+	return c->types && rd_kafka_message_headers(msg, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+	       rd_kafka_header_get_last(h, "event-type", &type, &len) ==
+	               RD_KAFKA_RESP_ERR_NO_ERROR &&
+	       type && !handles(c, type, len);
+}
+
+/* Decodes the batch; returns how many items need the database. */
+static int decode_items(struct consumer *c, int n)
+{
+	int todo = 0;
+
 	for (int i = 0; i < n; i++) {
 		struct item *it = &c->items[i];
 		const char *id;
 
+		if (skip_by_header(c, it->msg)) {
+			it->skip = true;
+			continue;
+		}
 		if (codec_decode(c->codec, it->msg->payload, it->msg->len, &it->type, &it->record,
 		                 it->error, sizeof(it->error)) < 0 ||
 		    !(id = event_meta(it->record, "event_id")) || !*id) {
@@ -185,36 +224,116 @@ static void decode_items(struct consumer *c, int n)
 			json_decref(it->record);
 			it->record = NULL;
 			poison_inbox_id(it);
+			todo++;
+			continue;
+		}
+		if (!handles(c, it->type, strlen(it->type))) {
+			it->skip = true;
 			continue;
 		}
 		snprintf(it->inbox_id, sizeof(it->inbox_id), "%s", id);
+		todo++;
 	}
+	return todo;
 }
 
-/* Records the id; returns 1 when new, 0 for a duplicate, or an error. */
-static int inbox_insert(struct consumer *c, PGconn *tx, const struct item *it, char *why,
-                        size_t size)
+static int cmp_str(const void *a, const void *b)
 {
-	char part[16], off[24];
-	const char *p[5] = {it->inbox_id, c->group, rd_kafka_topic_name(it->msg->rkt), part, off};
-	PGresult *res;
-	int rc;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
-	snprintf(part, sizeof(part), "%d", (int)it->msg->partition);
-	snprintf(off, sizeof(off), "%lld", (long long)it->msg->offset);
-	res = PQexecParams(
-	        tx,
-	        "INSERT INTO inbox (event_id, consumer, topic, kafka_partition, kafka_offset)"
-	        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-	        5, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		snprintf(why, size, "could not record event %s: %s", it->inbox_id,
-		         PQresultErrorMessage(res));
-		rc = db_classify(tx, res);
-	} else {
-		rc = strcmp(PQcmdTuples(res), "1") == 0 ? 1 : 0;
+/* The batch's inbox columns as array literals; 0 or ERR_NOMEM. */
+static int inbox_arrays(struct consumer *c, int n, char *lit[4])
+{
+	const char **col[4];
+	char(*num)[2][24] = calloc((size_t)n, sizeof(*num));
+	int m = 0, rc = ERR_NOMEM;
+
+	for (int k = 0; k < 4; k++)
+		col[k] = calloc((size_t)n, sizeof(*col[k]));
+	if (!num || !col[0] || !col[1] || !col[2] || !col[3])
+		goto out;
+	for (int i = 0; i < n; i++) {
+		const struct item *it = &c->items[i];
+
+		if (it->skip)
+			continue;
+		snprintf(num[m][0], sizeof(num[m][0]), "%d", (int)it->msg->partition);
+		snprintf(num[m][1], sizeof(num[m][1]), "%lld", (long long)it->msg->offset);
+		col[0][m] = it->inbox_id;
+		col[1][m] = rd_kafka_topic_name(it->msg->rkt);
+		col[2][m] = num[m][0];
+		col[3][m] = num[m][1];
+		m++;
 	}
+	rc = 0;
+	for (int k = 0; k < 4; k++)
+		if (!(lit[k] = db_array_literal(col[k], (size_t)m)))
+			rc = ERR_NOMEM;
+out:
+	for (int k = 0; k < 4; k++)
+		free(col[k]);
+	free(num);
+	return rc;
+}
+
+/*
+ * Records the ids of the batch's items in the inbox with one statement and
+ * marks each item fresh (a new id) or not (a duplicate: applied before, or
+ * earlier in this batch).
+ */
+static int inbox_record(struct consumer *c, PGconn *tx, int n, char *why, size_t size)
+{
+	char *lit[4] = {NULL, NULL, NULL, NULL};
+	const char **got = NULL;
+	bool *claimed = NULL;
+	PGresult *res = NULL;
+	int rows, rc = inbox_arrays(c, n, lit);
+
+	if (rc < 0) {
+		snprintf(why, size, "out of memory");
+		goto out;
+	}
+	rc = db_exec(tx,
+	             "INSERT INTO inbox (event_id, consumer, topic, kafka_partition, kafka_offset)"
+	             " SELECT u.id, $1, u.topic, u.part, u.off"
+	             " FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[])"
+	             " AS u(id, topic, part, off)"
+	             " ON CONFLICT DO NOTHING RETURNING event_id",
+	             5, (const char *const[]){c->group, lit[0], lit[1], lit[2], lit[3]}, &res, why,
+	             size);
+	if (rc < 0)
+		goto out;
+	rows = PQntuples(res);
+	got = calloc((size_t)rows + 1, sizeof(*got));
+	claimed = calloc((size_t)rows + 1, sizeof(*claimed));
+	if (!got || !claimed) {
+		rc = ERR_NOMEM;
+		snprintf(why, size, "out of memory");
+		goto out;
+	}
+	for (int r = 0; r < rows; r++)
+		got[r] = PQgetvalue(res, r, 0);
+	qsort(got, (size_t)rows, sizeof(*got), cmp_str);
+	for (int i = 0; i < n; i++) {
+		struct item *it = &c->items[i];
+		const char *key = it->inbox_id;
+		const char **hit;
+
+		if (it->skip)
+			continue;
+		/* An id inserted now is fresh once: a second copy in the batch is not. */
+		hit = bsearch(&key, got, (size_t)rows, sizeof(*got), cmp_str);
+		it->fresh = hit && !claimed[hit - got];
+		if (it->fresh)
+			claimed[hit - got] = true;
+	}
+out:
+	for (int k = 0; k < 4; k++)
+		free(lit[k]);
 	PQclear(res);
+	free(claimed);
+	free(got);
 	return rc;
 }
 
@@ -272,15 +391,19 @@ static int apply_batch(struct consumer *c, PGconn *tx, int n, int *poison, int *
 	rc = db_exec(tx, "BEGIN", 0, NULL, NULL, why, size);
 	if (rc < 0)
 		return rc;
+	if (c->outbox)
+		outbox_batch_begin(c->outbox, tx);
+	rc = inbox_record(c, tx, n, why, size);
+	if (rc < 0)
+		goto rollback;
 	for (int i = 0; i < n; i++) {
 		struct item *it = &c->items[i];
 		struct consumed ev;
 		char key[256];
 
-		rc = inbox_insert(c, tx, it, why, size);
-		if (rc < 0)
-			goto rollback;
-		if (rc == 0) {
+		if (it->skip)
+			continue;
+		if (!it->fresh) {
 			(*dups)++;
 			continue;
 		}
@@ -314,8 +437,11 @@ static int apply_batch(struct consumer *c, PGconn *tx, int n, int *poison, int *
 			goto rollback;
 		(*applied)++;
 	}
+	if (c->outbox && (rc = outbox_batch_flush(c->outbox, why, size)) < 0)
+		goto rollback;
 	return db_exec(tx, "COMMIT", 0, NULL, NULL, why, size);
 rollback:
+	outbox_batch_discard(c->outbox);
 	PQclear(PQexec(tx, "ROLLBACK"));
 	return rc;
 }
@@ -364,7 +490,6 @@ static void store_offsets(struct consumer *c, int n)
 	}
 	rd_kafka_offsets_store(c->rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
-	rd_kafka_commit(c->rk, NULL, 1);
 }
 
 static void update_lag(struct consumer *c)
@@ -405,7 +530,12 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 	if (n == 0)
 		return 0;
 	t0 = event_now_ms();
-	decode_items(c, n);
+	if (decode_items(c, n) == 0) {
+		/* Nothing here for this service: only the offsets move on. */
+		store_offsets(c, n);
+		metric_add(c->m_skipped, n);
+		goto out;
+	}
 	for (;;) {
 		char why[512] = "";
 		int rc, poison = -1, applied = 0, dups = 0, dead = 0;
@@ -417,6 +547,7 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 		if (rc == 0) {
 			store_offsets(c, n);
 			metric_add(c->m_consumed, applied);
+			metric_add(c->m_skipped, n - applied - dups - dead);
 			metric_add(c->m_duplicates, dups);
 			metric_add(c->m_dead, dead);
 			metric_observe(c->m_batch, (double)(event_now_ms() - t0) / 1000.0);
@@ -456,6 +587,7 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 			break;
 		}
 	}
+out:
 	for (int i = 0; i < n; i++)
 		item_clear(&c->items[i]);
 	return n;

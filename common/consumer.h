@@ -2,8 +2,9 @@
  * consumer.h - the idempotent batch consumer.
  *
  * Polls a batch, decodes it, and applies it in one PostgreSQL transaction in
- * which every event's id is recorded in the inbox table; a duplicate finds
- * its id there and has no effect. Offsets are committed only after that
+ * which every event's id is recorded in the inbox table (one statement for
+ * the batch); a duplicate finds its id there and has no effect. Events of
+ * types the service does not handle are skipped before any of that. Offsets are committed only after that
  * transaction commits (and on partition revocation).
  *
  * Errors:
@@ -26,6 +27,7 @@
 #include "codec.h"
 #include "err.h"
 #include "metrics.h"
+#include "outbox.h"
 
 /* An event handed to a handler. Everything is borrowed for the call. */
 struct consumed {
@@ -49,11 +51,18 @@ typedef int (*consumer_handler_fn)(void *ctx, PGconn *tx, const struct consumed 
 struct consumer_cfg {
 	const char *group;         /* consumer group; the DLQ is dlq.<group> */
 	const char *const *topics; /* NULL-terminated */
+	/* The event types handle applies, NULL-terminated; a message of another
+	 * type (by its event-type header, else by its decoded type) is skipped
+	 * without a transaction or an inbox row. NULL: every type. */
+	const char *const *types;
 	const char *bootstrap;
 	const char *conninfo;      /* the service's database */
 	const struct codec *codec; /* borrowed */
 	consumer_handler_fn handle;
 	void *ctx;
+	/* May be NULL. The events handlers add to it during a batch are written
+	 * with one statement before the batch commits (outbox_batch_begin). */
+	struct outbox *outbox;
 	int batch_max;           /* messages per batch, e.g. 500 */
 	int batch_wait_ms;       /* how long to gather a batch, e.g. 5 */
 	struct metrics *metrics; /* may be NULL */

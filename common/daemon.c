@@ -183,16 +183,18 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 }
 
 int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
-                   consumer_handler_fn handle, void *ctx)
+                   const char *const *types, consumer_handler_fn handle, void *ctx)
 {
 	char why[512];
 	struct consumer_cfg cc = {.group = group,
 	                          .topics = topics,
+	                          .types = types,
 	                          .bootstrap = d->settings->kafka_bootstrap,
 	                          .conninfo = d->settings->database_url,
 	                          .codec = d->codec,
 	                          .handle = handle,
 	                          .ctx = ctx,
+	                          .outbox = d->outbox,
 	                          .batch_max = (int)d->settings->consumer_batch,
 	                          .batch_wait_ms = (int)d->settings->consumer_wait_ms,
 	                          .metrics = d->metrics};

@@ -9,7 +9,7 @@
  *   };
  *   daemon_load_config(&cfg, vars, n, argc, argv);     (exits on bad values)
  *   daemon_start(&d, "my", &cfg.d, migrations, nmigrations);
- *   daemon_consume(&d, "my", topics, handle_event, &ctx);   (until SIGTERM)
+ *   daemon_consume(&d, "my", topics, types, handle_event, &ctx);   (until SIGTERM)
  *   daemon_stop(&d);
  *
  * Startup order: log, signals, metrics, codec, database (waits for it, then
@@ -113,11 +113,12 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
                  const struct migration *migrations, size_t nmigrations) WARN_UNUSED;
 
 /*
- * Joins group on topics (NULL-terminated) and applies each event with
- * handle, in batches, until a stop is asked for; then commits and returns 0.
+ * Joins group on topics (NULL-terminated) and applies each event of the
+ * given types (NULL-terminated; NULL for all) with handle, in batches, until
+ * a stop is asked for; then commits and returns 0.
  */
 int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
-                   consumer_handler_fn handle, void *ctx) WARN_UNUSED;
+                   const char *const *types, consumer_handler_fn handle, void *ctx) WARN_UNUSED;
 
 /* Has daemon_consume call tick(ctx) between batches (at least every 50 ms),
  * for work driven by time rather than by events (retries, timers). */

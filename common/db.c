@@ -1,11 +1,27 @@
 #include "db.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-events.h>
+
 #include "log.h"
+
+/* Statements a connection keeps prepared; the rest run unnamed. */
+#define DB_MAX_PREPARED 256
+
+/*
+ * The statements prepared on one connection, attached to its PGconn (libpq
+ * instance data), so db_exec() finds them from the PGconn alone and they go
+ * when the connection goes.
+ */
+struct prepared {
+	size_t n;
+	uint64_t hash[DB_MAX_PREPARED];
+};
 
 struct db {
 	char *conninfo;
@@ -32,6 +48,31 @@ static void on_notice(void *arg, const char *message)
 	LOG(DEBUG, "postgres: %.*s", (int)strcspn(message, "\n"), message);
 }
 
+static int on_conn_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_CONNDESTROY) {
+		free(PQinstanceData(((PGEventConnDestroy *)info)->conn, on_conn_event));
+	} else if (id == PGEVT_CONNRESET) {
+		struct prepared *p =
+		        PQinstanceData(((PGEventConnReset *)info)->conn, on_conn_event);
+
+		if (p)
+			p->n = 0;
+	}
+	return 1;
+}
+
+/* Attaches an empty statement cache; without one, statements run unnamed. */
+static void attach_prepared(PGconn *conn)
+{
+	struct prepared *p = calloc(1, sizeof(*p));
+
+	if (!p || !PQregisterEventProc(conn, on_conn_event, "db", NULL) ||
+	    !PQsetInstanceData(conn, on_conn_event, p))
+		free(p);
+}
+
 static int connect_now(struct db *db, char *errstr, size_t errstr_size)
 {
 	PQfinish(db->conn);
@@ -46,6 +87,7 @@ static int connect_now(struct db *db, char *errstr, size_t errstr_size)
 		return ERR_RETRY;
 	}
 	PQsetNoticeProcessor(db->conn, on_notice, NULL);
+	attach_prepared(db->conn);
 	if (db->was_down) {
 		LOG(INFO, "reconnected to the database");
 		db->was_down = false;
@@ -113,15 +155,61 @@ int db_classify(PGconn *conn, const PGresult *res)
 	return ERR_FATAL;
 }
 
-int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params, PGresult **res,
-            char *errstr, size_t errstr_size)
+/* FNV-1a: names a statement by its text. */
+static uint64_t sql_hash(const char *sql)
 {
-	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *sql; sql++)
+		h = (h ^ (unsigned char)*sql) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Runs sql as a named prepared statement, preparing it on first use on this
+ * connection: the server parses and plans it once, not on every call.
+ */
+static PGresult *exec_prepared(PGconn *conn, struct prepared *p, const char *sql, int nparams,
+                               const char *const *values, const int *lengths, const int *formats,
+                               int result_format)
+{
+	uint64_t h = sql_hash(sql);
+	char name[24];
+	size_t i;
+
+	snprintf(name, sizeof(name), "q%016llx", (unsigned long long)h);
+	for (i = 0; i < p->n && p->hash[i] != h; i++)
+		;
+	if (i == DB_MAX_PREPARED)
+		return PQexecParams(conn, sql, nparams, NULL, values, lengths, formats,
+		                    result_format);
+	if (i == p->n) {
+		PGresult *r = PQprepare(conn, name, sql, nparams, NULL);
+
+		if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;
+		PQclear(r);
+		p->hash[p->n++] = h;
+	}
+	return PQexecPrepared(conn, name, nparams, values, lengths, formats, result_format);
+}
+
+int db_query(PGconn *conn, const char *sql, int nparams, const char *const *values,
+             const int *lengths, const int *formats, int result_format, PGresult **res,
+             char *errstr, size_t errstr_size)
+{
+	struct prepared *p = nparams > 0 ? PQinstanceData(conn, on_conn_event) : NULL;
+	PGresult *r;
+	ExecStatusType st;
 	int rc;
 
 	if (res)
 		*res = NULL;
+	if (p)
+		r = exec_prepared(conn, p, sql, nparams, values, lengths, formats, result_format);
+	else
+		r = PQexecParams(conn, sql, nparams, NULL, values, lengths, formats, result_format);
+	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		if (res)
 			*res = r;
@@ -133,6 +221,39 @@ int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *param
 	rc = db_classify(conn, r);
 	PQclear(r);
 	return rc;
+}
+
+int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params, PGresult **res,
+            char *errstr, size_t errstr_size)
+{
+	return db_query(conn, sql, nparams, params, NULL, NULL, 0, res, errstr, errstr_size);
+}
+
+char *db_array_literal(const char *const *values, size_t n)
+{
+	size_t cap = 3, len = 0;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		cap += 2 * strlen(values[i]) + 3; /* every byte escaped, quotes, comma */
+	s = malloc(cap);
+	if (!s)
+		return NULL;
+	s[len++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			s[len++] = ',';
+		s[len++] = '"';
+		for (const char *v = values[i]; *v; v++) {
+			if (*v == '"' || *v == '\\')
+				s[len++] = '\\';
+			s[len++] = *v;
+		}
+		s[len++] = '"';
+	}
+	s[len++] = '}';
+	s[len] = '\0';
+	return s;
 }
 
 int db_ping(struct db *db, char *errstr, size_t errstr_size)

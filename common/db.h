@@ -31,12 +31,30 @@ PGconn *db_conn(struct db *db, int *err, char *errstr, size_t errstr_size);
 int db_ping(struct db *db, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /*
- * Runs one parameterised statement (text parameters, NULL for SQL NULL).
+ * Runs one parameterised statement (text parameters, NULL for SQL NULL);
+ * see db_query for how it is prepared.
  * On success returns 0 and, when res is not NULL, the result (caller clears).
  * On failure returns db_classify()'s code with the message in errstr.
  */
 int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params, PGresult **res,
             char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/*
+ * db_exec with lengths, formats (1 = binary) of the parameters and the
+ * result's format, as in PQexecParams. Statements with parameters run
+ * prepared on connections from db_conn(): parsed and planned once per
+ * connection (the first DB_MAX_PREPARED distinct texts), then only executed.
+ */
+int db_query(PGconn *conn, const char *sql, int nparams, const char *const *values,
+             const int *lengths, const int *formats, int result_format, PGresult **res,
+             char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/*
+ * The text form of a PostgreSQL array of the n strings (e.g. for
+ * "... = ANY($1::text[])"), every element quoted and escaped; malloc'd
+ * (caller frees), NULL when out of memory.
+ */
+char *db_array_literal(const char *const *values, size_t n);
 
 /* ERR_RETRY for a lost connection or a serialization/deadlock/shutdown
  * error, ERR_CONFLICT for a unique violation, ERR_FATAL otherwise. */

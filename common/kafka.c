@@ -94,7 +94,9 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
 	if (!conf)
 		return ERR_INVALID;
 	if (set(conf, "group.id", cfg->group, errstr, errstr_size) < 0 ||
-	    set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
+	    set(conf, "enable.auto.commit", "true", errstr, errstr_size) < 0 ||
+	    set(conf, "auto.commit.interval.ms", KAFKA_COMMIT_INTERVAL_MS, errstr, errstr_size) <
+	            0 ||
 	    set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) < 0 ||
 	    set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0 ||
 	    set(conf, "enable.partition.eof", "false", errstr, errstr_size) < 0 ||

@@ -3,8 +3,11 @@
  *
  * Producers are idempotent with acks=all (no duplicates or reordering from
  * retries, nothing acknowledged before every in-sync replica has it).
- * Consumers commit offsets only when told to (after the work is durable) and
- * start from the earliest offset when a group is new.
+ * Consumers commit only offsets the application stored (rd_kafka_offsets_store,
+ * after the work is durable): every KAFKA_COMMIT_INTERVAL_MS, on revocation
+ * and on close, not a request per batch. After a crash at most that
+ * interval's events come again, which the inbox makes harmless. A new group
+ * starts from the earliest offset.
  */
 #ifndef COMMON_KAFKA_H
 #define COMMON_KAFKA_H
@@ -14,6 +17,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "err.h"
+
+#define KAFKA_COMMIT_INTERVAL_MS "1000"
 
 struct kafka_producer_cfg {
 	const char *bootstrap;

@@ -1,5 +1,6 @@
 #include "outbox.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,9 +8,21 @@
 #include "db.h"
 #include "event.h"
 
+#define OUTBOX_FLUSH_ROWS 500 /* rows per INSERT at a flush */
+
+/* An encoded event waiting for the flush. */
+struct pending {
+	char *topic, *key, *headers;
+	unsigned char *payload;
+	size_t len;
+};
+
 struct outbox {
 	const struct codec *codec;
 	const char *producer;
+	PGconn *batch_tx; /* events added on this transaction wait in rows */
+	struct pending *rows;
+	size_t n, cap;
 };
 
 int outbox_new(struct outbox **out, const struct outbox_cfg *cfg)
@@ -27,7 +40,148 @@ int outbox_new(struct outbox **out, const struct outbox_cfg *cfg)
 
 void outbox_free(struct outbox *ob)
 {
+	if (!ob)
+		return;
+	outbox_batch_discard(ob);
+	free(ob->rows);
 	free(ob);
+}
+
+void outbox_batch_begin(struct outbox *ob, PGconn *tx)
+{
+	outbox_batch_discard(ob);
+	ob->batch_tx = tx;
+}
+
+void outbox_batch_discard(struct outbox *ob)
+{
+	if (!ob)
+		return;
+	for (size_t i = 0; i < ob->n; i++) {
+		free(ob->rows[i].topic);
+		free(ob->rows[i].key);
+		free(ob->rows[i].headers);
+		free(ob->rows[i].payload);
+	}
+	ob->n = 0;
+	ob->batch_tx = NULL;
+}
+
+/* Keeps an encoded event for the flush; takes headers and payload. */
+static int keep(struct outbox *ob, const char *topic, const char *key, char *headers,
+                unsigned char *payload, size_t len)
+{
+	struct pending *p;
+
+	if (ob->n == ob->cap) {
+		size_t cap = ob->cap ? ob->cap * 2 : 64;
+		struct pending *grown = realloc(ob->rows, cap * sizeof(*grown));
+
+		if (!grown)
+			return ERR_NOMEM;
+		ob->rows = grown;
+		ob->cap = cap;
+	}
+	p = &ob->rows[ob->n];
+	*p = (struct pending){strdup(topic), strdup(key), headers, payload, len};
+	if (!p->topic || !p->key) {
+		free(p->topic);
+		free(p->key);
+		return ERR_NOMEM;
+	}
+	ob->n++;
+	return 0;
+}
+
+static void put_be32(unsigned char *at, uint32_t v)
+{
+	at[0] = (unsigned char)(v >> 24);
+	at[1] = (unsigned char)(v >> 16);
+	at[2] = (unsigned char)(v >> 8);
+	at[3] = (unsigned char)v;
+}
+
+/* The binary form of a one-dimensional bytea[] of the payloads. */
+static unsigned char *payload_array(const struct pending *rows, size_t n, int *size)
+{
+	size_t total = 20;
+	unsigned char *a, *at;
+
+	for (size_t i = 0; i < n; i++)
+		total += 4 + rows[i].len;
+	if (total > INT32_MAX || !(a = malloc(total)))
+		return NULL;
+	put_be32(a, 1);      /* dimensions */
+	put_be32(a + 4, 0);  /* no NULLs */
+	put_be32(a + 8, 17); /* element type: bytea */
+	put_be32(a + 12, (uint32_t)n);
+	put_be32(a + 16, 1); /* lower bound */
+	at = a + 20;
+	for (size_t i = 0; i < n; i++) {
+		put_be32(at, (uint32_t)rows[i].len);
+		memcpy(at + 4, rows[i].payload, rows[i].len);
+		at += 4 + rows[i].len;
+	}
+	*size = (int)total;
+	return a;
+}
+
+/* One INSERT of n kept rows, in order. */
+static int write_rows(PGconn *tx, const struct pending *rows, size_t n, char *why, size_t size)
+{
+	const char **col[3];
+	char *lit[3] = {NULL, NULL, NULL};
+	unsigned char *payloads = NULL;
+	int payloads_len = 0, rc = ERR_NOMEM;
+
+	for (int k = 0; k < 3; k++)
+		col[k] = malloc(n * sizeof(*col[k]));
+	if (!col[0] || !col[1] || !col[2])
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		col[0][i] = rows[i].topic;
+		col[1][i] = rows[i].key;
+		col[2][i] = rows[i].headers ? rows[i].headers : "";
+	}
+	for (int k = 0; k < 3; k++)
+		if (!(lit[k] = db_array_literal(col[k], n)))
+			goto out;
+	payloads = payload_array(rows, n, &payloads_len);
+	if (!payloads)
+		goto out;
+	rc = db_query(tx,
+	              "INSERT INTO outbox (topic, key, headers, payload)"
+	              " SELECT u.topic, u.key, u.headers, u.payload"
+	              " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
+	              " WITH ORDINALITY AS u(topic, key, headers, payload, n) ORDER BY u.n",
+	              4, (const char *const[]){lit[0], lit[1], lit[2], (const char *)payloads},
+	              (const int[]){0, 0, 0, payloads_len}, (const int[]){0, 0, 0, 1}, 0, NULL, why,
+	              size);
+out:
+	if (rc == ERR_NOMEM)
+		snprintf(why, size, "out of memory");
+	free(payloads);
+	for (int k = 0; k < 3; k++) {
+		free(lit[k]);
+		free(col[k]);
+	}
+	return rc;
+}
+
+int outbox_batch_flush(struct outbox *ob, char *errstr, size_t errstr_size)
+{
+	char why[400];
+	int rc = 0;
+
+	for (size_t at = 0; rc == 0 && at < ob->n; at += OUTBOX_FLUSH_ROWS) {
+		size_t n = ob->n - at < OUTBOX_FLUSH_ROWS ? ob->n - at : OUTBOX_FLUSH_ROWS;
+
+		rc = write_rows(ob->batch_tx, ob->rows + at, n, why, sizeof(why));
+	}
+	if (rc < 0)
+		snprintf(errstr, errstr_size, "could not insert into the outbox: %s", why);
+	outbox_batch_discard(ob);
+	return rc;
 }
 
 char *outbox_header_append(char *block, const char *name, const char *value)
@@ -53,18 +207,13 @@ int outbox_add_raw(PGconn *tx, const char *topic, const char *key, const char *h
 	const char *values[4] = {topic, key, headers ? headers : "", payload};
 	int lengths[4] = {0, 0, 0, (int)len};
 	int formats[4] = {0, 0, 0, 1};
-	PGresult *r;
-	int rc = 0;
-
-	r = PQexecParams(
+	char why[400];
+	int rc = db_query(
 	        tx, "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3, $4)", 4,
-	        NULL, values, lengths, formats, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		snprintf(errstr, errstr_size, "could not insert into the outbox: %s",
-		         PQresultErrorMessage(r));
-		rc = db_classify(tx, r);
-	}
-	PQclear(r);
+	        values, lengths, formats, 0, NULL, why, sizeof(why));
+
+	if (rc < 0)
+		snprintf(errstr, errstr_size, "could not insert into the outbox: %s", why);
 	return rc;
 }
 
@@ -106,7 +255,17 @@ int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields, 
 		rc = ERR_NOMEM;
 		goto out;
 	}
-	rc = outbox_add_raw(tx, topic, key, headers, payload, len, errstr, errstr_size);
+	if (ob->batch_tx && ob->batch_tx == tx) {
+		rc = keep(ob, topic, key, headers, payload, len);
+		if (rc == 0) {
+			headers = NULL; /* kept until the flush */
+			payload = NULL;
+		} else {
+			snprintf(errstr, errstr_size, "out of memory");
+		}
+	} else {
+		rc = outbox_add_raw(tx, topic, key, headers, payload, len, errstr, errstr_size);
+	}
 	if (rc == 0 && event_id)
 		snprintf(event_id, 37, "%s", event_meta(fields, "event_id"));
 out:

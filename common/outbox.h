@@ -4,6 +4,12 @@
  * A handler changes its tables and calls outbox_add() on the same open
  * transaction; the event is published by the relay (relay.h) only if that
  * transaction commits. The outbox table comes from common/migrations.
+ *
+ * Between outbox_batch_begin(ob, tx) and outbox_batch_flush() the events
+ * added on tx wait in memory and are written with one statement at the
+ * flush, before the caller commits; outbox_batch_discard() drops them when
+ * the transaction rolls back. The batch consumer does this around each
+ * batch, so handlers only call outbox_add()/outbox_emit().
  */
 #ifndef COMMON_OUTBOX_H
 #define COMMON_OUTBOX_H
@@ -45,6 +51,16 @@ int outbox_emit(struct outbox *ob, PGconn *tx, const char *type, json_t *fields,
  * "name: value" lines. */
 int outbox_add_raw(PGconn *tx, const char *topic, const char *key, const char *headers,
                    const void *payload, size_t len, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* Starts keeping the events added on tx in memory (see above). */
+void outbox_batch_begin(struct outbox *ob, PGconn *tx);
+
+/* Writes the kept events in the order they were added and ends the batch
+ * (also on error: the caller rolls back). 0, or db_classify()'s code. */
+int outbox_batch_flush(struct outbox *ob, char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* Drops the kept events and ends the batch. NULL-safe. */
+void outbox_batch_discard(struct outbox *ob);
 
 /* Appends a "name: value\n" line to a malloc'd header block; newlines in
  * value become spaces. Returns the new block or NULL when out of memory

@@ -191,15 +191,13 @@ static int publish_round(struct relay *r, PGconn *conn)
 	long long t0;
 
 	snprintf(limit, sizeof(limit), "%d", r->batch);
-	res = PQexecParams(conn,
-	                   "SELECT id, topic, key, headers, payload,"
-	                   " (extract(epoch FROM created_at) * 1000)::bigint"
-	                   " FROM outbox ORDER BY id LIMIT $1",
-	                   1, NULL, params, NULL, NULL, 1);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		LOG(WARN, "could not read the outbox: %s", PQresultErrorMessage(res));
-		rc = db_classify(conn, res);
-		PQclear(res);
+	rc = db_query(conn,
+	              "SELECT id, topic, key, headers, payload,"
+	              " (extract(epoch FROM created_at) * 1000)::bigint"
+	              " FROM outbox ORDER BY id LIMIT $1",
+	              1, params, NULL, NULL, 1, &res, why, sizeof(why));
+	if (rc < 0) {
+		LOG(WARN, "could not read the outbox: %s", why);
 		return rc;
 	}
 	n = PQntuples(res);

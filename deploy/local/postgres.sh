@@ -65,6 +65,8 @@ provision() {
 		fi
 		psql_admin -v role="$db" -v pw="$pw" -f - <"$ROOT/deploy/provision-role.sql"
 	done <<<"$DATABASES"
+	# Queue-like tables (the outboxes) need autovacuum to look often.
+	psql_admin -c "ALTER SYSTEM SET autovacuum_naptime = '5s'" -c "SELECT pg_reload_conf()" >/dev/null
 	# Statistics readers (load tests read pg_stat_database / pg_stat_wal).
 	psql_admin -c "GRANT pg_read_all_stats TO $(echo "$DATABASES" | awk '{print $2}' | paste -sd, -)"
 }

@@ -4,7 +4,9 @@
  * event history); ProductUpdated keeps the catalogue. Applying an event is
  * one Lua script, idempotent by event id, and a status never moves back, so
  * duplicates and events that arrive out of order across topics are harmless.
- * Offsets are committed after Redis has the change.
+ * A polled batch goes to Redis in one pipelined round trip; its offsets are
+ * stored (and committed by the consumer's periodic commit) after Redis
+ * answered every command. When Redis is away the batch is read again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@
 #include "gateway.h"
 #include "kafka.h"
 #include "log.h"
+
+#define PROJECTOR_BATCH 256
 
 /* KEYS: order hash, history list, seen set. ARGV: event id, history entry,
  * sub-status field, its value, status rank, status, total ("" when none),
@@ -67,19 +71,20 @@ struct projector {
 	struct gateway *g;
 	rd_kafka_t *consumer;
 	redisContext *redis;
+	char script_sha[48]; /* apply_script, loaded on connect */
+	rd_kafka_message_t *batch[PROJECTOR_BATCH];
 	char *redis_url;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
 };
 
-static int apply_order_event(struct projector *p, const char *type, const json_t *r)
+/* Queues the command(s) that apply one event; returns how many replies to read. */
+static int queue_order_event(struct projector *p, const char *type, const json_t *r)
 {
 	const char *order_id = event_str(r, "order_id");
 	char entry[512], total[32] = "", rank[8];
-	redisReply *reply;
 	size_t i;
-	int rc;
 
 	for (i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
 		if (!strcmp(effects[i].type, type))
@@ -93,24 +98,19 @@ static int apply_order_event(struct projector *p, const char *type, const json_t
 	if (json_object_get(r, "total_cents"))
 		snprintf(total, sizeof(total), "%lld", (long long)event_int(r, "total_cents"));
 	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
-	reply = redisCommand(
+	redisAppendCommand(
 	        p->redis,
-	        "EVAL %s 3 order:%s order:%s:history order:%s:seen %s %s %s %s %s %s %s %s",
-	        apply_script, order_id, order_id, order_id, event_meta(r, "event_id"), entry,
+	        "EVALSHA %s 3 order:%s order:%s:history order:%s:seen %s %s %s %s %s %s %s %s",
+	        p->script_sha, order_id, order_id, order_id, event_meta(r, "event_id"), entry,
 	        effects[i].field, effects[i].value, rank, effects[i].status, total,
 	        !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason")
 	                                                                  : "");
-	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
-	if (reply && reply->type == REDIS_REPLY_ERROR)
-		LOG(WARN, "read model script failed: %s", reply->str);
-	freeReplyObject(reply);
-	return rc;
+	return 1;
 }
 
-static int apply_product(struct projector *p, const json_t *r)
+static int queue_product(struct projector *p, const json_t *r)
 {
 	const char *id = event_str(r, "product_id");
-	redisReply *reply;
 
 	if (!id)
 		return 0;
@@ -119,59 +119,145 @@ static int apply_product(struct projector *p, const json_t *r)
 	                   id, event_str(r, "name"), (long long)event_int(r, "price_cents"),
 	                   event_str(r, "currency"), (long long)event_int(r, "available"));
 	redisAppendCommand(p->redis, "ZADD products 0 %s", id);
-	for (int i = 0; i < 2; i++) {
-		if (redisGetReply(p->redis, (void **)&reply) != REDIS_OK)
-			return -1;
-		freeReplyObject(reply);
+	return 2;
+}
+
+static int queue_message(struct projector *p, const rd_kafka_message_t *m)
+{
+	const char *type;
+	json_t *record = NULL;
+	char why[256];
+	int n = 0;
+
+	if (codec_decode(p->g->codec, m->payload, m->len, &type, &record, why, sizeof(why)) == 0)
+		n = !strcmp(type, "ProductUpdated") ? queue_product(p, record)
+		                                    : queue_order_event(p, type, record);
+	else
+		LOG(WARN, "read model skips an undecodable message on %s: %s",
+		    rd_kafka_topic_name(m->rkt), why);
+	json_decref(record);
+	return n;
+}
+
+/* Connects and loads the script; 0 or an error (logged). */
+static int connect_redis(struct projector *p)
+{
+	redisReply *r;
+	char why[256];
+
+	if (redis_connect(&p->redis, p->redis_url, 2000, why, sizeof(why)) < 0) {
+		LOG(WARN, "read model: %s", why);
+		return ERR_RETRY;
 	}
-	return 0;
+	r = redisCommand(p->redis, "SCRIPT LOAD %s", apply_script);
+	if (r && r->type == REDIS_REPLY_STRING) {
+		snprintf(p->script_sha, sizeof(p->script_sha), "%s", r->str);
+		freeReplyObject(r);
+		return 0;
+	}
+	LOG(WARN, "read model: could not load its script: %s", r ? r->str : p->redis->errstr);
+	freeReplyObject(r);
+	redisFree(p->redis);
+	p->redis = NULL;
+	return ERR_RETRY;
+}
+
+/* Polls up to PROJECTOR_BATCH messages, waiting up to 100 ms for the first. */
+static int gather(struct projector *p)
+{
+	int n = 0;
+
+	while (n < PROJECTOR_BATCH) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, n == 0 ? 100 : 0);
+
+		if (!m)
+			break;
+		if (m->err) {
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		p->batch[n++] = m;
+	}
+	return n;
+}
+
+/* Applies the batch in one round trip; 0, or -1 when Redis failed. */
+static int apply_batch(struct projector *p, int n)
+{
+	int replies = 0, rc = 0;
+
+	for (int i = 0; i < n; i++)
+		replies += queue_message(p, p->batch[i]);
+	while (replies-- > 0) {
+		redisReply *r = NULL;
+
+		if (redisGetReply(p->redis, (void **)&r) != REDIS_OK)
+			return -1;
+		if (r->type == REDIS_REPLY_ERROR) {
+			LOG(WARN, "read model script failed: %s", r->str);
+			rc = -1; /* e.g. the script was flushed: reconnect, reload, retry */
+		}
+		freeReplyObject(r);
+	}
+	return rc;
+}
+
+/* Marks the batch consumed (stored offsets) or rewinds to its start. */
+static void finish_batch(struct projector *p, int n, bool applied)
+{
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
+
+	for (int i = 0; i < n; i++) {
+		rd_kafka_message_t *m = p->batch[i];
+		rd_kafka_topic_partition_t *part = rd_kafka_topic_partition_list_find(
+		        list, rd_kafka_topic_name(m->rkt), m->partition);
+
+		if (!part) {
+			part = rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt),
+			                                         m->partition);
+			part->offset = applied ? m->offset + 1 : m->offset;
+		} else if (applied && m->offset + 1 > part->offset) {
+			part->offset = m->offset + 1;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	if (applied) {
+		rd_kafka_offsets_store(p->consumer, list);
+	} else {
+		rd_kafka_error_t *err = rd_kafka_seek_partitions(p->consumer, list, 1000);
+
+		if (err) {
+			LOG(WARN, "read model could not rewind: %s", rd_kafka_error_string(err));
+			rd_kafka_error_destroy(err);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(list);
 }
 
 static void *projector_main(void *arg)
 {
 	struct projector *p = arg;
-	char why[256];
 	int failures = 0;
 
 	while (!atomic_load(&p->stop)) {
-		rd_kafka_message_t *m;
-		const char *type;
-		json_t *record = NULL;
-		int rc = 0;
+		int n;
 
-		if (!p->redis &&
-		    redis_connect(&p->redis, p->redis_url, 2000, why, sizeof(why)) < 0) {
-			LOG(WARN, "read model: %s", why);
+		if (!p->redis && connect_redis(p) < 0) {
 			daemon_sleep(daemon_backoff_ms(failures++, 200, 5000));
 			continue;
 		}
-		m = rd_kafka_consumer_poll(p->consumer, 100);
-		if (!m)
+		n = gather(p);
+		if (n == 0)
 			continue;
-		if (m->err) {
-			rd_kafka_message_destroy(m);
-			continue;
-		}
-		if (codec_decode(p->g->codec, m->payload, m->len, &type, &record, why,
-		                 sizeof(why)) == 0) {
-			rc = !strcmp(type, "ProductUpdated") ? apply_product(p, record)
-			                                     : apply_order_event(p, type, record);
-		} else {
-			LOG(WARN, "read model skips an undecodable message on %s: %s",
-			    rd_kafka_topic_name(m->rkt), why);
-		}
-		json_decref(record);
-		if (rc < 0) {
-			/* Redis is away: read the message again once it is back. */
-			rd_kafka_seek(m->rkt, m->partition, m->offset, 1000);
+		if (apply_batch(p, n) < 0) {
+			/* Redis is away: read the batch again once it is back. */
+			finish_batch(p, n, false);
 			redisFree(p->redis);
 			p->redis = NULL;
-			rd_kafka_message_destroy(m);
 			continue;
 		}
 		failures = 0;
-		rd_kafka_commit_message(p->consumer, m, 1);
-		rd_kafka_message_destroy(m);
+		finish_batch(p, n, true);
 	}
 	return NULL;
 }

@@ -161,7 +161,7 @@ static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
 {
 	const char *order_id = event_str(ev->record, "order_id");
 	const char *p[1] = {order_id};
-	char sql[160];
+	char sql[200];
 	PGresult *res = NULL;
 	enum order_decision d;
 	int rc;
@@ -189,26 +189,22 @@ static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
 			inv = value;
 		d = order_decide(status, pay, inv);
 	}
+	/* One statement records the result and, when it completes the pair, confirms. */
 	snprintf(sql, sizeof(sql),
-	         "UPDATE orders SET %s = $2, updated_at = now() WHERE order_id = $1", column);
+	         "UPDATE orders SET %s = $2, updated_at = now()%s WHERE order_id = $1", column,
+	         d == ORDER_CONFIRM ? ", status = 'CONFIRMED', confirmed_at = now()" : "");
 	{
 		const char *u[2] = {order_id, value};
 
 		rc = db_exec(tx, sql, 2, u, NULL, errstr, size);
 	}
 	if (rc == 0 && d == ORDER_CONFIRM) {
-		rc = db_exec(tx,
-		             "UPDATE orders SET status = 'CONFIRMED', confirmed_at = now() WHERE"
-		             " order_id = $1",
-		             1, p, NULL, errstr, size);
-		if (rc == 0)
-			rc = outbox_emit(
-			        c->outbox, tx, "OrderConfirmed",
-			        json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id,
-			                  "customer_id", PQgetvalue(res, 0, 3), "shipping_address",
-			                  PQgetvalue(res, 0, 4), "total_cents",
-			                  (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10)),
-			        ev->record, errstr, size);
+		rc = outbox_emit(c->outbox, tx, "OrderConfirmed",
+		                 json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id,
+		                           "customer_id", PQgetvalue(res, 0, 3), "shipping_address",
+		                           PQgetvalue(res, 0, 4), "total_cents",
+		                           (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10)),
+		                 ev->record, errstr, size);
 	} else if (rc == 0 && d == ORDER_CANCEL) {
 		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 3), reason, errstr,
 		            size);

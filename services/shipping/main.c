@@ -30,6 +30,8 @@ static const struct config_var vars[] = {
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 static const char *const topics[] = {"order-events", NULL};
+/* The events shipping_handle applies; the rest of these topics is skipped unread. */
+static const char *const types[] = {"OrderConfirmed", NULL};
 
 int main(int argc, char **argv)
 {
@@ -47,9 +49,10 @@ int main(int argc, char **argv)
 		                            cfg.max_attempts,
 		                            cfg.backoff_ms,
 		                            cfg.delivery_delay_ms,
-		                            cfg.failure_rate};
+		                            cfg.failure_rate,
+		                            0};
 		daemon_set_tick(&d, shipping_tick, &ctx);
-		rc = daemon_consume(&d, "shipping", topics, shipping_handle, &ctx);
+		rc = daemon_consume(&d, "shipping", topics, types, shipping_handle, &ctx);
 	}
 	daemon_stop(&d);
 	config_release(&cfg, vars, NVARS);

@@ -8,7 +8,8 @@
 #include "event.h"
 #include "log.h"
 
-#define SHIPPING_TICK_BATCH 100
+#define SHIPPING_TICK_BATCH 200 /* due shipments advanced per transaction */
+#define SHIPPING_TICK_MS    10  /* how often the tick looks for due shipments */
 
 bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address)
 {
@@ -78,15 +79,16 @@ static int emit(struct shipping_ctx *c, PGconn *tx, const char *type, json_t *fi
 	return rc;
 }
 
-/* One due shipment, in its own transaction. */
-static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *row, char *errstr, size_t size)
+/* Advances due shipment i of rows (locked by the caller's transaction). */
+static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *rows, int i, char *errstr,
+                   size_t size)
 {
-	const char *shipment_id = PQgetvalue(row, 0, 0);
-	const char *order_id = PQgetvalue(row, 0, 1);
-	const char *address = PQgetvalue(row, 0, 2);
-	const char *status = PQgetvalue(row, 0, 3);
-	int attempts = (int)strtol(PQgetvalue(row, 0, 4), NULL, 10);
-	const char *cause = PQgetvalue(row, 0, 5);
+	const char *shipment_id = PQgetvalue(rows, i, 0);
+	const char *order_id = PQgetvalue(rows, i, 1);
+	const char *address = PQgetvalue(rows, i, 2);
+	const char *status = PQgetvalue(rows, i, 3);
+	int attempts = (int)strtol(PQgetvalue(rows, i, 4), NULL, 10);
+	const char *cause = PQgetvalue(rows, i, 5);
 	char n[24], delay[24];
 	bool ok;
 	int rc;
@@ -169,39 +171,44 @@ static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *row, char *errs
 void shipping_tick(void *arg)
 {
 	struct shipping_ctx *c = arg;
-	char errstr[512];
-	int rc;
+	long long now = event_now_ms();
+	char errstr[512], limit[16];
+	PGresult *rows = NULL;
+	PGconn *tx;
+	int rc, n = 0;
 
-	for (int i = 0; i < SHIPPING_TICK_BATCH; i++) {
-		PGconn *tx = db_conn(c->db, &rc, errstr, sizeof(errstr));
-		PGresult *row = NULL;
-
-		if (!tx)
-			return;
-		rc = db_exec(tx, "BEGIN", 0, NULL, NULL, errstr, sizeof(errstr));
-		if (rc == 0)
-			rc = db_exec(
-			        tx,
-			        "SELECT shipment_id, order_id, shipping_address, status, attempts,"
-			        " cause_event::text FROM shipments"
-			        " WHERE status IN ('CREATED', 'DISPATCHED') AND next_attempt_at <= "
-			        "now()"
-			        " ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-			        0, NULL, &row, errstr, sizeof(errstr));
-		if (rc == 0 && PQntuples(row) == 0) {
-			PQclear(row);
-			PQclear(PQexec(tx, "ROLLBACK"));
-			return;
-		}
-		if (rc == 0)
-			rc = advance(c, tx, row, errstr, sizeof(errstr));
-		PQclear(row);
-		if (rc == 0)
-			rc = db_exec(tx, "COMMIT", 0, NULL, NULL, errstr, sizeof(errstr));
-		if (rc < 0) {
-			PQclear(PQexec(tx, "ROLLBACK"));
-			LOG(WARN, "could not advance a shipment, will retry: %s", errstr);
-			return;
-		}
+	if (now < c->next_tick_ms)
+		return;
+	c->next_tick_ms = now + SHIPPING_TICK_MS;
+	tx = db_conn(c->db, &rc, errstr, sizeof(errstr));
+	if (!tx)
+		return;
+	snprintf(limit, sizeof(limit), "%d", SHIPPING_TICK_BATCH);
+	rc = db_exec(tx, "BEGIN", 0, NULL, NULL, errstr, sizeof(errstr));
+	if (rc == 0)
+		rc = db_exec(
+		        tx,
+		        "SELECT shipment_id, order_id, shipping_address, status, attempts,"
+		        " cause_event::text FROM shipments"
+		        " WHERE status IN ('CREATED', 'DISPATCHED') AND next_attempt_at <= now()"
+		        " ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+		        1, (const char *const[]){limit}, &rows, errstr, sizeof(errstr));
+	if (rc == 0)
+		n = PQntuples(rows);
+	outbox_batch_begin(c->outbox, tx);
+	for (int i = 0; rc == 0 && i < n; i++)
+		rc = advance(c, tx, rows, i, errstr, sizeof(errstr));
+	PQclear(rows);
+	if (rc == 0 && n > 0)
+		rc = outbox_batch_flush(c->outbox, errstr, sizeof(errstr));
+	if (rc == 0 && n > 0)
+		rc = db_exec(tx, "COMMIT", 0, NULL, NULL, errstr, sizeof(errstr));
+	if (rc < 0 || n == 0) {
+		outbox_batch_discard(c->outbox);
+		PQclear(PQexec(tx, "ROLLBACK"));
 	}
+	if (rc < 0)
+		LOG(WARN, "could not advance shipments, will retry: %s", errstr);
+	else if (n == SHIPPING_TICK_BATCH)
+		c->next_tick_ms = now; /* more are due */
 }

@@ -18,12 +18,14 @@ struct shipping_ctx {
 	long backoff_ms;        /* first retry delay; doubles, with jitter */
 	long delivery_delay_ms; /* dispatched -> delivered */
 	double failure_rate;    /* load tests: share of attempts failing at random */
+	long long next_tick_ms; /* when the tick next looks for due shipments */
 };
 
 int shipping_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
                     size_t errstr_size);
 
-/* Works through the shipments that are due (carrier attempts, deliveries). */
+/* Works through the shipments that are due (carrier attempts, deliveries), in
+ * one transaction, at most every few milliseconds. */
 void shipping_tick(void *ctx);
 
 /* Whether the carrier accepts a parcel for this address on this attempt. */

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		goto out;
 	ctx = (struct template_ctx){d.outbox, d.codec, cfg.emit_type, cfg.emit_topic};
-	rc = daemon_consume(&d, cfg.group, topics, template_handle, &ctx);
+	rc = daemon_consume(&d, cfg.group, topics, NULL, template_handle, &ctx);
 	LOG(INFO, "stopping");
 out:
 	daemon_stop(&d);

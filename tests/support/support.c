@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,22 @@ long long support_db_wait(const char *conninfo, const char *sql, const char *con
 	return v;
 }
 
+/* Every assigned partition has been read to its end. */
+static bool all_at_end(rd_kafka_t *rk, const bool *at_end)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	bool all;
+
+	if (rd_kafka_assignment(rk, &parts) != 0 || !parts)
+		return false;
+	all = parts->cnt > 0;
+	for (int i = 0; i < parts->cnt; i++)
+		if (parts->elems[i].partition >= 64 || !at_end[parts->elems[i].partition])
+			all = false;
+	rd_kafka_topic_partition_list_destroy(parts);
+	return all;
+}
+
 json_t *support_read_topic(const char *bootstrap, const char *topic, int want, int timeout_ms)
 {
 	char errstr[256], group[128];
@@ -322,6 +339,7 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
 	json_t *out = json_array();
 	long long deadline = support_now_ms() + timeout_ms;
+	bool at_end[64] = {false};
 	rd_kafka_t *rk;
 
 	support_unique(group, sizeof(group), "it-reader");
@@ -329,13 +347,15 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "enable.partition.eof", want < 0 ? "true" : "false", errstr,
+	                  sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	cr_assert_not_null(rk, "%s", errstr);
 	rd_kafka_poll_set_consumer(rk);
 	rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
 	rd_kafka_subscribe(rk, sub);
 	rd_kafka_topic_partition_list_destroy(sub);
-	while ((int)json_array_size(out) < want && support_now_ms() < deadline) {
+	while ((want < 0 || (int)json_array_size(out) < want) && support_now_ms() < deadline) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		rd_kafka_headers_t *hdrs = NULL;
 		json_t *h = json_object();
@@ -349,10 +369,16 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 			continue;
 		}
 		if (m->err) {
+			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition < 64)
+				at_end[m->partition] = true;
 			rd_kafka_message_destroy(m);
 			json_decref(h);
+			if (want < 0 && all_at_end(rk, at_end))
+				break;
 			continue;
 		}
+		if (m->partition < 64)
+			at_end[m->partition] = false;
 		if (rd_kafka_message_headers(m, &hdrs) == 0)
 			for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &len) == 0;
 			     i++)

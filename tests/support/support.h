@@ -93,7 +93,8 @@ long long support_db_wait(const char *conninfo, const char *sql, const char *con
                           long long want, int timeout_ms);
 
 /* Reads a topic from the beginning with a throwaway group until it has
- * seen at least want messages or timeout_ms passed; returns them as a JSON
- * array of {key, value_hex, headers:{}}. */
+ * seen at least want messages (want < 0: until every partition's end) or
+ * timeout_ms passed; returns them as a JSON array of {key, value_hex,
+ * headers:{}}. */
 json_t *support_read_topic(const char *bootstrap, const char *topic, int want, int timeout_ms);
 #endif
