@@ -194,6 +194,14 @@ static PGresult *exec_prepared(PGconn *conn, struct prepared *p, const char *sql
 	return PQexecPrepared(conn, name, nparams, values, lengths, formats, result_format);
 }
 
+/* The server forgot the connection's statements (DEALLOCATE, DISCARD ALL). */
+static bool forgotten(const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && strcmp(state, "26000") == 0; /* invalid_sql_statement_name */
+}
+
 int db_query(PGconn *conn, const char *sql, int nparams, const char *const *values,
              const int *lengths, const int *formats, int result_format, PGresult **res,
              char *errstr, size_t errstr_size)
@@ -205,9 +213,19 @@ int db_query(PGconn *conn, const char *sql, int nparams, const char *const *valu
 
 	if (res)
 		*res = NULL;
-	if (p)
+	if (p) {
 		r = exec_prepared(conn, p, sql, nparams, values, lengths, formats, result_format);
-	else
+		if (forgotten(r)) {
+			p->n = 0;
+			/* Outside a transaction, prepare again now; inside, it is aborted:
+			 * the caller's retry prepares again. */
+			if (PQtransactionStatus(conn) == PQTRANS_IDLE) {
+				PQclear(r);
+				r = exec_prepared(conn, p, sql, nparams, values, lengths, formats,
+				                  result_format);
+			}
+		}
+	} else
 		r = PQexecParams(conn, sql, nparams, NULL, values, lengths, formats, result_format);
 	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -218,7 +236,7 @@ int db_query(PGconn *conn, const char *sql, int nparams, const char *const *valu
 		return 0;
 	}
 	copy_error(errstr, errstr_size, r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
-	rc = db_classify(conn, r);
+	rc = forgotten(r) ? ERR_RETRY : db_classify(conn, r);
 	PQclear(r);
 	return rc;
 }

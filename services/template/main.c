@@ -12,12 +12,13 @@
 #include "log.h"
 #include "signals.h"
 
-#define MAX_TOPICS 16
+#define MAX_NAMES 16
 
 struct template_cfg {
 	struct daemon_settings d;
 	char *group;
 	char *topics;
+	char *types;
 	char *emit_type;
 	char *emit_topic;
 };
@@ -28,6 +29,9 @@ static const struct config_var vars[] = {
         CONFIG_STR("GROUP", "template", struct template_cfg, group, "consumer group"),
         CONFIG_STR("CONSUME_TOPICS", "order-events", struct template_cfg, topics,
                    "comma-separated topics to consume"),
+        CONFIG_STR("CONSUME_TYPES", "", struct template_cfg, types,
+                   "comma-separated event types to apply; the others are skipped unread."
+                   " Empty: every type"),
         CONFIG_STR("EMIT_TYPE", "", struct template_cfg, emit_type,
                    "event type emitted for each event applied (e.g. NotificationSent), or empty"),
         CONFIG_STR("EMIT_TOPIC", "", struct template_cfg, emit_topic,
@@ -37,7 +41,7 @@ static const struct config_var vars[] = {
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 /* Splits "a,b" in place into a NULL-terminated list. */
-static int split_topics(char *list, const char **out, int max)
+static int split_list(char *list, const char **out, int max)
 {
 	int n = 0;
 
@@ -59,18 +63,19 @@ int main(int argc, char **argv)
 	struct template_cfg cfg = {0};
 	struct daemon d = {0};
 	struct template_ctx ctx;
-	const char *topics[MAX_TOPICS];
+	const char *topics[MAX_NAMES], *types[MAX_NAMES];
 	int rc;
 
 	log_init("template", LOG_LEVEL_INFO);
 	daemon_load_config(&cfg, vars, NVARS, argc, argv);
-	if (split_topics(cfg.topics, topics, MAX_TOPICS) == 0)
+	if (split_list(cfg.topics, topics, MAX_NAMES) == 0)
 		die("CONSUME_TOPICS names no topic");
+	split_list(cfg.types, types, MAX_NAMES);
 	rc = daemon_start(&d, "template", &cfg.d, service_migrations, service_nmigrations);
 	if (rc < 0)
 		goto out;
 	ctx = (struct template_ctx){d.outbox, d.codec, cfg.emit_type, cfg.emit_topic};
-	rc = daemon_consume(&d, cfg.group, topics, NULL, template_handle, &ctx);
+	rc = daemon_consume(&d, cfg.group, topics, types[0] ? types : NULL, template_handle, &ctx);
 	LOG(INFO, "stopping");
 out:
 	daemon_stop(&d);

@@ -13,6 +13,7 @@
 
 #include "codec.h"
 #include "db.h"
+#include "event.h"
 #include "outbox.h"
 #include "support.h"
 
@@ -97,6 +98,123 @@ Test(plumbing, the_same_event_delivered_twice_has_one_effect, .init = setup, .fi
 	cr_expect_eq(effects(db, id), 1, "the event was applied %lld times", effects(db, id));
 	support_service_stop(&a);
 	free(v);
+}
+
+/* An OrderCompleted (a type the test's consumer does not handle). */
+static unsigned char *encode_completed(const char *order_id, size_t *len)
+{
+	json_t *rec = json_pack("{s:s, s:s, s:o}", "order_id", order_id, "customer_id", "it",
+	                        "metadata", event_metadata("it", NULL, order_id, NULL));
+	unsigned char *out;
+	char err[256];
+
+	cr_assert_eq(codec_encode(codec, "OrderCompleted", rec, &out, len, err, sizeof(err)), 0,
+	             "%s", err);
+	json_decref(rec);
+	return out;
+}
+
+Test(plumbing, events_of_types_not_handled_are_skipped_without_a_trace, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+	const char *db = support_env("TEST_DATABASE_URL");
+	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
+	const char *const extra[] = {"CONSUME_TYPES=OrderCancelled", NULL};
+	char in[128], group[128], dlq[160], handled[40], line[256];
+	struct service_proc a;
+	unsigned char *v, *other;
+	size_t len, other_len;
+	long long skipped = -1;
+	json_t *dead;
+
+	make_topics(in, NULL, group, sizeof(in));
+	snprintf(dlq, sizeof(dlq), "dlq.%s", group);
+	/* Not ours by its header: not even decoded, so not poison either. */
+	support_produce_typed(bootstrap, in, "skip-key", "\xc3\x01garbage!", 10, "ShipmentCreated");
+	/* No header: decoded, then skipped for its type. */
+	other = encode_completed("skip-key", &other_len);
+	support_produce(bootstrap, in, "skip-key", other, other_len);
+	/* Ours: applied. */
+	v = support_encode_event(codec, "skip-key", handled, &len);
+	support_produce_typed(bootstrap, in, "skip-key", v, len, "OrderCancelled");
+	support_template_start(&a, db, PORT_A, group, in, NULL, extra);
+
+	cr_expect_eq(support_db_wait(db,
+	                             "SELECT count(*) FROM template_effects WHERE event_id = $1",
+	                             (const char *[]){handled, NULL}, 1, 30000),
+	             1, "the handled event was not applied");
+	snprintf(line, sizeof(line), "saga_consumer_skipped_total{group=\"%s\"} ", group);
+	for (int i = 0; i < 100 && skipped < 2; i++, usleep(100 * 1000))
+		skipped = metric(PORT_A, line);
+	cr_expect_eq(skipped, 2, "skipped: %lld", skipped);
+	cr_expect_eq(support_db_value(db, "SELECT count(*) FROM inbox WHERE consumer = $1",
+	                              (const char *[]){group, NULL}),
+	             1, "only the handled event leaves an inbox row");
+	dead = support_read_topic(bootstrap, dlq, -1, 10000);
+	cr_expect_eq(json_array_size(dead), 0, "nothing is dead-lettered");
+	json_decref(dead);
+	support_service_stop(&a);
+	free(v);
+	free(other);
+}
+
+static unsigned char *unhex(const char *hex, size_t *len)
+{
+	size_t n = strlen(hex) / 2;
+	unsigned char *out = malloc(n ? n : 1);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned int b;
+
+		cr_assert_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
+		out[i] = (unsigned char)b;
+	}
+	*len = n;
+	return out;
+}
+
+#define ORDERED_EVENTS 100
+
+Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_caused, .init = setup,
+     .fini = teardown, .timeout = 120)
+{
+	const char *db = support_env("TEST_DATABASE_URL");
+	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
+	char in[128], out[128], group[128], ids[ORDERED_EVENTS][40];
+	struct service_proc a;
+	json_t *emitted;
+
+	make_topics(in, out, group, sizeof(in));
+	/* Queued before the consumer starts, so they arrive in a few large batches. */
+	for (int i = 0; i < ORDERED_EVENTS; i++) {
+		size_t len;
+		unsigned char *v = support_encode_event(codec, "one-key", ids[i], &len);
+
+		support_produce(bootstrap, in, "one-key", v, len);
+		free(v);
+	}
+	support_template_start(&a, db, PORT_A, group, in, out, NULL);
+	emitted = support_read_topic(bootstrap, out, ORDERED_EVENTS, 60000);
+	cr_assert_eq(json_array_size(emitted), ORDERED_EVENTS, "%zu of %d emitted",
+	             json_array_size(emitted), ORDERED_EVENTS);
+	for (int i = 0; i < ORDERED_EVENTS; i++) {
+		size_t len;
+		unsigned char *v = unhex(json_string_value(json_object_get(
+		                                 json_array_get(emitted, (size_t)i), "value_hex")),
+		                         &len);
+		const char *type;
+		json_t *rec = NULL;
+		char err[256];
+
+		cr_assert_eq(codec_decode(codec, v, len, &type, &rec, err, sizeof(err)), 0, "%s",
+		             err);
+		cr_expect_str_eq(event_str(rec, "cause_event_id"), ids[i], "event %d out of order",
+		                 i);
+		json_decref(rec);
+		free(v);
+	}
+	json_decref(emitted);
+	support_service_stop(&a);
 }
 
 Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .init = setup,

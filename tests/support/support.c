@@ -265,19 +265,31 @@ unsigned char *support_encode_event(const struct codec *c, const char *order_id,
 void support_produce(const char *bootstrap, const char *topic, const char *key, const void *value,
                      size_t len)
 {
+	support_produce_typed(bootstrap, topic, key, value, len, NULL);
+}
+
+void support_produce_typed(const char *bootstrap, const char *topic, const char *key,
+                           const void *value, size_t len, const char *event_type)
+{
 	char errstr[256];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_headers_t *headers = NULL; /* producev takes it */
 	rd_kafka_t *rk;
 
 	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	cr_assert_not_null(rk, "%s", errstr);
-	cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-	                               RD_KAFKA_V_KEY(key, strlen(key)),
-	                               RD_KAFKA_V_VALUE((void *)value, len),
-	                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-	             0);
+	if (event_type) {
+		headers = rd_kafka_headers_new(1);
+		rd_kafka_header_add(headers, "event-type", -1, event_type, -1);
+	}
+	cr_assert_eq(
+	        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+	                          RD_KAFKA_V_VALUE((void *)value, len),
+	                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                          RD_KAFKA_V_HEADERS(event_type ? headers : NULL), RD_KAFKA_V_END),
+	        0);
 	cr_assert_eq(rd_kafka_flush(rk, 30000), 0, "produce to %s timed out", topic);
 	rd_kafka_destroy(rk);
 }

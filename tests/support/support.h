@@ -80,6 +80,9 @@ unsigned char *support_encode_event(const struct codec *c, const char *order_id,
 /* Produces one message and waits for its acknowledgement. */
 void support_produce(const char *bootstrap, const char *topic, const char *key, const void *value,
                      size_t len);
+/* support_produce with an event-type header (none when event_type is NULL). */
+void support_produce_typed(const char *bootstrap, const char *topic, const char *key,
+                           const void *value, size_t len, const char *event_type);
 
 /* Produces n encoded events with order ids "prefix-0" .. "prefix-(n-1)", keyed by them. */
 void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
