@@ -63,8 +63,10 @@ struct consumer_cfg {
 	/* May be NULL. The events handlers add to it during a batch are written
 	 * with one statement before the batch commits (outbox_batch_begin). */
 	struct outbox *outbox;
-	int batch_max;           /* messages per batch, e.g. 500 */
-	int batch_wait_ms;       /* how long to gather a batch, e.g. 5 */
+	int batch_max;       /* messages per batch, e.g. 500 */
+	int batch_wait_ms;   /* how long to gather a batch, e.g. 5 */
+	int fetch_min_bytes; /* see kafka_consumer_cfg; 0 for the default */
+	int fetch_wait_ms;
 	struct metrics *metrics; /* may be NULL */
 };
 

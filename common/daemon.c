@@ -197,6 +197,8 @@ int daemon_consume(struct daemon *d, const char *group, const char *const *topic
 	                          .outbox = d->outbox,
 	                          .batch_max = (int)d->settings->consumer_batch,
 	                          .batch_wait_ms = (int)d->settings->consumer_wait_ms,
+	                          .fetch_min_bytes = (int)d->settings->fetch_min_bytes,
+	                          .fetch_wait_ms = (int)d->settings->fetch_wait_ms,
 	                          .metrics = d->metrics};
 	int rc = consumer_new(&d->consumer, &cc, why, sizeof(why));
 

@@ -44,6 +44,8 @@ struct daemon_settings {
 	bool relay_fault_kill_after_ack;
 	long consumer_batch;
 	long consumer_wait_ms;
+	long fetch_min_bytes;
+	long fetch_wait_ms;
 };
 
 #define DAEMON_CONFIG_VARS(type, field, port)                                                 \
@@ -70,7 +72,11 @@ struct daemon_settings {
 	        CONFIG_INT("CONSUMER_BATCH", "500", 1, 100000, type, field.consumer_batch,        \
 	                   "messages a consumer applies per transaction"),                        \
 	        CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,       \
-	                   "how long a consumer gathers a batch after its first message")
+	                   "how long a consumer gathers a batch after its first message"),        \
+	        CONFIG_INT("FETCH_MIN_BYTES", "1", 1, 10000000, type, field.fetch_min_bytes,      \
+	                   "bytes the broker gathers before it answers a consumer's fetch"),      \
+	        CONFIG_INT("FETCH_WAIT_MS", "100", 1, 10000, type, field.fetch_wait_ms,           \
+	                   "longest the broker holds a fetch waiting for FETCH_MIN_BYTES")
 
 #define DAEMON_MAX_CHECKS 4
 

@@ -6,6 +6,19 @@
 
 void event_uuid(char *buf)
 {
+	uint64_t ms = (uint64_t)event_now_ms();
+	uuid_t u;
+
+	uuid_generate_random(u);
+	for (int i = 0; i < 6; i++)
+		u[i] = (unsigned char)(ms >> (40 - 8 * i)); /* 48-bit big-endian time */
+	u[6] = (unsigned char)(0x70 | (u[6] & 0x0f));       /* version 7 */
+	u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));       /* RFC 9562 variant */
+	uuid_unparse_lower(u, buf);
+}
+
+void event_uuid_random(char *buf)
+{
 	uuid_t u;
 
 	uuid_generate_random(u);

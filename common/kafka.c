@@ -88,11 +88,15 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
                        size_t errstr_size)
 {
 	rd_kafka_conf_t *conf;
+	char min_bytes[16], wait_ms[16];
 
 	*out = NULL;
 	conf = base_conf(cfg->bootstrap, cfg->client_id, errstr, errstr_size);
 	if (!conf)
 		return ERR_INVALID;
+	snprintf(min_bytes, sizeof(min_bytes), "%d",
+	         cfg->fetch_min_bytes > 0 ? cfg->fetch_min_bytes : 1);
+	snprintf(wait_ms, sizeof(wait_ms), "%d", cfg->fetch_wait_ms > 0 ? cfg->fetch_wait_ms : 100);
 	if (set(conf, "group.id", cfg->group, errstr, errstr_size) < 0 ||
 	    set(conf, "enable.auto.commit", "true", errstr, errstr_size) < 0 ||
 	    set(conf, "auto.commit.interval.ms", KAFKA_COMMIT_INTERVAL_MS, errstr, errstr_size) <
@@ -101,7 +105,8 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
 	    set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0 ||
 	    set(conf, "enable.partition.eof", "false", errstr, errstr_size) < 0 ||
 	    set(conf, "session.timeout.ms", "10000", errstr, errstr_size) < 0 ||
-	    set(conf, "fetch.wait.max.ms", "100", errstr, errstr_size) < 0) {
+	    set(conf, "fetch.min.bytes", min_bytes, errstr, errstr_size) < 0 ||
+	    set(conf, "fetch.wait.max.ms", wait_ms, errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return ERR_INVALID;
 	}

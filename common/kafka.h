@@ -38,6 +38,11 @@ struct kafka_consumer_cfg {
 	void (*on_rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	                     rd_kafka_topic_partition_list_t *parts, void *opaque);
 	void *opaque;
+	/* The broker answers a fetch once it has fetch_min_bytes for the
+	 * consumer or after fetch_wait_ms: larger values mean fewer requests
+	 * under load and more latency when quiet. 0: 1 byte and 100 ms. */
+	int fetch_min_bytes;
+	int fetch_wait_ms;
 };
 
 int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, char *errstr,

@@ -211,12 +211,12 @@ static void traceparent_for(const struct http_request *req, char *out, size_t si
 
 	if (tp && strlen(tp) == 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-') {
 		/* Same trace, a new span of ours. */
-		event_uuid(span);
+		event_uuid_random(span);
 		snprintf(out, size, "00-%.32s-%.8s%.8s-01", tp + 3, span, span + 9);
 		return;
 	}
-	event_uuid(trace);
-	event_uuid(span);
+	event_uuid_random(trace);
+	event_uuid_random(span);
 	snprintf(out, size, "00-%.8s%.4s%.4s%.4s%.12s-%.8s%.8s-01", trace, trace + 9, trace + 14,
 	         trace + 19, trace + 24, span, span + 9);
 }

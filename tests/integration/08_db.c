@@ -14,8 +14,8 @@
 Test(db, an_array_literal_reads_back_as_the_same_strings)
 {
 	static const char *const values[] = {
-	        "plain", "", "with \"quotes\"", "back\\slash", "a,b", "{braces}", "NULL", " spaced ",
-	        "ünïcode", "new\nline"};
+	        "plain",    "",     "with \"quotes\"", "back\\slash", "a,b",
+	        "{braces}", "NULL", " spaced ",        "ünïcode",     "new\nline"};
 	const size_t n = sizeof(values) / sizeof(values[0]);
 	char err[512], *lit = db_array_literal(values, n);
 	struct db *db = NULL;
@@ -28,9 +28,10 @@ Test(db, an_array_literal_reads_back_as_the_same_strings)
 	             err);
 	c = db_conn(db, &rc, err, sizeof(err));
 	cr_assert_not_null(c, "%s", err);
-	cr_assert_eq(db_exec(c, "SELECT u FROM unnest($1::text[]) WITH ORDINALITY AS t(u, i) ORDER BY i",
-	                     1, (const char *const[]){lit}, &res, err, sizeof(err)),
-	             0, "%s", err);
+	cr_assert_eq(
+	        db_exec(c, "SELECT u FROM unnest($1::text[]) WITH ORDINALITY AS t(u, i) ORDER BY i",
+	                1, (const char *const[]){lit}, &res, err, sizeof(err)),
+	        0, "%s", err);
 	cr_assert_eq(PQntuples(res), (int)n);
 	for (size_t i = 0; i < n; i++) {
 		cr_expect_eq(PQgetisnull(res, (int)i, 0), 0, "element %zu became NULL", i);
