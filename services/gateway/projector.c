@@ -20,11 +20,14 @@
 
 #define PROJECTOR_BATCH 256
 
-/* KEYS: order hash, history list, seen set. ARGV: event id, history entry,
- * sub-status field, its value, status rank, status, total ("" when none),
- * reason ("" when none). */
+/* KEYS: order hash, history list. ARGV: event id, history entry, sub-status
+ * field, its value, status rank, status, total ("" when none), reason (""
+ * when none). The history (a dozen entries, each naming its event id) is
+ * also the record of the events applied. */
 static const char apply_script[] =
-        "if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end\n"
+        "for _, e in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do\n"
+        "  if string.find(e, ARGV[1], 1, true) then return 0 end\n"
+        "end\n"
         "redis.call('RPUSH', KEYS[2], ARGV[2])\n"
         "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end\n"
         "local rank = tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1')\n"
@@ -99,9 +102,8 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 		snprintf(total, sizeof(total), "%lld", (long long)event_int(r, "total_cents"));
 	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
 	redisAppendCommand(
-	        p->redis,
-	        "EVALSHA %s 3 order:%s order:%s:history order:%s:seen %s %s %s %s %s %s %s %s",
-	        p->script_sha, order_id, order_id, order_id, event_meta(r, "event_id"), entry,
+	        p->redis, "EVALSHA %s 2 order:%s order:%s:history %s %s %s %s %s %s %s %s",
+	        p->script_sha, order_id, order_id, event_meta(r, "event_id"), entry,
 	        effects[i].field, effects[i].value, rank, effects[i].status, total,
 	        !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason")
 	                                                                  : "");

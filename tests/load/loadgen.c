@@ -90,7 +90,12 @@ static int mix_ok, mix_declined, mix_stock; /* percent */
 static char host[128];
 static int port;
 static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
-static json_t *ids; /* order id -> index */
+static json_t *ids;   /* order id -> index */
+static json_t *early; /* order id -> [confirmed_us, terminal_us] seen before its 202 was read */
+
+static long early_adopted; /* orders stamped from early (ids_lock) */
+
+static void adopt_early(struct order_rec *o);
 static atomic_long sent, accepted_n, rejected_n, errors_n, terminal_n;
 static atomic_bool consumer_stop, watching;
 
@@ -213,6 +218,7 @@ static void *worker(void *arg)
 				snprintf(o->id, sizeof(o->id), "%.36s", id + 12);
 				pthread_mutex_lock(&ids_lock);
 				json_object_set_new(ids, o->id, json_integer(i));
+				adopt_early(o);
 				pthread_mutex_unlock(&ids_lock);
 			}
 			atomic_fetch_add(&accepted_n, 1);
@@ -228,6 +234,47 @@ static void *worker(void *arg)
 	if (fd >= 0)
 		close(fd);
 	return NULL;
+}
+
+/* Records a milestone of order o (or of an order not yet known: early). */
+static void stamp(struct order_rec *o, const char *key, const char *type, long long at)
+{
+	bool confirmed = !strcmp(type, "OrderConfirmed");
+	bool terminal = !strcmp(type, "OrderCompleted") || !strcmp(type, "OrderCancelled");
+	json_t *e;
+
+	if (!confirmed && !terminal)
+		return;
+	if (!o) {
+		/* Its 202 is still on its way to a worker (a busy machine). */
+		if (!(e = json_object_get(early, key)))
+			json_object_set_new(early, key, e = json_pack("[I, I]", 0LL, 0LL));
+		if (!json_integer_value(json_array_get(e, terminal)))
+			json_array_set_new(e, terminal, json_integer(at));
+		return;
+	}
+	if (confirmed && !o->confirmed_us)
+		o->confirmed_us = at;
+	if (terminal && !o->terminal_us) {
+		o->terminal_us = at;
+		atomic_fetch_add(&terminal_n, 1);
+	}
+}
+
+/* Applies milestones seen before the order's id was known (ids_lock held). */
+static void adopt_early(struct order_rec *o)
+{
+	json_t *e = json_object_get(early, o->id);
+
+	if (!e)
+		return;
+	early_adopted++;
+	/* Seen before the 202 was read: its latency is at most the accept's. */
+	if (json_integer_value(json_array_get(e, 0)))
+		stamp(o, o->id, "OrderConfirmed", o->accepted_us);
+	if (json_integer_value(json_array_get(e, 1)))
+		stamp(o, o->id, "OrderCompleted", o->accepted_us);
+	json_object_del(early, o->id);
 }
 
 /* Reads order-events from their end and stamps each order's milestones. */
@@ -278,18 +325,8 @@ static void *watch_events(void *arg)
 		snprintf(key, sizeof(key), "%.*s", (int)m->key_len, (const char *)m->key);
 		pthread_mutex_lock(&ids_lock);
 		idx = json_object_get(ids, key);
+		stamp(idx ? &orders[json_integer_value(idx)] : NULL, key, type, now_us());
 		pthread_mutex_unlock(&ids_lock);
-		if (idx) {
-			struct order_rec *o = &orders[json_integer_value(idx)];
-
-			if (!strcmp(type, "OrderConfirmed") && !o->confirmed_us)
-				o->confirmed_us = now_us();
-			if ((!strcmp(type, "OrderCompleted") || !strcmp(type, "OrderCancelled")) &&
-			    !o->terminal_us) {
-				o->terminal_us = now_us();
-				atomic_fetch_add(&terminal_n, 1);
-			}
-		}
 		json_decref(rec);
 		rd_kafka_message_destroy(m);
 	}
@@ -400,6 +437,7 @@ int main(int argc, char **argv)
 		die("RATE x DURATION is over %d orders", MAX_ORDERS);
 	orders = calloc((size_t)n_orders, sizeof(*orders));
 	ids = json_object();
+	early = json_object();
 	make_dirs(cfg.out_dir);
 	long long messages_before = kafka_messages();
 
@@ -476,10 +514,12 @@ int main(int argc, char **argv)
 		        atomic_load(&terminal_n), kafka_messages() - messages_before);
 		fclose(f);
 	}
-	printf("loadgen: %ld sent, %ld accepted, %ld rejected, %ld errors, %ld finished\n",
+	printf("loadgen: %ld sent, %ld accepted, %ld rejected, %ld errors, %ld finished"
+	       " (%ld of them seen finishing before their 202 was read)\n",
 	       atomic_load(&sent), atomic_load(&accepted_n), atomic_load(&rejected_n),
-	       atomic_load(&errors_n), atomic_load(&terminal_n));
+	       atomic_load(&errors_n), atomic_load(&terminal_n), early_adopted);
 	json_decref(ids);
+	json_decref(early);
 	free(orders);
 	codec_free(codec);
 	config_release(&cfg, vars, NVARS);
