@@ -39,6 +39,100 @@ static int cancel(struct order_ctx *c, PGconn *tx, const json_t *cause, const ch
 	                   cause, errstr, size);
 }
 
+/* The catalogue price of each product named, in one query; unknown ones are absent. */
+static int price_lines(PGconn *tx, const json_t *items, json_t **prices, char *errstr, size_t size)
+{
+	size_t n = json_array_size(items), i;
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	const json_t *item;
+	PGresult *res = NULL;
+	char *lit = NULL;
+	int rc = ERR_NOMEM;
+
+	*prices = json_object();
+	if (!ids || !*prices)
+		goto out;
+	json_array_foreach(items, i, item)
+	{
+		ids[i] = event_str(item, "product_id");
+		if (!ids[i]) {
+			snprintf(errstr, size, "OrderRequested line %zu has no product_id", i + 1);
+			rc = ERR_INVALID;
+			goto out;
+		}
+	}
+	if (!(lit = db_array_literal(ids, n)))
+		goto out;
+	rc = db_exec(
+	        tx,
+	        "SELECT product_id, price_cents FROM products WHERE product_id = ANY($1::text[])",
+	        1, (const char *const[]){lit}, &res, errstr, size);
+	for (int r = 0; rc == 0 && r < PQntuples(res); r++)
+		json_object_set_new(*prices, PQgetvalue(res, r, 0),
+		                    json_integer(strtoll(PQgetvalue(res, r, 1), NULL, 10)));
+out:
+	if (rc == ERR_NOMEM)
+		snprintf(errstr, size, "out of memory");
+	PQclear(res);
+	free(lit);
+	free(ids);
+	return rc;
+}
+
+/* Stores the order and its priced lines (none when cancelled) in one statement. */
+static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long long total,
+                       bool cancelled, char *errstr, size_t size)
+{
+	size_t n = json_array_size(priced), i;
+	const char **col[3];
+	char(*num)[2][24] = calloc(n ? n : 1, sizeof(*num));
+	char *lit[3] = {NULL, NULL, NULL}, total_s[32];
+	const json_t *item;
+	int rc = ERR_NOMEM;
+
+	for (int k = 0; k < 3; k++)
+		col[k] = calloc(n ? n : 1, sizeof(*col[k]));
+	if (!num || !col[0] || !col[1] || !col[2])
+		goto out;
+	json_array_foreach(priced, i, item)
+	{
+		snprintf(num[i][0], sizeof(num[i][0]), "%lld",
+		         (long long)event_int(item, "quantity"));
+		snprintf(num[i][1], sizeof(num[i][1]), "%lld",
+		         (long long)event_int(item, "unit_price_cents"));
+		col[0][i] = event_str(item, "product_id");
+		col[1][i] = num[i][0];
+		col[2][i] = num[i][1];
+	}
+	for (int k = 0; k < 3; k++)
+		if (!(lit[k] = db_array_literal(col[k], n)))
+			goto out;
+	snprintf(total_s, sizeof(total_s), "%lld", total);
+	rc = db_exec(
+	        tx,
+	        "WITH o AS (INSERT INTO orders (order_id, customer_id, currency, shipping_address,"
+	        " total_cents, status, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7))"
+	        " INSERT INTO order_items (order_id, line, product_id, quantity, unit_price_cents)"
+	        " SELECT $1, u.line, u.product_id, u.quantity, u.price"
+	        " FROM unnest($8::text[], $9::int[], $10::bigint[])"
+	        " WITH ORDINALITY AS u(product_id, quantity, price, line)",
+	        10,
+	        (const char *const[]){event_str(r, "order_id"), event_str(r, "customer_id"),
+	                              event_str(r, "currency"), event_str(r, "shipping_address"),
+	                              total_s, cancelled ? "CANCELLED" : "CREATED",
+	                              event_meta(r, "correlation_id"), lit[0], lit[1], lit[2]},
+	        NULL, errstr, size);
+out:
+	if (rc == ERR_NOMEM)
+		snprintf(errstr, size, "out of memory");
+	for (int k = 0; k < 3; k++) {
+		free(lit[k]);
+		free(col[k]);
+	}
+	free(num);
+	return rc;
+}
+
 /* OrderRequested: price every line from the catalogue copy and store the order. */
 static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
                         size_t size)
@@ -49,7 +143,7 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 	const char *currency = event_str(r, "currency");
 	const char *address = event_str(r, "shipping_address");
 	const json_t *items = json_object_get(r, "items");
-	json_t *priced = json_array();
+	json_t *priced = NULL, *prices = NULL;
 	const char *unknown = NULL;
 	long long total = 0;
 	size_t i;
@@ -58,66 +152,40 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 	int rc;
 
 	if (!order_id || !customer || !currency || !address || !json_array_size(items)) {
-		json_decref(priced);
 		snprintf(errstr, size,
 		         "OrderRequested without order_id, customer, currency, "
 		         "address or items");
 		return ERR_INVALID;
 	}
-	{
-		const char *p[1] = {order_id};
-
-		rc = db_exec(tx, "SELECT 1 FROM orders WHERE order_id = $1", 1, p, &res, errstr,
-		             size);
-		if (rc < 0 || PQntuples(res) > 0) { /* idempotent on order_id */
-			PQclear(res);
-			json_decref(priced);
-			return rc;
-		}
+	rc = db_exec(tx, "SELECT 1 FROM orders WHERE order_id = $1", 1,
+	             (const char *const[]){order_id}, &res, errstr, size);
+	if (rc < 0 || PQntuples(res) > 0) { /* idempotent on order_id */
 		PQclear(res);
+		return rc;
 	}
+	PQclear(res);
+	rc = price_lines(tx, items, &prices, errstr, size);
+	priced = json_array();
+	if (rc < 0 || !priced)
+		goto out;
 	json_array_foreach(items, i, item)
 	{
 		const char *pid = event_str(item, "product_id");
 		json_int_t qty = event_int(item, "quantity");
-		const char *p[1] = {pid};
-		long long price;
+		const json_t *price = json_object_get(prices, pid);
 
-		rc = db_exec(tx, "SELECT price_cents FROM products WHERE product_id = $1", 1, p,
-		             &res, errstr, size);
-		if (rc < 0) {
-			json_decref(priced);
-			return rc;
-		}
-		if (PQntuples(res) == 0) {
+		if (!price) {
 			unknown = pid;
-			PQclear(res);
 			break;
 		}
-		price = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-		total += price * qty;
-		json_array_append_new(priced,
-		                      json_pack("{s:s, s:I, s:I}", "product_id", pid, "quantity",
-		                                qty, "unit_price_cents", (json_int_t)price));
+		total += json_integer_value(price) * qty;
+		json_array_append_new(priced, json_pack("{s:s, s:I, s:I}", "product_id", pid,
+		                                        "quantity", qty, "unit_price_cents",
+		                                        json_integer_value(price)));
 	}
-	{
-		char total_s[32];
-		const char *p[7] = {order_id,
-		                    customer,
-		                    currency,
-		                    address,
-		                    total_s,
-		                    unknown ? "CANCELLED" : "CREATED",
-		                    event_meta(r, "correlation_id")};
-
-		snprintf(total_s, sizeof(total_s), "%lld", unknown ? 0 : total);
-		rc = db_exec(
-		        tx,
-		        "INSERT INTO orders (order_id, customer_id, currency, shipping_address,"
-		        " total_cents, status, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		        7, p, NULL, errstr, size);
-	}
+	if (unknown)
+		json_array_clear(priced); /* a cancelled order has no lines */
+	rc = store_order(tx, r, priced, unknown ? 0 : total, unknown != NULL, errstr, size);
 	if (rc < 0)
 		goto out;
 	if (unknown) {
@@ -128,22 +196,6 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 		rc = cancel(c, tx, r, order_id, customer, "UNKNOWN_PRODUCT", errstr, size);
 		goto out;
 	}
-	json_array_foreach(priced, i, item)
-	{
-		char line[24], qty[24], price[32];
-		const char *p[5] = {order_id, line, event_str(item, "product_id"), qty, price};
-
-		snprintf(line, sizeof(line), "%zu", i + 1);
-		snprintf(qty, sizeof(qty), "%lld", (long long)event_int(item, "quantity"));
-		snprintf(price, sizeof(price), "%lld",
-		         (long long)event_int(item, "unit_price_cents"));
-		rc = db_exec(tx,
-		             "INSERT INTO order_items (order_id, line, product_id, quantity,"
-		             " unit_price_cents) VALUES ($1, $2, $3, $4, $5)",
-		             5, p, NULL, errstr, size);
-		if (rc < 0)
-			goto out;
-	}
 	rc = outbox_emit(c->outbox, tx, "OrderCreated",
 	                 json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "order_id", order_id,
 	                           "customer_id", customer, "currency", currency,
@@ -151,6 +203,7 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 	                           "items", priced),
 	                 r, errstr, size);
 out:
+	json_decref(prices);
 	json_decref(priced);
 	return rc;
 }
@@ -160,17 +213,18 @@ static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
                      const char *value, const char *reason, char *errstr, size_t size)
 {
 	const char *order_id = event_str(ev->record, "order_id");
-	const char *p[1] = {order_id};
-	char sql[200];
+	char sql[256];
 	PGresult *res = NULL;
 	enum order_decision d;
 	int rc;
 
-	rc = db_exec(
-	        tx,
-	        "SELECT status, payment_status, inventory_status, customer_id, shipping_address,"
-	        " total_cents FROM orders WHERE order_id = $1 FOR UPDATE",
-	        1, p, &res, errstr, size);
+	/* Records the result; the row as it is now decides what follows. */
+	snprintf(sql, sizeof(sql),
+	         "UPDATE orders SET %s = $2, updated_at = now() WHERE order_id = $1"
+	         " RETURNING status, payment_status, inventory_status, customer_id,"
+	         " shipping_address, total_cents",
+	         column);
+	rc = db_exec(tx, sql, 2, (const char *const[]){order_id, value}, &res, errstr, size);
 	if (rc < 0)
 		return rc;
 	if (PQntuples(res) == 0) {
@@ -178,34 +232,23 @@ static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev,
 		snprintf(errstr, size, "%s for unknown order %s", ev->type, order_id);
 		return ERR_INVALID;
 	}
-	{
-		const char *status = PQgetvalue(res, 0, 0);
-		const char *pay = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
-		const char *inv = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
-
-		if (strcmp(column, "payment_status") == 0)
-			pay = value;
-		else
-			inv = value;
-		d = order_decide(status, pay, inv);
-	}
-	/* One statement records the result and, when it completes the pair, confirms. */
-	snprintf(sql, sizeof(sql),
-	         "UPDATE orders SET %s = $2, updated_at = now()%s WHERE order_id = $1", column,
-	         d == ORDER_CONFIRM ? ", status = 'CONFIRMED', confirmed_at = now()" : "");
-	{
-		const char *u[2] = {order_id, value};
-
-		rc = db_exec(tx, sql, 2, u, NULL, errstr, size);
-	}
-	if (rc == 0 && d == ORDER_CONFIRM) {
-		rc = outbox_emit(c->outbox, tx, "OrderConfirmed",
-		                 json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id,
-		                           "customer_id", PQgetvalue(res, 0, 3), "shipping_address",
-		                           PQgetvalue(res, 0, 4), "total_cents",
-		                           (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10)),
-		                 ev->record, errstr, size);
-	} else if (rc == 0 && d == ORDER_CANCEL) {
+	d = order_decide(PQgetvalue(res, 0, 0),
+	                 PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
+	                 PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
+	if (d == ORDER_CONFIRM) {
+		rc = db_exec(tx,
+		             "UPDATE orders SET status = 'CONFIRMED', confirmed_at = now() WHERE"
+		             " order_id = $1",
+		             1, (const char *const[]){order_id}, NULL, errstr, size);
+		if (rc == 0)
+			rc = outbox_emit(
+			        c->outbox, tx, "OrderConfirmed",
+			        json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id,
+			                  "customer_id", PQgetvalue(res, 0, 3), "shipping_address",
+			                  PQgetvalue(res, 0, 4), "total_cents",
+			                  (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10)),
+			        ev->record, errstr, size);
+	} else if (d == ORDER_CANCEL) {
 		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 3), reason, errstr,
 		            size);
 	}
@@ -222,28 +265,30 @@ static int on_shipping(struct order_ctx *c, PGconn *tx, const struct consumed *e
 	PGresult *res = NULL;
 	int rc;
 
-	rc = db_exec(tx, "SELECT status, customer_id FROM orders WHERE order_id = $1 FOR UPDATE", 1,
-	             p, &res, errstr, size);
+	/* Only a confirmed order moves on; one already completed or cancelled does not. */
+	rc = delivered ? db_exec(tx,
+	                         "UPDATE orders SET status = 'COMPLETED', updated_at = now()"
+	                         " WHERE order_id = $1 AND status = 'CONFIRMED' RETURNING "
+	                         "customer_id",
+	                         1, p, &res, errstr, size)
+	               : db_exec(tx,
+	                         "SELECT customer_id FROM orders WHERE order_id = $1"
+	                         " AND status = 'CONFIRMED' FOR UPDATE",
+	                         1, p, &res, errstr, size);
 	if (rc < 0)
 		return rc;
-	if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "CONFIRMED") != 0) {
-		PQclear(res); /* already completed or cancelled: nothing to do */
+	if (PQntuples(res) == 0) {
+		PQclear(res);
 		return 0;
 	}
-	if (delivered) {
-		rc = db_exec(tx,
-		             "UPDATE orders SET status = 'COMPLETED', updated_at = now() WHERE"
-		             " order_id = $1",
-		             1, p, NULL, errstr, size);
-		if (rc == 0)
-			rc = outbox_emit(c->outbox, tx, "OrderCompleted",
-			                 json_pack("{s:s, s:s}", "order_id", order_id,
-			                           "customer_id", PQgetvalue(res, 0, 1)),
-			                 ev->record, errstr, size);
-	} else {
-		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 1), "SHIPPING_FAILED",
+	if (delivered)
+		rc = outbox_emit(c->outbox, tx, "OrderCompleted",
+		                 json_pack("{s:s, s:s}", "order_id", order_id, "customer_id",
+		                           PQgetvalue(res, 0, 0)),
+		                 ev->record, errstr, size);
+	else
+		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 0), "SHIPPING_FAILED",
 		            errstr, size);
-	}
 	PQclear(res);
 	return rc;
 }
