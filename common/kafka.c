@@ -105,6 +105,9 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
 	    set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0 ||
 	    set(conf, "enable.partition.eof", "false", errstr, errstr_size) < 0 ||
 	    set(conf, "session.timeout.ms", "10000", errstr, errstr_size) < 0 ||
+	    set(conf, "queued.max.messages.kbytes", KAFKA_PREFETCH_KBYTES, errstr, errstr_size) <
+	            0 ||
+	    set(conf, "queued.min.messages", KAFKA_PREFETCH_MESSAGES, errstr, errstr_size) < 0 ||
 	    set(conf, "fetch.min.bytes", min_bytes, errstr, errstr_size) < 0 ||
 	    set(conf, "fetch.wait.max.ms", wait_ms, errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);

@@ -19,6 +19,12 @@
 #include "err.h"
 
 #define KAFKA_COMMIT_INTERVAL_MS "1000"
+/* A consumer reads ahead at most this many payload bytes, and this many
+ * messages per partition: librdkafka's defaults (64 MiB, 100,000) let a
+ * backlogged daemon grow past 100 MiB resident, counting each small
+ * message's bookkeeping. A batch is at most CONSUMER_BATCH (500) messages. */
+#define KAFKA_PREFETCH_KBYTES   "4096"
+#define KAFKA_PREFETCH_MESSAGES "2000"
 
 struct kafka_producer_cfg {
 	const char *bootstrap;

@@ -11,14 +11,20 @@ PIDS=$RUN_DIR/pids
 
 services() { grep -v -e '^#' -e '^[[:space:]]*$' "$CONF"; }
 
+# "order#2" is a second instance of the order daemon: program order, files order-2.
+program() { echo "${1%%#*}"; }
+instance() { echo "${1/\#/-}"; }
+
 start() {
 	[ -f "$RUN_DIR/stack.env" ] || fail daemons "" "the stack is not up (make stack-up)"
 	set -a
 	. "$RUN_DIR/stack.env"
 	set +a
 	mkdir -p "$PIDS" "$RUN_DIR/logs"
-	local name prefix port extra url
+	local name prefix port extra url bin
 	while read -r name prefix port extra; do
+		bin=$(program "$name")
+		name=$(instance "$name")
 		if pid_alive "$PIDS/$name.pid"; then
 			say "$name already running"
 			continue
@@ -27,10 +33,11 @@ start() {
 		[ "$prefix" = - ] || url=$(eval echo "\${${prefix}_DATABASE_URL}")
 		# shellcheck disable=SC2086 # extra is a list of NAME=value words
 		env DATABASE_URL="$url" ADMIN_PORT="$port" $(eval echo "$extra") \
-			nohup "$ROOT/$BUILD_DIR/bin/$name" </dev/null >>"$RUN_DIR/logs/$name.log" 2>&1 &
+			nohup "$ROOT/$BUILD_DIR/bin/$bin" </dev/null >>"$RUN_DIR/logs/$name.log" 2>&1 &
 		echo $! >"$PIDS/$name.pid"
 	done < <(services)
 	while read -r name prefix port extra; do
+		name=$(instance "$name")
 		wait_until "$READY_TIMEOUT" ready_or_dead "$PIDS/$name.pid" \
 			curl -fsS "http://127.0.0.1:$port/readyz" ||
 			fail "$name" "$RUN_DIR/logs/$name.log" "not ready after ${READY_TIMEOUT}s"
@@ -46,6 +53,7 @@ stop() {
 	[ -d "$PIDS" ] || return 0
 	# Reverse order of start.
 	while read -r name prefix port extra; do
+		name=$(instance "$name")
 		stop_pidfile "$name" "$PIDS/$name.pid"
 	done < <(services | tac)
 }
@@ -53,6 +61,7 @@ stop() {
 status() {
 	local name prefix port extra rc=0
 	while read -r name prefix port extra; do
+		name=$(instance "$name")
 		if pid_alive "$PIDS/$name.pid" && curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
 			echo "$name: ready (admin http://127.0.0.1:$port)"
 		else

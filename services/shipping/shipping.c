@@ -8,8 +8,9 @@
 #include "event.h"
 #include "log.h"
 
-#define SHIPPING_TICK_BATCH 200 /* due shipments advanced per transaction */
-#define SHIPPING_TICK_MS    10  /* how often the tick looks for due shipments */
+#define SHIPPING_TICK_BATCH  500 /* due shipments advanced per transaction */
+#define SHIPPING_TICK_ROUNDS 8   /* transactions per tick while full ones come back */
+#define SHIPPING_TICK_MS     10  /* how often the tick looks for due shipments */
 
 bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address)
 {
@@ -168,21 +169,18 @@ static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *rows, int i, ch
 	}
 }
 
-void shipping_tick(void *arg)
+/* Advances up to SHIPPING_TICK_BATCH due shipments in one transaction;
+ * returns how many, or an error (logged, retried at a later tick). */
+static int advance_due(struct shipping_ctx *c)
 {
-	struct shipping_ctx *c = arg;
-	long long now = event_now_ms();
 	char errstr[512], limit[16];
 	PGresult *rows = NULL;
 	PGconn *tx;
 	int rc, n = 0;
 
-	if (now < c->next_tick_ms)
-		return;
-	c->next_tick_ms = now + SHIPPING_TICK_MS;
 	tx = db_conn(c->db, &rc, errstr, sizeof(errstr));
 	if (!tx)
-		return;
+		return rc;
 	snprintf(limit, sizeof(limit), "%d", SHIPPING_TICK_BATCH);
 	rc = db_exec(tx, "BEGIN", 0, NULL, NULL, errstr, sizeof(errstr));
 	if (rc == 0)
@@ -209,6 +207,20 @@ void shipping_tick(void *arg)
 	}
 	if (rc < 0)
 		LOG(WARN, "could not advance shipments, will retry: %s", errstr);
-	else if (n == SHIPPING_TICK_BATCH)
-		c->next_tick_ms = now; /* more are due */
+	return rc < 0 ? rc : n;
+}
+
+void shipping_tick(void *arg)
+{
+	struct shipping_ctx *c = arg;
+	long long now = event_now_ms();
+
+	if (now < c->next_tick_ms)
+		return;
+	c->next_tick_ms = now + SHIPPING_TICK_MS;
+	/* A backlog is worked off here rather than a batch per consumer poll. */
+	for (int round = 0; round < SHIPPING_TICK_ROUNDS; round++)
+		if (advance_due(c) < SHIPPING_TICK_BATCH)
+			return;
+	c->next_tick_ms = now; /* more are due */
 }

@@ -64,7 +64,7 @@ static const struct config_var vars[] = {
         CONFIG_INT("DURATION", "60", 1, 3600, struct load_cfg, duration, "seconds of load"),
         CONFIG_INT("WORKERS", "64", 1, MAX_WORKERS, struct load_cfg, workers,
                    "concurrent keep-alive connections"),
-        CONFIG_INT("DRAIN_S", "60", 0, 3600, struct load_cfg, drain_s,
+        CONFIG_INT("DRAIN_S", "120", 0, 3600, struct load_cfg, drain_s,
                    "how long to wait for accepted orders to finish"),
         CONFIG_INT("PRODUCTS", "1000", 1, 1000000, struct load_cfg, products,
                    "seeded products p-0001 ... to order from"),
