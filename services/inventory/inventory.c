@@ -8,6 +8,24 @@
 #include "event.h"
 #include "log.h"
 
+/* The columns a ProductUpdated is made of, as statements return them. */
+#define PRODUCT_COLUMNS "product_id, name, price_cents, currency, available"
+
+/* Emits ProductUpdated from row 0 of res (PRODUCT_COLUMNS). */
+static int publish_row(struct inventory_ctx *c, PGconn *tx, const PGresult *res,
+                       const json_t *cause, char *errstr, size_t size)
+{
+	const char *product_id = PQgetvalue(res, 0, 0);
+
+	return outbox_add(c->outbox, tx, "ProductUpdated",
+	                  json_pack("{s:s, s:s, s:I, s:s, s:I}", "product_id", product_id, "name",
+	                            PQgetvalue(res, 0, 1), "price_cents",
+	                            (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+	                            "currency", PQgetvalue(res, 0, 3), "available",
+	                            (json_int_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10)),
+	                  cause, product_id, NULL, NULL, NULL, errstr, size);
+}
+
 int inventory_publish_product(struct inventory_ctx *c, PGconn *tx, const char *product_id,
                               const json_t *cause, char *errstr, size_t size)
 {
@@ -15,21 +33,10 @@ int inventory_publish_product(struct inventory_ctx *c, PGconn *tx, const char *p
 	PGresult *res = NULL;
 	int rc;
 
-	rc = db_exec(
-	        tx,
-	        "SELECT name, price_cents, currency, available FROM products WHERE product_id = $1",
-	        1, p, &res, errstr, size);
-	if (rc < 0 || PQntuples(res) == 0) {
-		PQclear(res);
-		return rc;
-	}
-	rc = outbox_add(c->outbox, tx, "ProductUpdated",
-	                json_pack("{s:s, s:s, s:I, s:s, s:I}", "product_id", product_id, "name",
-	                          PQgetvalue(res, 0, 0), "price_cents",
-	                          (json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10), "currency",
-	                          PQgetvalue(res, 0, 2), "available",
-	                          (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10)),
-	                cause, product_id, NULL, NULL, NULL, errstr, size);
+	rc = db_exec(tx, "SELECT " PRODUCT_COLUMNS " FROM products WHERE product_id = $1", 1, p,
+	             &res, errstr, size);
+	if (rc == 0 && PQntuples(res) > 0)
+		rc = publish_row(c, tx, res, cause, errstr, size);
 	PQclear(res);
 	return rc;
 }
@@ -48,11 +55,12 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 	const json_t *items = json_object_get(ev->record, "items");
 	size_t n = json_array_size(items);
 	json_t **lines = calloc(n ? n : 1, sizeof(*lines));
+	PGresult **taken = calloc(n ? n : 1, sizeof(*taken)); /* each line's product row */
 	json_t *shortages = json_array();
 	PGresult *res = NULL;
 	int rc;
 
-	if (!order_id || !lines || n == 0) {
+	if (!order_id || !lines || !taken || n == 0) {
 		snprintf(errstr, size, "OrderCreated without order_id or items");
 		rc = ERR_INVALID;
 		goto out;
@@ -70,7 +78,8 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 	for (size_t i = 0; i < n; i++)
 		lines[i] = json_array_get(items, i);
 	qsort(lines, n, sizeof(*lines), by_product);
-	rc = db_exec(tx, "SAVEPOINT reserve", 0, NULL, NULL, errstr, size);
+	/* One line needs no savepoint: a short line changed nothing. */
+	rc = n > 1 ? db_exec(tx, "SAVEPOINT reserve", 0, NULL, NULL, errstr, size) : 0;
 	if (rc < 0)
 		goto out;
 	/* All or nothing: take each line only if enough is left; on any shortage
@@ -84,7 +93,8 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 		rc = db_exec(
 		        tx,
 		        "UPDATE products SET available = available - $2::int, updated_at = now()"
-		        " WHERE product_id = $1 AND available >= $2::int RETURNING available",
+		        " WHERE product_id = $1 AND available >= $2::int "
+		        "RETURNING " PRODUCT_COLUMNS,
 		        2, p, &res, errstr, size);
 		if (rc < 0)
 			goto out;
@@ -112,12 +122,16 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 			        3, p, NULL, errstr, size);
 			if (rc < 0)
 				goto out;
+			taken[i] = res; /* published once every line is taken */
+			res = NULL;
 		}
 		PQclear(res);
 		res = NULL;
 	}
 	if (json_array_size(shortages) > 0) {
-		rc = db_exec(tx, "ROLLBACK TO SAVEPOINT reserve", 0, NULL, NULL, errstr, size);
+		rc = n > 1 ? db_exec(tx, "ROLLBACK TO SAVEPOINT reserve", 0, NULL, NULL, errstr,
+		                     size)
+		           : 0;
 		if (rc == 0)
 			rc = outbox_emit(c->outbox, tx, "InventoryInsufficient",
 			                 json_pack("{s:s, s:O}", "order_id", order_id, "shortages",
@@ -125,10 +139,9 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 			                 ev->record, errstr, size);
 		goto out;
 	}
-	rc = db_exec(tx, "RELEASE SAVEPOINT reserve", 0, NULL, NULL, errstr, size);
+	rc = n > 1 ? db_exec(tx, "RELEASE SAVEPOINT reserve", 0, NULL, NULL, errstr, size) : 0;
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = inventory_publish_product(c, tx, event_str(lines[i], "product_id"), ev->record,
-		                               errstr, size);
+		rc = publish_row(c, tx, taken[i], ev->record, errstr, size);
 	if (rc == 0) {
 		json_t *reserved = json_array();
 
@@ -142,8 +155,11 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 		                 ev->record, errstr, size);
 	}
 out:
+	for (size_t i = 0; taken && i < n; i++)
+		PQclear(taken[i]);
 	PQclear(res);
 	json_decref(shortages);
+	free(taken);
 	free(lines);
 	return rc;
 }
@@ -171,13 +187,16 @@ static int on_cancelled(struct inventory_ctx *c, PGconn *tx, const struct consum
 	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
 		const char *q[2] = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)};
 
+		PGresult *row = NULL;
+
 		rc = db_exec(
 		        tx,
 		        "UPDATE products SET available = available + $2::int, updated_at = now()"
-		        " WHERE product_id = $1",
-		        2, q, NULL, errstr, size);
-		if (rc == 0)
-			rc = inventory_publish_product(c, tx, q[0], ev->record, errstr, size);
+		        " WHERE product_id = $1 RETURNING " PRODUCT_COLUMNS,
+		        2, q, &row, errstr, size);
+		if (rc == 0 && PQntuples(row) > 0)
+			rc = publish_row(c, tx, row, ev->record, errstr, size);
+		PQclear(row);
 		json_array_append_new(released, json_pack("{s:s, s:i}", "product_id", q[0],
 		                                          "quantity", (int)strtol(q[1], NULL, 10)));
 	}
