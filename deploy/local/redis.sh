@@ -20,7 +20,8 @@ start() {
 	say "starting redis on 127.0.0.1:$REDIS_PORT"
 	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
 		--dir "$REDIS_DIR" --pidfile "$PIDFILE" --logfile "$LOG" \
-		--appendonly yes --appendfsync everysec --save "" ||
+		--appendonly yes --appendfsync everysec --save "" \
+		--auto-aof-rewrite-min-size 512mb --auto-aof-rewrite-percentage 200 ||
 		fail redis "$LOG" "redis-server did not start"
 	wait_until "$READY_TIMEOUT" ready || fail redis "$LOG" "not ready after ${READY_TIMEOUT}s"
 	say "redis ready"
