@@ -12,7 +12,7 @@ set -a
 set +a
 mkdir -p .run/bench
 PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench | tail -n 1)
-BENCH_RATE=${BENCH_RATE:-300}
+BENCH_RATE=${BENCH_RATE:-1000}
 BENCH_SECONDS=${BENCH_SECONDS:-30}
 
 echo "1/3 PostgreSQL: saga-step transactions (pgbench, 8 clients, 20 s)"
