@@ -160,10 +160,51 @@ void redis_pool_put(struct redis_pool *p, int slot, bool broken)
 	if (broken && p->conns[slot]) {
 		redisFree(p->conns[slot]);
 		p->conns[slot] = NULL;
+		/* Usually the server restarted: the idle ones are dead as well. */
+		for (int i = 0; i < p->size; i++)
+			if (!p->busy[i] && p->conns[i]) {
+				redisFree(p->conns[i]);
+				p->conns[i] = NULL;
+			}
 	}
 	p->busy[slot] = false;
 	pthread_cond_signal(&p->freed);
 	pthread_mutex_unlock(&p->lock);
+}
+
+redisReply *redis_pool_vcommand(struct redis_pool *p, char *errstr, size_t errstr_size,
+                                const char *fmt, va_list ap)
+{
+	redisReply *r = NULL;
+
+	/* A connection that died while idle fails once: then a fresh one is made. */
+	for (int attempt = 0; attempt < 2 && !r; attempt++) {
+		int slot;
+		redisContext *c = redis_pool_get(p, &slot, errstr, errstr_size);
+		va_list again;
+
+		if (!c)
+			return NULL;
+		va_copy(again, ap);
+		r = redisvCommand(c, fmt, again);
+		va_end(again);
+		if (!r)
+			snprintf(errstr, errstr_size, "redis: %s", c->errstr);
+		redis_pool_put(p, slot, c->err != 0);
+	}
+	return r;
+}
+
+redisReply *redis_pool_command(struct redis_pool *p, char *errstr, size_t errstr_size,
+                               const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redis_pool_vcommand(p, errstr, errstr_size, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 void redis_pool_free(struct redis_pool *p)

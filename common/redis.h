@@ -4,6 +4,7 @@
 #ifndef COMMON_REDIS_H
 #define COMMON_REDIS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 #include <hiredis/hiredis.h>
@@ -30,5 +31,13 @@ int redis_pool_new(struct redis_pool **out, const char *url, int size, int timeo
 redisContext *redis_pool_get(struct redis_pool *p, int *slot, char *errstr, size_t errstr_size);
 void redis_pool_put(struct redis_pool *p, int slot, bool broken);
 void redis_pool_free(struct redis_pool *p); /* NULL-safe */
+
+/* One command on a pooled connection, tried once more on a fresh connection
+ * after an I/O error (the server restarted since the last use). The reply
+ * is the caller's (freeReplyObject); NULL with errstr when Redis is away. */
+redisReply *redis_pool_command(struct redis_pool *p, char *errstr, size_t errstr_size,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+redisReply *redis_pool_vcommand(struct redis_pool *p, char *errstr, size_t errstr_size,
+                                const char *fmt, va_list ap);
 
 #endif

@@ -109,17 +109,12 @@ static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
 static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
 {
 	char why[256];
-	int slot;
-	redisContext *c = redis_pool_get(g->redis, &slot, why, sizeof(why));
 	redisReply *r;
 	va_list ap;
 
-	if (!c)
-		return NULL;
 	va_start(ap, fmt);
-	r = redisvCommand(c, fmt, ap);
+	r = redis_pool_vcommand(g->redis, why, sizeof(why), fmt, ap);
 	va_end(ap);
-	redis_pool_put(g->redis, slot, c->err != 0);
 	return r;
 }
 
