@@ -479,17 +479,8 @@ static void store_offsets(struct consumer *c, int n)
 {
 	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
 
-	for (int i = 0; i < n; i++) {
-		rd_kafka_message_t *m = c->items[i].msg;
-		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
-		        list, rd_kafka_topic_name(m->rkt), m->partition);
-
-		if (!p)
-			p = rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt),
-			                                      m->partition);
-		if (m->offset + 1 > p->offset)
-			p->offset = m->offset + 1;
-	}
+	for (int i = 0; i < n; i++)
+		kafka_position_add(list, c->items[i].msg, true);
 	rd_kafka_offsets_store(c->rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
 }

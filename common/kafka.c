@@ -310,3 +310,19 @@ int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, 
 	rd_kafka_destroy(rk);
 	return rc;
 }
+
+void kafka_position_add(rd_kafka_topic_partition_list_t *list, const rd_kafka_message_t *m,
+                        bool after)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	rd_kafka_topic_partition_t *p =
+	        rd_kafka_topic_partition_list_find(list, topic, m->partition);
+	int64_t at = after ? m->offset + 1 : m->offset;
+
+	if (!p) {
+		p = rd_kafka_topic_partition_list_add(list, topic, m->partition);
+		p->offset = at;
+	} else if (after ? at > p->offset : at < p->offset) {
+		p->offset = at;
+	}
+}

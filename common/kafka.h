@@ -86,6 +86,15 @@ int kafka_classify(rd_kafka_resp_err_t err);
 
 /* Finds header name on msg; returns its value copied into buf (NUL-terminated)
  * or NULL when absent. */
+/*
+ * Adds message m to a list of per-partition positions. after=true: the
+ * offset after m, keeping the furthest per partition (what to store once a
+ * batch is applied); after=false: m's own offset, keeping the earliest (where
+ * to seek to read a batch again).
+ */
+void kafka_position_add(rd_kafka_topic_partition_list_t *list, const rd_kafka_message_t *m,
+                        bool after);
+
 const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size);
 
 #endif

@@ -155,24 +155,21 @@ static rd_kafka_headers_t *parse_headers(const char *block)
 	return h;
 }
 
-/* Builds the "{1,2,3}" literal of the acknowledged ids. */
+/* The array literal of the acknowledged rows' ids; *count says how many. */
 static char *acked_ids(struct row *rows, int n, int *count)
 {
-	size_t cap = (size_t)n * 24 + 3, len = 1;
-	char *s = malloc(cap);
+	const char **ids = malloc((size_t)(n > 0 ? n : 1) * sizeof(*ids));
+	char *literal;
 
 	*count = 0;
-	if (!s)
+	if (!ids)
 		return NULL;
-	s[0] = '{';
-	for (int i = 0; i < n; i++) {
-		if (atomic_load(&rows[i].state) != ROW_ACKED)
-			continue;
-		len += (size_t)snprintf(s + len, cap - len, "%s%s", *count ? "," : "", rows[i].id);
-		(*count)++;
-	}
-	snprintf(s + len, cap - len, "}");
-	return s;
+	for (int i = 0; i < n; i++)
+		if (atomic_load(&rows[i].state) == ROW_ACKED)
+			ids[(*count)++] = rows[i].id;
+	literal = db_array_literal(ids, (size_t)*count);
+	free(ids);
+	return literal;
 }
 
 /*

@@ -210,18 +210,8 @@ static void finish_batch(struct projector *p, int n, bool applied)
 	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
 
 	for (int i = 0; i < n; i++) {
-		rd_kafka_message_t *m = p->batch[i];
-		rd_kafka_topic_partition_t *part = rd_kafka_topic_partition_list_find(
-		        list, rd_kafka_topic_name(m->rkt), m->partition);
-
-		if (!part) {
-			part = rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt),
-			                                         m->partition);
-			part->offset = applied ? m->offset + 1 : m->offset;
-		} else if (applied && m->offset + 1 > part->offset) {
-			part->offset = m->offset + 1;
-		}
-		rd_kafka_message_destroy(m);
+		kafka_position_add(list, p->batch[i], applied);
+		rd_kafka_message_destroy(p->batch[i]);
 	}
 	if (applied) {
 		rd_kafka_offsets_store(p->consumer, list);
