@@ -20,20 +20,6 @@
 #define PORT_A 19191
 #define PORT_B 19192
 
-static struct codec *codec;
-
-static void setup(void)
-{
-	char err[256];
-
-	cr_assert_eq(codec_new(&codec, err, sizeof(err)), 0, "%s", err);
-}
-
-static void teardown(void)
-{
-	codec_free(codec);
-}
-
 /* The value of one metric line ("name{labels}") on a daemon's /metrics, or -1. */
 static long long metric(int port, const char *line)
 {
@@ -70,8 +56,7 @@ static void make_topics(char *in, char *out, char *group, size_t size)
 	}
 }
 
-Test(plumbing, the_same_event_delivered_twice_has_one_effect, .init = setup, .fini = teardown,
-     .timeout = 120)
+Test(plumbing, the_same_event_delivered_twice_has_one_effect, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	char in[128], group[128], id[40];
@@ -80,7 +65,7 @@ Test(plumbing, the_same_event_delivered_twice_has_one_effect, .init = setup, .fi
 	size_t len;
 
 	make_topics(in, NULL, group, sizeof(in));
-	v = support_encode_event(codec, "dup-order", id, &len);
+	v = support_encode_event(support_codec(), "dup-order", id, &len);
 	support_produce(support_env("KAFKA_BOOTSTRAP"), in, "dup-order", v, len);
 	support_produce(support_env("KAFKA_BOOTSTRAP"), in, "dup-order", v, len);
 	support_template_start(&a, db, PORT_A, group, in, NULL, NULL);
@@ -108,14 +93,14 @@ static unsigned char *encode_completed(const char *order_id, size_t *len)
 	unsigned char *out;
 	char err[256];
 
-	cr_assert_eq(codec_encode(codec, "OrderCompleted", rec, &out, len, err, sizeof(err)), 0,
-	             "%s", err);
+	cr_assert_eq(
+	        codec_encode(support_codec(), "OrderCompleted", rec, &out, len, err, sizeof(err)),
+	        0, "%s", err);
 	json_decref(rec);
 	return out;
 }
 
-Test(plumbing, events_of_types_not_handled_are_skipped_without_a_trace, .init = setup,
-     .fini = teardown, .timeout = 120)
+Test(plumbing, events_of_types_not_handled_are_skipped_without_a_trace, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
@@ -135,7 +120,7 @@ Test(plumbing, events_of_types_not_handled_are_skipped_without_a_trace, .init = 
 	other = encode_completed("skip-key", &other_len);
 	support_produce(bootstrap, in, "skip-key", other, other_len);
 	/* Ours: applied. */
-	v = support_encode_event(codec, "skip-key", handled, &len);
+	v = support_encode_event(support_codec(), "skip-key", handled, &len);
 	support_produce_typed(bootstrap, in, "skip-key", v, len, "OrderCancelled");
 	support_template_start(&a, db, PORT_A, group, in, NULL, extra);
 
@@ -175,8 +160,8 @@ static unsigned char *unhex(const char *hex, size_t *len)
 
 #define ORDERED_EVENTS 100
 
-Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_caused, .init = setup,
-     .fini = teardown, .timeout = 120)
+Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_caused,
+     .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
@@ -188,7 +173,7 @@ Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_ca
 	/* Queued before the consumer starts, so they arrive in a few large batches. */
 	for (int i = 0; i < ORDERED_EVENTS; i++) {
 		size_t len;
-		unsigned char *v = support_encode_event(codec, "one-key", ids[i], &len);
+		unsigned char *v = support_encode_event(support_codec(), "one-key", ids[i], &len);
 
 		support_produce(bootstrap, in, "one-key", v, len);
 		free(v);
@@ -206,8 +191,8 @@ Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_ca
 		json_t *rec = NULL;
 		char err[256];
 
-		cr_assert_eq(codec_decode(codec, v, len, &type, &rec, err, sizeof(err)), 0, "%s",
-		             err);
+		cr_assert_eq(codec_decode(support_codec(), v, len, &type, &rec, err, sizeof(err)),
+		             0, "%s", err);
 		cr_expect_str_eq(event_str(rec, "cause_event_id"), ids[i], "event %d out of order",
 		                 i);
 		json_decref(rec);
@@ -217,8 +202,7 @@ Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_ca
 	support_service_stop(&a);
 }
 
-Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .init = setup,
-     .fini = teardown, .timeout = 120)
+Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
@@ -231,9 +215,9 @@ Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .ini
 	make_topics(in, NULL, group, sizeof(in));
 	snprintf(dlq, sizeof(dlq), "dlq.%s", group);
 	/* Same key: one partition, in this order. */
-	v1 = support_encode_event(codec, "p-1", good1, &l1);
-	bad = support_encode_event(codec, "", empty_id, &lbad); /* fails validation */
-	v2 = support_encode_event(codec, "p-2", good2, &l2);
+	v1 = support_encode_event(support_codec(), "p-1", good1, &l1);
+	bad = support_encode_event(support_codec(), "", empty_id, &lbad); /* fails validation */
+	v2 = support_encode_event(support_codec(), "p-2", good2, &l2);
 	support_produce(bootstrap, in, "same-key", v1, l1);
 	support_produce(bootstrap, in, "same-key", "\xc3\x01garbage!", 10); /* cannot decode */
 	support_produce(bootstrap, in, "same-key", bad, lbad);
@@ -293,8 +277,7 @@ static int run_replay(const char *group, const char *to, char *out, size_t size)
 	return WEXITSTATUS(pclose(p));
 }
 
-Test(plumbing, dlq_replay_republishes_dead_letters_once, .init = setup, .fini = teardown,
-     .timeout = 120)
+Test(plumbing, dlq_replay_republishes_dead_letters_once, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
@@ -330,15 +313,14 @@ Test(plumbing, dlq_replay_republishes_dead_letters_once, .init = setup, .fini = 
 	cr_expect(strstr(out, "dlq-replay: 0 replayed"), "%s", out);
 }
 
-Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .init = setup,
-     .fini = teardown, .timeout = 120)
+Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char in[128], out[128], group[128], err[256], first[40], second[40];
 	struct service_proc a;
 	struct outbox *ob;
-	struct outbox_cfg oc = {codec, "it"};
+	struct outbox_cfg oc = {support_codec(), "it"};
 	PGconn *c1 = PQconnectdb(db), *c2 = PQconnectdb(db);
 	json_t *seen;
 	PGresult *ids;
@@ -383,7 +365,7 @@ Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .init = set
 }
 
 Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no_effect,
-     .init = setup, .fini = teardown, .timeout = 180)
+     .timeout = 180)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *db2 = support_env("TEST2_DATABASE_URL");
@@ -409,7 +391,7 @@ Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no
 	support_template_start(&a, db, PORT_A, group, in, out, kill_after_ack);
 	support_template_start(&b, db2, PORT_B, group2, out, NULL, NULL);
 	support_unique(order, sizeof(order), "kill");
-	v = support_encode_event(codec, order, id, &len);
+	v = support_encode_event(support_codec(), order, id, &len);
 	support_produce(bootstrap, in, order, v, len);
 	status = support_wait_exit(a.pid, 30000);
 	cr_assert_neq(status, -1, "the relay did not kill itself");

@@ -19,20 +19,6 @@
 #define PORT_B   19194
 #define PORT_C   19195
 
-static struct codec *codec;
-
-static void setup(void)
-{
-	char err[256];
-
-	cr_assert_eq(codec_new(&codec, err, sizeof(err)), 0, "%s", err);
-}
-
-static void teardown(void)
-{
-	codec_free(codec);
-}
-
 struct pipeline {
 	char in[128], out[128], group[128], group2[160], prefix[128], like[160];
 	struct service_proc a, b;
@@ -102,13 +88,13 @@ static void wait_for_progress(struct pipeline *p, long long n)
 		usleep(50 * 1000);
 }
 
-Test(faults, postgres_restarted_while_consumers_work, .init = setup, .fini = teardown,
-     .timeout = 300)
+Test(faults, postgres_restarted_while_consumers_work, .timeout = 300)
 {
 	struct pipeline p;
 
 	pipeline_start(&p, "pgfault");
-	support_produce_events(codec, support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix, N_EVENTS);
+	support_produce_events(support_codec(), support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix,
+	                       N_EVENTS);
 	wait_for_progress(&p, 50);
 	cr_log_info("restarting PostgreSQL with %lld of %d applied by A",
 	            applied("TEST_DATABASE_URL", &p), N_EVENTS);
@@ -120,13 +106,13 @@ Test(faults, postgres_restarted_while_consumers_work, .init = setup, .fini = tea
 	support_service_stop(&p.b);
 }
 
-Test(faults, the_broker_restarted_while_relays_publish, .init = setup, .fini = teardown,
-     .timeout = 300)
+Test(faults, the_broker_restarted_while_relays_publish, .timeout = 300)
 {
 	struct pipeline p;
 
 	pipeline_start(&p, "kfault");
-	support_produce_events(codec, support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix, N_EVENTS);
+	support_produce_events(support_codec(), support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix,
+	                       N_EVENTS);
 	wait_for_progress(&p, 50);
 	cr_log_info("restarting Kafka with %lld of %d applied by A",
 	            applied("TEST_DATABASE_URL", &p), N_EVENTS);
@@ -150,8 +136,7 @@ static int relay_active(int port)
 	return m ? atoi(m + strlen("saga_outbox_relay_active{service=\"template\"} ")) : -1;
 }
 
-Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .init = setup, .fini = teardown,
-     .timeout = 300)
+Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .timeout = 300)
 {
 	struct pipeline p;
 	struct service_proc standby;
@@ -173,7 +158,8 @@ Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .init = setup,
 	for (int i = 0; i < 50 && relay_active(other->port) != 1; i++)
 		usleep(100 * 1000);
 	cr_expect_eq(relay_active(other->port), 1, "the standby relay did not take over");
-	support_produce_events(codec, support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix, N_EVENTS);
+	support_produce_events(support_codec(), support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix,
+	                       N_EVENTS);
 	expect_all_exactly_once(&p);
 	support_service_stop(other);
 	support_service_stop(&p.b);

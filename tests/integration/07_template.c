@@ -18,14 +18,12 @@ Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
-	char in[128], out[128], group[128], dlq[160], id[40], order[64], sql[256], err[256];
+	char in[128], out[128], group[128], dlq[160], id[40], order[64], sql[256];
 	struct service_proc t;
-	struct codec *codec;
 	unsigned char *v;
 	size_t len;
 	json_t *emitted;
 
-	cr_assert_eq(codec_new(&codec, err, sizeof(err)), 0, "%s", err);
 	support_unique(in, sizeof(in), "it-" SERVICE "-in");
 	support_unique(out, sizeof(out), "it-" SERVICE "-out");
 	support_unique(group, sizeof(group), "it-" SERVICE);
@@ -35,7 +33,7 @@ Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 	support_create_topic(bootstrap, dlq, 1);
 	support_service_start(&t, SERVICE, db, PORT, group, in, EMITS, out, NULL);
 	support_unique(order, sizeof(order), "tmpl");
-	v = support_encode_event(codec, order, id, &len);
+	v = support_encode_event(support_codec(), order, id, &len);
 	support_produce(bootstrap, in, order, v, len);
 	support_produce(bootstrap, in, order, v, len); /* a duplicate */
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s_effects WHERE event_id = $1", SERVICE);
@@ -53,5 +51,4 @@ Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 	json_decref(emitted);
 	support_service_stop(&t);
 	free(v);
-	codec_free(codec);
 }

@@ -123,7 +123,6 @@ const char *e2e_db_text(const char *prefix, const char *sql, const char *param)
 void e2e_make_product(const char *product_id, long long price_cents, int stock)
 {
 	PGconn *c = PQconnectdb(db_url("INVENTORY"));
-	struct codec *codec;
 	struct outbox *ob;
 	struct outbox_cfg oc;
 	char err[256], price[32], qty[16], headers[256], path[128];
@@ -131,8 +130,7 @@ void e2e_make_product(const char *product_id, long long price_cents, int stock)
 	PGresult *r;
 
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
-	cr_assert_eq(codec_new(&codec, err, sizeof(err)), 0, "%s", err);
-	oc = (struct outbox_cfg){codec, "inventory"};
+	oc = (struct outbox_cfg){support_codec(), "inventory"};
 	cr_assert_eq(outbox_new(&ob, &oc), 0);
 	snprintf(price, sizeof(price), "%lld", price_cents);
 	snprintf(qty, sizeof(qty), "%d", stock);
@@ -153,7 +151,6 @@ void e2e_make_product(const char *product_id, long long price_cents, int stock)
 	        0, "%s", err);
 	PQclear(PQexec(c, "COMMIT"));
 	outbox_free(ob);
-	codec_free(codec);
 	PQfinish(c);
 	snprintf(path, sizeof(path), "/v1/products/%s", product_id);
 	snprintf(headers, sizeof(headers), "X-API-Key: %s\r\n", support_env("API_KEY"));

@@ -245,6 +245,24 @@ void support_service_stop(struct service_proc *t)
 	t->pid = 0;
 }
 
+static struct codec *shared_codec;
+
+static void free_shared_codec(void)
+{
+	codec_free(shared_codec);
+}
+
+struct codec *support_codec(void)
+{
+	char err[256];
+
+	if (!shared_codec) {
+		cr_assert_eq(codec_new(&shared_codec, err, sizeof(err)), 0, "%s", err);
+		atexit(free_shared_codec);
+	}
+	return shared_codec;
+}
+
 unsigned char *support_encode_event(const struct codec *c, const char *order_id, char *event_id,
                                     size_t *len)
 {

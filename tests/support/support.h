@@ -74,6 +74,9 @@ void support_service_stop(struct service_proc *t);
 
 /* An OrderCancelled record for order_id with a new event id (written to
  * event_id, 37 bytes), encoded; *len receives the size. Caller frees. */
+/* The codec of every event schema, made on first use and freed at exit. */
+struct codec *support_codec(void);
+
 unsigned char *support_encode_event(const struct codec *c, const char *order_id, char *event_id,
                                     size_t *len);
 
