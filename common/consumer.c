@@ -247,34 +247,29 @@ static int cmp_str(const void *a, const void *b)
 /* The batch's inbox columns as array literals; 0 or ERR_NOMEM. */
 static int inbox_arrays(struct consumer *c, int n, char *lit[4])
 {
-	const char **col[4];
+	const char **cells = calloc((size_t)n * 4, sizeof(*cells));
 	char(*num)[2][24] = calloc((size_t)n, sizeof(*num));
 	int m = 0, rc = ERR_NOMEM;
 
-	for (int k = 0; k < 4; k++)
-		col[k] = calloc((size_t)n, sizeof(*col[k]));
-	if (!num || !col[0] || !col[1] || !col[2] || !col[3])
+	if (!cells || !num)
 		goto out;
 	for (int i = 0; i < n; i++) {
 		const struct item *it = &c->items[i];
+		const char **row = cells + (size_t)m * 4;
 
 		if (it->skip)
 			continue;
 		snprintf(num[m][0], sizeof(num[m][0]), "%d", (int)it->msg->partition);
 		snprintf(num[m][1], sizeof(num[m][1]), "%lld", (long long)it->msg->offset);
-		col[0][m] = it->inbox_id;
-		col[1][m] = rd_kafka_topic_name(it->msg->rkt);
-		col[2][m] = num[m][0];
-		col[3][m] = num[m][1];
+		row[0] = it->inbox_id;
+		row[1] = rd_kafka_topic_name(it->msg->rkt);
+		row[2] = num[m][0];
+		row[3] = num[m][1];
 		m++;
 	}
-	rc = 0;
-	for (int k = 0; k < 4; k++)
-		if (!(lit[k] = db_array_literal(col[k], (size_t)m)))
-			rc = ERR_NOMEM;
+	rc = db_array_literals(cells, (size_t)m, 4, lit);
 out:
-	for (int k = 0; k < 4; k++)
-		free(col[k]);
+	free(cells);
 	free(num);
 	return rc;
 }

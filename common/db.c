@@ -247,13 +247,14 @@ int db_exec(PGconn *conn, const char *sql, int nparams, const char *const *param
 	return db_query(conn, sql, nparams, params, NULL, NULL, 0, res, errstr, errstr_size);
 }
 
-char *db_array_literal(const char *const *values, size_t n)
+/* The literal of every stride-th value, n of them. */
+static char *column_literal(const char *const *values, size_t n, size_t stride)
 {
 	size_t cap = 3, len = 0;
 	char *s;
 
 	for (size_t i = 0; i < n; i++)
-		cap += 2 * strlen(values[i]) + 3; /* every byte escaped, quotes, comma */
+		cap += 2 * strlen(values[i * stride]) + 3; /* every byte escaped, quotes, comma */
 	s = malloc(cap);
 	if (!s)
 		return NULL;
@@ -262,7 +263,7 @@ char *db_array_literal(const char *const *values, size_t n)
 		if (i)
 			s[len++] = ',';
 		s[len++] = '"';
-		for (const char *v = values[i]; *v; v++) {
+		for (const char *v = values[i * stride]; *v; v++) {
 			if (*v == '"' || *v == '\\')
 				s[len++] = '\\';
 			s[len++] = *v;
@@ -272,6 +273,26 @@ char *db_array_literal(const char *const *values, size_t n)
 	s[len++] = '}';
 	s[len] = '\0';
 	return s;
+}
+
+char *db_array_literal(const char *const *values, size_t n)
+{
+	return column_literal(values, n, 1);
+}
+
+int db_array_literals(const char *const *cells, size_t nrows, int ncols, char **lit)
+{
+	for (int k = 0; k < ncols; k++) {
+		lit[k] = column_literal(cells + k, nrows, (size_t)ncols);
+		if (!lit[k]) {
+			while (k-- > 0) {
+				free(lit[k]);
+				lit[k] = NULL;
+			}
+			return ERR_NOMEM;
+		}
+	}
+	return 0;
 }
 
 int db_ping(struct db *db, char *errstr, size_t errstr_size)

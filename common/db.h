@@ -56,6 +56,13 @@ int db_query(PGconn *conn, const char *sql, int nparams, const char *const *valu
  */
 char *db_array_literal(const char *const *values, size_t n);
 
+/*
+ * One array literal per column of a row-major table of nrows x ncols cells,
+ * for "INSERT ... SELECT FROM unnest($1::text[], $2::int[], ...)": lit[k]
+ * (malloc'd, caller frees) is column k. 0, or ERR_NOMEM with none left.
+ */
+int db_array_literals(const char *const *cells, size_t nrows, int ncols, char **lit) WARN_UNUSED;
+
 /* ERR_RETRY for a lost connection or a serialization/deadlock/shutdown
  * error, ERR_CONFLICT for a unique violation, ERR_FATAL otherwise. */
 int db_classify(PGconn *conn, const PGresult *res);

@@ -129,23 +129,20 @@ static unsigned char *payload_array(const struct pending *rows, size_t n, int *s
 /* One INSERT of n kept rows, in order. */
 static int write_rows(PGconn *tx, const struct pending *rows, size_t n, char *why, size_t size)
 {
-	const char **col[3];
+	const char **cells = malloc(n * 3 * sizeof(*cells));
 	char *lit[3] = {NULL, NULL, NULL};
 	unsigned char *payloads = NULL;
 	int payloads_len = 0, rc = ERR_NOMEM;
 
-	for (int k = 0; k < 3; k++)
-		col[k] = malloc(n * sizeof(*col[k]));
-	if (!col[0] || !col[1] || !col[2])
+	if (!cells)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		col[0][i] = rows[i].topic;
-		col[1][i] = rows[i].key;
-		col[2][i] = rows[i].headers ? rows[i].headers : "";
+		cells[i * 3] = rows[i].topic;
+		cells[i * 3 + 1] = rows[i].key;
+		cells[i * 3 + 2] = rows[i].headers ? rows[i].headers : "";
 	}
-	for (int k = 0; k < 3; k++)
-		if (!(lit[k] = db_array_literal(col[k], n)))
-			goto out;
+	if (db_array_literals(cells, n, 3, lit) < 0)
+		goto out;
 	payloads = payload_array(rows, n, &payloads_len);
 	if (!payloads)
 		goto out;
@@ -161,10 +158,9 @@ out:
 	if (rc == ERR_NOMEM)
 		snprintf(why, size, "out of memory");
 	free(payloads);
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < 3; k++)
 		free(lit[k]);
-		free(col[k]);
-	}
+	free(cells);
 	return rc;
 }
 

@@ -84,15 +84,13 @@ static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long l
                        bool cancelled, char *errstr, size_t size)
 {
 	size_t n = json_array_size(priced), i;
-	const char **col[3];
+	const char **cells = calloc(n ? n * 3 : 1, sizeof(*cells));
 	char(*num)[2][24] = calloc(n ? n : 1, sizeof(*num));
 	char *lit[3] = {NULL, NULL, NULL}, total_s[32];
 	const json_t *item;
 	int rc = ERR_NOMEM;
 
-	for (int k = 0; k < 3; k++)
-		col[k] = calloc(n ? n : 1, sizeof(*col[k]));
-	if (!num || !col[0] || !col[1] || !col[2])
+	if (!cells || !num)
 		goto out;
 	json_array_foreach(priced, i, item)
 	{
@@ -100,13 +98,12 @@ static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long l
 		         (long long)event_int(item, "quantity"));
 		snprintf(num[i][1], sizeof(num[i][1]), "%lld",
 		         (long long)event_int(item, "unit_price_cents"));
-		col[0][i] = event_str(item, "product_id");
-		col[1][i] = num[i][0];
-		col[2][i] = num[i][1];
+		cells[i * 3] = event_str(item, "product_id");
+		cells[i * 3 + 1] = num[i][0];
+		cells[i * 3 + 2] = num[i][1];
 	}
-	for (int k = 0; k < 3; k++)
-		if (!(lit[k] = db_array_literal(col[k], n)))
-			goto out;
+	if (db_array_literals(cells, n, 3, lit) < 0)
+		goto out;
 	snprintf(total_s, sizeof(total_s), "%lld", total);
 	rc = db_exec(
 	        tx,
@@ -125,10 +122,9 @@ static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long l
 out:
 	if (rc == ERR_NOMEM)
 		snprintf(errstr, size, "out of memory");
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < 3; k++)
 		free(lit[k]);
-		free(col[k]);
-	}
+	free(cells);
 	free(num);
 	return rc;
 }
