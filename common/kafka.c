@@ -194,8 +194,7 @@ const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *
 	return buf;
 }
 
-/* A client for one admin request. */
-static rd_kafka_t *admin_client(const char *bootstrap, char *errstr, size_t errstr_size)
+rd_kafka_t *kafka_admin_new(const char *bootstrap, char *errstr, size_t errstr_size)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
@@ -211,10 +210,25 @@ static rd_kafka_t *admin_client(const char *bootstrap, char *errstr, size_t errs
 	return rk;
 }
 
+/* Runs one admin request on its own queue: the result event, or NULL with errstr. */
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms, const char *what,
+                                    char *errstr, size_t errstr_size)
+{
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
+
+	if (ev && !rd_kafka_event_error(ev))
+		return ev;
+	err_format(errstr, errstr_size, "could not %s: %s", what,
+	           ev ? rd_kafka_event_error_string(ev) : "timed out");
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	return NULL;
+}
+
 int kafka_create_topics(const char *bootstrap, struct kafka_new_topic *topics, size_t n,
                         int timeout_ms, char *errstr, size_t errstr_size)
 {
-	rd_kafka_t *rk = admin_client(bootstrap, errstr, errstr_size);
+	rd_kafka_t *rk = kafka_admin_new(bootstrap, errstr, errstr_size);
 	rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof(*nt));
 	rd_kafka_queue_t *q = NULL;
 	rd_kafka_AdminOptions_t *opts = NULL;
@@ -244,10 +258,8 @@ int kafka_create_topics(const char *bootstrap, struct kafka_new_topic *topics, s
 			                             topics[i].config[c + 1]);
 	}
 	rd_kafka_CreateTopics(rk, nt, n, opts, q);
-	ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
-	if (!ev || rd_kafka_event_error(ev)) {
-		err_format(errstr, errstr_size, "could not create topics: %s",
-		           ev ? rd_kafka_event_error_string(ev) : "timed out");
+	ev = admin_wait(q, timeout_ms + 5000, "create topics", errstr, errstr_size);
+	if (!ev) {
 		rc = ERR_RETRY;
 		goto out;
 	}
@@ -286,10 +298,11 @@ out:
 int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, char *errstr,
                        size_t errstr_size)
 {
-	rd_kafka_t *rk = admin_client(bootstrap, errstr, errstr_size);
+	rd_kafka_t *rk = kafka_admin_new(bootstrap, errstr, errstr_size);
 	rd_kafka_DeleteTopic_t *dt;
 	rd_kafka_queue_t *q;
 	rd_kafka_event_t *ev;
+	char what[300];
 	int rc = 0;
 
 	if (!rk)
@@ -297,17 +310,101 @@ int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, 
 	dt = rd_kafka_DeleteTopic_new(name);
 	q = rd_kafka_queue_new(rk);
 	rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
-	ev = rd_kafka_queue_poll(q, timeout_ms);
-	if (!ev || rd_kafka_event_error(ev)) {
-		err_format(errstr, errstr_size, "could not delete topic \"%s\": %s", name,
-		           ev ? rd_kafka_event_error_string(ev) : "timed out");
+	snprintf(what, sizeof(what), "delete topic \"%s\"", name);
+	ev = admin_wait(q, timeout_ms, what, errstr, errstr_size);
+	if (!ev)
 		rc = ERR_RETRY;
-	}
 	if (ev)
 		rd_kafka_event_destroy(ev);
 	rd_kafka_queue_destroy(q);
 	rd_kafka_DeleteTopic_destroy(dt);
 	rd_kafka_destroy(rk);
+	return rc;
+}
+
+/* Adds up what group has committed short of each partition's end. */
+static int group_lag(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *group, int timeout_ms,
+                     long long *lag, char *errstr, size_t errstr_size)
+{
+	rd_kafka_ListConsumerGroupOffsets_t *req =
+	        rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
+	const rd_kafka_group_result_t **res;
+	const rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_event_t *ev;
+	size_t n = 0;
+	int rc = 0;
+
+	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, NULL, q);
+	rd_kafka_ListConsumerGroupOffsets_destroy(req);
+	ev = admin_wait(q, timeout_ms, "list committed offsets", errstr, errstr_size);
+	if (!ev)
+		return ERR_RETRY;
+	res = rd_kafka_ListConsumerGroupOffsets_result_groups(
+	        rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
+	if (n != 1 || rd_kafka_group_result_error(res[0])) {
+		err_format(errstr, errstr_size, "could not list the offsets of group %s: %s", group,
+		           n == 1 ? rd_kafka_error_string(rd_kafka_group_result_error(res[0]))
+		                  : "no result");
+		rd_kafka_event_destroy(ev);
+		return ERR_RETRY;
+	}
+	parts = rd_kafka_group_result_partitions(res[0]);
+	for (int i = 0; parts && i < parts->cnt && rc == 0; i++) {
+		const rd_kafka_topic_partition_t *p = &parts->elems[i];
+		int64_t lo, hi;
+		rd_kafka_resp_err_t err;
+
+		if (p->offset < 0)
+			continue;
+		err = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi,
+		                                       timeout_ms);
+		if (err) {
+			err_format(errstr, errstr_size, "could not read the end of %s [%d]: %s",
+			           p->topic, (int)p->partition, rd_kafka_err2str(err));
+			rc = kafka_classify(err);
+		} else if (hi > p->offset) {
+			*lag += hi - p->offset;
+		}
+	}
+	rd_kafka_event_destroy(ev);
+	return rc;
+}
+
+int kafka_groups_lag(rd_kafka_t *rk, const char *only, int timeout_ms, long long *lag, char *behind,
+                     size_t behind_size, char *errstr, size_t errstr_size)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	const rd_kafka_ConsumerGroupListing_t **groups;
+	rd_kafka_event_t *ev;
+	size_t n = 0;
+	int rc = 0;
+
+	*lag = 0;
+	if (behind_size)
+		behind[0] = '\0';
+	rd_kafka_ListConsumerGroups(rk, NULL, q);
+	ev = admin_wait(q, timeout_ms, "list consumer groups", errstr, errstr_size);
+	if (!ev) {
+		rd_kafka_queue_destroy(q);
+		return ERR_RETRY;
+	}
+	groups = rd_kafka_ListConsumerGroups_result_valid(
+	        rd_kafka_event_ListConsumerGroups_result(ev), &n);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupListing_state(groups[i]);
+		const char *id = rd_kafka_ConsumerGroupListing_group_id(groups[i]);
+		long long before = *lag;
+
+		if ((only && strcmp(id, only) != 0) || st == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY ||
+		    st == RD_KAFKA_CONSUMER_GROUP_STATE_DEAD ||
+		    rd_kafka_ConsumerGroupListing_is_simple_consumer_group(groups[i]))
+			continue;
+		rc = group_lag(rk, q, id, timeout_ms, lag, errstr, errstr_size);
+		if (*lag > before && behind_size && !behind[0])
+			snprintf(behind, behind_size, "%s", id);
+	}
+	rd_kafka_event_destroy(ev);
+	rd_kafka_queue_destroy(q);
 	return rc;
 }
 

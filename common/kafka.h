@@ -81,6 +81,19 @@ int kafka_create_topics(const char *bootstrap, struct kafka_new_topic *topics, s
 int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, char *errstr,
                        size_t errstr_size) WARN_UNUSED;
 
+/* A client for admin requests (kafka_groups_lag); rd_kafka_destroy it. */
+rd_kafka_t *kafka_admin_new(const char *bootstrap, char *errstr, size_t errstr_size);
+
+/*
+ * How far the active consumer groups (those with members) are behind: the
+ * messages between each partition's committed offset and its end, summed.
+ * only: just that group, or NULL for all. behind names one group that is
+ * behind (empty when *lag is 0). ERR_RETRY when the cluster did not answer
+ * within timeout_ms.
+ */
+int kafka_groups_lag(rd_kafka_t *rk, const char *only, int timeout_ms, long long *lag, char *behind,
+                     size_t behind_size, char *errstr, size_t errstr_size) WARN_UNUSED;
+
 /* ERR_RETRY for errors librdkafka calls retriable or transient, else ERR_FATAL. */
 int kafka_classify(rd_kafka_resp_err_t err);
 

@@ -2,11 +2,14 @@
  * check-invariants - verifies the saga's invariants (docs/architecture.md)
  * across every service's database after any run, faults included. It
  * reads .run/stack.env's variables: ORDER_/PAYMENT_/INVENTORY_/SHIPPING_/
- * NOTIFICATION_DATABASE_URL and REDIS_URL (orders the gateway accepted).
+ * NOTIFICATION_DATABASE_URL, REDIS_URL (orders the gateway accepted) and
+ * KAFKA_BOOTSTRAP.
  *
- * It first waits up to CHECK_SETTLE_S for accepted orders to finish and the
- * outboxes to drain, then prints one line per invariant with what it
- * checked, and exits 1 on any violation.
+ * It first waits up to CHECK_SETTLE_S for the saga to come to rest: accepted
+ * orders finished, outboxes drained and every active consumer group caught up
+ * with its topics (the last events of a finished order may still be on their
+ * way to the notification service). Then it prints one line per invariant
+ * with what it checked, and exits 1 on any violation.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,12 +22,14 @@
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
+#include "event.h"
+#include "kafka.h"
 #include "log.h"
 #include "redis.h"
 
 struct check_cfg {
 	char *order_db, *payment_db, *inventory_db, *shipping_db, *notification_db;
-	char *redis_url;
+	char *redis_url, *bootstrap;
 	long settle_s;
 };
 
@@ -40,8 +45,11 @@ static const struct config_var vars[] = {
                       "notifications database"),
         CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct check_cfg, redis_url,
                    "the gateway's Redis (the set of accepted orders)"),
+        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct check_cfg, bootstrap,
+                   "Kafka (consumer groups' lag)"),
         CONFIG_INT("CHECK_SETTLE_S", "60", 0, 3600, struct check_cfg, settle_s,
-                   "how long to wait for orders to finish and outboxes to drain"),
+                   "how long to wait for orders to finish, outboxes to drain and consumers "
+                   "to catch up"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -130,24 +138,35 @@ static bool terminal(const char *status)
 	return !strcmp(status, "COMPLETED") || !strcmp(status, "CANCELLED");
 }
 
-static long long pending_work(PGconn *const *dbs, int n, json_t *accepted, PGconn *orders_db)
+/* What is still in motion; all zero once the saga has come to rest. */
+struct pending {
+	long long outbox, unfinished, lag;
+	char behind[128], why[256];
+};
+
+static bool pending_work(PGconn *const *dbs, int n, json_t *accepted, rd_kafka_t *admin,
+                         struct pending *p)
 {
-	long long left = 0;
-	json_t *orders = load_orders(orders_db);
+	json_t *orders = load_orders(dbs[0]);
 	size_t i;
 	json_t *id;
 
+	p->outbox = p->unfinished = 0;
 	for (int d = 0; d < n; d++)
-		left += scalar(dbs[d], "SELECT count(*) FROM outbox");
+		p->outbox += scalar(dbs[d], "SELECT count(*) FROM outbox");
 	json_array_foreach(accepted, i, id)
 	{
 		json_t *o = json_object_get(orders, json_string_value(id));
 
 		if (!o || !terminal(json_string_value(json_object_get(o, "status"))))
-			left++;
+			p->unfinished++;
 	}
 	json_decref(orders);
-	return left;
+	p->why[0] = '\0';
+	if (kafka_groups_lag(admin, NULL, 5000, &p->lag, p->behind, sizeof(p->behind), p->why,
+	                     sizeof(p->why)) != 0)
+		p->lag = -1;
+	return p->outbox || p->unfinished || p->lag;
 }
 
 static void check_terminal(json_t *accepted, json_t *orders)
@@ -369,7 +388,11 @@ int main(int argc, char **argv)
 	PGconn *dbs[5];
 	const char *names[5] = {"orders", "payments", "inventory", "shipping", "notifications"};
 	json_t *accepted, *orders;
-	long long left = 0, outbox_left = 0;
+	long long outbox_left = 0;
+	struct pending p;
+	rd_kafka_t *admin;
+	char why[256];
+	int64_t t0;
 
 	log_init("check-invariants", LOG_LEVEL_WARN);
 	daemon_load_config(&cfg, vars, NVARS, argc, argv);
@@ -379,10 +402,23 @@ int main(int argc, char **argv)
 	dbs[3] = connect_or_die(cfg.shipping_db, names[3]);
 	dbs[4] = connect_or_die(cfg.notification_db, names[4]);
 	accepted = accepted_orders(cfg.redis_url);
-	for (long waited = 0;
-	     (left = pending_work(dbs, 5, accepted, dbs[0])) > 0 && waited < cfg.settle_s * 10;
-	     waited++)
+	admin = kafka_admin_new(cfg.bootstrap, why, sizeof(why));
+	if (!admin)
+		die("%s", why);
+	t0 = event_now_ms();
+	while (pending_work(dbs, 5, accepted, admin, &p)) {
+		if (event_now_ms() - t0 >= cfg.settle_s * 1000) {
+			printf("not at rest after %ld s: %lld outbox rows, %lld accepted orders "
+			       "unfinished, consumer groups %lld messages behind (e.g. %s)%s%s\n",
+			       cfg.settle_s, p.outbox, p.unfinished, p.lag,
+			       p.behind[0] ? p.behind : "-", p.why[0] ? ": " : "", p.why);
+			break;
+		}
 		daemon_sleep(100);
+	}
+	printf("waited %.1f s for the saga to come to rest\n",
+	       (double)(event_now_ms() - t0) / 1000.0);
+	rd_kafka_destroy(admin);
 	orders = load_orders(dbs[0]);
 	check_terminal(accepted, orders);
 	check_stock(dbs[2], orders);

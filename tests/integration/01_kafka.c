@@ -145,3 +145,68 @@ Test(kafka, ping_answers_for_a_live_broker_and_fails_for_a_dead_one, .timeout = 
 	cr_expect(strstr(errstr, "broker did not answer"), "%s", errstr);
 	rd_kafka_destroy(rk);
 }
+
+/* Stores and commits the offset after the first n messages of partition 0. */
+static void commit_through(rd_kafka_t *consumer, const char *topic, int64_t n)
+{
+	rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(at, topic, 0)->offset = n;
+	cr_assert_eq(rd_kafka_offsets_store(consumer, at), 0);
+	cr_assert_eq(rd_kafka_commit(consumer, NULL, 0), 0);
+	rd_kafka_topic_partition_list_destroy(at);
+}
+
+static long long lag_of(rd_kafka_t *admin, const char *group, char *behind, size_t size)
+{
+	char errstr[512];
+	long long lag = -1;
+
+	cr_assert_eq(
+	        kafka_groups_lag(admin, group, 10000, &lag, behind, size, errstr, sizeof(errstr)),
+	        0, "%s", errstr);
+	return lag;
+}
+
+Test(kafka, a_groups_lag_is_what_its_members_have_not_committed, .timeout = 120)
+{
+	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
+	char topic[128], group[128], errstr[512], behind[128];
+	struct kafka_consumer_cfg cc = {.bootstrap = bootstrap, .client_id = "it-lag"};
+	const char *topics[] = {topic, NULL};
+	rd_kafka_t *consumer, *admin;
+	int received = 0;
+
+	support_unique(topic, sizeof(topic), "it-lag");
+	support_unique(group, sizeof(group), "it-lag");
+	support_create_topic(bootstrap, topic, 1);
+	for (int i = 0; i < 10; i++)
+		support_produce(bootstrap, topic, "k", "v", 1);
+	cc.group = group;
+	cr_assert_eq(kafka_consumer_new(&consumer, &cc, errstr, sizeof(errstr)), 0, "%s", errstr);
+	cr_assert_eq(kafka_subscribe(consumer, topics, errstr, sizeof(errstr)), 0, "%s", errstr);
+	for (long long end = support_now_ms() + 60000; received < 10 && support_now_ms() < end;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 500);
+
+		if (m && !m->err)
+			received++;
+		if (m)
+			rd_kafka_message_destroy(m);
+	}
+	cr_assert_eq(received, 10);
+	admin = kafka_admin_new(bootstrap, errstr, sizeof(errstr));
+	cr_assert_not_null(admin, "%s", errstr);
+
+	commit_through(consumer, topic, 4);
+	cr_expect_eq(lag_of(admin, group, behind, sizeof(behind)), 6);
+	cr_expect_str_eq(behind, group);
+	commit_through(consumer, topic, 10);
+	cr_expect_eq(lag_of(admin, group, behind, sizeof(behind)), 0);
+	cr_expect_str_eq(behind, "");
+	/* A group without members is not waited for, whatever it left behind. */
+	rd_kafka_consumer_close(consumer);
+	rd_kafka_destroy(consumer);
+	support_produce(bootstrap, topic, "k", "v", 1);
+	cr_expect_eq(lag_of(admin, group, behind, sizeof(behind)), 0);
+	rd_kafka_destroy(admin);
+}
