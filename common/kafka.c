@@ -44,7 +44,8 @@ static rd_kafka_conf_t *base_conf(const char *bootstrap, const char *client_id, 
 	if (set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) < 0 ||
 	    set(conf, "client.id", client_id ? client_id : "saga", errstr, errstr_size) < 0 ||
 	    set(conf, "socket.keepalive.enable", "true", errstr, errstr_size) < 0 ||
-	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0) {
+	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0 ||
+	    set(conf, "socket.timeout.ms", KAFKA_REQUEST_TIMEOUT_MS, errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
@@ -322,10 +323,10 @@ int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, 
 	return rc;
 }
 
-/* Adds up what group has committed short of each partition's end. */
-static int group_lag(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *group, int timeout_ms,
-                     long long *lag, char *errstr, size_t errstr_size)
+int kafka_group_lag(rd_kafka_t *rk, const char *group, int timeout_ms, long long *lag, char *errstr,
+                    size_t errstr_size)
 {
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_ListConsumerGroupOffsets_t *req =
 	        rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
 	const rd_kafka_group_result_t **res;
@@ -334,9 +335,11 @@ static int group_lag(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *group, int
 	size_t n = 0;
 	int rc = 0;
 
+	*lag = 0;
 	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, NULL, q);
 	rd_kafka_ListConsumerGroupOffsets_destroy(req);
 	ev = admin_wait(q, timeout_ms, "list committed offsets", errstr, errstr_size);
+	rd_kafka_queue_destroy(q);
 	if (!ev)
 		return ERR_RETRY;
 	res = rd_kafka_ListConsumerGroupOffsets_result_groups(
@@ -355,7 +358,7 @@ static int group_lag(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *group, int
 		rd_kafka_resp_err_t err;
 
 		if (p->offset < 0)
-			continue;
+			continue; /* nothing committed there */
 		err = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi,
 		                                       timeout_ms);
 		if (err) {
@@ -367,44 +370,6 @@ static int group_lag(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *group, int
 		}
 	}
 	rd_kafka_event_destroy(ev);
-	return rc;
-}
-
-int kafka_groups_lag(rd_kafka_t *rk, const char *only, int timeout_ms, long long *lag, char *behind,
-                     size_t behind_size, char *errstr, size_t errstr_size)
-{
-	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-	const rd_kafka_ConsumerGroupListing_t **groups;
-	rd_kafka_event_t *ev;
-	size_t n = 0;
-	int rc = 0;
-
-	*lag = 0;
-	if (behind_size)
-		behind[0] = '\0';
-	rd_kafka_ListConsumerGroups(rk, NULL, q);
-	ev = admin_wait(q, timeout_ms, "list consumer groups", errstr, errstr_size);
-	if (!ev) {
-		rd_kafka_queue_destroy(q);
-		return ERR_RETRY;
-	}
-	groups = rd_kafka_ListConsumerGroups_result_valid(
-	        rd_kafka_event_ListConsumerGroups_result(ev), &n);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupListing_state(groups[i]);
-		const char *id = rd_kafka_ConsumerGroupListing_group_id(groups[i]);
-		long long before = *lag;
-
-		if ((only && strcmp(id, only) != 0) || st == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY ||
-		    st == RD_KAFKA_CONSUMER_GROUP_STATE_DEAD ||
-		    rd_kafka_ConsumerGroupListing_is_simple_consumer_group(groups[i]))
-			continue;
-		rc = group_lag(rk, q, id, timeout_ms, lag, errstr, errstr_size);
-		if (*lag > before && behind_size && !behind[0])
-			snprintf(behind, behind_size, "%s", id);
-	}
-	rd_kafka_event_destroy(ev);
-	rd_kafka_queue_destroy(q);
 	return rc;
 }
 

@@ -19,6 +19,11 @@
 #include "err.h"
 
 #define KAFKA_COMMIT_INTERVAL_MS "1000"
+/* A request the broker has not answered in this long is failed and retried
+ * (librdkafka's default is 60 s). After a broker restart a consumer's group
+ * coordinator request could sit unsent for that long, the daemon consuming
+ * nothing meanwhile; on one host every request answers in milliseconds. */
+#define KAFKA_REQUEST_TIMEOUT_MS "10000"
 /* A consumer reads ahead at most this many payload bytes, and this many
  * messages per partition: librdkafka's defaults (64 MiB, 100,000) let a
  * backlogged daemon grow past 100 MiB resident, counting each small
@@ -81,18 +86,17 @@ int kafka_create_topics(const char *bootstrap, struct kafka_new_topic *topics, s
 int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, char *errstr,
                        size_t errstr_size) WARN_UNUSED;
 
-/* A client for admin requests (kafka_groups_lag); rd_kafka_destroy it. */
+/* A client for admin requests (kafka_group_lag); rd_kafka_destroy it. */
 rd_kafka_t *kafka_admin_new(const char *bootstrap, char *errstr, size_t errstr_size);
 
 /*
- * How far the active consumer groups (those with members) are behind: the
- * messages between each partition's committed offset and its end, summed.
- * only: just that group, or NULL for all. behind names one group that is
- * behind (empty when *lag is 0). ERR_RETRY when the cluster did not answer
- * within timeout_ms.
+ * How far consumer group is behind, members or not: the messages between
+ * each partition's committed offset and its end, summed over the partitions
+ * it has committed on. ERR_RETRY when the cluster did not answer within
+ * timeout_ms.
  */
-int kafka_groups_lag(rd_kafka_t *rk, const char *only, int timeout_ms, long long *lag, char *behind,
-                     size_t behind_size, char *errstr, size_t errstr_size) WARN_UNUSED;
+int kafka_group_lag(rd_kafka_t *rk, const char *group, int timeout_ms, long long *lag, char *errstr,
+                    size_t errstr_size) WARN_UNUSED;
 
 /* ERR_RETRY for errors librdkafka calls retriable or transient, else ERR_FATAL. */
 int kafka_classify(rd_kafka_resp_err_t err);

@@ -178,6 +178,13 @@ void e2e_expect_invariants(void)
 	out[n] = '\0';
 	status = pclose(f);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "invariants violated:\n%s", out);
+	{
+		/* How long the saga took to come to rest, for the test log. */
+		const char *w = strstr(out, "at rest");
+
+		if (w)
+			cr_log_info("check-invariants: %.*s", (int)strcspn(w, "\n"), w);
+	}
 }
 
 const char *e2e_history(const json_t *order)
