@@ -44,13 +44,12 @@ int main(int argc, char **argv)
 	daemon_load_config(&cfg, vars, NVARS, argc, argv);
 	rc = daemon_start(&d, "shipping", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
-		ctx = (struct shipping_ctx){d.outbox,
-		                            d.db,
-		                            cfg.max_attempts,
-		                            cfg.backoff_ms,
-		                            cfg.delivery_delay_ms,
-		                            cfg.failure_rate,
-		                            0};
+		ctx = (struct shipping_ctx){.outbox = d.outbox,
+		                            .db = d.db,
+		                            .max_attempts = cfg.max_attempts,
+		                            .backoff_ms = cfg.backoff_ms,
+		                            .delivery_delay_ms = cfg.delivery_delay_ms,
+		                            .failure_rate = cfg.failure_rate};
 		daemon_set_tick(&d, shipping_tick, &ctx);
 		rc = daemon_consume(&d, "shipping", topics, types, shipping_handle, &ctx);
 	}

@@ -8,9 +8,10 @@
 #include "event.h"
 #include "log.h"
 
-#define SHIPPING_TICK_BATCH  500 /* due shipments advanced per transaction */
-#define SHIPPING_TICK_ROUNDS 8   /* transactions per tick while full ones come back */
-#define SHIPPING_TICK_MS     10  /* how often the tick looks for due shipments */
+#define SHIPPING_TICK_BATCH  500  /* due shipments advanced per transaction */
+#define SHIPPING_TICK_ROUNDS 8    /* transactions per tick while full ones come back */
+#define SHIPPING_TICK_MS     10   /* how often the tick looks while shipments are due */
+#define SHIPPING_IDLE_MS     1000 /* the longest it sleeps: shipments of other instances */
 
 bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address)
 {
@@ -56,6 +57,9 @@ static int on_confirmed(struct shipping_ctx *c, PGconn *tx, const struct consume
 		return rc; /* at most one shipment per order */
 	}
 	PQclear(res);
+	/* Due at once: the tick looks again within SHIPPING_TICK_MS of its last look. */
+	if (c->next_tick_ms > c->last_tick_ms + SHIPPING_TICK_MS)
+		c->next_tick_ms = c->last_tick_ms + SHIPPING_TICK_MS;
 	return outbox_emit(
 	        c->outbox, tx, "ShipmentCreated",
 	        json_pack("{s:s, s:s}", "order_id", order_id, "shipment_id", shipment_id), r,
@@ -210,17 +214,50 @@ static int advance_due(struct shipping_ctx *c)
 	return rc < 0 ? rc : n;
 }
 
+/* Milliseconds until the next shipment falls due (0: one is due now), or
+ * SHIPPING_IDLE_MS when none waits or the database cannot say. */
+static long long until_next_due(struct shipping_ctx *c)
+{
+	char errstr[512];
+	PGresult *res = NULL;
+	PGconn *conn;
+	long long ms = SHIPPING_IDLE_MS;
+	int rc;
+
+	conn = db_conn(c->db, &rc, errstr, sizeof(errstr));
+	if (conn && db_exec(conn,
+	                    "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
+	                    " FROM shipments WHERE status IN ('CREATED', 'DISPATCHED')",
+	                    0, NULL, &res, errstr, sizeof(errstr)) == 0) {
+		if (!PQgetisnull(res, 0, 0))
+			ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	return ms < 0 ? 0 : ms > SHIPPING_IDLE_MS ? SHIPPING_IDLE_MS : ms;
+}
+
 void shipping_tick(void *arg)
 {
 	struct shipping_ctx *c = arg;
-	long long now = event_now_ms();
+	long long now = event_now_ms(), wait;
 
 	if (now < c->next_tick_ms)
 		return;
+	c->last_tick_ms = now;
 	c->next_tick_ms = now + SHIPPING_TICK_MS;
 	/* A backlog is worked off here rather than a batch per consumer poll. */
-	for (int round = 0; round < SHIPPING_TICK_ROUNDS; round++)
-		if (advance_due(c) < SHIPPING_TICK_BATCH)
+	for (int round = 0; round < SHIPPING_TICK_ROUNDS; round++) {
+		int n = advance_due(c);
+
+		if (n == 0) {
+			/* Nothing due: sleep until something is (new ones wake it sooner). */
+			wait = until_next_due(c);
+			if (wait > SHIPPING_TICK_MS)
+				c->next_tick_ms = now + wait;
 			return;
+		}
+		if (n < SHIPPING_TICK_BATCH)
+			return;
+	}
 	c->next_tick_ms = now; /* more are due */
 }

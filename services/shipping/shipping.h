@@ -18,14 +18,16 @@ struct shipping_ctx {
 	long backoff_ms;        /* first retry delay; doubles, with jitter */
 	long delivery_delay_ms; /* dispatched -> delivered */
 	double failure_rate;    /* load tests: share of attempts failing at random */
-	long long next_tick_ms; /* when the tick next looks for due shipments */
+	long long last_tick_ms; /* when the tick last looked for due shipments */
+	long long next_tick_ms; /* when it looks next: soon while busy, later when idle */
 };
 
 int shipping_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
                     size_t errstr_size);
 
 /* Works through the shipments that are due (carrier attempts, deliveries), in
- * one transaction, at most every few milliseconds. */
+ * one transaction, at most every few milliseconds; when none is due it sleeps
+ * until the next one is (at most a second). */
 void shipping_tick(void *ctx);
 
 /* Whether the carrier accepts a parcel for this address on this attempt. */

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "e2e.h"
 #include "support.h"
@@ -216,4 +217,33 @@ Test(paths, shipping_failing_for_good_refunds_and_restocks)
 	cr_expect_eq(notifications(id, "PaymentRefunded"), 1);
 	json_decref(o);
 	e2e_expect_invariants();
+}
+
+/* Transactions the shipping database has counted so far (flushed about once a second). */
+static long long shipping_transactions(void)
+{
+	return e2e_db("SHIPPING",
+	              "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+	              " WHERE datname = current_database()",
+	              NULL);
+}
+
+Test(paths, an_idle_shipping_service_sleeps_until_a_shipment_is_due, .timeout = 60)
+{
+	char id[40];
+	json_t *o;
+	long long before, idle;
+
+	/* Finish an order, so nothing is due any more. */
+	o = run_order(e2e_order_body("e2e-idle", "1 Main St", "p-0005", 1), id);
+	cr_assert_str_eq(field(o, "status"), "COMPLETED");
+	json_decref(o);
+	sleep(2); /* the statistics of the order's own transactions */
+	before = shipping_transactions();
+	sleep(6);
+	idle = shipping_transactions() - before;
+	cr_log_info("%lld transactions in the shipping database in 6 idle seconds", idle);
+	/* Looking at every consumer poll measured 118; sleeping until one is due, 28:
+	 * at most one look a second, the relay's, and this test's own queries. */
+	cr_expect_lt(idle, 60, "%lld transactions in 6 idle seconds", idle);
 }
