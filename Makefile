@@ -181,6 +181,7 @@ stack-status:
 # Everything a fresh machine needs, then every suite under ASan+UBSan.
 test: install
 	@$(MAKE) --no-print-directory VARIANT=asan tests
+	@$(MAKE) --no-print-directory VARIANT=release tests
 	@bash tests/run.sh build/asan
 
 unit: install

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 export BUILD_DIR=${1:-build/asan}
 WHAT=${2:-all}
+# A build without sanitizers for the valgrind runs (make test builds it).
+VALGRIND_BUILD_DIR=${VALGRIND_BUILD_DIR:-build/release}
 LOG_DIR=.run/logs
 mkdir -p "$LOG_DIR"
 
@@ -27,7 +29,8 @@ run_suite() {
 	out=$LOG_DIR/test-$name.log
 	echo "=== $name"
 	local t0=$SECONDS
-	"$bin" --jobs=1 --verbose "$@" >"$out" 2>&1
+	# SUITE_WRAPPER: a command the suite runs under (valgrind).
+	${SUITE_WRAPPER:-} "$bin" --jobs=1 --verbose "$@" >"$out" 2>&1
 	local rc=$?
 	grep -E '^\[(PASS|FAIL|SKIP|----)\]|^\[ERR' "$out" | grep -v '^\[----\] *$' | sed 's/^/  /'
 	line=$(grep -a 'Synthesis:' "$out" | tail -n 1)
@@ -107,6 +110,17 @@ if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
 		run_suite "$(basename "$bin")" "$bin"
 	done
 	run_plain new-service bash tests/new-service/check.sh
+	if [ "$WHAT" = all ]; then
+		# valgrind's memcheck on a build without sanitizers: the unit tests, and the
+		# plumbing suites with their daemons under valgrind. Any error fails the run.
+		VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
+		BUILD_DIR=$VALGRIND_BUILD_DIR SUITE_WRAPPER="${VG[*]} --trace-children=yes" \
+			run_suite valgrind-unit "$VALGRIND_BUILD_DIR/tests/bin/unit"
+		for suite in 05_plumbing 07_template; do
+			harness=$BUILD_DIR/tests/bin/$suite # spawns $VALGRIND_BUILD_DIR's daemons
+			BUILD_DIR=$VALGRIND_BUILD_DIR SUPPORT_VALGRIND=1 run_suite "valgrind-$suite" "$harness"
+		done
+	fi
 fi
 
 if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then

@@ -136,6 +136,14 @@ int support_wait_status(int port, const char *path, int want_status, int timeout
 	return -1;
 }
 
+/* SUPPORT_VALGRIND=1: daemons run under valgrind's memcheck (a release build). */
+static bool valgrind(void)
+{
+	const char *v = getenv("SUPPORT_VALGRIND");
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
 pid_t support_spawn(const char *bin, const char *const *env, const char *stderr_path)
 {
 	pid_t pid = fork();
@@ -152,7 +160,12 @@ pid_t support_spawn(const char *bin, const char *const *env, const char *stderr_
 			if (fd >= 0)
 				dup2(fd, STDERR_FILENO);
 		}
-		execl(bin, bin, (char *)NULL);
+		if (valgrind())
+			execlp("valgrind", "valgrind", "-q", "--error-exitcode=99",
+			       "--leak-check=full", "--errors-for-leak-kinds=definite",
+			       "--show-leak-kinds=definite", bin, (char *)NULL);
+		else
+			execl(bin, bin, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
@@ -224,7 +237,7 @@ void support_service_start(struct service_proc *t, const char *program, const ch
 	t->port = port;
 	t->pid = support_spawn(support_bin(program), env, t->log);
 	snprintf(path, sizeof(path), "/readyz");
-	cr_assert_eq(support_wait_status(port, path, 200, 30000), 0,
+	cr_assert_eq(support_wait_status(port, path, 200, valgrind() ? 120000 : 30000), 0,
 	             "the %s daemon on port %d did not become ready (see %s)", program, port,
 	             t->log);
 }
@@ -236,12 +249,12 @@ void support_service_stop(struct service_proc *t)
 	if (t->pid <= 0)
 		return;
 	kill(t->pid, SIGTERM);
-	status = support_wait_exit(t->pid, 10000);
+	status = support_wait_exit(t->pid, valgrind() ? 60000 : 10000);
 	if (status == -1)
 		kill(t->pid, SIGKILL);
 	cr_expect(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	          "the template on port %d did not exit cleanly (status %d, see %s)", t->port,
-	          status, t->log);
+	          "the daemon on port %d did not exit cleanly (status %d, see %s)", t->port, status,
+	          t->log);
 	t->pid = 0;
 }
 
