@@ -230,13 +230,15 @@ static long long shipping_transactions(void)
 
 Test(paths, an_idle_shipping_service_sleeps_until_a_shipment_is_due, .timeout = 60)
 {
-	char id[40];
+	char id[40], product[32];
 	json_t *o;
 	long long before, idle;
 
 	/* Finish an order, so nothing is due any more. */
-	o = run_order(e2e_order_body("e2e-idle", "1 Main St", "p-0005", 1), id);
-	cr_assert_str_eq(field(o, "status"), "COMPLETED");
+	support_unique(product, sizeof(product), "p-idle");
+	e2e_make_product(product, 700, 10);
+	o = run_order(e2e_order_body("e2e-idle", "1 Main St", product, 1), id);
+	cr_assert_str_eq(field(o, "status"), "COMPLETED", "%s", e2e_history(o));
 	json_decref(o);
 	sleep(2); /* the statistics of the order's own transactions */
 	before = shipping_transactions();
