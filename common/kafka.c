@@ -200,12 +200,20 @@ rd_kafka_t *kafka_admin_new(const char *bootstrap, char *errstr, size_t errstr_s
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
 
-	if (set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) < 0) {
+	/*
+	 * A consumer handle that never subscribes: librdkafka 2.0.2 dereferences
+	 * the client's own group when a committed-offsets request meets a
+	 * coordinator that is still loading (a fresh broker), and a producer
+	 * handle has none (segfault at 0x50 in its main thread).
+	 */
+	if (set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) < 0 ||
+	    set(conf, "group.id", "saga-admin", errstr, errstr_size) < 0 ||
+	    set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
 	rd_kafka_conf_set_log_cb(conf, on_log);
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
 	if (!rk)
 		rd_kafka_conf_destroy(conf);
 	return rk;

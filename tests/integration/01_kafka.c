@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kafka.h"
 #include "support.h"
@@ -160,10 +161,15 @@ static void commit_through(rd_kafka_t *consumer, const char *topic, int64_t n)
 static long long lag_of(rd_kafka_t *admin, const char *group)
 {
 	char errstr[512];
-	long long lag = -1;
+	long long lag = -1, end = support_now_ms() + 30000;
+	int rc;
 
-	cr_assert_eq(kafka_group_lag(admin, group, 10000, &lag, errstr, sizeof(errstr)), 0, "%s",
-	             errstr);
+	/* A fresh broker answers "coordinator loading" for a while: retriable. */
+	while ((rc = kafka_group_lag(admin, group, 10000, &lag, errstr, sizeof(errstr))) ==
+	               ERR_RETRY &&
+	       support_now_ms() < end)
+		usleep(200 * 1000);
+	cr_assert_eq(rc, 0, "%s", errstr);
 	return lag;
 }
 
