@@ -581,13 +581,6 @@ out:
 	return n;
 }
 
-int consumer_run(struct consumer *c)
-{
-	while (!signals_stopping())
-		consumer_poll_once(c, 100);
-	return 0;
-}
-
 void consumer_free(struct consumer *c)
 {
 	if (!c)

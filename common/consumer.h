@@ -75,10 +75,6 @@ struct consumer;
 int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *errstr,
                  size_t errstr_size) WARN_UNUSED;
 
-/* Consumes until signals_stopping(): finishes the batch in hand, commits and
- * returns 0. */
-int consumer_run(struct consumer *c) WARN_UNUSED;
-
 /* Processes at most one batch (waiting up to timeout_ms for it); for loops
  * that do other work between batches. Returns the number of messages
  * handled, or an error that has already been logged. */

@@ -7,9 +7,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "event.h"
+#include "inbox.h"
 #include "kafka.h"
 #include "log.h"
 #include "signals.h"
+
+#define INBOX_PRUNE_CHUNK       5000  /* inbox rows deleted per statement */
+#define INBOX_PRUNE_INTERVAL_MS 60000 /* between pruning rounds */
 
 void die(const char *fmt, ...)
 {
@@ -182,6 +187,38 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 	return 0;
 }
 
+/*
+ * Between batches: deletes the group's inbox rows past the retention, one
+ * chunk per call so that consuming goes on, chunk after chunk while full
+ * ones come back, then again a minute later.
+ */
+static void prune_inbox(struct daemon *d, const char *group)
+{
+	char why[512];
+	PGconn *conn;
+	int rc;
+
+	if (!d->db || d->settings->inbox_retention_hours <= 0 || event_now_ms() < d->next_prune_ms)
+		return;
+	d->next_prune_ms = event_now_ms() + INBOX_PRUNE_INTERVAL_MS;
+	conn = db_conn(d->db, &rc, why, sizeof(why));
+	if (conn)
+		rc = inbox_prune(conn, group, d->settings->inbox_retention_hours, INBOX_PRUNE_CHUNK,
+		                 why, sizeof(why));
+	if (rc < 0) {
+		LOG(WARN, "could not prune the inbox, will retry: %s", why);
+		return;
+	}
+	d->pruned += rc;
+	if (rc == INBOX_PRUNE_CHUNK) {
+		d->next_prune_ms = 0; /* more to delete: again after the next batch */
+	} else if (d->pruned > 0) {
+		LOG(INFO, "inbox: deleted %ld ids of group %s consumed over %ld h ago", d->pruned,
+		    group, d->settings->inbox_retention_hours);
+		d->pruned = 0;
+	}
+}
+
 int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
                    const char *const *types, consumer_handler_fn handle, void *ctx)
 {
@@ -207,11 +244,11 @@ int daemon_consume(struct daemon *d, const char *group, const char *const *topic
 		return rc;
 	}
 	LOG(INFO, "consuming as group %s", group);
-	if (!d->tick)
-		return consumer_run(d->consumer);
 	while (!signals_stopping()) {
-		consumer_poll_once(d->consumer, 50);
-		d->tick(d->tick_ctx);
+		consumer_poll_once(d->consumer, d->tick ? 50 : 100);
+		if (d->tick)
+			d->tick(d->tick_ctx);
+		prune_inbox(d, group);
 	}
 	return 0;
 }

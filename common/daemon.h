@@ -46,6 +46,7 @@ struct daemon_settings {
 	long consumer_wait_ms;
 	long fetch_min_bytes;
 	long fetch_wait_ms;
+	long inbox_retention_hours; /* 0: keep every inbox row */
 };
 
 #define DAEMON_CONFIG_VARS(type, field, port)                                                 \
@@ -76,7 +77,10 @@ struct daemon_settings {
 	        CONFIG_INT("FETCH_MIN_BYTES", "1", 1, 10000000, type, field.fetch_min_bytes,      \
 	                   "bytes the broker gathers before it answers a consumer's fetch"),      \
 	        CONFIG_INT("FETCH_WAIT_MS", "100", 1, 10000, type, field.fetch_wait_ms,           \
-	                   "longest the broker holds a fetch waiting for FETCH_MIN_BYTES")
+	                   "longest the broker holds a fetch waiting for FETCH_MIN_BYTES"),       \
+	        CONFIG_INT("INBOX_RETENTION_HOURS", "336", 0, 87600, type,                        \
+	                   field.inbox_retention_hours,                                           \
+	                   "consumed-event ids older than this are deleted (0: never)")
 
 #define DAEMON_MAX_CHECKS 4
 
@@ -96,6 +100,8 @@ struct daemon {
 	struct consumer *consumer;
 	void (*tick)(void *ctx); /* called between batches, see daemon_set_tick */
 	void *tick_ctx;
+	long long next_prune_ms; /* when the inbox is next pruned */
+	long pruned;             /* rows deleted in the current pruning round */
 };
 
 /* Logs a startup failure and exits 1. Only for startup. */
