@@ -44,8 +44,7 @@ static rd_kafka_conf_t *base_conf(const char *bootstrap, const char *client_id, 
 	if (set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) < 0 ||
 	    set(conf, "client.id", client_id ? client_id : "saga", errstr, errstr_size) < 0 ||
 	    set(conf, "socket.keepalive.enable", "true", errstr, errstr_size) < 0 ||
-	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0 ||
-	    set(conf, "socket.timeout.ms", KAFKA_REQUEST_TIMEOUT_MS, errstr, errstr_size) < 0) {
+	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}

@@ -19,11 +19,6 @@
 #include "err.h"
 
 #define KAFKA_COMMIT_INTERVAL_MS "1000"
-/* A request the broker has not answered in this long is failed and retried
- * (librdkafka's default is 60 s). After a broker restart a consumer's group
- * coordinator request could sit unsent for that long, the daemon consuming
- * nothing meanwhile; on one host every request answers in milliseconds. */
-#define KAFKA_REQUEST_TIMEOUT_MS "10000"
 /* A consumer reads ahead at most this many payload bytes, and this many
  * messages per partition: librdkafka's defaults (64 MiB, 100,000) let a
  * backlogged daemon grow past 100 MiB resident, counting each small

@@ -21,8 +21,9 @@ static PGconn *migrated(void)
 	char err[512];
 
 	cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-	cr_assert_eq(migrate_apply(c, common_migrations, common_nmigrations, NULL, err, sizeof(err)),
-	             0, "%s", err);
+	cr_assert_eq(
+	        migrate_apply(c, common_migrations, common_nmigrations, NULL, err, sizeof(err)), 0,
+	        "%s", err);
 	return c;
 }
 
@@ -94,8 +95,9 @@ Test(inbox, a_daemon_prunes_its_groups_rows_past_the_retention, .timeout = 120)
 	add_rows(c, group, "new-", 2, 99);
 	PQfinish(c);
 	support_template_start(&t, db, PORT, group, topic, NULL, extra);
-	cr_expect_eq(support_db_wait(db, COUNT_SQL, (const char *[]){group, "old-", NULL}, 0, 30000),
-	             0, "the rows past the retention were not deleted");
+	cr_expect_eq(
+	        support_db_wait(db, COUNT_SQL, (const char *[]){group, "old-", NULL}, 0, 30000), 0,
+	        "the rows past the retention were not deleted");
 	cr_expect_eq(rows(group, "new-"), 2, "rows within the retention stay");
 	support_service_stop(&t);
 }

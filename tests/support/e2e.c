@@ -171,7 +171,7 @@ void e2e_expect_invariants(void)
 	size_t n;
 	int status;
 
-	snprintf(cmd, sizeof(cmd), "CHECK_SETTLE_S=60 %s 2>&1", support_bin("check-invariants"));
+	snprintf(cmd, sizeof(cmd), "CHECK_SETTLE_S=120 %s 2>&1", support_bin("check-invariants"));
 	f = popen(cmd, "r");
 	cr_assert_not_null(f);
 	n = fread(out, 1, sizeof(out) - 1, f);
