@@ -189,3 +189,20 @@ void config_print_help(const struct config_var *vars, size_t n)
 		putchar('\n');
 	}
 }
+
+int config_split_list(char *list, const char **out, int max)
+{
+	int n = 0;
+
+	for (char *p = list; p && *p && n < max - 1;) {
+		char *comma = strchr(p, ',');
+
+		if (comma)
+			*comma = '\0';
+		if (*p)
+			out[n++] = p;
+		p = comma ? comma + 1 : NULL;
+	}
+	out[n] = NULL;
+	return n;
+}

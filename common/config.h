@@ -72,6 +72,10 @@ int config_load(void *target, const struct config_var *vars, size_t n, config_lo
 /* Frees the strings config_load stored in target. */
 void config_release(void *target, const struct config_var *vars, size_t n);
 
+/* Splits a setting's "a,b" in place into a NULL-terminated list of at most
+ * max - 1 names (empty ones dropped); returns how many. */
+int config_split_list(char *list, const char **out, int max);
+
 /* Prints the table (name, default, bounds, help) for --help. */
 void config_print_help(const struct config_var *vars, size_t n);
 

@@ -54,7 +54,8 @@ static const struct config_var vars[] = {
                    "how long to wait for orders to finish, outboxes to drain and consumers "
                    "to catch up"),
 };
-#define NVARS (sizeof(vars) / sizeof(vars[0]))
+#define NVARS      (sizeof(vars) / sizeof(vars[0]))
+#define MAX_GROUPS 32
 
 static int violations;
 
@@ -144,17 +145,20 @@ static bool terminal(const char *status)
 /* What is still in motion; all zero once the saga has come to rest. */
 struct pending {
 	long long outbox, unfinished, lag; /* lag: of the first group behind; -1: unknown */
-	char behind[128], why[256];        /* that group; why the lag is unknown */
+	const char *behind;                /* that group, or NULL */
+	char why[256];                     /* why the lag is unknown */
 };
 
 static bool pending_work(PGconn *const *dbs, int n, json_t *accepted, rd_kafka_t *admin,
-                         const char *groups, struct pending *p)
+                         const char *const *groups, struct pending *p)
 {
 	json_t *orders = load_orders(dbs[0]);
 	size_t i;
 	json_t *id;
 
-	p->outbox = p->unfinished = 0;
+	p->outbox = p->unfinished = p->lag = 0;
+	p->behind = NULL;
+	p->why[0] = '\0';
 	for (int d = 0; d < n; d++)
 		p->outbox += scalar(dbs[d], "SELECT count(*) FROM outbox");
 	json_array_foreach(accepted, i, id)
@@ -165,25 +169,15 @@ static bool pending_work(PGconn *const *dbs, int n, json_t *accepted, rd_kafka_t
 			p->unfinished++;
 	}
 	json_decref(orders);
-	p->lag = 0;
-	p->behind[0] = p->why[0] = '\0';
-	for (const char *g = groups, *end; *g; g = *end ? end + 1 : end) {
-		long long lag = 0;
-
-		end = g + strcspn(g, ",");
-		snprintf(p->behind, sizeof(p->behind), "%.*s", (int)(end - g), g);
-		if (kafka_group_lag(admin, p->behind, 5000, &lag, p->why, sizeof(p->why)) != 0) {
+	if (p->outbox || p->unfinished)
+		return true; /* the groups are asked once the databases are at rest */
+	for (; *groups && !p->lag; groups++) {
+		if (kafka_group_lag(admin, *groups, 5000, &p->lag, p->why, sizeof(p->why)) != 0)
 			p->lag = -1;
-			break;
-		}
-		if (lag) {
-			p->lag = lag;
-			break;
-		}
+		if (p->lag)
+			p->behind = *groups;
 	}
-	if (!p->lag)
-		p->behind[0] = '\0';
-	return p->outbox || p->unfinished || p->lag;
+	return p->lag != 0;
 }
 
 static void check_terminal(json_t *accepted, json_t *orders)
@@ -407,6 +401,8 @@ int main(int argc, char **argv)
 	json_t *accepted, *orders;
 	long long outbox_left = 0;
 	struct pending p;
+	const char *groups[MAX_GROUPS];
+	char group_names[512];
 	rd_kafka_t *admin;
 	char why[256];
 	int64_t t0;
@@ -424,20 +420,22 @@ int main(int argc, char **argv)
 	if (!admin)
 		die("%s", why);
 	t0 = event_now_ms();
-	while ((busy = pending_work(dbs, 5, accepted, admin, cfg.groups, &p)) &&
+	snprintf(group_names, sizeof(group_names), "%s", cfg.groups);
+	config_split_list(cfg.groups, groups, MAX_GROUPS);
+	while ((busy = pending_work(dbs, 5, accepted, admin, groups, &p)) &&
 	       event_now_ms() - t0 < cfg.settle_s * 1000)
 		daemon_sleep(100);
 	if (busy)
 		report(false, "at rest",
 		       "not after %ld s: %lld outbox rows, %lld accepted orders unfinished, %lld "
 		       "messages not consumed (group %s)%s%s",
-		       cfg.settle_s, p.outbox, p.unfinished, p.lag, p.behind[0] ? p.behind : "-",
+		       cfg.settle_s, p.outbox, p.unfinished, p.lag, p.behind ? p.behind : "-",
 		       p.why[0] ? ": " : "", p.why);
 	else
 		report(true, "at rest",
 		       "after %.1f s: outboxes drained, accepted orders finished, groups %s caught "
 		       "up",
-		       (double)(event_now_ms() - t0) / 1000.0, cfg.groups);
+		       (double)(event_now_ms() - t0) / 1000.0, group_names);
 	rd_kafka_destroy(admin);
 	orders = load_orders(dbs[0]);
 	check_terminal(accepted, orders);

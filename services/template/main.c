@@ -40,24 +40,6 @@ static const struct config_var vars[] = {
 
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-/* Splits "a,b" in place into a NULL-terminated list. */
-static int split_list(char *list, const char **out, int max)
-{
-	int n = 0;
-
-	for (char *p = list; p && *p && n < max - 1;) {
-		char *comma = strchr(p, ',');
-
-		if (comma)
-			*comma = '\0';
-		if (*p)
-			out[n++] = p;
-		p = comma ? comma + 1 : NULL;
-	}
-	out[n] = NULL;
-	return n;
-}
-
 int main(int argc, char **argv)
 {
 	struct template_cfg cfg = {0};
@@ -68,9 +50,9 @@ int main(int argc, char **argv)
 
 	log_init("template", LOG_LEVEL_INFO);
 	daemon_load_config(&cfg, vars, NVARS, argc, argv);
-	if (split_list(cfg.topics, topics, MAX_NAMES) == 0)
+	if (config_split_list(cfg.topics, topics, MAX_NAMES) == 0)
 		die("CONSUME_TOPICS names no topic");
-	split_list(cfg.types, types, MAX_NAMES);
+	config_split_list(cfg.types, types, MAX_NAMES);
 	rc = daemon_start(&d, "template", &cfg.d, service_migrations, service_nmigrations);
 	if (rc < 0)
 		goto out;
