@@ -320,10 +320,10 @@ int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, 
 	rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
 	snprintf(what, sizeof(what), "delete topic \"%s\"", name);
 	ev = admin_wait(q, timeout_ms, what, errstr, errstr_size);
-	if (!ev)
-		rc = ERR_RETRY;
 	if (ev)
 		rd_kafka_event_destroy(ev);
+	else
+		rc = ERR_RETRY;
 	rd_kafka_queue_destroy(q);
 	rd_kafka_DeleteTopic_destroy(dt);
 	rd_kafka_destroy(rk);

@@ -113,12 +113,13 @@ if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
 	if [ "$WHAT" = all ]; then
 		# valgrind's memcheck on a build without sanitizers: the unit tests, and the
 		# plumbing suites with their daemons under valgrind. Any error fails the run.
-		VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
-		BUILD_DIR=$VALGRIND_BUILD_DIR SUITE_WRAPPER="${VG[*]} --trace-children=yes" \
+		VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+		VG+=" --show-leak-kinds=definite"
+		BUILD_DIR=$VALGRIND_BUILD_DIR SUITE_WRAPPER="$VG --trace-children=yes" \
 			run_suite valgrind-unit "$VALGRIND_BUILD_DIR/tests/bin/unit"
 		for suite in 05_plumbing 07_template; do
 			harness=$BUILD_DIR/tests/bin/$suite # spawns $VALGRIND_BUILD_DIR's daemons
-			BUILD_DIR=$VALGRIND_BUILD_DIR SUPPORT_VALGRIND=1 run_suite "valgrind-$suite" "$harness"
+			BUILD_DIR=$VALGRIND_BUILD_DIR SUPPORT_WRAPPER=$VG run_suite "valgrind-$suite" "$harness"
 		done
 	fi
 fi
