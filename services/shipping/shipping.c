@@ -239,23 +239,27 @@ static long long until_next_due(struct shipping_ctx *c)
 void shipping_tick(void *arg)
 {
 	struct shipping_ctx *c = arg;
-	long long now = event_now_ms(), wait;
+	long long now = event_now_ms();
 
 	if (now < c->next_tick_ms)
 		return;
 	c->last_tick_ms = now;
 	c->next_tick_ms = now + SHIPPING_TICK_MS;
+	if (c->idle) {
+		/* Nothing was due last time: one cheap look decides whether to sleep on. */
+		long long wait = until_next_due(c);
+
+		if (wait > SHIPPING_TICK_MS) {
+			c->next_tick_ms = now + wait;
+			return;
+		}
+		c->idle = false;
+	}
 	/* A backlog is worked off here rather than a batch per consumer poll. */
 	for (int round = 0; round < SHIPPING_TICK_ROUNDS; round++) {
 		int n = advance_due(c);
 
-		if (n == 0) {
-			/* Nothing due: sleep until something is (new ones wake it sooner). */
-			wait = until_next_due(c);
-			if (wait > SHIPPING_TICK_MS)
-				c->next_tick_ms = now + wait;
-			return;
-		}
+		c->idle = n == 0;
 		if (n < SHIPPING_TICK_BATCH)
 			return;
 	}

@@ -20,6 +20,7 @@ struct shipping_ctx {
 	double failure_rate;    /* load tests: share of attempts failing at random */
 	long long last_tick_ms; /* when the tick last looked for due shipments */
 	long long next_tick_ms; /* when it looks next: soon while busy, later when idle */
+	bool idle;              /* the last look found nothing due */
 };
 
 int shipping_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
