@@ -6,43 +6,71 @@
 #include <time.h>
 
 #include "daemon.h"
-#include "db.h"
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
 #include "outbox.h"
 #include "signals.h"
 
-#define LAG_INTERVAL_MS 1000
-
-struct item {
-	rd_kafka_message_t *msg;
-	bool skip;  /* a type the service does not handle */
-	bool fresh; /* its id was new to the inbox (this transaction) */
-	const char *type;
-	json_t *record;     /* NULL for poison */
-	char error[256];    /* why it is poison */
-	char inbox_id[160]; /* event id, or topic/partition/offset for undecodable values */
-};
+#define WATCH_INTERVAL_MS  1000  /* lag and stall are looked at this often */
+#define DEFAULT_ATTEMPTS   3
+#define DEFAULT_STALL_MS   30000
+#define RETRY_BASE_MS      100
+#define RETRY_CAP_MS       10000
 
 struct consumer {
 	char *group;
 	char *dlq_topic;
 	const struct codec *codec;
 	const char *const *types;
-	consumer_handler_fn handle;
-	void *ctx;
-	struct outbox *outbox;
-	int batch_max, batch_wait_ms;
+	struct consumer_applier ap;
+	int batch_max, batch_wait_ms, max_attempts, stall_ms;
 	rd_kafka_t *rk;
-	struct db *db;
-	struct item *items;
+	struct consumer_item *items;
 	bool rebalanced; /* set by the rebalance callback: the batch in hand is void */
-	long long last_lag;
+	bool paused;
+	long long next_watch_ms, progress_ms, stall_logged_ms;
+	const struct consumer_item *stuck; /* the item a retry is waiting on */
+	char stuck_why[256];
 	struct metrics *metrics;
 	struct metric *m_consumed, *m_duplicates, *m_skipped, *m_dead, *m_batch, *m_retries,
-	        *m_handler;
+	        *m_isolated, *m_dropped, *m_age;
 };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum consumer_failure consumer_classify(int err, const char *sqlstate)
+{
+	if (err == ERR_RETRY)
+		return CONSUMER_TRANSIENT;
+	if (err == ERR_INVALID || err == ERR_CONFLICT)
+		return CONSUMER_POISON;
+	/* Data exceptions and integrity-constraint violations: the same event
+	 * fails the same way every time. */
+	if (sqlstate && (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0))
+		return CONSUMER_POISON;
+	return CONSUMER_UNKNOWN;
+}
+
+/* Asks the applier where the partitions start, until it can say (or a stop). */
+static void assign_from_store(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+	for (int attempt = 0; !signals_stopping(); attempt++) {
+		char why[256] = "";
+
+		if (c->ap.assigned(c->ap.ctx, parts, why, sizeof(why)) == 0)
+			return;
+		LOG(WARN, "group %s: could not read its stored offsets, retrying: %s", c->group,
+		    why);
+		daemon_sleep(daemon_backoff_ms(attempt, 200, 5000));
+	}
+}
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -50,15 +78,44 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	struct consumer *c = opaque;
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		if (c->ap.assigned)
+			assign_from_store(c, parts);
 		rd_kafka_assign(rk, parts);
 		LOG(INFO, "group %s: %d partitions assigned", c->group, parts->cnt);
 	} else {
-		/* Offsets stored so far belong to committed transactions. */
+		/* Offsets stored so far belong to applied batches. */
 		rd_kafka_commit(rk, NULL, 0);
 		rd_kafka_assign(rk, NULL);
 		LOG(INFO, "group %s: partitions revoked", c->group);
 	}
+	c->paused = false; /* a new assignment is not paused */
 	c->rebalanced = true;
+}
+
+static void make_metrics(struct consumer *c, struct metrics *m)
+{
+	char labels[160];
+
+	snprintf(labels, sizeof(labels), "group=\"%s\"", c->group);
+	c->m_consumed = metrics_counter(m, "saga_consumer_consumed_total", "events applied", labels);
+	c->m_duplicates =
+	        metrics_counter(m, "saga_consumer_duplicates_total",
+	                        "events skipped because their id was already applied", labels);
+	c->m_skipped = metrics_counter(m, "saga_consumer_skipped_total",
+	                               "events of types this service does not handle", labels);
+	c->m_dead = metrics_counter(m, "saga_consumer_dead_lettered_total",
+	                            "poison messages sent to the dead-letter topic", labels);
+	c->m_retries = metrics_counter(m, "saga_consumer_retries_total",
+	                               "applications retried after a failure", labels);
+	c->m_isolated = metrics_counter(m, "saga_consumer_isolated_batches_total",
+	                                "batches re-applied one event at a time", labels);
+	c->m_dropped = metrics_counter(m, "saga_consumer_dropped_total",
+	                               "poison messages that could not be dead-lettered", labels);
+	c->m_age = metrics_gauge(m, "saga_consumer_last_progress_age_seconds",
+	                         "seconds since the group last moved on while it had lag", labels);
+	c->m_batch = metrics_histogram(m, "saga_consumer_batch_seconds",
+	                               "time to apply and commit one batch", labels,
+	                               metrics_latency_bounds, metrics_latency_nbounds);
 }
 
 int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *errstr,
@@ -66,50 +123,31 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 {
 	struct consumer *c = calloc(1, sizeof(*c));
 	struct kafka_consumer_cfg kc = {0};
-	char labels[160];
+	size_t dlq_len = strlen(cfg->group) + 5;
 	int rc = ERR_NOMEM;
 
 	*out = NULL;
 	if (!c)
 		return ERR_NOMEM;
 	c->group = strdup(cfg->group);
-	c->dlq_topic = malloc(strlen(cfg->group) + 5);
+	c->dlq_topic = malloc(dlq_len);
 	c->batch_max = cfg->batch_max > 0 ? cfg->batch_max : 500;
 	c->batch_wait_ms = cfg->batch_wait_ms >= 0 ? cfg->batch_wait_ms : 5;
+	c->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : DEFAULT_ATTEMPTS;
+	c->stall_ms = cfg->stall_ms > 0 ? cfg->stall_ms : DEFAULT_STALL_MS;
 	c->items = calloc((size_t)c->batch_max, sizeof(*c->items));
 	if (!c->group || !c->dlq_topic || !c->items)
 		goto fail;
-	snprintf(c->dlq_topic, strlen(cfg->group) + 5, "dlq.%s", cfg->group);
+	snprintf(c->dlq_topic, dlq_len, "dlq.%s", cfg->group);
 	c->codec = cfg->codec;
 	c->types = cfg->types;
-	c->handle = cfg->handle;
-	c->ctx = cfg->ctx;
-	c->outbox = cfg->outbox;
+	c->ap = cfg->applier;
 	c->metrics = cfg->metrics;
-	snprintf(labels, sizeof(labels), "group=\"%s\"", cfg->group);
-	c->m_consumed = metrics_counter(cfg->metrics, "saga_consumer_consumed_total",
-	                                "events applied", labels);
-	c->m_duplicates =
-	        metrics_counter(cfg->metrics, "saga_consumer_duplicates_total",
-	                        "events skipped because their id was already applied", labels);
-	c->m_skipped = metrics_counter(cfg->metrics, "saga_consumer_skipped_total",
-	                               "events of types this service does not handle", labels);
-	c->m_dead = metrics_counter(cfg->metrics, "saga_consumer_dead_lettered_total",
-	                            "poison messages sent to the dead-letter topic", labels);
-	c->m_retries = metrics_counter(cfg->metrics, "saga_consumer_retries_total",
-	                               "batches retried after a transient error", labels);
-	c->m_batch = metrics_histogram(cfg->metrics, "saga_consumer_batch_seconds",
-	                               "time to apply and commit one batch", labels,
-	                               metrics_latency_bounds, metrics_latency_nbounds);
-	c->m_handler = metrics_histogram(cfg->metrics, "saga_consumer_handler_seconds",
-	                                 "time the service's handler takes for one event", labels,
-	                                 metrics_latency_bounds, metrics_latency_nbounds);
-	rc = db_open(&c->db, cfg->conninfo, errstr, errstr_size);
-	if (rc < 0)
-		goto fail;
+	c->progress_ms = now_ms();
+	make_metrics(c, cfg->metrics);
 	kc.bootstrap = cfg->bootstrap;
 	kc.group = cfg->group;
-	kc.client_id = cfg->group;
+	kc.client_id = cfg->client_id ? cfg->client_id : cfg->group;
 	kc.on_rebalance = on_rebalance;
 	kc.fetch_min_bytes = cfg->fetch_min_bytes;
 	kc.fetch_wait_ms = cfg->fetch_wait_ms;
@@ -127,7 +165,12 @@ fail:
 	return rc;
 }
 
-static void item_clear(struct item *it)
+const char *consumer_dlq_topic(const struct consumer *c)
+{
+	return c->dlq_topic;
+}
+
+static void item_clear(struct consumer_item *it)
 {
 	if (it->msg)
 		rd_kafka_message_destroy(it->msg);
@@ -142,11 +185,11 @@ static int gather(struct consumer *c, int timeout_ms)
 	long long deadline = 0;
 
 	while (n < c->batch_max) {
-		int wait = n == 0 ? timeout_ms : (int)(deadline - event_now_ms());
+		int wait = n == 0 ? timeout_ms : (int)(deadline - now_ms());
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, wait > 0 ? wait : 0);
 
 		if (!m) {
-			if (n == 0 || event_now_ms() >= deadline)
+			if (n == 0 || now_ms() >= deadline)
 				break;
 			continue;
 		}
@@ -160,26 +203,22 @@ static int gather(struct consumer *c, int timeout_ms)
 			continue;
 		}
 		if (n == 0)
-			deadline = event_now_ms() + c->batch_wait_ms;
+			deadline = now_ms() + c->batch_wait_ms;
 		c->items[n++].msg = m;
 	}
 	return n;
 }
 
-static long long monotonic_us(void)
+/* Makes it poison: dead-lettered (and recorded by its position, so that a
+ * replay of the fixed event is applied) the next time it is applied. */
+static void mark_poison(struct consumer_item *it, const char *why, const char *sqlstate)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Poison is recorded in the inbox by its position, not by an event id. */
-static void poison_inbox_id(struct item *it)
-{
-	snprintf(it->inbox_id, sizeof(it->inbox_id), "dead:%s/%d/%lld",
-	         rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
-	         (long long)it->msg->offset);
+	snprintf(it->error, sizeof(it->error), "%s", why);
+	snprintf(it->sqlstate, sizeof(it->sqlstate), "%s", sqlstate ? sqlstate : "");
+	json_decref(it->record);
+	it->record = NULL;
+	snprintf(it->id, sizeof(it->id), "dead:%s/%d/%lld", rd_kafka_topic_name(it->msg->rkt),
+	         (int)it->msg->partition, (long long)it->msg->offset);
 }
 
 static bool handles(const struct consumer *c, const char *type, size_t len)
@@ -205,13 +244,14 @@ static bool skip_by_header(const struct consumer *c, rd_kafka_message_t *msg)
 	       type && !handles(c, type, len);
 }
 
-/* Decodes the batch; returns how many items need the database. */
+/* Decodes the batch; returns how many items need the applier. */
 static int decode_items(struct consumer *c, int n)
 {
 	int todo = 0;
 
 	for (int i = 0; i < n; i++) {
-		struct item *it = &c->items[i];
+		struct consumer_item *it = &c->items[i];
+		char why[256] = "";
 		const char *id;
 
 		if (skip_by_header(c, it->msg)) {
@@ -219,363 +259,289 @@ static int decode_items(struct consumer *c, int n)
 			continue;
 		}
 		if (codec_decode(c->codec, it->msg->payload, it->msg->len, &it->type, &it->record,
-		                 it->error, sizeof(it->error)) < 0 ||
-		    !(id = event_meta(it->record, "event_id")) || !*id) {
-			if (it->record)
-				snprintf(it->error, sizeof(it->error), "the event has no event_id");
-			json_decref(it->record);
-			it->record = NULL;
-			poison_inbox_id(it);
-			todo++;
-			continue;
-		}
-		if (!handles(c, it->type, strlen(it->type))) {
+		                 why, sizeof(why)) < 0) {
+			mark_poison(it, why, NULL);
+		} else if (!(id = event_meta(it->record, "event_id")) || !*id) {
+			mark_poison(it, "the event has no event_id", NULL);
+		} else if (!handles(c, it->type, strlen(it->type))) {
 			it->skip = true;
 			continue;
+		} else {
+			snprintf(it->id, sizeof(it->id), "%s", id);
 		}
-		snprintf(it->inbox_id, sizeof(it->inbox_id), "%s", id);
 		todo++;
 	}
 	return todo;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The batch's inbox columns as array literals; 0 or ERR_NOMEM. */
-static int inbox_arrays(struct consumer *c, int n, char *lit[4])
-{
-	const char **cells = calloc((size_t)n * 4, sizeof(*cells));
-	char(*num)[2][24] = calloc((size_t)n, sizeof(*num));
-	int m = 0, rc = ERR_NOMEM;
-
-	if (!cells || !num)
-		goto out;
-	for (int i = 0; i < n; i++) {
-		const struct item *it = &c->items[i];
-		const char **row = cells + (size_t)m * 4;
-
-		if (it->skip)
-			continue;
-		snprintf(num[m][0], sizeof(num[m][0]), "%d", (int)it->msg->partition);
-		snprintf(num[m][1], sizeof(num[m][1]), "%lld", (long long)it->msg->offset);
-		row[0] = it->inbox_id;
-		row[1] = rd_kafka_topic_name(it->msg->rkt);
-		row[2] = num[m][0];
-		row[3] = num[m][1];
-		m++;
-	}
-	rc = db_array_literals(cells, (size_t)m, 4, lit);
-out:
-	free(cells);
-	free(num);
-	return rc;
-}
-
-/*
- * Records the ids of the batch's items in the inbox with one statement and
- * marks each item fresh (a new id) or not (a duplicate: applied before, or
- * earlier in this batch).
- */
-static int inbox_record(struct consumer *c, PGconn *tx, int n, char *why, size_t size)
-{
-	char *lit[4] = {NULL, NULL, NULL, NULL};
-	const char **got = NULL;
-	bool *claimed = NULL;
-	PGresult *res = NULL;
-	int rows, rc = inbox_arrays(c, n, lit);
-
-	if (rc < 0) {
-		snprintf(why, size, "out of memory");
-		goto out;
-	}
-	rc = db_exec(tx,
-	             "INSERT INTO inbox (event_id, consumer, topic, kafka_partition, kafka_offset)"
-	             " SELECT u.id, $1, u.topic, u.part, u.off"
-	             " FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[])"
-	             " AS u(id, topic, part, off)"
-	             " ON CONFLICT DO NOTHING RETURNING event_id",
-	             5, (const char *const[]){c->group, lit[0], lit[1], lit[2], lit[3]}, &res, why,
-	             size);
-	if (rc < 0)
-		goto out;
-	rows = PQntuples(res);
-	got = calloc((size_t)rows + 1, sizeof(*got));
-	claimed = calloc((size_t)rows + 1, sizeof(*claimed));
-	if (!got || !claimed) {
-		rc = ERR_NOMEM;
-		snprintf(why, size, "out of memory");
-		goto out;
-	}
-	for (int r = 0; r < rows; r++)
-		got[r] = PQgetvalue(res, r, 0);
-	qsort(got, (size_t)rows, sizeof(*got), cmp_str);
-	for (int i = 0; i < n; i++) {
-		struct item *it = &c->items[i];
-		const char *key = it->inbox_id;
-		const char **hit;
-
-		if (it->skip)
-			continue;
-		/* An id inserted now is fresh once: a second copy in the batch is not. */
-		hit = bsearch(&key, got, (size_t)rows, sizeof(*got), cmp_str);
-		it->fresh = hit && !claimed[hit - got];
-		if (it->fresh)
-			claimed[hit - got] = true;
-	}
-out:
-	for (int k = 0; k < 4; k++)
-		free(lit[k]);
-	PQclear(res);
-	free(claimed);
-	free(got);
-	return rc;
-}
-
-/* Writes a poison message to the dead-letter topic through the outbox. */
-static int dead_letter(struct consumer *c, PGconn *tx, const struct item *it, char *why,
-                       size_t size)
-{
-	rd_kafka_headers_t *orig = NULL;
-	char *h = NULL, num[24], key[256];
-	const char *name;
-	const void *val;
-	size_t len;
-	int rc;
-
-	if (rd_kafka_message_headers(it->msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		for (size_t i = 0; rd_kafka_header_get_all(orig, i, &name, &val, &len) == 0; i++) {
-			char v[512];
-
-			snprintf(v, sizeof(v), "%.*s", (int)len, val ? (const char *)val : "");
-			h = outbox_header_append(h, name, v);
-		}
-	}
-	h = outbox_header_append(h, "dlq-error", it->error);
-	if (h)
-		h = outbox_header_append(h, "dlq-topic", rd_kafka_topic_name(it->msg->rkt));
-	snprintf(num, sizeof(num), "%d", (int)it->msg->partition);
-	if (h)
-		h = outbox_header_append(h, "dlq-partition", num);
-	snprintf(num, sizeof(num), "%lld", (long long)it->msg->offset);
-	if (h)
-		h = outbox_header_append(h, "dlq-offset", num);
-	if (h)
-		h = outbox_header_append(h, "dlq-group", c->group);
-	if (!h)
-		return ERR_NOMEM;
-	snprintf(key, sizeof(key), "%.*s", (int)it->msg->key_len,
-	         it->msg->key ? (const char *)it->msg->key : "");
-	rc = outbox_add_raw(tx, c->dlq_topic, key, h, it->msg->payload ? it->msg->payload : "",
-	                    it->msg->len, why, size);
-	free(h);
-	return rc;
-}
-
-/*
- * Applies the batch in one transaction. Returns 0, ERR_INVALID with *poison
- * set to the index of an event the handler rejected (the batch was rolled
- * back), or a transient/fatal error (rolled back).
- */
-static int apply_batch(struct consumer *c, PGconn *tx, int n, int *poison, int *applied, int *dups,
-                       int *dead, char *why, size_t size)
-{
-	int rc;
-
-	*applied = *dups = *dead = 0;
-	rc = db_exec(tx, "BEGIN", 0, NULL, NULL, why, size);
-	if (rc < 0)
-		return rc;
-	if (c->outbox)
-		outbox_batch_begin(c->outbox, tx);
-	rc = inbox_record(c, tx, n, why, size);
-	if (rc < 0)
-		goto rollback;
-	for (int i = 0; i < n; i++) {
-		struct item *it = &c->items[i];
-		struct consumed ev;
-		char key[256];
-
-		if (it->skip)
-			continue;
-		if (!it->fresh) {
-			(*dups)++;
-			continue;
-		}
-		if (!it->record) {
-			rc = dead_letter(c, tx, it, why, size);
-			if (rc < 0)
-				goto rollback;
-			(*dead)++;
-			continue;
-		}
-		snprintf(key, sizeof(key), "%.*s", (int)it->msg->key_len,
-		         it->msg->key ? (const char *)it->msg->key : "");
-		ev = (struct consumed){it->type,
-		                       it->record,
-		                       it->inbox_id,
-		                       key,
-		                       rd_kafka_topic_name(it->msg->rkt),
-		                       it->msg->partition,
-		                       it->msg->offset};
-		{
-			long long t0 = monotonic_us();
-
-			rc = c->handle(c->ctx, tx, &ev, why, size);
-			metric_observe(c->m_handler, (double)(monotonic_us() - t0) / 1e6);
-		}
-		if (rc == ERR_INVALID) {
-			*poison = i;
-			goto rollback;
-		}
-		if (rc < 0)
-			goto rollback;
-		(*applied)++;
-	}
-	if (c->outbox && (rc = outbox_batch_flush(c->outbox, why, size)) < 0)
-		goto rollback;
-	return db_exec(tx, "COMMIT", 0, NULL, NULL, why, size);
-rollback:
-	outbox_batch_discard(c->outbox);
-	PQclear(PQexec(tx, "ROLLBACK"));
-	return rc;
 }
 
 static void pause_all(struct consumer *c, bool pause)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
 
-	if (rd_kafka_assignment(c->rk, &parts) != 0 || !parts)
+	if (c->paused == pause || rd_kafka_assignment(c->rk, &parts) != 0 || !parts)
 		return;
 	if (pause)
 		rd_kafka_pause_partitions(c->rk, parts);
 	else
 		rd_kafka_resume_partitions(c->rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
+	c->paused = pause;
 }
 
-/* Sleeps ms while keeping the group membership alive (paused partitions). */
-static void backoff(struct consumer *c, int ms)
+/* Stores the offsets after items[from..to) for the next commit. */
+static void store_offsets(struct consumer *c, int from, int to)
 {
-	long long until = event_now_ms() + ms;
+	rd_kafka_topic_partition_list_t *list;
 
-	while (!signals_stopping() && event_now_ms() < until) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
-
-		/* Paused partitions deliver nothing; anything else is an error event. */
-		if (m)
-			rd_kafka_message_destroy(m);
-	}
-}
-
-static void store_offsets(struct consumer *c, int n)
-{
-	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
-
-	for (int i = 0; i < n; i++)
+	if (to <= from)
+		return;
+	list = rd_kafka_topic_partition_list_new(to - from);
+	for (int i = from; i < to; i++)
 		kafka_position_add(list, c->items[i].msg, true);
 	rd_kafka_offsets_store(c->rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
+	c->progress_ms = now_ms();
 }
 
-static void update_lag(struct consumer *c)
+/* Sums the lag of the assignment and sets its per-partition gauges. */
+static long long measure_lag(struct consumer *c)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
+	long long total = 0;
 
-	if (!c->metrics || event_now_ms() - c->last_lag < LAG_INTERVAL_MS)
-		return;
-	c->last_lag = event_now_ms();
 	if (rd_kafka_assignment(c->rk, &parts) != 0 || !parts)
-		return;
+		return 0;
 	rd_kafka_position(c->rk, parts);
 	for (int i = 0; i < parts->cnt; i++) {
 		rd_kafka_topic_partition_t *p = &parts->elems[i];
-		int64_t lo, hi;
+		int64_t lo, hi, lag;
 		char labels[256];
 
 		if (rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) != 0 ||
 		    hi < 0)
 			continue;
+		lag = p->offset >= 0 ? hi - p->offset : hi - lo;
+		total += lag > 0 ? lag : 0;
+		if (!c->metrics)
+			continue;
 		snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\",partition=\"%d\"",
 		         c->group, p->topic, (int)p->partition);
 		metric_set(metrics_gauge(c->metrics, "saga_consumer_lag",
 		                         "messages behind the partition's end", labels),
-		           p->offset >= 0 ? hi - p->offset : hi - lo);
+		           lag);
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
+	return total;
+}
+
+/* Once a second: the lag, the last-progress age and, when stuck, a log line
+ * naming the event the group is stuck on (once per stall interval). */
+static void watch(struct consumer *c)
+{
+	long long now = now_ms(), lag, age;
+
+	if (now < c->next_watch_ms)
+		return;
+	c->next_watch_ms = now + WATCH_INTERVAL_MS;
+	lag = measure_lag(c);
+	if (lag == 0 && !c->stuck)
+		c->progress_ms = now; /* nothing to do is not being stuck */
+	age = now - c->progress_ms;
+	metric_set(c->m_age, age / 1000);
+	if (age < c->stall_ms || now - c->stall_logged_ms < c->stall_ms)
+		return;
+	c->stall_logged_ms = now;
+	if (c->stuck) {
+		const struct consumer_item *it = c->stuck;
+
+		LOG(WARN,
+		    "group %s: no progress for %lld s (%lld messages behind), stuck on %s [%d] at "
+		    "offset %lld (%s %s): %s",
+		    c->group, age / 1000, lag, rd_kafka_topic_name(it->msg->rkt),
+		    (int)it->msg->partition, (long long)it->msg->offset,
+		    it->type ? it->type : "undecodable", it->id, c->stuck_why);
+	} else {
+		LOG(WARN, "group %s: no progress for %lld s (%lld messages behind), no batch in hand",
+		    c->group, age / 1000, lag);
+	}
+}
+
+/* Sleeps ms while keeping the group membership alive (paused partitions). */
+static void backoff(struct consumer *c, int ms)
+{
+	long long until = now_ms() + ms;
+
+	while (!signals_stopping() && !c->rebalanced && now_ms() < until) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
+
+		/* Paused partitions deliver nothing; anything else is an error event. */
+		if (m)
+			rd_kafka_message_destroy(m);
+		watch(c);
+	}
+}
+
+/*
+ * Pauses, waits before the next try of items from stuck and says whether to
+ * try again: false once the partitions were revoked or a stop was asked for
+ * (what is not applied is then redelivered).
+ */
+static bool wait_retry(struct consumer *c, int attempt, const struct consumer_item *stuck,
+                       int n, int rc, const char *why)
+{
+	c->stuck = stuck;
+	snprintf(c->stuck_why, sizeof(c->stuck_why), "%s", why);
+	pause_all(c, true);
+	metric_add(c->m_retries, 1);
+	LOG(WARN, "group %s: %d events failed (%s), retrying: %s", c->group, n, err_name(rc), why);
+	backoff(c, daemon_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS));
+	if (c->rebalanced || signals_stopping()) {
+		LOG(INFO, "group %s: leaving %d unapplied events for redelivery (%s)", c->group, n,
+		    c->rebalanced ? "rebalance" : "shutdown");
+		return false;
+	}
+	return true;
+}
+
+/* One call of the applier on items[from..from+n); counts what it did. */
+static int apply(struct consumer *c, int from, int n, struct consumer_result *res, char *why,
+                 size_t size)
+{
+	int rc;
+
+	*res = (struct consumer_result){.failed = -1};
+	rc = c->ap.apply(c->ap.ctx, c->items + from, n, res, why, size);
+	if (rc == 0) {
+		metric_add(c->m_consumed, res->applied);
+		metric_add(c->m_duplicates, res->duplicates);
+		metric_add(c->m_dead, res->dead);
+		if (res->dead)
+			LOG(WARN, "group %s: %d poison messages sent to %s", c->group, res->dead,
+			    c->dlq_topic);
+	} else if (res->failed >= 0) {
+		res->failed += from;
+	}
+	return rc;
+}
+
+static void log_poison(const struct consumer *c, const struct consumer_item *it, const char *why)
+{
+	struct log_fields f = {event_str(it->record, "order_id"), it->id,
+	                       event_meta(it->record, "correlation_id")};
+
+	LOGX(WARN, &f, "group %s: %s at %s [%d] offset %lld is poison, dead-lettering it: %s",
+	     c->group, it->type, rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+	     (long long)it->msg->offset, why);
+}
+
+/*
+ * Applies the batch's events one at a time: each that fails as poison, or
+ * fails alone max_attempts times, is dead-lettered; the rest are applied.
+ * Returns false when it had to stop early (rebalance or shutdown).
+ */
+static bool isolate(struct consumer *c, int n)
+{
+	metric_add(c->m_isolated, 1);
+	for (int i = 0; i < n; i++) {
+		struct consumer_item *it = &c->items[i];
+		int waits = 0, dl_tries = 0;
+
+		while (!it->skip) {
+			struct consumer_result res;
+			char why[512] = "";
+			int rc = apply(c, i, 1, &res, why, sizeof(why));
+			enum consumer_failure kind;
+
+			if (rc == 0)
+				break;
+			kind = consumer_classify(rc, res.sqlstate);
+			if (kind != CONSUMER_TRANSIENT && !it->record) {
+				/* The dead letter itself failed: not unavailability, so bounded. */
+				if (++dl_tries >= c->max_attempts) {
+					LOG(ERROR,
+					    "group %s: dropping %s [%d] offset %lld: it could not be "
+					    "dead-lettered either: %s",
+					    c->group, rd_kafka_topic_name(it->msg->rkt),
+					    (int)it->msg->partition, (long long)it->msg->offset, why);
+					metric_add(c->m_dropped, 1);
+					it->skip = true;
+					break;
+				}
+			} else if (kind != CONSUMER_TRANSIENT) {
+				it->attempts++;
+				if (kind == CONSUMER_POISON || it->attempts >= c->max_attempts) {
+					log_poison(c, it, why);
+					mark_poison(it, why, res.sqlstate);
+					continue; /* at once, as a dead letter */
+				}
+			}
+			if (!wait_retry(c, waits++, it, 1, rc, why)) {
+				store_offsets(c, 0, i);
+				return false;
+			}
+		}
+	}
+	store_offsets(c, 0, n);
+	return true;
+}
+
+/* Applies a decoded batch: whole when it can, else event by event. */
+static void apply_batch(struct consumer *c, int n)
+{
+	long long t0 = now_ms();
+
+	for (int waits = 0;;) {
+		struct consumer_result res;
+		char why[512] = "";
+		int rc = apply(c, 0, n, &res, why, sizeof(why));
+		struct consumer_item *culprit = res.failed >= 0 ? &c->items[res.failed] : NULL;
+
+		if (rc == 0) {
+			store_offsets(c, 0, n);
+			metric_observe(c->m_batch, (double)(now_ms() - t0) / 1000.0);
+			return;
+		}
+		switch (consumer_classify(rc, res.sqlstate)) {
+		case CONSUMER_TRANSIENT:
+			if (!wait_retry(c, waits++, culprit ? culprit : &c->items[0], n, rc, why))
+				return;
+			continue;
+		case CONSUMER_POISON:
+			if (culprit && culprit->record) {
+				culprit->attempts = 1;
+				log_poison(c, culprit, why);
+				mark_poison(culprit, why, res.sqlstate);
+				continue; /* the batch again, at once, with it as poison */
+			}
+			break;
+		case CONSUMER_UNKNOWN:
+			break;
+		}
+		LOG(WARN, "group %s: a batch of %d failed (%s), applying its events one at a time: %s",
+		    c->group, n, err_name(rc), why);
+		isolate(c, n);
+		return;
+	}
 }
 
 int consumer_poll_once(struct consumer *c, int timeout_ms)
 {
-	int n, attempt = 0;
-	long long t0;
+	int n, todo;
 
-	update_lag(c);
+	watch(c);
 	c->rebalanced = false;
 	n = gather(c, timeout_ms);
 	if (n == 0)
 		return 0;
-	t0 = event_now_ms();
-	if (decode_items(c, n) == 0) {
-		/* Nothing here for this service: only the offsets move on. */
-		store_offsets(c, n);
-		metric_add(c->m_skipped, n);
-		goto out;
-	}
-	for (;;) {
-		char why[512] = "";
-		int rc, poison = -1, applied = 0, dups = 0, dead = 0;
-		PGconn *tx = db_conn(c->db, &rc, why, sizeof(why));
-
-		if (tx)
-			rc = apply_batch(c, tx, n, &poison, &applied, &dups, &dead, why,
-			                 sizeof(why));
-		if (rc == 0) {
-			store_offsets(c, n);
-			metric_add(c->m_consumed, applied);
-			metric_add(c->m_skipped, n - applied - dups - dead);
-			metric_add(c->m_duplicates, dups);
-			metric_add(c->m_dead, dead);
-			metric_observe(c->m_batch, (double)(event_now_ms() - t0) / 1000.0);
-			if (attempt > 0)
-				pause_all(c, false);
-			if (dead)
-				LOG(WARN, "group %s: %d poison messages sent to %s", c->group, dead,
-				    c->dlq_topic);
-			break;
-		}
-		if (rc == ERR_INVALID && poison >= 0) {
-			struct item *it = &c->items[poison];
-			struct log_fields f = {event_str(it->record, "order_id"), it->inbox_id,
-			                       event_meta(it->record, "correlation_id")};
-
-			LOGX(WARN, &f, "group %s: %s rejected, dead-lettering it: %s", c->group,
-			     it->type, why);
-			snprintf(it->error, sizeof(it->error), "%.255s", why);
-			json_decref(it->record);
-			it->record = NULL;
-			/* Recorded by position, so a replay of the fixed event is applied. */
-			poison_inbox_id(it);
-			continue; /* again, at once, with that event as poison */
-		}
-		/* Transient (or unexpected): keep the batch, pause, back off, retry. */
-		if (attempt == 0)
-			pause_all(c, true);
-		metric_add(c->m_retries, 1);
-		LOG(WARN, "group %s: batch of %d failed (%s), retrying: %s", c->group, n,
-		    err_name(rc), why);
-		backoff(c, daemon_backoff_ms(attempt++, 100, 10000));
-		if (c->rebalanced || signals_stopping()) {
-			/* Not ours any more, or shutting down: uncommitted, so redelivered. */
-			LOG(INFO, "group %s: dropping an unapplied batch of %d (%s)", c->group, n,
-			    c->rebalanced ? "rebalance" : "shutdown");
-			pause_all(c, false);
-			break;
-		}
-	}
-out:
+	todo = decode_items(c, n);
+	metric_add(c->m_skipped, n - todo);
+	if (todo == 0)
+		store_offsets(c, 0, n); /* nothing here for this service: only the offsets move */
+	else
+		apply_batch(c, n);
+	if (!c->rebalanced)
+		pause_all(c, false);
+	c->stuck = NULL;
 	for (int i = 0; i < n; i++)
 		item_clear(&c->items[i]);
 	return n;
@@ -590,9 +556,89 @@ void consumer_free(struct consumer *c)
 		rd_kafka_consumer_close(c->rk);
 		rd_kafka_destroy(c->rk);
 	}
-	db_free(c->db);
 	free(c->items);
 	free(c->dlq_topic);
 	free(c->group);
 	free(c);
+}
+
+
+/* Copies len bytes of src as text that any store takes: valid UTF-8 is kept,
+ * NUL, control characters and invalid bytes become '?'. */
+static void text_copy(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 5 < size;) {
+		unsigned char b = (unsigned char)src[i];
+		size_t need = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3
+		                                         : (b & 0xf8) == 0xf0 ? 4
+		                                                               : 0;
+		bool ok = need > 0 && i + need <= len && !(need == 1 && (b < 0x20 || b == 0x7f));
+
+		for (size_t k = 1; ok && k < need; k++)
+			ok = ((unsigned char)src[i + k] & 0xc0) == 0x80;
+		if (ok && need == 2 && b < 0xc2)
+			ok = false; /* overlong */
+		if (!ok) {
+			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(dst + o, src + i, need);
+		o += need;
+		i += need;
+	}
+	dst[o] = '\0';
+}
+
+void consumer_item_key(const struct consumer_item *it, char *buf, size_t size)
+{
+	text_copy(buf, size, it->msg->key ? (const char *)it->msg->key : "",
+	          it->msg->key ? it->msg->key_len : 0);
+}
+
+char *consumer_dlq_headers(const struct consumer_item *it, const char *group)
+{
+	rd_kafka_headers_t *orig = NULL;
+	char *h = NULL, num[32], text[512], name_text[128];
+	const char *name;
+	const void *val;
+	size_t len;
+
+	if (rd_kafka_message_headers(it->msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (size_t i = 0; rd_kafka_header_get_all(orig, i, &name, &val, &len) == 0; i++) {
+			text_copy(name_text, sizeof(name_text), name, strlen(name));
+			text_copy(text, sizeof(text), val ? val : "", val ? len : 0);
+			if (!(h = outbox_header_append(h, name_text, text)))
+				return NULL;
+		}
+	}
+	text_copy(text, sizeof(text), it->error, strlen(it->error));
+	h = outbox_header_append(h, "dlq-error", text);
+	if (h && it->sqlstate[0])
+		h = outbox_header_append(h, "dlq-sqlstate", it->sqlstate);
+	if (h)
+		h = outbox_header_append(h, "dlq-topic", rd_kafka_topic_name(it->msg->rkt));
+	snprintf(num, sizeof(num), "%d", (int)it->msg->partition);
+	if (h)
+		h = outbox_header_append(h, "dlq-partition", num);
+	snprintf(num, sizeof(num), "%lld", (long long)it->msg->offset);
+	if (h)
+		h = outbox_header_append(h, "dlq-offset", num);
+	if (h)
+		h = outbox_header_append(h, "dlq-group", group);
+	snprintf(num, sizeof(num), "%d", it->attempts > 0 ? it->attempts : 1);
+	if (h)
+		h = outbox_header_append(h, "dlq-attempts", num);
+	snprintf(num, sizeof(num), "%zu", it->msg->len);
+	if (h && it->msg->len > CONSUMER_DLQ_MAX_VALUE)
+		h = outbox_header_append(h, "dlq-value-bytes", num);
+	return h;
+}
+
+const void *consumer_dlq_value(const struct consumer_item *it, size_t *len)
+{
+	*len = it->msg->len > CONSUMER_DLQ_MAX_VALUE ? CONSUMER_DLQ_MAX_VALUE : it->msg->len;
+	return it->msg->payload ? it->msg->payload : "";
 }

@@ -1,33 +1,68 @@
 /*
- * consumer.h - the idempotent batch consumer.
+ * consumer.h - the batch consumer loop that every consumer of the project
+ * runs, whatever it applies events to.
  *
- * Polls a batch, decodes it, and applies it in one PostgreSQL transaction in
- * which every event's id is recorded in the inbox table (one statement for
- * the batch); a duplicate finds its id there and has no effect. Events of
- * types the service does not handle are skipped before any of that. Offsets are committed only after that
- * transaction commits (and on partition revocation).
+ * The loop polls a batch, skips the types the service does not handle,
+ * decodes the rest and hands the batch to an applier (a store: PostgreSQL
+ * with inbox and outbox, see dbapply.h; Redis for the gateway's read model).
+ * The applier applies the batch as one unit, dead-letters the items the loop
+ * marked as poison in the same unit, and says which item failed when one did.
+ * Offsets are stored for commit only after the applier succeeded.
  *
- * Errors:
- *  - transient (the database or the broker away, a serialization failure):
- *    the partitions are paused and the same batch is retried with
- *    exponential backoff and jitter; nothing is skipped;
- *  - poison (a value that cannot be decoded, or that the handler rejects as
- *    invalid): the message goes to dlq.<group> (through the outbox, in the
- *    same transaction) with the error and its origin in headers, and the
- *    partition moves on.
+ * Failures (docs/plumbing.md has the table):
+ *  - transient (a server away, a serialization failure or deadlock, out of
+ *    resources): the partitions are paused and the same batch is retried
+ *    with exponential backoff and jitter, without limit; nothing is skipped
+ *    and nothing is dead-lettered;
+ *  - poison (undecodable, rejected by the handler as invalid, a data or
+ *    integrity-constraint error): the event is dead-lettered to dlq.<group>
+ *    with the error, SQLSTATE, origin and attempts in headers, and the rest
+ *    of the batch is applied;
+ *  - anything else (a handler bug, an unexpected database error): the batch
+ *    is isolated, its events re-applied one at a time, and an event that
+ *    still fails alone is tried max_attempts times in all, then
+ *    dead-lettered. Nothing but real unavailability is retried forever.
+ *
+ * A consumer that has lag and has not advanced for stall_ms logs the event
+ * it is stuck on once per stall_ms and exports its last-progress age.
  */
 #ifndef COMMON_CONSUMER_H
 #define COMMON_CONSUMER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
-#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 
 #include "codec.h"
 #include "err.h"
 #include "metrics.h"
-#include "outbox.h"
+
+/* A dead letter's value is cut to this many bytes (dlq-value-bytes keeps the
+ * original length), so that it fits a topic's default 1 MiB message limit. */
+#define CONSUMER_DLQ_MAX_VALUE (512 * 1024)
+
+/* One message of a batch. The loop owns it; an applier reads it. */
+struct consumer_item {
+	rd_kafka_message_t *msg;
+	bool skip;          /* a type the service does not handle: nothing to apply */
+	const char *type;   /* the decoded type (NULL when undecodable) */
+	json_t *record;     /* the decoded record, or NULL: poison, to dead-letter */
+	char id[160];       /* event id; for poison "dead:topic/partition/offset" */
+	char error[256];    /* poison: why */
+	char sqlstate[6];   /* poison: the database's error code, "" for none */
+	int attempts;       /* poison: how often it was tried alone */
+};
+
+/* What an applier reports about one call. */
+struct consumer_result {
+	int applied;      /* events whose effects were applied */
+	int duplicates;   /* events found applied before */
+	int dead;         /* poison items dead-lettered */
+	int failed;       /* on error: the item whose effect failed, or -1 */
+	char sqlstate[6]; /* on error: the database's code, "" for none */
+};
 
 /* An event handed to a handler. Everything is borrowed for the call. */
 struct consumed {
@@ -40,33 +75,44 @@ struct consumed {
 	int64_t offset;
 };
 
-/*
- * Applies one event inside the open transaction tx (the batch's). Returns 0,
- * ERR_INVALID (poison: the event is dead-lettered, with errstr as the
- * reason), or ERR_RETRY / ERR_FATAL (the whole batch is retried later).
- */
-typedef int (*consumer_handler_fn)(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-                                   size_t errstr_size);
+struct consumer_applier {
+	/*
+	 * Applies items[0..n) as one unit, all or nothing: the effects of each
+	 * item with a record (skip ones excluded) and a dead letter for each
+	 * with none (consumer_dlq_* build it). Returns 0; or an error
+	 * (ERR_RETRY for unavailability, ERR_INVALID for an event rejected as
+	 * poison, ...) with why, res->failed and res->sqlstate, nothing applied.
+	 */
+	int (*apply)(void *ctx, struct consumer_item *items, int n, struct consumer_result *res,
+	             char *why, size_t size);
+	/*
+	 * Optional, from the rebalance callback: sets where each newly assigned
+	 * partition starts (parts->elems[i].offset), for a store that keeps its
+	 * offsets with its effects. Left alone: the group's committed offsets.
+	 * Returns 0, or ERR_RETRY to be asked again after a backoff.
+	 */
+	int (*assigned)(void *ctx, rd_kafka_topic_partition_list_t *parts, char *why,
+	                size_t size);
+	void *ctx;
+};
 
 struct consumer_cfg {
 	const char *group;         /* consumer group; the DLQ is dlq.<group> */
+	const char *client_id;     /* NULL: the group */
 	const char *const *topics; /* NULL-terminated */
-	/* The event types handle applies, NULL-terminated; a message of another
-	 * type (by its event-type header, else by its decoded type) is skipped
-	 * without a transaction or an inbox row. NULL: every type. */
+	/* The event types the applier applies, NULL-terminated; a message of
+	 * another type (by its event-type header, else by its decoded type) is
+	 * skipped without reaching the applier. NULL: every type. */
 	const char *const *types;
 	const char *bootstrap;
-	const char *conninfo;      /* the service's database */
 	const struct codec *codec; /* borrowed */
-	consumer_handler_fn handle;
-	void *ctx;
-	/* May be NULL. The events handlers add to it during a batch are written
-	 * with one statement before the batch commits (outbox_batch_begin). */
-	struct outbox *outbox;
+	struct consumer_applier applier;
 	int batch_max;       /* messages per batch, e.g. 500 */
 	int batch_wait_ms;   /* how long to gather a batch, e.g. 5 */
 	int fetch_min_bytes; /* see kafka_consumer_cfg; 0 for the default */
 	int fetch_wait_ms;
+	int max_attempts;        /* tries of an event that fails alone; 0: 3 */
+	int stall_ms;            /* "stuck" after this long with lag; 0: 30 s */
 	struct metrics *metrics; /* may be NULL */
 };
 
@@ -82,5 +128,31 @@ int consumer_poll_once(struct consumer *c, int timeout_ms);
 
 /* Commits, leaves the group, frees. NULL-safe. */
 void consumer_free(struct consumer *c);
+
+/* The group's dead-letter topic, "dlq.<group>". Borrowed. */
+const char *consumer_dlq_topic(const struct consumer *c);
+
+/*
+ * The headers of poison item it's dead letter, as "name: value" lines (see
+ * outbox_add_raw): the original headers, then dlq-error, dlq-sqlstate,
+ * dlq-topic, dlq-partition, dlq-offset, dlq-group, dlq-attempts and, for a
+ * value that was cut, dlq-value-bytes. malloc'd; NULL when out of memory.
+ */
+char *consumer_dlq_headers(const struct consumer_item *it, const char *group);
+
+/* The value of the dead letter: the message's, cut to CONSUMER_DLQ_MAX_VALUE. */
+const void *consumer_dlq_value(const struct consumer_item *it, size_t *len);
+
+/* The message's key as a string (cut to size). */
+void consumer_item_key(const struct consumer_item *it, char *buf, size_t size);
+
+/* How the loop treats an applier's error: see the table above. */
+enum consumer_failure {
+	CONSUMER_TRANSIENT, /* retried with backoff, without limit */
+	CONSUMER_POISON,    /* dead-lettered at once */
+	CONSUMER_UNKNOWN,   /* retried alone up to max_attempts, then dead-lettered */
+};
+
+enum consumer_failure consumer_classify(int err, const char *sqlstate);
 
 #endif

@@ -220,25 +220,33 @@ static void prune_inbox(struct daemon *d, const char *group)
 }
 
 int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
-                   const char *const *types, consumer_handler_fn handle, void *ctx)
+                   const char *const *types, dbapply_handler_fn handle, void *ctx)
 {
 	char why[512];
+	struct dbapply_cfg ac = {.group = group,
+	                         .conninfo = d->settings->database_url,
+	                         .handle = handle,
+	                         .ctx = ctx,
+	                         .outbox = d->outbox,
+	                         .metrics = d->metrics};
 	struct consumer_cfg cc = {.group = group,
 	                          .topics = topics,
 	                          .types = types,
 	                          .bootstrap = d->settings->kafka_bootstrap,
-	                          .conninfo = d->settings->database_url,
 	                          .codec = d->codec,
-	                          .handle = handle,
-	                          .ctx = ctx,
-	                          .outbox = d->outbox,
 	                          .batch_max = (int)d->settings->consumer_batch,
 	                          .batch_wait_ms = (int)d->settings->consumer_wait_ms,
 	                          .fetch_min_bytes = (int)d->settings->fetch_min_bytes,
 	                          .fetch_wait_ms = (int)d->settings->fetch_wait_ms,
+	                          .max_attempts = (int)d->settings->consumer_max_attempts,
+	                          .stall_ms = (int)(d->settings->consumer_stall_s * 1000),
 	                          .metrics = d->metrics};
-	int rc = consumer_new(&d->consumer, &cc, why, sizeof(why));
+	int rc = dbapply_new(&d->applier, &ac, why, sizeof(why));
 
+	if (rc == 0) {
+		cc.applier = dbapply_applier(d->applier);
+		rc = consumer_new(&d->consumer, &cc, why, sizeof(why));
+	}
 	if (rc < 0) {
 		LOG(ERROR, "could not start consumer group %s: %s", group, why);
 		return rc;
@@ -264,6 +272,8 @@ void daemon_stop(struct daemon *d)
 	/* Stop taking work first: the consumer commits and leaves its group. */
 	consumer_free(d->consumer);
 	d->consumer = NULL;
+	dbapply_free(d->applier);
+	d->applier = NULL;
 	admin_free(d->admin);
 	d->admin = NULL;
 	if (d->probe)

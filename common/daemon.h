@@ -27,6 +27,7 @@
 #include "codec.h"
 #include "config.h"
 #include "consumer.h"
+#include "dbapply.h"
 #include "db.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -47,6 +48,8 @@ struct daemon_settings {
 	long fetch_min_bytes;
 	long fetch_wait_ms;
 	long inbox_retention_hours; /* 0: keep every inbox row */
+	long consumer_max_attempts;
+	long consumer_stall_s;
 };
 
 #define DAEMON_CONFIG_VARS(type, field, port)                                                 \
@@ -80,7 +83,17 @@ struct daemon_settings {
 	                   "longest the broker holds a fetch waiting for FETCH_MIN_BYTES"),       \
 	        CONFIG_INT("INBOX_RETENTION_HOURS", "336", 0, 87600, type,                        \
 	                   field.inbox_retention_hours,                                           \
-	                   "consumed-event ids older than this are deleted (0: never)")
+	                   "consumed-event ids older than this are deleted (0: never)"),          \
+	        DAEMON_CONSUMER_VARS(type, field)
+
+/* How a consumer treats failures (consumer.h); every daemon that consumes. */
+#define DAEMON_CONSUMER_VARS(type, field)                                                    \
+	CONFIG_INT("CONSUMER_MAX_ATTEMPTS", "3", 1, 100, type, field.consumer_max_attempts,  \
+	           "tries of an event that fails alone for a reason neither clearly "        \
+	           "transient nor clearly poison, before it is dead-lettered"),              \
+	        CONFIG_INT("CONSUMER_STALL_S", "30", 1, 86400, type, field.consumer_stall_s, \
+	                   "a consumer with lag that has not moved on for this long logs "  \
+	                   "the event it is stuck on")
 
 #define DAEMON_MAX_CHECKS 4
 
@@ -97,6 +110,7 @@ struct daemon {
 	struct codec *codec;   /* every event schema */
 	struct outbox *outbox; /* with a database: where handlers emit events */
 	struct relay *relay;   /* with a database: publishes the outbox */
+	struct dbapply *applier;
 	struct consumer *consumer;
 	void (*tick)(void *ctx); /* called between batches, see daemon_set_tick */
 	void *tick_ctx;
@@ -130,7 +144,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
  * a stop is asked for; then commits and returns 0.
  */
 int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
-                   const char *const *types, consumer_handler_fn handle, void *ctx) WARN_UNUSED;
+                   const char *const *types, dbapply_handler_fn handle, void *ctx) WARN_UNUSED;
 
 /* Has daemon_consume call tick(ctx) between batches (at least every 50 ms),
  * for work driven by time rather than by events (retries, timers). */

@@ -21,6 +21,7 @@
 struct prepared {
 	size_t n;
 	uint64_t hash[DB_MAX_PREPARED];
+	char sqlstate[6]; /* of the last statement that failed, "" when none */
 };
 
 struct db {
@@ -146,13 +147,29 @@ int db_classify(PGconn *conn, const PGresult *res)
 	if (strncmp(state, "08", 2) == 0 ||  /* connection exception */
 	    strcmp(state, "40001") == 0 ||   /* serialization failure */
 	    strcmp(state, "40P01") == 0 ||   /* deadlock detected */
-	    strcmp(state, "53300") == 0 ||   /* too many connections */
+	    strncmp(state, "53", 2) == 0 ||  /* insufficient resources: disk, memory, connections */
+	    strncmp(state, "58", 2) == 0 ||  /* system error: I/O */
 	    strncmp(state, "57P", 3) == 0 || /* operator intervention: shutdown */
 	    strcmp(state, "55P03") == 0)     /* lock not available */
 		return ERR_RETRY;
 	if (strcmp(state, "23505") == 0) /* unique violation */
 		return ERR_CONFLICT;
 	return ERR_FATAL;
+}
+
+const char *db_last_sqlstate(PGconn *conn)
+{
+	struct prepared *p = conn ? PQinstanceData(conn, on_conn_event) : NULL;
+
+	return p ? p->sqlstate : "";
+}
+
+void db_clear_sqlstate(PGconn *conn)
+{
+	struct prepared *p = conn ? PQinstanceData(conn, on_conn_event) : NULL;
+
+	if (p)
+		p->sqlstate[0] = '\0';
 }
 
 /* FNV-1a: names a statement by its text. */
@@ -206,14 +223,15 @@ int db_query(PGconn *conn, const char *sql, int nparams, const char *const *valu
              const int *lengths, const int *formats, int result_format, PGresult **res,
              char *errstr, size_t errstr_size)
 {
-	struct prepared *p = nparams > 0 ? PQinstanceData(conn, on_conn_event) : NULL;
+	struct prepared *p = PQinstanceData(conn, on_conn_event);
 	PGresult *r;
 	ExecStatusType st;
+	const char *state;
 	int rc;
 
 	if (res)
 		*res = NULL;
-	if (p) {
+	if (p && nparams > 0) {
 		r = exec_prepared(conn, p, sql, nparams, values, lengths, formats, result_format);
 		if (forgotten(r)) {
 			p->n = 0;
@@ -236,6 +254,9 @@ int db_query(PGconn *conn, const char *sql, int nparams, const char *const *valu
 		return 0;
 	}
 	copy_error(errstr, errstr_size, r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (p)
+		snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", state ? state : "");
 	rc = forgotten(r) ? ERR_RETRY : db_classify(conn, r);
 	PQclear(r);
 	return rc;

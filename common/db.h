@@ -63,8 +63,17 @@ char *db_array_literal(const char *const *values, size_t n);
  */
 int db_array_literals(const char *const *cells, size_t nrows, int ncols, char **lit) WARN_UNUSED;
 
-/* ERR_RETRY for a lost connection or a serialization/deadlock/shutdown
- * error, ERR_CONFLICT for a unique violation, ERR_FATAL otherwise. */
+/*
+ * The SQLSTATE of the last statement that failed through db_exec/db_query on
+ * conn (e.g. "23505"), or "" when none failed since db_clear_sqlstate.
+ * Borrowed; valid until the next statement on conn.
+ */
+const char *db_last_sqlstate(PGconn *conn);
+void db_clear_sqlstate(PGconn *conn);
+
+/* ERR_RETRY for a lost connection or a serialization failure, deadlock,
+ * shutdown, lock timeout, insufficient resources or I/O error; ERR_CONFLICT
+ * for a unique violation; ERR_FATAL otherwise. */
 int db_classify(PGconn *conn, const PGresult *res);
 
 #endif

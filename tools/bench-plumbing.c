@@ -152,6 +152,7 @@ static long long outbox_rows(PGconn *c)
 }
 
 struct consumer_thread {
+	struct dbapply *applier;
 	struct consumer *consumer;
 	struct hops *hops;
 	atomic_bool stop;
@@ -249,17 +250,22 @@ int main(int argc, char **argv)
 	snprintf(group, sizeof(group), "bench-%ld", (long)time(NULL));
 	{
 		const char *topics[] = {bench_topic, NULL};
+		struct dbapply_cfg ac = {.group = group,
+		                         .conninfo = cfg.database_url,
+		                         .handle = handle,
+		                         .ctx = &hops,
+		                         .metrics = metrics};
 		struct consumer_cfg cc = {.group = group,
 		                          .topics = topics,
 		                          .bootstrap = cfg.bootstrap,
-		                          .conninfo = cfg.database_url,
 		                          .codec = codec,
-		                          .handle = handle,
-		                          .ctx = &hops,
 		                          .batch_max = 500,
 		                          .batch_wait_ms = 1,
 		                          .metrics = metrics};
 
+		if (dbapply_new(&ct.applier, &ac, why, sizeof(why)) < 0)
+			die("consumer: %s", why);
+		cc.applier = dbapply_applier(ct.applier);
 		if (consumer_new(&ct.consumer, &cc, why, sizeof(why)) < 0)
 			die("consumer: %s", why);
 	}
@@ -327,6 +333,7 @@ int main(int argc, char **argv)
 		}
 	}
 	consumer_free(ct.consumer);
+	dbapply_free(ct.applier);
 	relay_stop(relay);
 	if (kafka_delete_topic(cfg.bootstrap, bench_topic, 10000, why, sizeof(why)) < 0)
 		LOG(WARN, "%s", why);

@@ -1,5 +1,6 @@
 #include "inventory.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,93 +42,177 @@ int inventory_publish_product(struct inventory_ctx *c, PGconn *tx, const char *p
 	return rc;
 }
 
-/* Lines sorted by product id, so concurrent reservations lock rows in one order. */
 static int by_product(const void *a, const void *b)
 {
-	return strcmp(event_str(*(json_t *const *)a, "product_id"),
-	              event_str(*(json_t *const *)b, "product_id"));
+	return strcmp(((const struct inventory_line *)a)->product_id,
+	              ((const struct inventory_line *)b)->product_id);
 }
 
+int inventory_merge_lines(const json_t *items, struct inventory_line **out, char *errstr,
+                          size_t size)
+{
+	size_t n = json_array_size(items), m = 0;
+	struct inventory_line *lines = calloc(n ? n : 1, sizeof(*lines));
+
+	*out = NULL;
+	if (!lines) {
+		snprintf(errstr, size, "out of memory");
+		return ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const json_t *item = json_array_get(items, i);
+		const char *pid = event_str(item, "product_id");
+		long long qty = event_int(item, "quantity");
+
+		if (!pid || !*pid || qty <= 0 || qty > INT32_MAX) {
+			snprintf(errstr, size, "line %zu has no product_id or a quantity out of range",
+			         i + 1);
+			free(lines);
+			return ERR_INVALID;
+		}
+		lines[i] = (struct inventory_line){pid, qty};
+	}
+	qsort(lines, n, sizeof(*lines), by_product);
+	for (size_t i = 0; i < n; i++) {
+		if (m > 0 && !strcmp(lines[m - 1].product_id, lines[i].product_id)) {
+			lines[m - 1].quantity += lines[i].quantity;
+			if (lines[m - 1].quantity > INT32_MAX) {
+				snprintf(errstr, size, "product %s: quantity out of range",
+				         lines[i].product_id);
+				free(lines);
+				return ERR_INVALID;
+			}
+		} else {
+			lines[m++] = lines[i];
+		}
+	}
+	*out = lines;
+	return (int)m;
+}
+
+/* How much of product_id is left, for a shortage entry. */
+static int shortage(PGconn *tx, const struct inventory_line *line, json_t *shortages,
+                    char *errstr, size_t size)
+{
+	const char *q[1] = {line->product_id};
+	PGresult *have = NULL;
+	int rc = db_exec(tx, "SELECT available FROM products WHERE product_id = $1", 1, q, &have,
+	                 errstr, size);
+
+	if (rc == 0)
+		json_array_append_new(
+		        shortages,
+		        json_pack("{s:s, s:I, s:I}", "product_id", line->product_id, "requested",
+		                  (json_int_t)line->quantity, "available",
+		                  (json_int_t)(PQntuples(have) ? atoll(PQgetvalue(have, 0, 0)) : 0)));
+	PQclear(have);
+	return rc;
+}
+
+/* Takes line's quantity if enough is left: *taken receives the product's row
+ * (PRODUCT_COLUMNS), or NULL when it is short (added to shortages). */
+static int reserve_line(PGconn *tx, const char *order_id, const struct inventory_line *line,
+                        PGresult **taken, json_t *shortages, char *errstr, size_t size)
+{
+	char qty[24];
+	const char *p[3] = {line->product_id, qty, order_id};
+	PGresult *res = NULL;
+	int rc;
+
+	*taken = NULL;
+	snprintf(qty, sizeof(qty), "%lld", line->quantity);
+	rc = db_exec(tx,
+	             "UPDATE products SET available = available - $2::int, updated_at = now()"
+	             " WHERE product_id = $1 AND available >= $2::int "
+	             "RETURNING " PRODUCT_COLUMNS,
+	             2, p, &res, errstr, size);
+	if (rc < 0)
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return shortage(tx, line, shortages, errstr, size);
+	}
+	rc = db_exec(tx,
+	             "INSERT INTO reservations (order_id, product_id, quantity, status)"
+	             " VALUES ($3, $1, $2::int, 'RESERVED')",
+	             3, p, NULL, errstr, size);
+	if (rc < 0)
+		PQclear(res);
+	else
+		*taken = res;
+	return rc;
+}
+
+/* InventoryReserved: every product's new state, then the reservation. */
+static int publish_reserved(struct inventory_ctx *c, PGconn *tx, const struct consumed *ev,
+                            const char *order_id, const struct inventory_line *lines,
+                            PGresult **taken, int n, char *errstr, size_t size)
+{
+	json_t *reserved;
+	int rc = 0;
+
+	for (int i = 0; rc == 0 && i < n; i++)
+		rc = publish_row(c, tx, taken[i], ev->record, errstr, size);
+	if (rc < 0)
+		return rc;
+	reserved = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(reserved,
+		                      json_pack("{s:s, s:I}", "product_id", lines[i].product_id,
+		                                "quantity", (json_int_t)lines[i].quantity));
+	return outbox_emit(c->outbox, tx, "InventoryReserved",
+	                   json_pack("{s:s, s:o}", "order_id", order_id, "items", reserved),
+	                   ev->record, errstr, size);
+}
+
+static bool reserved_before(PGconn *tx, const char *order_id, int *rc, char *errstr, size_t size)
+{
+	const char *p[1] = {order_id};
+	PGresult *res = NULL;
+	bool found;
+
+	*rc = db_exec(tx, "SELECT 1 FROM reservations WHERE order_id = $1 LIMIT 1", 1, p, &res,
+	              errstr, size);
+	found = *rc == 0 && PQntuples(res) > 0;
+	PQclear(res);
+	return found;
+}
+
+/*
+ * OrderCreated: all or nothing, take each product's quantity (lines naming
+ * one product are reserved as their sum) only if enough is left; on any
+ * shortage roll back to the savepoint and report every short product.
+ * Products are taken in id order, so concurrent reservations lock rows in
+ * one order.
+ */
 static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
                       size_t size)
 {
 	const char *order_id = event_str(ev->record, "order_id");
-	const json_t *items = json_object_get(ev->record, "items");
-	size_t n = json_array_size(items);
-	json_t **lines = calloc(n ? n : 1, sizeof(*lines));
-	PGresult **taken = calloc(n ? n : 1, sizeof(*taken)); /* each line's product row */
+	struct inventory_line *lines = NULL;
+	PGresult **taken = NULL;
 	json_t *shortages = json_array();
-	PGresult *res = NULL;
-	int rc;
+	int n = 0, rc;
 
-	if (!order_id || !lines || !taken || n == 0) {
+	if (!order_id || !*order_id || !json_array_size(json_object_get(ev->record, "items"))) {
 		snprintf(errstr, size, "OrderCreated without order_id or items");
 		rc = ERR_INVALID;
 		goto out;
 	}
-	{
-		const char *p[1] = {order_id};
-
-		rc = db_exec(tx, "SELECT 1 FROM reservations WHERE order_id = $1 LIMIT 1", 1, p,
-		             &res, errstr, size);
-		if (rc < 0 || PQntuples(res) > 0)
-			goto out; /* reserved before: a duplicate */
-		PQclear(res);
-		res = NULL;
+	if (reserved_before(tx, order_id, &rc, errstr, size) || rc < 0)
+		goto out; /* a duplicate */
+	n = inventory_merge_lines(json_object_get(ev->record, "items"), &lines, errstr, size);
+	if ((rc = n < 0 ? n : 0) < 0 || !(taken = calloc((size_t)n, sizeof(*taken)))) {
+		rc = rc < 0 ? rc : ERR_NOMEM;
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		lines[i] = json_array_get(items, i);
-	qsort(lines, n, sizeof(*lines), by_product);
-	/* One line needs no savepoint: a short line changed nothing. */
-	rc = n > 1 ? db_exec(tx, "SAVEPOINT reserve", 0, NULL, NULL, errstr, size) : 0;
+	/* One product needs no savepoint: a short line changed nothing. */
+	if (n > 1 && (rc = db_exec(tx, "SAVEPOINT reserve", 0, NULL, NULL, errstr, size)) < 0)
+		goto out;
+	for (int i = 0; rc == 0 && i < n; i++)
+		rc = reserve_line(tx, order_id, &lines[i], &taken[i], shortages, errstr, size);
 	if (rc < 0)
 		goto out;
-	/* All or nothing: take each line only if enough is left; on any shortage
-	 * roll back to the savepoint and report every short line. */
-	for (size_t i = 0; i < n; i++) {
-		const char *pid = event_str(lines[i], "product_id");
-		char qty[24];
-		const char *p[3] = {pid, qty, order_id};
-
-		snprintf(qty, sizeof(qty), "%lld", (long long)event_int(lines[i], "quantity"));
-		rc = db_exec(
-		        tx,
-		        "UPDATE products SET available = available - $2::int, updated_at = now()"
-		        " WHERE product_id = $1 AND available >= $2::int "
-		        "RETURNING " PRODUCT_COLUMNS,
-		        2, p, &res, errstr, size);
-		if (rc < 0)
-			goto out;
-		if (PQntuples(res) == 0) {
-			PGresult *have = NULL;
-			const char *q[1] = {pid};
-
-			rc = db_exec(tx, "SELECT available FROM products WHERE product_id = $1", 1,
-			             q, &have, errstr, size);
-			if (rc < 0)
-				goto out;
-			json_array_append_new(
-			        shortages,
-			        json_pack("{s:s, s:I, s:I}", "product_id", pid, "requested",
-			                  event_int(lines[i], "quantity"), "available",
-			                  (json_int_t)(PQntuples(have)
-			                                       ? atoll(PQgetvalue(have, 0, 0))
-			                                       : 0)));
-			PQclear(have);
-		} else {
-			rc = db_exec(
-			        tx,
-			        "INSERT INTO reservations (order_id, product_id, quantity, status)"
-			        " VALUES ($3, $1, $2::int, 'RESERVED')",
-			        3, p, NULL, errstr, size);
-			if (rc < 0)
-				goto out;
-			taken[i] = res; /* published once every line is taken */
-			res = NULL;
-		}
-		PQclear(res);
-		res = NULL;
-	}
 	if (json_array_size(shortages) > 0) {
 		rc = n > 1 ? db_exec(tx, "ROLLBACK TO SAVEPOINT reserve", 0, NULL, NULL, errstr,
 		                     size)
@@ -140,24 +225,11 @@ static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed
 		goto out;
 	}
 	rc = n > 1 ? db_exec(tx, "RELEASE SAVEPOINT reserve", 0, NULL, NULL, errstr, size) : 0;
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = publish_row(c, tx, taken[i], ev->record, errstr, size);
-	if (rc == 0) {
-		json_t *reserved = json_array();
-
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(reserved, json_pack("{s:s, s:I}", "product_id",
-			                                          event_str(lines[i], "product_id"),
-			                                          "quantity",
-			                                          event_int(lines[i], "quantity")));
-		rc = outbox_emit(c->outbox, tx, "InventoryReserved",
-		                 json_pack("{s:s, s:o}", "order_id", order_id, "items", reserved),
-		                 ev->record, errstr, size);
-	}
+	if (rc == 0)
+		rc = publish_reserved(c, tx, ev, order_id, lines, taken, n, errstr, size);
 out:
-	for (size_t i = 0; taken && i < n; i++)
+	for (int i = 0; taken && i < n; i++)
 		PQclear(taken[i]);
-	PQclear(res);
 	json_decref(shortages);
 	free(taken);
 	free(lines);

@@ -14,6 +14,21 @@ struct inventory_ctx {
 	struct outbox *outbox;
 };
 
+/* One product's quantity in an order. */
+struct inventory_line {
+	const char *product_id; /* borrowed from the event */
+	long long quantity;
+};
+
+/*
+ * The order's lines by product id, lines naming the same product merged
+ * into one with their quantities summed: *out (malloc'd, caller frees)
+ * receives them. Returns how many, or ERR_INVALID (with errstr) for a line
+ * without product_id or with a quantity out of 1 .. INT32_MAX.
+ */
+int inventory_merge_lines(const json_t *items, struct inventory_line **out, char *errstr,
+                          size_t errstr_size) WARN_UNUSED;
+
 int inventory_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
                      size_t errstr_size);
 

@@ -322,6 +322,7 @@ void support_produce_typed(const char *bootstrap, const char *topic, const char 
 
 	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "message.max.bytes", "2000000", errstr, sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	cr_assert_not_null(rk, "%s", errstr);
 	if (event_type) {
@@ -459,6 +460,12 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
                             const char *prefix, int n)
 {
+	support_produce_events_keyed(c, bootstrap, topic, prefix, n, NULL);
+}
+
+void support_produce_events_keyed(const struct codec *c, const char *bootstrap, const char *topic,
+                                  const char *prefix, int n, const char *key)
+{
 	char errstr[256];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_t *rk;
@@ -476,7 +483,8 @@ void support_produce_events(const struct codec *c, const char *bootstrap, const 
 		snprintf(order, sizeof(order), "%s-%d", prefix, i);
 		v = support_encode_event(c, order, id, &len);
 		while (rd_kafka_producev(
-		               rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(order, strlen(order)),
+		               rk, RD_KAFKA_V_TOPIC(topic),
+		               RD_KAFKA_V_KEY(key ? key : order, strlen(key ? key : order)),
 		               RD_KAFKA_V_VALUE(v, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		               RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(rk, 10);

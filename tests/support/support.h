@@ -91,6 +91,10 @@ void support_produce_typed(const char *bootstrap, const char *topic, const char 
 void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
                             const char *prefix, int n);
 
+/* The same, all with one key (one partition, in order) unless key is NULL. */
+void support_produce_events_keyed(const struct codec *c, const char *bootstrap, const char *topic,
+                                  const char *prefix, int n, const char *key);
+
 /* Runs a query returning one number (params: NULL-terminated), or -1. */
 long long support_db_value(const char *conninfo, const char *sql, const char *const *params);
 

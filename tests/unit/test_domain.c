@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "inventory.h"
 #include "notification.h"
 #include "payment.h"
 #include "saga.h"
@@ -140,4 +141,35 @@ Test(gateway, api_keys_come_with_limits)
 	cr_expect_eq(g.keys[0].limit, 50);
 	cr_expect_eq(g.keys[1].limit, 100, "default limit");
 	cr_expect_eq(gateway_parse_keys(&g, bad), -1, "keys shorter than 8 characters are refused");
+}
+
+Test(inventory, lines_naming_one_product_are_reserved_as_their_sum)
+{
+	json_t *items = json_loads("[{\"product_id\":\"p-3\",\"quantity\":1},"
+	                           "{\"product_id\":\"p-1\",\"quantity\":4},"
+	                           "{\"product_id\":\"p-3\",\"quantity\":2}]",
+	                           0, NULL);
+	struct inventory_line *lines = NULL;
+	char why[128];
+	int n = inventory_merge_lines(items, &lines, why, sizeof(why));
+
+	cr_assert_eq(n, 2, "%s", why);
+	cr_expect_str_eq(lines[0].product_id, "p-1");
+	cr_expect_eq(lines[0].quantity, 4);
+	cr_expect_str_eq(lines[1].product_id, "p-3");
+	cr_expect_eq(lines[1].quantity, 3);
+	free(lines);
+	json_decref(items);
+}
+
+Test(inventory, a_line_without_a_positive_quantity_is_poison)
+{
+	json_t *items = json_loads("[{\"product_id\":\"p-1\",\"quantity\":0}]", 0, NULL);
+	struct inventory_line *lines = NULL;
+	char why[128];
+
+	cr_expect_eq(inventory_merge_lines(items, &lines, why, sizeof(why)), ERR_INVALID);
+	cr_expect_null(lines);
+	cr_expect(strstr(why, "line 1"), "%s", why);
+	json_decref(items);
 }
