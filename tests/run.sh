@@ -83,6 +83,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = unit ]; then
 	run_suite unit "$BUILD_DIR/tests/bin/unit"
 	run_plain compose-check /usr/bin/python3 tests/compose/check.py
 	run_plain events-doc /usr/bin/python3 tools/events-doc.py --check
+	run_plain schemas-make bash tests/schemas-check/make-fails.sh
 	for bin in "$BUILD_DIR"/tests/bin/fuzz-replay-*; do
 		[ -x "$bin" ] || continue
 		target=${bin##*/fuzz-replay-}
