@@ -395,3 +395,25 @@ void kafka_position_add(rd_kafka_topic_partition_list_t *list, const rd_kafka_me
 		p->offset = at;
 	}
 }
+
+rd_kafka_headers_t *kafka_headers_parse(const char *block)
+{
+	rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+
+	while (block && *block) {
+		const char *eol = strchr(block, '\n');
+		const char *colon = memchr(block, ':', eol ? (size_t)(eol - block) : strlen(block));
+		size_t line = eol ? (size_t)(eol - block) : strlen(block);
+
+		if (colon) {
+			const char *v = colon + 1;
+
+			while (*v == ' ')
+				v++;
+			rd_kafka_header_add(h, block, colon - block, v,
+			                    (ssize_t)(block + line - v));
+		}
+		block += line + (eol ? 1 : 0);
+	}
+	return h;
+}

@@ -107,6 +107,10 @@ int kafka_classify(rd_kafka_resp_err_t err);
 void kafka_position_add(rd_kafka_topic_partition_list_t *list, const rd_kafka_message_t *m,
                         bool after);
 
+/* Kafka headers (new; the caller or producev owns them) from a block of
+ * "name: value" lines, as outbox_add_raw stores them. */
+rd_kafka_headers_t *kafka_headers_parse(const char *block);
+
 const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t size);
 
 #endif

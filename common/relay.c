@@ -132,29 +132,6 @@ static void update_backlog(struct relay *r, PGconn *conn)
 	PQclear(res);
 }
 
-/* Parses "name: value\n" lines into Kafka headers. */
-static rd_kafka_headers_t *parse_headers(const char *block)
-{
-	rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-
-	while (block && *block) {
-		const char *eol = strchr(block, '\n');
-		const char *colon = memchr(block, ':', eol ? (size_t)(eol - block) : strlen(block));
-		size_t line = eol ? (size_t)(eol - block) : strlen(block);
-
-		if (colon) {
-			const char *v = colon + 1;
-
-			while (*v == ' ')
-				v++;
-			rd_kafka_header_add(h, block, colon - block, v,
-			                    (ssize_t)(block + line - v));
-		}
-		block += line + (eol ? 1 : 0);
-	}
-	return h;
-}
-
 /* The array literal of the acknowledged rows' ids; *count says how many. */
 static char *acked_ids(struct row *rows, int n, int *count)
 {
@@ -222,7 +199,7 @@ static int publish_round(struct relay *r, PGconn *conn)
 			        RD_KAFKA_V_VALUE(PQgetvalue(res, i, 4),
 			                         (size_t)PQgetlength(res, i, 4)),
 			        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			        RD_KAFKA_V_HEADERS(parse_headers(PQgetvalue(res, i, 3))),
+			        RD_KAFKA_V_HEADERS(kafka_headers_parse(PQgetvalue(res, i, 3))),
 			        RD_KAFKA_V_OPAQUE(&rows[i]), RD_KAFKA_V_END);
 			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 				break;

@@ -4,21 +4,30 @@
  * event history); ProductUpdated keeps the catalogue. Applying an event is
  * one Lua script, idempotent by event id, and a status never moves back, so
  * duplicates and events that arrive out of order across topics are harmless.
- * A polled batch goes to Redis in one pipelined round trip; its offsets are
- * stored (and committed by the consumer's periodic commit) after Redis
- * answered every command. When Redis is away the batch is read again.
+ *
+ * The projector runs the consumer loop (consumer.h) with a Redis applier: a
+ * batch is one MULTI/EXEC transaction holding its effects and the offsets
+ * after it (PROJECTOR_OFFSETS_KEY), so Redis's own durability (an fsync a
+ * second) can lose a suffix of batches but never keep an offset without its
+ * effects; on assignment the partitions start from those offsets (from the
+ * beginning when Redis has none: the read model is rebuilt). Poison goes to
+ * dlq.gateway before the batch's offsets move on.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "consumer.h"
 #include "daemon.h"
 #include "event.h"
 #include "gateway.h"
 #include "kafka.h"
 #include "log.h"
+#include "signals.h"
 
 #define PROJECTOR_BATCH 256
+#define PROJECTOR_GROUP "gateway"
+#define DLQ_TIMEOUT_MS  30000
 
 /* KEYS: order hash, history list. ARGV: event id, history entry, sub-status
  * field, its value, status rank, status, total ("" when none), reason (""
@@ -72,10 +81,10 @@ static const char *const topics[] = {
 
 struct projector {
 	struct gateway *g;
-	rd_kafka_t *consumer;
+	struct consumer *consumer;
+	rd_kafka_t *dlq; /* producer of dead letters */
 	redisContext *redis;
 	char script_sha[48]; /* apply_script, loaded on connect */
-	rd_kafka_message_t *batch[PROJECTOR_BATCH];
 	char *redis_url;
 	pthread_t thread;
 	bool started;
@@ -124,133 +133,236 @@ static int queue_product(struct projector *p, const json_t *r)
 	return 2;
 }
 
-static int queue_message(struct projector *p, const rd_kafka_message_t *m)
+/* Queues the commands that apply one decoded event; returns how many. */
+static int queue_event(struct projector *p, const char *type, const json_t *r)
 {
-	const char *type;
-	json_t *record = NULL;
-	char why[256];
-	int n = 0;
-
-	if (codec_decode(p->g->codec, m->payload, m->len, &type, &record, why, sizeof(why)) == 0)
-		n = !strcmp(type, "ProductUpdated") ? queue_product(p, record)
-		                                    : queue_order_event(p, type, record);
-	else
-		LOG(WARN, "read model skips an undecodable message on %s: %s",
-		    rd_kafka_topic_name(m->rkt), why);
-	json_decref(record);
-	return n;
+	return !strcmp(type, "ProductUpdated") ? queue_product(p, r) : queue_order_event(p, type, r);
 }
 
-/* Connects and loads the script; 0 or an error (logged). */
-static int connect_redis(struct projector *p)
+/* Connects and loads the script; 0 or ERR_RETRY with why. */
+static int connect_redis(struct projector *p, char *why, size_t size)
 {
 	redisReply *r;
-	char why[256];
 
-	if (redis_connect(&p->redis, p->redis_url, 2000, why, sizeof(why)) < 0) {
-		LOG(WARN, "read model: %s", why);
+	if (p->redis)
+		return 0;
+	if (redis_connect(&p->redis, p->redis_url, 2000, why, size) < 0)
 		return ERR_RETRY;
-	}
 	r = redisCommand(p->redis, "SCRIPT LOAD %s", apply_script);
 	if (r && r->type == REDIS_REPLY_STRING) {
 		snprintf(p->script_sha, sizeof(p->script_sha), "%s", r->str);
 		freeReplyObject(r);
 		return 0;
 	}
-	LOG(WARN, "read model: could not load its script: %s", r ? r->str : p->redis->errstr);
+	snprintf(why, size, "could not load the read model's script: %s",
+	         r ? r->str : p->redis->errstr);
 	freeReplyObject(r);
 	redisFree(p->redis);
 	p->redis = NULL;
 	return ERR_RETRY;
 }
 
-/* Polls up to PROJECTOR_BATCH messages, waiting up to 100 ms for the first. */
-static int gather(struct projector *p)
+static void drop_redis(struct projector *p)
 {
-	int n = 0;
-
-	while (n < PROJECTOR_BATCH) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, n == 0 ? 100 : 0);
-
-		if (!m)
-			break;
-		if (m->err) {
-			rd_kafka_message_destroy(m);
-			continue;
-		}
-		p->batch[n++] = m;
-	}
-	return n;
+	redisFree(p->redis);
+	p->redis = NULL;
 }
 
-/* Applies the batch in one round trip; 0, or -1 when Redis failed. */
-static int apply_batch(struct projector *p, int n)
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
-	int replies = 0, rc = 0;
+	(void)rk;
+	(void)opaque;
+	if (msg->err && msg->_private)
+		*(rd_kafka_resp_err_t *)msg->_private = msg->err;
+}
 
-	for (int i = 0; i < n; i++)
-		replies += queue_message(p, p->batch[i]);
-	while (replies-- > 0) {
-		redisReply *r = NULL;
+/* Produces the poison items to dlq.gateway and waits for the broker. */
+static int dead_letter(struct projector *p, struct consumer_item *items, int n, int *dead,
+                       char *why, size_t size)
+{
+	rd_kafka_resp_err_t failed = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-		if (redisGetReply(p->redis, (void **)&r) != REDIS_OK)
-			return -1;
-		if (r->type == REDIS_REPLY_ERROR) {
-			LOG(WARN, "read model script failed: %s", r->str);
-			rc = -1; /* e.g. the script was flushed: reconnect, reload, retry */
+	for (int i = 0; i < n; i++) {
+		struct consumer_item *it = &items[i];
+		char *h, key[256];
+		const void *value;
+		size_t len;
+		rd_kafka_resp_err_t err;
+
+		if (it->skip || it->record)
+			continue;
+		if (!(h = consumer_dlq_headers(it, PROJECTOR_GROUP))) {
+			snprintf(why, size, "out of memory");
+			return ERR_NOMEM;
 		}
+		consumer_item_key(it, key, sizeof(key));
+		value = consumer_dlq_value(it, &len);
+		err = rd_kafka_producev(p->dlq, RD_KAFKA_V_TOPIC("dlq." PROJECTOR_GROUP),
+		                        RD_KAFKA_V_KEY(key, strlen(key)),
+		                        RD_KAFKA_V_VALUE((void *)value, len),
+		                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		                        RD_KAFKA_V_HEADERS(kafka_headers_parse(h)),
+		                        RD_KAFKA_V_OPAQUE(&failed), RD_KAFKA_V_END);
+		free(h);
+		if (err) {
+			failed = err;
+			break;
+		}
+		(*dead)++;
+	}
+	if (rd_kafka_flush(p->dlq, DLQ_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		failed = RD_KAFKA_RESP_ERR__TIMED_OUT;
+	if (failed) {
+		*dead = 0;
+		snprintf(why, size, "could not dead-letter to dlq.%s: %s", PROJECTOR_GROUP,
+		         rd_kafka_err2str(failed));
+		return ERR_RETRY; /* the broker is away: the batch comes again */
+	}
+	return 0;
+}
+
+/* Queues HSET of the offsets after the items, per partition; 1 or 0 replies. */
+static int queue_offsets(struct projector *p, const struct consumer_item *items, int n)
+{
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
+	const char **argv = calloc((size_t)n * 2 + 2, sizeof(*argv));
+	char(*text)[2][200] = calloc((size_t)n, sizeof(*text));
+	int argc = 2, queued = 0;
+
+	if (!list || !argv || !text)
+		goto out;
+	for (int i = 0; i < n; i++)
+		kafka_position_add(list, items[i].msg, true);
+	argv[0] = "HSET";
+	argv[1] = PROJECTOR_OFFSETS_KEY;
+	for (int i = 0; i < list->cnt; i++) {
+		snprintf(text[i][0], sizeof(text[i][0]), "%s:%d", list->elems[i].topic,
+		         (int)list->elems[i].partition);
+		snprintf(text[i][1], sizeof(text[i][1]), "%lld", (long long)list->elems[i].offset);
+		argv[argc++] = text[i][0];
+		argv[argc++] = text[i][1];
+	}
+	if (argc > 2 && redisAppendCommandArgv(p->redis, argc, argv, NULL) == REDIS_OK)
+		queued = 1;
+out:
+	if (list)
+		rd_kafka_topic_partition_list_destroy(list);
+	free(argv);
+	free(text);
+	return queued;
+}
+
+/* Reads the replies of a MULTI of queued commands: 0, or an error with the
+ * index (in the EXEC's array) of the command that failed. */
+static int read_exec(struct projector *p, int queued, int *failed_cmd, char *why, size_t size)
+{
+	redisReply *r = NULL;
+	int rc = 0;
+
+	for (int i = 0; i < queued + 1; i++) { /* MULTI's OK, then each QUEUED */
+		if (redisGetReply(p->redis, (void **)&r) != REDIS_OK)
+			goto lost;
+		if (r->type == REDIS_REPLY_ERROR) {
+			snprintf(why, size, "redis: %s", r->str);
+			rc = strstr(r->str, "NOSCRIPT") ? ERR_RETRY : ERR_FATAL;
+		}
+		freeReplyObject(r);
+	}
+	if (redisGetReply(p->redis, (void **)&r) != REDIS_OK)
+		goto lost;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		/* EXECABORT: nothing was applied. */
+		if (rc == 0)
+			snprintf(why, size, "redis: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+		freeReplyObject(r);
+		return rc ? rc : ERR_RETRY;
+	}
+	for (size_t i = 0; i < r->elements && rc == 0; i++) {
+		if (r->element[i]->type != REDIS_REPLY_ERROR)
+			continue;
+		snprintf(why, size, "redis: %s", r->element[i]->str);
+		rc = strstr(r->element[i]->str, "NOSCRIPT") ? ERR_RETRY : ERR_FATAL;
+		*failed_cmd = (int)i;
+	}
+	freeReplyObject(r);
+	return rc;
+lost:
+	snprintf(why, size, "redis: %s", p->redis->errstr);
+	drop_redis(p);
+	return ERR_RETRY;
+}
+
+/* The applier: dead letters first, then one MULTI/EXEC of every effect and
+ * the offsets after the items. */
+static int apply(void *arg, struct consumer_item *items, int n, struct consumer_result *res,
+                 char *why, size_t size)
+{
+	struct projector *p = arg;
+	int *owner = calloc((size_t)n * 2 + 1, sizeof(*owner)); /* command -> item */
+	int queued = 0, failed_cmd = -1, rc;
+
+	if (!owner) {
+		snprintf(why, size, "out of memory");
+		return ERR_NOMEM;
+	}
+	if ((rc = connect_redis(p, why, size)) < 0 ||
+	    (rc = dead_letter(p, items, n, &res->dead, why, size)) < 0)
+		goto out;
+	redisAppendCommand(p->redis, "MULTI");
+	for (int i = 0; i < n; i++) {
+		int k = items[i].skip || !items[i].record
+		                ? 0
+		                : queue_event(p, items[i].type, items[i].record);
+
+		for (int j = 0; j < k; j++)
+			owner[queued++] = i;
+		res->applied += !items[i].skip && items[i].record;
+	}
+	queued += queue_offsets(p, items, n);
+	redisAppendCommand(p->redis, "EXEC");
+	rc = read_exec(p, queued, &failed_cmd, why, size);
+	if (rc < 0 && failed_cmd >= 0 && failed_cmd < queued)
+		res->failed = owner[failed_cmd];
+out:
+	free(owner);
+	return rc;
+}
+
+/* Where each assigned partition starts: after what Redis has applied. */
+static int assigned(void *arg, rd_kafka_topic_partition_list_t *parts, char *why, size_t size)
+{
+	struct projector *p = arg;
+	int rc = connect_redis(p, why, size);
+
+	for (int i = 0; rc == 0 && i < parts->cnt; i++) {
+		rd_kafka_topic_partition_t *t = &parts->elems[i];
+		redisReply *r = redisCommand(p->redis, "HGET %s %s:%d", PROJECTOR_OFFSETS_KEY,
+		                             t->topic, (int)t->partition);
+
+		if (!r) {
+			snprintf(why, size, "redis: %s", p->redis->errstr);
+			drop_redis(p);
+			return ERR_RETRY;
+		}
+		if (r->type == REDIS_REPLY_STRING)
+			t->offset = strtoll(r->str, NULL, 10);
+		else if (r->type == REDIS_REPLY_NIL)
+			t->offset = RD_KAFKA_OFFSET_BEGINNING; /* nothing applied: rebuild */
+		else
+			rc = ERR_RETRY;
+		if (rc < 0)
+			snprintf(why, size, "redis: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
 		freeReplyObject(r);
 	}
 	return rc;
 }
 
-/* Marks the batch consumed (stored offsets) or rewinds to its start. */
-static void finish_batch(struct projector *p, int n, bool applied)
-{
-	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
-
-	for (int i = 0; i < n; i++) {
-		kafka_position_add(list, p->batch[i], applied);
-		rd_kafka_message_destroy(p->batch[i]);
-	}
-	if (applied) {
-		rd_kafka_offsets_store(p->consumer, list);
-	} else {
-		rd_kafka_error_t *err = rd_kafka_seek_partitions(p->consumer, list, 1000);
-
-		if (err) {
-			LOG(WARN, "read model could not rewind: %s", rd_kafka_error_string(err));
-			rd_kafka_error_destroy(err);
-		}
-	}
-	rd_kafka_topic_partition_list_destroy(list);
-}
-
 static void *projector_main(void *arg)
 {
 	struct projector *p = arg;
-	int failures = 0;
 
-	while (!atomic_load(&p->stop)) {
-		int n;
-
-		if (!p->redis && connect_redis(p) < 0) {
-			daemon_sleep(daemon_backoff_ms(failures++, 200, 5000));
-			continue;
-		}
-		n = gather(p);
-		if (n == 0)
-			continue;
-		if (apply_batch(p, n) < 0) {
-			/* Redis is away: read the batch again once it is back. */
-			finish_batch(p, n, false);
-			redisFree(p->redis);
-			p->redis = NULL;
-			continue;
-		}
-		failures = 0;
-		finish_batch(p, n, true);
-	}
+	while (!atomic_load(&p->stop) && !signals_stopping())
+		consumer_poll_once(p->consumer, 100);
 	return NULL;
 }
 
@@ -258,8 +370,17 @@ int projector_start(struct projector **out, struct gateway *g, const char *boots
                     const char *redis_url, char *errstr, size_t errstr_size)
 {
 	struct projector *p = calloc(1, sizeof(*p));
-	struct kafka_consumer_cfg cc = {
-	        .bootstrap = bootstrap, .group = "gateway", .client_id = "gateway-read-model"};
+	struct kafka_producer_cfg pc = {.bootstrap = bootstrap,
+	                                .client_id = "gateway-dlq",
+	                                .on_delivery = on_dlq_delivery};
+	struct consumer_cfg cc = {.group = PROJECTOR_GROUP,
+	                          .client_id = "gateway-read-model",
+	                          .topics = topics,
+	                          .bootstrap = bootstrap,
+	                          .codec = g->codec,
+	                          .batch_max = PROJECTOR_BATCH,
+	                          .batch_wait_ms = 5,
+	                          .metrics = g->metrics};
 	int rc;
 
 	*out = NULL;
@@ -267,9 +388,10 @@ int projector_start(struct projector **out, struct gateway *g, const char *boots
 		return ERR_NOMEM;
 	p->g = g;
 	p->redis_url = strdup(redis_url);
-	rc = kafka_consumer_new(&p->consumer, &cc, errstr, errstr_size);
+	cc.applier = (struct consumer_applier){.apply = apply, .assigned = assigned, .ctx = p};
+	rc = p->redis_url ? kafka_producer_new(&p->dlq, &pc, errstr, errstr_size) : ERR_NOMEM;
 	if (rc == 0)
-		rc = kafka_subscribe(p->consumer, topics, errstr, errstr_size);
+		rc = consumer_new(&p->consumer, &cc, errstr, errstr_size);
 	if (rc == 0 && pthread_create(&p->thread, NULL, projector_main, p) != 0)
 		rc = ERR_FATAL;
 	if (rc < 0) {
@@ -288,10 +410,10 @@ void projector_stop(struct projector *p)
 	atomic_store(&p->stop, true);
 	if (p->started)
 		pthread_join(p->thread, NULL);
-	if (p->consumer) {
-		rd_kafka_commit(p->consumer, NULL, 0);
-		rd_kafka_consumer_close(p->consumer);
-		rd_kafka_destroy(p->consumer);
+	consumer_free(p->consumer);
+	if (p->dlq) {
+		rd_kafka_flush(p->dlq, 5000);
+		rd_kafka_destroy(p->dlq);
 	}
 	if (p->redis)
 		redisFree(p->redis);

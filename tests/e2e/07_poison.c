@@ -130,14 +130,15 @@ static unsigned char *record(const char *type, const char *set, size_t *len)
 /* Groups that read each topic (docs/events.md). */
 static const struct {
 	const char *topic;
-	const char *groups[5];
+	const char *groups[6];
 } readers[] = {
-        {"order-requests", {"order"}},
-        {"order-events", {"payment", "inventory", "shipping", "notification"}},
-        {"payment-events", {"order", "notification"}},
-        {"inventory-events", {"order"}},
-        {"shipping-events", {"order", "notification"}},
-        {"product-catalog", {"order"}},
+        {"order-requests", {"order", "gateway"}},
+        {"order-events", {"payment", "inventory", "shipping", "notification", "gateway"}},
+        {"payment-events", {"order", "notification", "gateway"}},
+        {"inventory-events", {"order", "gateway"}},
+        {"shipping-events", {"order", "notification", "gateway"}},
+        {"notification-events", {"gateway"}},
+        {"product-catalog", {"order", "gateway"}},
 };
 
 /* Dead letters in dlq.<group> for key from topic (at least want), waiting for them. */
