@@ -10,6 +10,7 @@
 #include "event.h"
 #include "schema.h"
 #include "gateway.h"
+#include "idem.h"
 #include "log.h"
 
 /* A message whose delivery report the request thread waits for. */
@@ -123,10 +124,9 @@ static redisReply *redis_cmd(struct gateway *g, const char *fmt, ...)
  * PENDING until projected, joins the set of accepted orders (the invariant
  * checker's list), and its Idempotency-Key (when given) is marked done.
  */
-static void record_accepted(struct gateway *g, const char *order_id, const char *idem_key,
-                            const char *hash)
+static void record_accepted(struct gateway *g, const char *order_id, const struct idem *idem)
 {
-	char why[256];
+	char why[256], value[160];
 	int slot, n = 2;
 	redisContext *c = redis_pool_get(g->redis, &slot, why, sizeof(why));
 	redisReply *r;
@@ -137,9 +137,9 @@ static void record_accepted(struct gateway *g, const char *order_id, const char 
 	}
 	redisAppendCommand(c, "HSETNX order:%s status PENDING", order_id);
 	redisAppendCommand(c, "SADD orders:accepted %s", order_id);
-	if (idem_key) {
-		redisAppendCommand(c, "SET %s done:%s:%s EX %ld", idem_key, hash, order_id,
-		                   g->idempotency_ttl_s);
+	if (idem) {
+		idem_format(idem, IDEM_DONE, value, sizeof(value));
+		redisAppendCommand(c, "SET %s %s EX %ld", idem->key, value, g->idempotency_ttl_s);
 		n++;
 	}
 	while (n-- > 0 && redisGetReply(c, (void **)&r) == REDIS_OK)
@@ -148,8 +148,8 @@ static void record_accepted(struct gateway *g, const char *order_id, const char 
 }
 
 /* Produces OrderRequested and waits for the broker's acknowledgement. */
-static int publish_order(struct gateway *g, const char *order_id, json_t *request,
-                         const char *traceparent, char *why, size_t size)
+static int publish_order(struct gateway *g, const char *order_id, const char *event_id,
+                         json_t *request, const char *traceparent, char *why, size_t size)
 {
 	struct ack a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
 	unsigned char *value = NULL;
@@ -162,7 +162,10 @@ static int publish_order(struct gateway *g, const char *order_id, json_t *reques
 	json_object_set_new(request, "order_id", json_string(order_id));
 	json_object_set_new(request, "metadata",
 	                    event_metadata("gateway", NULL, order_id, traceparent));
-	snprintf(id, sizeof(id), "%s", event_meta(request, "event_id"));
+	/* The same event id on every try: a republished order is a duplicate. */
+	json_object_set_new(json_object_get(request, "metadata"), "event_id",
+	                    json_string(event_id));
+	snprintf(id, sizeof(id), "%s", event_id);
 	rc = codec_encode(g->codec, "OrderRequested", request, &value, &len, why, size);
 	if (rc < 0)
 		return rc;
@@ -232,7 +235,8 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 	const struct api_key *key = authenticate(g, req);
 	const char *ctype = http_request_header(req, "Content-Type");
 	const char *idem = http_request_header(req, "Idempotency-Key");
-	char field[64], detail[256], why[256], order_id[40], tp[64], hash[20], idem_key[320];
+	char field[64], detail[256], why[256], order_id[40], event_id[40], tp[64];
+	struct idem claim;
 	json_t *order = NULL;
 	long long t0 = event_now_ms();
 	int rc;
@@ -272,61 +276,51 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	event_uuid(order_id);
+	event_uuid(event_id);
 	if (idem) {
-		/* The same key and body give the same order; another body is a conflict. */
-		redisReply *r;
+		enum idem_state state;
 
-		snprintf(hash, sizeof(hash), "%016llx",
-		         (unsigned long long)schema_crc64(req->body, req->body_len));
-		snprintf(idem_key, sizeof(idem_key), "idem:%.64s:%.200s", key->key, idem);
-		r = redis_cmd(g, "SET %s pending:%s:%s NX EX %ld", idem_key, hash, order_id,
-		              g->idempotency_ttl_s);
-		if (!r) {
+		idem_init(&claim, key->key, idem, req->body, req->body_len);
+		snprintf(claim.order_id, sizeof(claim.order_id), "%s", order_id);
+		snprintf(claim.event_id, sizeof(claim.event_id), "%s", event_id);
+		if (idem_claim(g->redis, &claim, g->idempotency_ttl_s, &state, why, sizeof(why)) <
+		    0) {
+			LOG(WARN, "idempotency store: %s", why);
 			http_reply_problem(res, 503, NULL, "the idempotency store is unavailable");
+			http_reply_header(res, "Retry-After", "1");
 			goto out;
 		}
-		if (r->type == REDIS_REPLY_NIL) {
-			freeReplyObject(r);
-			r = redis_cmd(g, "GET %s", idem_key);
-			if (r && r->type == REDIS_REPLY_STRING) {
-				char state[16] = "", h[20] = "", id[40] = "";
-
-				sscanf(r->str, "%15[^:]:%19[^:]:%39s", state, h, id);
-				if (strcmp(h, hash) != 0)
-					http_reply_problem(
-					        res, 409, NULL,
-					        "Idempotency-Key \"%s\" was used with another body",
-					        idem);
-				else if (strcmp(state, "done") == 0)
-					accepted(res, id);
-				else
-					http_reply_problem(res, 409, NULL,
-					                   "a request with Idempotency-Key \"%s\" "
-					                   "is in progress",
-					                   idem);
-			} else {
-				http_reply_problem(res, 503, NULL,
-				                   "the idempotency store is unavailable");
-			}
-			freeReplyObject(r);
+		if (state == IDEM_CONFLICT) {
+			http_reply_problem(res, 409, NULL,
+			                   "Idempotency-Key \"%s\" was used with another body", idem);
 			goto out;
 		}
-		freeReplyObject(r);
+		if (state == IDEM_DONE) {
+			accepted(res, claim.order_id);
+			goto out;
+		}
+		/* New, or pending since a try whose outcome is unknown: (re)publish its ids. */
+		snprintf(order_id, sizeof(order_id), "%s", claim.order_id);
+		snprintf(event_id, sizeof(event_id), "%s", claim.event_id);
 	}
 	traceparent_for(req, tp, sizeof(tp));
-	rc = publish_order(g, order_id, order, tp, why, sizeof(why));
+	rc = publish_order(g, order_id, event_id, order, tp, why, sizeof(why));
 	if (rc < 0) {
 		struct log_fields f = {order_id, NULL, order_id};
 
+		/* Not acknowledged is not lost: the broker may have it. The key
+		 * stays pending, so a retry publishes this order again. */
 		LOGX(WARN, &f, "could not publish order %s: %s", order_id, why);
-		if (idem)
-			freeReplyObject(redis_cmd(g, "DEL %s", idem_key));
-		http_reply_problem(res, 503, NULL, "the order could not be taken: %s", why);
+		http_reply_problem(res, 503, NULL,
+		                   idem ? "the order was not acknowledged (%s): retry with the same "
+		                          "Idempotency-Key"
+		                        : "the order could not be taken: %s",
+		                   why);
 		http_reply_header(res, "Retry-After", "1");
 		goto out;
 	}
 	/* Acknowledged: the order exists. Until projected it reads as PENDING. */
-	record_accepted(g, order_id, idem ? idem_key : NULL, hash);
+	record_accepted(g, order_id, idem ? &claim : NULL);
 	metric_add(g->m_accepted, 1);
 	metric_observe(g->m_latency, (double)(event_now_ms() - t0) / 1000.0);
 	accepted(res, order_id);

@@ -1,8 +1,10 @@
 /* Unit tests: the services' pure domain rules. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "gateway.h"
+#include "idem.h"
 #include "inventory.h"
 #include "notification.h"
 #include "payment.h"
@@ -172,4 +174,40 @@ Test(inventory, a_line_without_a_positive_quantity_is_poison)
 	cr_expect_null(lines);
 	cr_expect(strstr(why, "line 1"), "%s", why);
 	json_decref(items);
+}
+
+Test(idempotency, a_stored_state_reads_back_as_it_was_written)
+{
+	struct idem a = {0}, b = {0};
+	enum idem_state st;
+	char v[160];
+
+	idem_init(&a, "key-1", "client-key", "{}", 2);
+	snprintf(a.order_id, sizeof(a.order_id), "0190-order");
+	snprintf(a.event_id, sizeof(a.event_id), "0190-event");
+	idem_format(&a, IDEM_PENDING, v, sizeof(v));
+	cr_assert_eq(idem_parse(v, &st, &b), 0, "%s", v);
+	cr_expect_eq(st, IDEM_PENDING);
+	cr_expect_str_eq(b.hash, a.hash);
+	cr_expect_str_eq(b.order_id, "0190-order");
+	cr_expect_str_eq(b.event_id, "0190-event");
+	idem_format(&a, IDEM_DONE, v, sizeof(v));
+	cr_assert_eq(idem_parse(v, &st, &b), 0, "%s", v);
+	cr_expect_eq(st, IDEM_DONE);
+	cr_expect_str_eq(b.order_id, "0190-order");
+	cr_expect_eq(idem_parse("pending:abc:order-without-event", &st, &b), ERR_INVALID);
+	cr_expect_eq(idem_parse("later:abc:o", &st, &b), ERR_INVALID);
+	cr_expect_eq(idem_parse("", &st, &b), ERR_INVALID);
+}
+
+Test(idempotency, the_key_is_per_api_key_and_the_hash_per_body)
+{
+	struct idem a, b, c;
+
+	idem_init(&a, "key-1", "k", "{\"a\":1}", 7);
+	idem_init(&b, "key-2", "k", "{\"a\":1}", 7);
+	idem_init(&c, "key-1", "k", "{\"a\":2}", 7);
+	cr_expect_str_neq(a.key, b.key);
+	cr_expect_str_eq(a.hash, b.hash);
+	cr_expect_str_neq(a.hash, c.hash);
 }
