@@ -143,7 +143,8 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 		                          .linger_ms = (int)settings->relay_linger_ms,
 		                          .metrics = d->metrics,
 		                          .fault_kill_after_ack =
-		                                  settings->relay_fault_kill_after_ack};
+		                                  settings->relay_fault_kill_after_ack,
+		                          .fault_fatal_error = settings->relay_fault_fatal_error};
 		PGconn *conn;
 
 		if ((rc = wait_for_db(d)) < 0)

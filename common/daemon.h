@@ -43,6 +43,7 @@ struct daemon_settings {
 	long relay_batch;
 	long relay_linger_ms;
 	bool relay_fault_kill_after_ack;
+	bool relay_fault_fatal_error;
 	long consumer_batch;
 	long consumer_wait_ms;
 	long fetch_min_bytes;
@@ -73,6 +74,9 @@ struct daemon_settings {
 	                "RELAY_FAULT_KILL_AFTER_ACK", "false", type,                              \
 	                field.relay_fault_kill_after_ack,                                         \
 	                "fault tests only: the relay kills its process after the broker's acks"), \
+	        CONFIG_BOOL("RELAY_FAULT_FATAL_ERROR", "false", type,                             \
+	                    field.relay_fault_fatal_error,                                        \
+	                    "fault tests only: a fatal producer error after the relay's first round"), \
 	        CONFIG_INT("CONSUMER_BATCH", "500", 1, 100000, type, field.consumer_batch,        \
 	                   "messages a consumer applies per transaction"),                        \
 	        CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,       \

@@ -27,6 +27,7 @@ struct prepared {
 struct db {
 	char *conninfo;
 	PGconn *conn;
+	unsigned long session; /* counts the connections made */
 	bool was_down; /* logs "reconnected" once the server is back */
 };
 
@@ -89,6 +90,7 @@ static int connect_now(struct db *db, char *errstr, size_t errstr_size)
 	}
 	PQsetNoticeProcessor(db->conn, on_notice, NULL);
 	attach_prepared(db->conn);
+	db->session++;
 	if (db->was_down) {
 		LOG(INFO, "reconnected to the database");
 		db->was_down = false;
@@ -134,6 +136,11 @@ PGconn *db_conn(struct db *db, int *err, char *errstr, size_t errstr_size)
 	if (err)
 		*err = rc;
 	return rc == 0 ? db->conn : NULL;
+}
+
+unsigned long db_session(const struct db *db)
+{
+	return db->session;
 }
 
 int db_classify(PGconn *conn, const PGresult *res)

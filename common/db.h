@@ -27,6 +27,13 @@ void db_free(struct db *db); /* NULL-safe */
  */
 PGconn *db_conn(struct db *db, int *err, char *errstr, size_t errstr_size);
 
+/*
+ * Which server session db_conn() hands out: a number that changes whenever
+ * it had to connect again. State that lives in a session (an advisory lock,
+ * LISTEN, a temporary table) is gone when this number changed.
+ */
+unsigned long db_session(const struct db *db);
+
 /* Runs SELECT 1; 0 when the database answers. */
 int db_ping(struct db *db, char *errstr, size_t errstr_size) WARN_UNUSED;
 

@@ -32,10 +32,13 @@ struct relay {
 	char *conninfo, *bootstrap, *name;
 	int batch, linger_ms;
 	bool fault_kill_after_ack;
+	struct kafka_producer_cfg pc;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
 	atomic_bool active;
+	unsigned long lock_session; /* the db_session() that holds the lock */
+	bool fault_fatal;           /* fault tests: raise a fatal producer error once */
 	struct db *db;
 	rd_kafka_t *producer;
 	struct row *rows; /* one round's rows, reused */
@@ -111,9 +114,46 @@ static bool try_activate(struct relay *r, PGconn *conn)
 	PQclear(res);
 	if (got && db_exec(conn, "LISTEN outbox", 0, NULL, NULL, why, sizeof(why)) < 0)
 		return false;
-	if (got)
+	if (got) {
+		r->lock_session = db_session(r->db);
 		LOG(INFO, "outbox relay of %s active", r->name);
+	}
 	return got;
+}
+
+/* Stops publishing at once: the lock went with the session that held it. */
+static void deactivate(struct relay *r, const char *why)
+{
+	if (atomic_exchange(&r->active, false))
+		LOG(WARN, "outbox relay of %s is no longer active (%s); re-electing", r->name, why);
+	metric_set(r->m_active, 0);
+}
+
+/*
+ * A fatal error of the idempotent producer (librdkafka can no longer
+ * guarantee order or no duplicates) leaves it refusing every message: drop
+ * it and start a new one, with a new producer id. Unacknowledged rows stay
+ * in the outbox and go out again.
+ */
+static int renew_producer_if_fatal(struct relay *r)
+{
+	char why[512], errstr[256];
+	rd_kafka_resp_err_t err = rd_kafka_fatal_error(r->producer, why, sizeof(why));
+	rd_kafka_t *fresh = NULL;
+
+	if (!err)
+		return 0;
+	LOG(ERROR, "outbox relay of %s: fatal producer error (%s: %s); starting a new producer",
+	    r->name, rd_kafka_err2name(err), why);
+	if (kafka_producer_new(&fresh, &r->pc, errstr, sizeof(errstr)) < 0) {
+		LOG(ERROR, "could not start a new producer: %s", errstr);
+		return ERR_RETRY;
+	}
+	rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_flush(r->producer, 1000); /* reports of purged rows come now */
+	rd_kafka_destroy(r->producer);
+	r->producer = fresh;
+	return 0;
 }
 
 static void update_backlog(struct relay *r, PGconn *conn)
@@ -291,12 +331,13 @@ static void *relay_main(void *arg)
 		PGconn *conn = db_conn(r->db, &rc, why, sizeof(why));
 
 		if (!conn) {
-			if (atomic_exchange(&r->active, false))
-				LOG(WARN, "outbox relay lost its database connection: %s", why);
-			metric_set(r->m_active, 0);
+			deactivate(r, why);
 			sleep_unless_stopped(r, daemon_backoff_ms(failures++, 200, 5000));
 			continue;
 		}
+		/* A session made since the lock was taken does not hold it. */
+		if (atomic_load(&r->active) && db_session(r->db) != r->lock_session)
+			deactivate(r, "its database session was lost");
 		if (!atomic_load(&r->active)) {
 			if (!try_activate(r, conn)) {
 				sleep_unless_stopped(r, RELAY_STANDBY_POLL_MS);
@@ -310,12 +351,17 @@ static void *relay_main(void *arg)
 			update_backlog(r, conn);
 			last_backlog = event_now_ms();
 		}
+		if (r->fault_fatal) {
+			LOG(WARN, "fault injection: a fatal error of the relay's producer");
+			rd_kafka_test_fatal_error(r->producer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+			                          "fault injection");
+			r->fault_fatal = false;
+		}
+		if (renew_producer_if_fatal(r) < 0)
+			rc = ERR_RETRY;
 		if (rc < 0) {
-			/* A lost connection also lost the lock: re-elect after reconnecting. */
-			if (PQstatus(conn) != CONNECTION_OK) {
-				atomic_store(&r->active, false);
-				metric_set(r->m_active, 0);
-			}
+			if (PQstatus(conn) != CONNECTION_OK)
+				deactivate(r, "its database connection failed");
 			sleep_unless_stopped(r, daemon_backoff_ms(failures++, 50, 5000));
 			continue;
 		}
@@ -331,7 +377,6 @@ static void *relay_main(void *arg)
 int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr, size_t errstr_size)
 {
 	struct relay *r = calloc(1, sizeof(*r));
-	struct kafka_producer_cfg pc = {0};
 	char labels[128];
 	int rc;
 
@@ -344,6 +389,7 @@ int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr, s
 	r->batch = cfg->batch > 0 ? cfg->batch : 1000;
 	r->linger_ms = cfg->linger_ms;
 	r->fault_kill_after_ack = cfg->fault_kill_after_ack;
+	r->fault_fatal = cfg->fault_fatal_error;
 	r->rows = calloc((size_t)r->batch, sizeof(*r->rows));
 	if (!r->conninfo || !r->bootstrap || !r->name || !r->rows) {
 		rc = ERR_NOMEM;
@@ -366,11 +412,11 @@ int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr, s
 	rc = db_open(&r->db, r->conninfo, errstr, errstr_size);
 	if (rc < 0)
 		goto fail;
-	pc.bootstrap = r->bootstrap;
-	pc.client_id = r->name;
-	pc.linger_ms = r->linger_ms;
-	pc.on_delivery = on_delivery;
-	rc = kafka_producer_new(&r->producer, &pc, errstr, errstr_size);
+	r->pc = (struct kafka_producer_cfg){.bootstrap = r->bootstrap,
+	                                    .client_id = r->name,
+	                                    .linger_ms = r->linger_ms,
+	                                    .on_delivery = on_delivery};
+	rc = kafka_producer_new(&r->producer, &r->pc, errstr, errstr_size);
 	if (rc < 0)
 		goto fail;
 	if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {

@@ -10,6 +10,13 @@
  * leaves within milliseconds. Rows are never skipped: whatever is in the
  * table when the relay looks is published, whenever its transaction
  * committed.
+ *
+ * A relay stops publishing as soon as the session that held the lock is
+ * gone (a lost connection, a terminated backend), even though its next
+ * connection comes back by itself, and takes the lock again on the new
+ * session before it publishes again. A fatal error of the idempotent
+ * producer makes it start a new producer; the unacknowledged rows go out
+ * again.
  */
 #ifndef COMMON_RELAY_H
 #define COMMON_RELAY_H
@@ -29,6 +36,7 @@ struct relay_cfg {
 	int linger_ms;             /* producer batching delay */
 	struct metrics *metrics;   /* may be NULL */
 	bool fault_kill_after_ack; /* fault tests: SIGKILL itself after acks, before deleting */
+	bool fault_fatal_error;    /* fault tests: a fatal producer error after the first round */
 };
 
 /* Starts the relay thread; cfg's strings are copied. */

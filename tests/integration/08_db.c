@@ -96,3 +96,40 @@ Test(db, prepared_statements_are_reprepared_on_a_new_connection)
 	cr_expect_str_eq(one_row(c, "f", got, sizeof(got)), "f!");
 	db_free(db);
 }
+
+/* What the relay relies on to know its advisory lock is gone: a terminated
+ * backend is a new session once db_conn() has connected again, and an
+ * advisory lock taken on the old one is not held by the new one. */
+Test(db, a_terminated_session_comes_back_as_a_new_session_without_its_locks)
+{
+	char err[512], pid[16];
+	struct db *db = NULL;
+	PGconn *c;
+	unsigned long before;
+	int rc;
+
+	cr_assert_eq(db_open(&db, support_env("TEST_DATABASE_URL"), err, sizeof(err)), 0, "%s",
+	             err);
+	c = db_conn(db, &rc, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	before = db_session(db);
+	cr_assert_eq(db_exec(c, "SELECT pg_advisory_lock(4242424242)", 0, NULL, NULL, err,
+	                     sizeof(err)),
+	             0, "%s", err);
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(c));
+	cr_assert_eq(support_db_value(support_env("TEST_DATABASE_URL"),
+	                              "SELECT count(pg_terminate_backend($1::int))",
+	                              (const char *[]){pid, NULL}),
+	             1);
+	cr_expect_neq(db_exec(c, "SELECT 1", 0, NULL, NULL, err, sizeof(err)), 0,
+	              "a query on the terminated session worked");
+	c = db_conn(db, &rc, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	cr_expect_neq(db_session(db), before, "the new session has the old one's number");
+	cr_expect_eq(support_db_value(support_env("TEST_DATABASE_URL"),
+	                              "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+	                              " AND objid = (4242424242::bigint & 4294967295)::oid",
+	                              (const char *[]){NULL}),
+	             0, "the lock outlived its session");
+	db_free(db);
+}
