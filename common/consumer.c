@@ -28,6 +28,7 @@ struct consumer {
 	rd_kafka_t *rk;
 	struct consumer_item *items;
 	bool rebalanced; /* set by the rebalance callback: the batch in hand is void */
+	bool rewound;    /* consumer_rewind moved the positions: so is the batch */
 	bool paused;
 	long long next_watch_ms, progress_ms, stall_logged_ms;
 	const struct consumer_item *stuck; /* the item a retry is waiting on */
@@ -371,7 +372,7 @@ static void backoff(struct consumer *c, int ms)
 {
 	long long until = now_ms() + ms;
 
-	while (!signals_stopping() && !c->rebalanced && now_ms() < until) {
+	while (!signals_stopping() && !c->rebalanced && !c->rewound && now_ms() < until) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
 
 		/* Paused partitions deliver nothing; anything else is an error event. */
@@ -394,10 +395,11 @@ static bool wait_retry(struct consumer *c, int attempt, const struct consumer_it
 	pause_all(c, true);
 	metric_add(c->m_retries, 1);
 	LOG(WARN, "group %s: %d events failed (%s), retrying: %s", c->group, n, err_name(rc), why);
-	backoff(c, daemon_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS));
-	if (c->rebalanced || signals_stopping()) {
+	if (!c->rewound)
+		backoff(c, daemon_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS));
+	if (c->rebalanced || c->rewound || signals_stopping()) {
 		LOG(INFO, "group %s: leaving %d unapplied events for redelivery (%s)", c->group, n,
-		    c->rebalanced ? "rebalance" : "shutdown");
+		    c->rebalanced ? "rebalance" : c->rewound ? "rewound" : "shutdown");
 		return false;
 	}
 	return true;
@@ -529,7 +531,7 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 	int n, todo;
 
 	watch(c);
-	c->rebalanced = false;
+	c->rebalanced = c->rewound = false;
 	n = gather(c, timeout_ms);
 	if (n == 0)
 		return 0;
@@ -545,6 +547,32 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 	for (int i = 0; i < n; i++)
 		item_clear(&c->items[i]);
 	return n;
+}
+
+int consumer_rewind(struct consumer *c, char *errstr, size_t errstr_size)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	rd_kafka_error_t *error;
+	int rc;
+
+	if (!c->ap.assigned)
+		return 0;
+	if (rd_kafka_assignment(c->rk, &parts) != 0 || !parts) {
+		snprintf(errstr, errstr_size, "no assignment to rewind");
+		return ERR_RETRY;
+	}
+	rc = parts->cnt > 0 ? c->ap.assigned(c->ap.ctx, parts, errstr, errstr_size) : 0;
+	if (rc == 0 && parts->cnt > 0 && (error = rd_kafka_seek_partitions(c->rk, parts, 5000))) {
+		snprintf(errstr, errstr_size, "could not seek: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		rc = ERR_RETRY;
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	if (rc == 0) {
+		c->rewound = true;
+		LOG(INFO, "group %s: rewound to the offsets its store keeps", c->group);
+	}
+	return rc;
 }
 
 void consumer_free(struct consumer *c)

@@ -3,7 +3,7 @@
  * across every service's database after any run, faults included. It
  * reads .run/stack.env's variables: ORDER_/PAYMENT_/INVENTORY_/SHIPPING_/
  * NOTIFICATION_DATABASE_URL, REDIS_URL (orders the gateway accepted) and
- * KAFKA_BOOTSTRAP.
+ * KAFKA_BOOTSTRAP. The read model (Redis) must agree with the databases.
  *
  * It first waits up to CHECK_SETTLE_S for the saga to come to rest: accepted
  * orders finished, outboxes drained and the saga's consumer groups
@@ -318,6 +318,100 @@ static void check_shipments(PGconn *ship, json_t *orders)
 	PQclear(r);
 }
 
+/* Fills into[order_id][field] from a query's (order_id, value) rows,
+ * translating each value through map ("from", "to", ..., NULL; NULL: as is). */
+static void collect(json_t *into, PGconn *c, const char *sql, const char *field,
+                    const char *const *map)
+{
+	PGresult *r = query(c, sql);
+
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *o = json_object_get(into, PQgetvalue(r, i, 0));
+		const char *v = PQgetvalue(r, i, 1);
+
+		for (const char *const *m = map; m && *m; m += 2)
+			if (!strcmp(v, m[0])) {
+				v = m[1];
+				break;
+			}
+		if (o)
+			json_object_set_new(o, field, json_string(v));
+	}
+	PQclear(r);
+}
+
+/*
+ * The read model agrees with the databases for every finished order: its
+ * status, total and the payment, inventory and shipment status it shows are
+ * what the services recorded. A field the read model lacks reads as "".
+ */
+static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *orders)
+{
+	static const char *const pay_map[] = {"CHARGED", "PAID", NULL};
+	static const char *const fields[] = {"status", "total_cents", "payment_status",
+	                                     "inventory_status", "shipment_status"};
+	json_t *want = json_object();
+	const char *key;
+	json_t *o;
+	long checked = 0, wrong = 0;
+	char example[512] = "-", why[256];
+	redisContext *rc;
+
+	json_object_foreach(orders, key, o)
+	{
+		const char *st = json_string_value(json_object_get(o, "status"));
+		char total[32];
+
+		if (!terminal(st))
+			continue;
+		snprintf(total, sizeof(total), "%lld",
+		         (long long)json_integer_value(json_object_get(o, "total")));
+		json_object_set_new(want, key, json_pack("{s:s, s:s}", "status", st, "total_cents",
+		                                         total));
+	}
+	collect(want, dbs[1], "SELECT order_id, status FROM payments", "payment_status", pay_map);
+	collect(want, dbs[0],
+	        "SELECT order_id, inventory_status FROM orders WHERE inventory_status IS NOT NULL",
+	        "inventory_status", NULL);
+	collect(want, dbs[2],
+	        "SELECT order_id, CASE WHEN bool_and(status = 'RELEASED') THEN 'RELEASED'"
+	        " ELSE 'RESERVED' END FROM reservations GROUP BY order_id",
+	        "inventory_status", NULL);
+	collect(want, dbs[3], "SELECT order_id, status FROM shipments", "shipment_status", NULL);
+	if (redis_connect(&rc, redis_url, 2000, why, sizeof(why)) < 0)
+		die("%s", why);
+	json_object_foreach(want, key, o)
+	{
+		redisReply *r = redisCommand(rc, "HMGET order:%s %s %s %s %s %s", key, fields[0],
+		                             fields[1], fields[2], fields[3], fields[4]);
+
+		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+			die("could not read the read model: %s", r ? r->str : rc->errstr);
+		checked++;
+		for (size_t f = 0; f < 5; f++) {
+			const char *got = r->element[f]->type == REDIS_REPLY_STRING ? r->element[f]->str
+			                                                            : "";
+			const char *exp = json_string_value(json_object_get(o, fields[f]));
+
+			if (!strcmp(fields[f], "total_cents") && !*got)
+				got = "0"; /* an order cancelled before it was priced */
+			if (strcmp(got, exp ? exp : "") != 0) {
+				if (!wrong++)
+					snprintf(example, sizeof(example), "order %s %s: \"%s\", not \"%s\"",
+					         key, fields[f], got, exp ? exp : "");
+				break;
+			}
+		}
+		freeReplyObject(r);
+	}
+	redisFree(rc);
+	report(!wrong, "read model",
+	       "%ld finished orders: %ld disagree with the databases on status, total, payment, "
+	       "inventory or shipment (e.g. %s)",
+	       checked, wrong, example);
+	json_decref(want);
+}
+
 static void check_notifications(PGconn *notif, PGconn *pay, PGconn *ship, json_t *orders)
 {
 	PGresult *dup = query(notif, "SELECT count(*) FROM (SELECT 1 FROM notifications"
@@ -443,6 +537,7 @@ int main(int argc, char **argv)
 	check_charges(dbs[1], orders);
 	check_shipments(dbs[3], orders);
 	check_notifications(dbs[4], dbs[1], dbs[3], orders);
+	check_read_model(dbs, cfg.redis_url, orders);
 	for (int d = 0; d < 5; d++)
 		outbox_left += scalar(dbs[d], "SELECT count(*) FROM outbox");
 	report(outbox_left == 0, "outbox", "%lld outbox rows left unpublished in 5 databases",

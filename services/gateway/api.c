@@ -371,7 +371,7 @@ static void get_order(void *ctx, const struct http_request *req, struct http_res
 
 		if (!strcmp(k, "total_cents"))
 			json_object_set_new(doc, k, json_integer(strtoll(v, NULL, 10)));
-		else if (strcmp(k, "status_rank") != 0)
+		else if (strlen(k) < 5 || strcmp(k + strlen(k) - 5, "_rank") != 0)
 			json_object_set_new(doc, k, json_string(v));
 	}
 	freeReplyObject(h);

@@ -30,15 +30,22 @@
 #define DLQ_TIMEOUT_MS  30000
 
 /* KEYS: order hash, history list. ARGV: event id, history entry, sub-status
- * field, its value, status rank, status, total ("" when none), reason (""
- * when none). The history (a dozen entries, each naming its event id) is
- * also the record of the events applied. */
+ * field, its value, rank (of the status, or of the sub-status), status,
+ * total ("" when none), reason ("" when none). The history (a dozen
+ * entries, each naming its event id) is also the record of the events
+ * applied. Neither the status nor a sub-status ever moves back to a lower
+ * rank, so events applied out of order (a rebuild) end in the same state. */
 static const char apply_script[] =
         "for _, e in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do\n"
         "  if string.find(e, ARGV[1], 1, true) then return 0 end\n"
         "end\n"
         "redis.call('RPUSH', KEYS[2], ARGV[2])\n"
-        "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) end\n"
+        "if ARGV[3] ~= '' then\n"
+        "  local r = tonumber(redis.call('HGET', KEYS[1], ARGV[3] .. '_rank') or '-1')\n"
+        "  if tonumber(ARGV[5]) >= r then\n"
+        "    redis.call('HSET', KEYS[1], ARGV[3], ARGV[4], ARGV[3] .. '_rank', ARGV[5])\n"
+        "  end\n"
+        "end\n"
         "local rank = tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1')\n"
         "if ARGV[6] ~= '' and tonumber(ARGV[5]) > rank then\n"
         "  redis.call('HSET', KEYS[1], 'status', ARGV[6], 'status_rank', ARGV[5])\n"
@@ -55,23 +62,23 @@ static const struct {
 	const char *field; /* sub-status it sets, or "" */
 	const char *value;
 	const char *status; /* order status it sets, or "" */
-	int rank;           /* statuses only move to a higher rank */
+	int rank;           /* the status, or the sub-status, never moves to a lower rank */
 } effects[] = {
         {"OrderRequested", "", "", "PENDING", 0},
         {"OrderCreated", "", "", "PENDING", 0},
         {"OrderConfirmed", "", "", "CONFIRMED", 2},
         {"OrderCancelled", "", "", "CANCELLED", 3},
         {"OrderCompleted", "", "", "COMPLETED", 3},
-        {"PaymentProcessed", "payment_status", "PAID", "", 0},
-        {"PaymentFailed", "payment_status", "DECLINED", "", 0},
-        {"PaymentRefunded", "payment_status", "REFUNDED", "", 0},
-        {"InventoryReserved", "inventory_status", "RESERVED", "", 0},
-        {"InventoryInsufficient", "inventory_status", "INSUFFICIENT", "", 0},
-        {"InventoryReleased", "inventory_status", "RELEASED", "", 0},
-        {"ShipmentCreated", "shipment_status", "CREATED", "", 0},
-        {"ShipmentDispatched", "shipment_status", "DISPATCHED", "", 0},
-        {"ShipmentDelivered", "shipment_status", "DELIVERED", "", 0},
-        {"ShipmentFailed", "shipment_status", "FAILED", "", 0},
+        {"PaymentProcessed", "payment_status", "PAID", "", 1},
+        {"PaymentFailed", "payment_status", "DECLINED", "", 1},
+        {"PaymentRefunded", "payment_status", "REFUNDED", "", 2},
+        {"InventoryReserved", "inventory_status", "RESERVED", "", 1},
+        {"InventoryInsufficient", "inventory_status", "INSUFFICIENT", "", 1},
+        {"InventoryReleased", "inventory_status", "RELEASED", "", 2},
+        {"ShipmentCreated", "shipment_status", "CREATED", "", 1},
+        {"ShipmentDispatched", "shipment_status", "DISPATCHED", "", 2},
+        {"ShipmentDelivered", "shipment_status", "DELIVERED", "", 3},
+        {"ShipmentFailed", "shipment_status", "FAILED", "", 3},
         {"NotificationSent", "", "", "", 0},
 };
 
@@ -85,6 +92,8 @@ struct projector {
 	rd_kafka_t *dlq; /* producer of dead letters */
 	redisContext *redis;
 	char script_sha[48]; /* apply_script, loaded on connect */
+	long connections;    /* made so far */
+	bool rewind;         /* reconnected: Redis may have lost its last batches */
 	char *redis_url;
 	pthread_t thread;
 	bool started;
@@ -152,6 +161,10 @@ static int connect_redis(struct projector *p, char *why, size_t size)
 	if (r && r->type == REDIS_REPLY_STRING) {
 		snprintf(p->script_sha, sizeof(p->script_sha), "%s", r->str);
 		freeReplyObject(r);
+		/* A Redis that restarted may have lost the last second of batches
+		 * (and their offsets): read again from what it kept. */
+		if (p->connections++ > 0)
+			p->rewind = true;
 		return 0;
 	}
 	snprintf(why, size, "could not load the read model's script: %s",
@@ -305,8 +318,17 @@ static int apply(void *arg, struct consumer_item *items, int n, struct consumer_
 		snprintf(why, size, "out of memory");
 		return ERR_NOMEM;
 	}
-	if ((rc = connect_redis(p, why, size)) < 0 ||
-	    (rc = dead_letter(p, items, n, &res->dead, why, size)) < 0)
+	if ((rc = connect_redis(p, why, size)) < 0)
+		goto out;
+	if (p->rewind) {
+		if ((rc = consumer_rewind(p->consumer, why, size)) == 0) {
+			p->rewind = false;
+			snprintf(why, size, "redis reconnected: reading again from its offsets");
+		}
+		rc = ERR_RETRY; /* the batch in hand is dropped either way */
+		goto out;
+	}
+	if ((rc = dead_letter(p, items, n, &res->dead, why, size)) < 0)
 		goto out;
 	redisAppendCommand(p->redis, "MULTI");
 	for (int i = 0; i < n; i++) {
@@ -334,6 +356,8 @@ static int assigned(void *arg, rd_kafka_topic_partition_list_t *parts, char *why
 	struct projector *p = arg;
 	int rc = connect_redis(p, why, size);
 
+	if (rc == 0)
+		p->rewind = false; /* the assignment starts from Redis's offsets anyway */
 	for (int i = 0; rc == 0 && i < parts->cnt; i++) {
 		rd_kafka_topic_partition_t *t = &parts->elems[i];
 		redisReply *r = redisCommand(p->redis, "HGET %s %s:%d", PROJECTOR_OFFSETS_KEY,
