@@ -30,6 +30,7 @@ struct consumer {
 	bool rebalanced; /* set by the rebalance callback: the batch in hand is void */
 	bool rewound;    /* consumer_rewind moved the positions: so is the batch */
 	bool paused;
+	int batch_n, unapplied; /* the batch in hand, and how many of it are not stored */
 	long long next_watch_ms, progress_ms, stall_logged_ms;
 	const struct consumer_item *stuck; /* the item a retry is waiting on */
 	char stuck_why[256];
@@ -302,6 +303,7 @@ static void store_offsets(struct consumer *c, int from, int to)
 	rd_kafka_offsets_store(c->rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
 	c->progress_ms = now_ms();
+	c->unapplied = c->batch_n - to;
 }
 
 /* Sums the lag of the assignment and sets its per-partition gauges. */
@@ -344,7 +346,7 @@ static void watch(struct consumer *c)
 	if (now < c->next_watch_ms)
 		return;
 	c->next_watch_ms = now + WATCH_INTERVAL_MS;
-	lag = measure_lag(c);
+	lag = measure_lag(c) + c->unapplied; /* the fetch position is past the batch in hand */
 	if (lag == 0 && !c->stuck)
 		c->progress_ms = now; /* nothing to do is not being stuck */
 	age = now - c->progress_ms;
@@ -535,6 +537,7 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 	n = gather(c, timeout_ms);
 	if (n == 0)
 		return 0;
+	c->batch_n = c->unapplied = n;
 	todo = decode_items(c, n);
 	metric_add(c->m_skipped, n - todo);
 	if (todo == 0)
@@ -544,6 +547,7 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 	if (!c->rebalanced)
 		pause_all(c, false);
 	c->stuck = NULL;
+	c->batch_n = c->unapplied = 0;
 	for (int i = 0; i < n; i++)
 		item_clear(&c->items[i]);
 	return n;

@@ -59,6 +59,18 @@ static void setup(void)
 	sql(refusals_sql, NULL, 0);
 }
 
+/* The value of one metric line ("name{labels} ") on the daemon's /metrics, or -1. */
+static long long metric(int port, const char *line)
+{
+	static char body[65536];
+	const char *p;
+
+	if (support_http(port, "GET", "/metrics", NULL, NULL, body, sizeof(body)) != 200)
+		return -1;
+	p = strstr(body, line);
+	return p ? strtoll(p + strlen(line), NULL, 10) : -1;
+}
+
 static void teardown(void)
 {
 	sql("DROP TRIGGER IF EXISTS it_refuse ON template_effects", NULL, 0);
@@ -207,14 +219,24 @@ Test(poison, a_transient_error_is_retried_until_it_passes_and_never_dead_lettere
 	char busy[160];
 	json_t *dead;
 
+	const char *extra[] = {"CONSUMER_STALL_S=1", NULL};
+	char cmd[512];
+
 	scene_start(&s);
 	snprintf(busy, sizeof(busy), "%s-1", s.prefix);
 	refuse(busy, "40001"); /* serialization_failure */
 	support_produce_events_keyed(support_codec(), support_env("KAFKA_BOOTSTRAP"), s.topic,
 	                             s.prefix, 3, "one-partition");
-	scene_run(&s, NULL);
+	scene_run(&s, extra);
 	sleep(4); /* several retries, well past CONSUMER_MAX_ATTEMPTS */
 	cr_expect_eq(effects_like(s.prefix), 0, "nothing after the failing event moves on");
+	/* Stuck: said in the log, with the event, and in the metric. */
+	snprintf(cmd, sizeof(cmd), "grep -q 'behind), stuck on %s \\[0\\] at offset 1' %s", s.topic,
+	         s.t.log);
+	cr_expect_eq(support_sh(cmd), 0, "no stall report naming the event in %s", s.t.log);
+	snprintf(cmd, sizeof(cmd), "saga_consumer_last_progress_age_seconds{group=\"%s\"} ",
+	         s.group);
+	cr_expect_geq(metric(PORT, cmd), 2, "the last-progress age does not grow");
 	sql("DELETE FROM it_refusals WHERE order_id = $1", (const char *[]){busy}, 1);
 	cr_expect_eq(support_db_wait(support_env("TEST_DATABASE_URL"),
 	                             "SELECT count(*) FROM template_effects WHERE order_id = $1",
