@@ -372,8 +372,7 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 			size_t i;
 			const json_t *item;
 
-			json_array_foreach(j, i, item)
-			{
+			json_array_foreach (j, i, item) {
 				avro_value_t e;
 				char sub[256];
 
@@ -390,8 +389,7 @@ static int from_json(struct walk *w, avro_value_t *v, const json_t *j, const cha
 			const char *key;
 			const json_t *item;
 
-			json_object_foreach((json_t *)j, key, item)
-			{
+			json_object_foreach ((json_t *)j, key, item) {
 				avro_value_t e;
 				char sub[256];
 
@@ -554,9 +552,9 @@ static int validate(const json_t *root, const json_t *s, struct cursor *cur, int
 		const json_t *f;
 		size_t i;
 
-		json_array_foreach(json_object_get(s, "fields"), i,
-		                   f) if (validate(root, json_object_get(f, "type"), cur,
-		                                   depth + 1) < 0) return -1;
+		json_array_foreach (json_object_get(s, "fields"), i, f)
+			if (validate(root, json_object_get(f, "type"), cur, depth + 1) < 0)
+				return -1;
 		return 0;
 	}
 	if (!strcmp(t, "array") || !strcmp(t, "map")) {
@@ -625,8 +623,7 @@ static json_t *to_json_record(struct walk *w, avro_value_t *v, const json_t *r, 
 	const json_t *rf;
 	size_t i;
 
-	json_array_foreach(json_object_get(r, "fields"), i, rf)
-	{
+	json_array_foreach (json_object_get(r, "fields"), i, rf) {
 		const char *name = json_string_value(json_object_get(rf, "name"));
 		avro_value_t f;
 		json_t *jv;
@@ -675,8 +672,7 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 			const json_t *b;
 			size_t i;
 
-			json_array_foreach(r, i, b)
-			{
+			json_array_foreach (r, i, b) {
 				const char *bt = schema_type(schema_deref(w->rroot, b));
 
 				if (bt && readable_as(t, bt, exact))
@@ -744,9 +740,9 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 
 		avro_value_get_enum(v, &idx);
 		sym = avro_schema_enum_get(avro_value_get_schema(v), idx);
-		json_array_foreach(
-		        json_object_get(r, "symbols"), i,
-		        rs) if (sym && !strcmp(json_string_value(rs), sym)) return json_string(sym);
+		json_array_foreach (json_object_get(r, "symbols"), i, rs)
+			if (sym && !strcmp(json_string_value(rs), sym))
+				return json_string(sym);
 		if (json_object_get(r, "default"))
 			return json_deep_copy(json_object_get(r, "default"));
 		err_format(w->errstr, w->errstr_size, "%s: unknown symbol %s", path,
@@ -892,8 +888,7 @@ json_t *codec_record_from(const struct codec *c, const char *type, const json_t 
 	if (!e)
 		return NULL;
 	out = json_object();
-	json_array_foreach(json_object_get(e->normal, "fields"), i, f)
-	{
+	json_array_foreach (json_object_get(e->normal, "fields"), i, f) {
 		const char *name = json_string_value(json_object_get(f, "name"));
 		const json_t *v = json_object_get(from, name);
 

@@ -12,11 +12,11 @@
 #include "outbox.h"
 #include "signals.h"
 
-#define WATCH_INTERVAL_MS  1000  /* lag and stall are looked at this often */
-#define DEFAULT_ATTEMPTS   3
-#define DEFAULT_STALL_MS   30000
-#define RETRY_BASE_MS      100
-#define RETRY_CAP_MS       10000
+#define WATCH_INTERVAL_MS 1000 /* lag and stall are looked at this often */
+#define DEFAULT_ATTEMPTS  3
+#define DEFAULT_STALL_MS  30000
+#define RETRY_BASE_MS     100
+#define RETRY_CAP_MS      10000
 
 struct consumer {
 	char *group;
@@ -99,7 +99,8 @@ static void make_metrics(struct consumer *c, struct metrics *m)
 	char labels[160];
 
 	snprintf(labels, sizeof(labels), "group=\"%s\"", c->group);
-	c->m_consumed = metrics_counter(m, "saga_consumer_consumed_total", "events applied", labels);
+	c->m_consumed =
+	        metrics_counter(m, "saga_consumer_consumed_total", "events applied", labels);
 	c->m_duplicates =
 	        metrics_counter(m, "saga_consumer_duplicates_total",
 	                        "events skipped because their id was already applied", labels);
@@ -364,7 +365,8 @@ static void watch(struct consumer *c)
 		    (int)it->msg->partition, (long long)it->msg->offset,
 		    it->type ? it->type : "undecodable", it->id, c->stuck_why);
 	} else {
-		LOG(WARN, "group %s: no progress for %lld s (%lld messages behind), no batch in hand",
+		LOG(WARN,
+		    "group %s: no progress for %lld s (%lld messages behind), no batch in hand",
 		    c->group, age / 1000, lag);
 	}
 }
@@ -389,8 +391,8 @@ static void backoff(struct consumer *c, int ms)
  * try again: false once the partitions were revoked or a stop was asked for
  * (what is not applied is then redelivered).
  */
-static bool wait_retry(struct consumer *c, int attempt, const struct consumer_item *stuck,
-                       int n, int rc, const char *why)
+static bool wait_retry(struct consumer *c, int attempt, const struct consumer_item *stuck, int n,
+                       int rc, const char *why)
 {
 	c->stuck = stuck;
 	snprintf(c->stuck_why, sizeof(c->stuck_why), "%s", why);
@@ -401,7 +403,9 @@ static bool wait_retry(struct consumer *c, int attempt, const struct consumer_it
 		backoff(c, daemon_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS));
 	if (c->rebalanced || c->rewound || signals_stopping()) {
 		LOG(INFO, "group %s: leaving %d unapplied events for redelivery (%s)", c->group, n,
-		    c->rebalanced ? "rebalance" : c->rewound ? "rewound" : "shutdown");
+		    c->rebalanced ? "rebalance"
+		    : c->rewound  ? "rewound"
+		                  : "shutdown");
 		return false;
 	}
 	return true;
@@ -463,10 +467,12 @@ static bool isolate(struct consumer *c, int n)
 				/* The dead letter itself failed: not unavailability, so bounded. */
 				if (++dl_tries >= c->max_attempts) {
 					LOG(ERROR,
-					    "group %s: dropping %s [%d] offset %lld: it could not be "
+					    "group %s: dropping %s [%d] offset %lld: it could not "
+					    "be "
 					    "dead-lettered either: %s",
 					    c->group, rd_kafka_topic_name(it->msg->rkt),
-					    (int)it->msg->partition, (long long)it->msg->offset, why);
+					    (int)it->msg->partition, (long long)it->msg->offset,
+					    why);
 					metric_add(c->m_dropped, 1);
 					it->skip = true;
 					break;
@@ -518,10 +524,10 @@ static void apply_batch(struct consumer *c, int n)
 				continue; /* the batch again, at once, with it as poison */
 			}
 			break;
-		case CONSUMER_UNKNOWN:
-			break;
+		case CONSUMER_UNKNOWN: break;
 		}
-		LOG(WARN, "group %s: a batch of %d failed (%s), applying its events one at a time: %s",
+		LOG(WARN,
+		    "group %s: a batch of %d failed (%s), applying its events one at a time: %s",
 		    c->group, n, err_name(rc), why);
 		isolate(c, n);
 		return;
@@ -594,7 +600,6 @@ void consumer_free(struct consumer *c)
 	free(c);
 }
 
-
 /* Copies len bytes of src as text that any store takes: valid UTF-8 is kept,
  * NUL, control characters and invalid bytes become '?'. */
 static void text_copy(char *dst, size_t size, const char *src, size_t len)
@@ -603,9 +608,11 @@ static void text_copy(char *dst, size_t size, const char *src, size_t len)
 
 	for (size_t i = 0; i < len && o + 5 < size;) {
 		unsigned char b = (unsigned char)src[i];
-		size_t need = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3
-		                                         : (b & 0xf8) == 0xf0 ? 4
-		                                                               : 0;
+		size_t need = b < 0x80             ? 1
+		              : (b & 0xe0) == 0xc0 ? 2
+		              : (b & 0xf0) == 0xe0 ? 3
+		              : (b & 0xf8) == 0xf0 ? 4
+		                                   : 0;
 		bool ok = need > 0 && i + need <= len && !(need == 1 && (b < 0x20 || b == 0x7f));
 
 		for (size_t k = 1; ok && k < need; k++)

@@ -46,13 +46,13 @@
 /* One message of a batch. The loop owns it; an applier reads it. */
 struct consumer_item {
 	rd_kafka_message_t *msg;
-	bool skip;          /* a type the service does not handle: nothing to apply */
-	const char *type;   /* the decoded type (NULL when undecodable) */
-	json_t *record;     /* the decoded record, or NULL: poison, to dead-letter */
-	char id[160];       /* event id; for poison "dead:topic/partition/offset" */
-	char error[256];    /* poison: why */
-	char sqlstate[6];   /* poison: the database's error code, "" for none */
-	int attempts;       /* poison: how often it was tried alone */
+	bool skip;        /* a type the service does not handle: nothing to apply */
+	const char *type; /* the decoded type (NULL when undecodable) */
+	json_t *record;   /* the decoded record, or NULL: poison, to dead-letter */
+	char id[160];     /* event id; for poison "dead:topic/partition/offset" */
+	char error[256];  /* poison: why */
+	char sqlstate[6]; /* poison: the database's error code, "" for none */
+	int attempts;     /* poison: how often it was tried alone */
 };
 
 /* What an applier reports about one call. */
@@ -91,8 +91,7 @@ struct consumer_applier {
 	 * offsets with its effects. Left alone: the group's committed offsets.
 	 * Returns 0, or ERR_RETRY to be asked again after a backoff.
 	 */
-	int (*assigned)(void *ctx, rd_kafka_topic_partition_list_t *parts, char *why,
-	                size_t size);
+	int (*assigned)(void *ctx, rd_kafka_topic_partition_list_t *parts, char *why, size_t size);
 	void *ctx;
 };
 

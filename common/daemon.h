@@ -63,31 +63,31 @@ struct daemon_settings {
 	                   "Kafka bootstrap servers")
 
 /* A daemon with a database has an outbox, a relay and consumers. */
-#define DAEMON_DATABASE_VARS(type, field)                                                         \
-	CONFIG_SECRET("DATABASE_URL", NULL, type, field.database_url,                             \
-	              "PostgreSQL connection string of the service's own database"),              \
-	        CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, type, field.relay_batch,             \
-	                   "outbox rows the relay publishes per round"),                          \
-	        CONFIG_INT("RELAY_LINGER_MS", "5", 0, 1000, type, field.relay_linger_ms,          \
-	                   "producer batching delay of the relay"),                               \
-	        CONFIG_BOOL(                                                                      \
-	                "RELAY_FAULT_KILL_AFTER_ACK", "false", type,                              \
-	                field.relay_fault_kill_after_ack,                                         \
-	                "fault tests only: the relay kills its process after the broker's acks"), \
-	        CONFIG_BOOL("RELAY_FAULT_FATAL_ERROR", "false", type,                             \
-	                    field.relay_fault_fatal_error,                                        \
-	                    "fault tests only: a fatal producer error after the relay's first round"), \
-	        CONFIG_INT("CONSUMER_BATCH", "500", 1, 100000, type, field.consumer_batch,        \
-	                   "messages a consumer applies per transaction"),                        \
-	        CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,       \
-	                   "how long a consumer gathers a batch after its first message"),        \
-	        CONFIG_INT("FETCH_MIN_BYTES", "1", 1, 10000000, type, field.fetch_min_bytes,      \
-	                   "bytes the broker gathers before it answers a consumer's fetch"),      \
-	        CONFIG_INT("FETCH_WAIT_MS", "100", 1, 10000, type, field.fetch_wait_ms,           \
-	                   "longest the broker holds a fetch waiting for FETCH_MIN_BYTES"),       \
-	        CONFIG_INT("INBOX_RETENTION_HOURS", "336", 0, 87600, type,                        \
-	                   field.inbox_retention_hours,                                           \
-	                   "consumed-event ids older than this are deleted (0: never)"),          \
+#define DAEMON_DATABASE_VARS(type, field)                                                          \
+	CONFIG_SECRET("DATABASE_URL", NULL, type, field.database_url,                              \
+	              "PostgreSQL connection string of the service's own database"),               \
+	        CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, type, field.relay_batch,              \
+	                   "outbox rows the relay publishes per round"),                           \
+	        CONFIG_INT("RELAY_LINGER_MS", "5", 0, 1000, type, field.relay_linger_ms,           \
+	                   "producer batching delay of the relay"),                                \
+	        CONFIG_BOOL(                                                                       \
+	                "RELAY_FAULT_KILL_AFTER_ACK", "false", type,                               \
+	                field.relay_fault_kill_after_ack,                                          \
+	                "fault tests only: the relay kills its process after the broker's acks"),  \
+	        CONFIG_BOOL(                                                                       \
+	                "RELAY_FAULT_FATAL_ERROR", "false", type, field.relay_fault_fatal_error,   \
+	                "fault tests only: a fatal producer error after the relay's first round"), \
+	        CONFIG_INT("CONSUMER_BATCH", "500", 1, 100000, type, field.consumer_batch,         \
+	                   "messages a consumer applies per transaction"),                         \
+	        CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,        \
+	                   "how long a consumer gathers a batch after its first message"),         \
+	        CONFIG_INT("FETCH_MIN_BYTES", "1", 1, 10000000, type, field.fetch_min_bytes,       \
+	                   "bytes the broker gathers before it answers a consumer's fetch"),       \
+	        CONFIG_INT("FETCH_WAIT_MS", "100", 1, 10000, type, field.fetch_wait_ms,            \
+	                   "longest the broker holds a fetch waiting for FETCH_MIN_BYTES"),        \
+	        CONFIG_INT("INBOX_RETENTION_HOURS", "336", 0, 87600, type,                         \
+	                   field.inbox_retention_hours,                                            \
+	                   "consumed-event ids older than this are deleted (0: never)"),           \
 	        DAEMON_CONSUMER_VARS(type, field)
 
 /* How a consumer treats failures (consumer.h); every daemon that consumes. */
@@ -96,7 +96,7 @@ struct daemon_settings {
 	           "tries of an event that fails alone for a reason neither clearly "        \
 	           "transient nor clearly poison, before it is dead-lettered"),              \
 	        CONFIG_INT("CONSUMER_STALL_S", "30", 1, 86400, type, field.consumer_stall_s, \
-	                   "a consumer with lag that has not moved on for this long logs "  \
+	                   "a consumer with lag that has not moved on for this long logs "   \
 	                   "the event it is stuck on")
 
 #define DAEMON_MAX_CHECKS 4

@@ -28,7 +28,7 @@ struct db {
 	char *conninfo;
 	PGconn *conn;
 	unsigned long session; /* counts the connections made */
-	bool was_down; /* logs "reconnected" once the server is back */
+	bool was_down;         /* logs "reconnected" once the server is back */
 };
 
 static void copy_error(char *errstr, size_t size, const char *msg)

@@ -196,10 +196,9 @@ static int apply_item(struct dbapply *a, PGconn *tx, const struct consumer_item 
 	if (!it->record)
 		return dead_letter(a, tx, it, why, size);
 	consumer_item_key(it, key, sizeof(key));
-	ev = (struct consumed){it->type,        it->record,
-	                       it->id,          key,
-	                       rd_kafka_topic_name(it->msg->rkt), it->msg->partition,
-	                       it->msg->offset};
+	ev = (struct consumed){
+	        it->type,           it->record,     it->id, key, rd_kafka_topic_name(it->msg->rkt),
+	        it->msg->partition, it->msg->offset};
 	t0 = monotonic_us();
 	rc = a->handle(a->ctx, tx, &ev, why, size);
 	metric_observe(a->m_handler, (double)(monotonic_us() - t0) / 1e6);

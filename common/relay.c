@@ -225,27 +225,31 @@ static int publish_round(struct relay *r, PGconn *conn)
 	for (int i = 0; i < n; i++) {
 		const unsigned char *idb = (const unsigned char *)PQgetvalue(res, i, 0);
 		uint64_t id = 0;
+		rd_kafka_headers_t *headers;
 		rd_kafka_resp_err_t err;
 
 		for (int b = 0; b < 8; b++)
 			id = (id << 8) | idb[b];
 		snprintf(rows[i].id, sizeof(rows[i].id), "%llu", (unsigned long long)id);
 		atomic_store(&rows[i].state, ROW_PENDING);
+		headers = kafka_headers_parse(PQgetvalue(res, i, 3));
 		for (;;) {
-			err = rd_kafka_producev(
-			        r->producer, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 1)),
-			        RD_KAFKA_V_KEY(PQgetvalue(res, i, 2),
-			                       (size_t)PQgetlength(res, i, 2)),
-			        RD_KAFKA_V_VALUE(PQgetvalue(res, i, 4),
-			                         (size_t)PQgetlength(res, i, 4)),
-			        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			        RD_KAFKA_V_HEADERS(kafka_headers_parse(PQgetvalue(res, i, 3))),
-			        RD_KAFKA_V_OPAQUE(&rows[i]), RD_KAFKA_V_END);
+			/* producev takes the headers only when it succeeds. */
+			err = rd_kafka_producev(r->producer,
+			                        RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 1)),
+			                        RD_KAFKA_V_KEY(PQgetvalue(res, i, 2),
+			                                       (size_t)PQgetlength(res, i, 2)),
+			                        RD_KAFKA_V_VALUE(PQgetvalue(res, i, 4),
+			                                         (size_t)PQgetlength(res, i, 4)),
+			                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			                        RD_KAFKA_V_HEADERS(headers),
+			                        RD_KAFKA_V_OPAQUE(&rows[i]), RD_KAFKA_V_END);
 			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 				break;
 			rd_kafka_poll(r->producer, 10);
 		}
 		if (err) {
+			rd_kafka_headers_destroy(headers);
 			LOG(WARN, "could not produce outbox row %s: %s", rows[i].id,
 			    rd_kafka_err2str(err));
 			atomic_store(&rows[i].state, ROW_FAILED);
@@ -353,7 +357,8 @@ static void *relay_main(void *arg)
 		}
 		if (r->fault_fatal) {
 			LOG(WARN, "fault injection: a fatal error of the relay's producer");
-			rd_kafka_test_fatal_error(r->producer, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+			rd_kafka_test_fatal_error(r->producer,
+			                          RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
 			                          "fault injection");
 			r->fault_fatal = false;
 		}

@@ -71,8 +71,7 @@ static json_t *normalize_named(struct norm *n, const json_t *s, const char *type
 			           full);
 			goto bad;
 		}
-		json_array_foreach(fields, i, f)
-		{
+		json_array_foreach (fields, i, f) {
 			const char *fname = json_string_value(json_object_get(f, "name"));
 			json_t *ft, *nfield;
 
@@ -140,8 +139,7 @@ static json_t *normalize(struct norm *n, const json_t *s, const char *ns, int de
 		size_t i;
 		const json_t *b;
 
-		json_array_foreach(s, i, b)
-		{
+		json_array_foreach (s, i, b) {
 			json_t *nb = normalize(n, b, ns, depth + 1);
 
 			if (!nb) {
@@ -254,8 +252,7 @@ static const json_t *find_named(const json_t *node, const char *full, int depth)
 	if (depth > SCHEMA_MAX_DEPTH || !node)
 		return NULL;
 	if (json_is_array(node)) {
-		json_array_foreach(node, i, v)
-		{
+		json_array_foreach (node, i, v) {
 			const json_t *r = find_named(v, full, depth + 1);
 
 			if (r)
@@ -268,8 +265,7 @@ static const json_t *find_named(const json_t *node, const char *full, int depth)
 	if (json_is_string(json_object_get(node, "name")) &&
 	    strcmp(json_string_value(json_object_get(node, "name")), full) == 0)
 		return node;
-	json_array_foreach(json_object_get(node, "fields"), i, v)
-	{
+	json_array_foreach (json_object_get(node, "fields"), i, v) {
 		const json_t *r = find_named(json_object_get(v, "type"), full, depth + 1);
 
 		if (r)
@@ -327,14 +323,12 @@ static int compat_record(struct compat *c, const json_t *r, const json_t *w, con
 	const json_t *rf, *wf;
 	size_t i, j;
 
-	json_array_foreach(json_object_get(r, "fields"), i, rf)
-	{
+	json_array_foreach (json_object_get(r, "fields"), i, rf) {
 		const char *name = json_string_value(json_object_get(rf, "name"));
 		const json_t *match = NULL;
 		char sub[512];
 
-		json_array_foreach(json_object_get(w, "fields"), j, wf)
-		{
+		json_array_foreach (json_object_get(w, "fields"), j, wf) {
 			if (strcmp(json_string_value(json_object_get(wf, "name")), name) == 0) {
 				match = wf;
 				break;
@@ -378,8 +372,9 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 		const json_t *b;
 		size_t i;
 
-		json_array_foreach(w, i,
-		                   b) if (compat(c, r, b, path, depth + 1) < 0) return ERR_INVALID;
+		json_array_foreach (w, i, b)
+			if (compat(c, r, b, path, depth + 1) < 0)
+				return ERR_INVALID;
 		return 0;
 	}
 	if (strcmp(rt, "union") == 0) {
@@ -388,8 +383,9 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 		char ignored[8];
 		struct compat quiet = {c->rroot, c->wroot, ignored, sizeof(ignored)};
 
-		json_array_foreach(r, i,
-		                   b) if (compat(&quiet, b, w, path, depth + 1) == 0) return 0;
+		json_array_foreach (r, i, b)
+			if (compat(&quiet, b, w, path, depth + 1) == 0)
+				return 0;
 		err_format(c->why, c->why_size,
 		           "%s: the writer's %s matches no branch of the reader's union", path, wt);
 		return ERR_INVALID;
@@ -424,12 +420,11 @@ static int compat(struct compat *c, const json_t *r, const json_t *w, const char
 
 		if (json_object_get(r, "default"))
 			return 0;
-		json_array_foreach(json_object_get(w, "symbols"), i, ws)
-		{
+		json_array_foreach (json_object_get(w, "symbols"), i, ws) {
 			bool found = false;
 
-			json_array_foreach(json_object_get(r, "symbols"), j, rs) found =
-			        found || json_equal(ws, rs);
+			json_array_foreach (json_object_get(r, "symbols"), j, rs)
+				found = found || json_equal(ws, rs);
 			if (!found) {
 				err_format(c->why, c->why_size,
 				           "%s: the reader's enum lacks symbol %s", path,

@@ -161,8 +161,7 @@ static bool pending_work(PGconn *const *dbs, int n, json_t *accepted, rd_kafka_t
 	p->why[0] = '\0';
 	for (int d = 0; d < n; d++)
 		p->outbox += scalar(dbs[d], "SELECT count(*) FROM outbox");
-	json_array_foreach(accepted, i, id)
-	{
+	json_array_foreach (accepted, i, id) {
 		json_t *o = json_object_get(orders, json_string_value(id));
 
 		if (!o || !terminal(json_string_value(json_object_get(o, "status"))))
@@ -186,8 +185,7 @@ static void check_terminal(json_t *accepted, json_t *orders)
 	json_t *id;
 	const char *example = NULL, *example_status = NULL;
 
-	json_array_foreach(accepted, i, id)
-	{
+	json_array_foreach (accepted, i, id) {
 		json_t *o = json_object_get(orders, json_string_value(id));
 		const char *st = o ? json_string_value(json_object_get(o, "status")) : "MISSING";
 
@@ -271,8 +269,7 @@ static void check_charges(PGconn *pay, json_t *orders)
 			unknown++;
 		json_object_set_new(charged, PQgetvalue(r, i, 0), json_integer(net));
 	}
-	json_object_foreach(orders, key, o)
-	{
+	json_object_foreach (orders, key, o) {
 		const char *st = json_string_value(json_object_get(o, "status"));
 		json_int_t net = json_integer_value(json_object_get(charged, key));
 		json_int_t want = !strcmp(st, "COMPLETED")
@@ -357,8 +354,7 @@ static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *
 	char example[512] = "-", why[256];
 	redisContext *rc;
 
-	json_object_foreach(orders, key, o)
-	{
+	json_object_foreach (orders, key, o) {
 		const char *st = json_string_value(json_object_get(o, "status"));
 		char total[32];
 
@@ -366,8 +362,8 @@ static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *
 			continue;
 		snprintf(total, sizeof(total), "%lld",
 		         (long long)json_integer_value(json_object_get(o, "total")));
-		json_object_set_new(want, key, json_pack("{s:s, s:s}", "status", st, "total_cents",
-		                                         total));
+		json_object_set_new(want, key,
+		                    json_pack("{s:s, s:s}", "status", st, "total_cents", total));
 	}
 	collect(want, dbs[1], "SELECT order_id, status FROM payments", "payment_status", pay_map);
 	collect(want, dbs[0],
@@ -380,8 +376,7 @@ static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *
 	collect(want, dbs[3], "SELECT order_id, status FROM shipments", "shipment_status", NULL);
 	if (redis_connect(&rc, redis_url, 2000, why, sizeof(why)) < 0)
 		die("%s", why);
-	json_object_foreach(want, key, o)
-	{
+	json_object_foreach (want, key, o) {
 		redisReply *r = redisCommand(rc, "HMGET order:%s %s %s %s %s %s", key, fields[0],
 		                             fields[1], fields[2], fields[3], fields[4]);
 
@@ -389,16 +384,17 @@ static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *
 			die("could not read the read model: %s", r ? r->str : rc->errstr);
 		checked++;
 		for (size_t f = 0; f < 5; f++) {
-			const char *got = r->element[f]->type == REDIS_REPLY_STRING ? r->element[f]->str
-			                                                            : "";
+			const char *got =
+			        r->element[f]->type == REDIS_REPLY_STRING ? r->element[f]->str : "";
 			const char *exp = json_string_value(json_object_get(o, fields[f]));
 
 			if (!strcmp(fields[f], "total_cents") && !*got)
 				got = "0"; /* an order cancelled before it was priced */
 			if (strcmp(got, exp ? exp : "") != 0) {
 				if (!wrong++)
-					snprintf(example, sizeof(example), "order %s %s: \"%s\", not \"%s\"",
-					         key, fields[f], got, exp ? exp : "");
+					snprintf(example, sizeof(example),
+					         "order %s %s: \"%s\", not \"%s\"", key, fields[f],
+					         got, exp ? exp : "");
 				break;
 			}
 		}
@@ -442,8 +438,7 @@ static void check_notifications(PGconn *notif, PGconn *pay, PGconn *ship, json_t
 		for (int i = 0; i < PQntuples(shipped); i++)
 			json_object_set_new(ship_status, PQgetvalue(shipped, i, 0),
 			                    json_string(PQgetvalue(shipped, i, 1)));
-		json_object_foreach(orders, key, o)
-		{
+		json_object_foreach (orders, key, o) {
 			const char *st = json_string_value(json_object_get(o, "status"));
 			const char *sh = json_string_value(json_object_get(ship_status, key));
 			json_t *m = json_object_get(seen, key);

@@ -292,7 +292,8 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		}
 		if (state == IDEM_CONFLICT) {
 			http_reply_problem(res, 409, NULL,
-			                   "Idempotency-Key \"%s\" was used with another body", idem);
+			                   "Idempotency-Key \"%s\" was used with another body",
+			                   idem);
 			goto out;
 		}
 		if (state == IDEM_DONE) {
@@ -311,11 +312,12 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		/* Not acknowledged is not lost: the broker may have it. The key
 		 * stays pending, so a retry publishes this order again. */
 		LOGX(WARN, &f, "could not publish order %s: %s", order_id, why);
-		http_reply_problem(res, 503, NULL,
-		                   idem ? "the order was not acknowledged (%s): retry with the same "
-		                          "Idempotency-Key"
-		                        : "the order could not be taken: %s",
-		                   why);
+		http_reply_problem(
+		        res, 503, NULL,
+		        idem ? "the order was not acknowledged (%s): retry with the same "
+		               "Idempotency-Key"
+		             : "the order could not be taken: %s",
+		        why);
 		http_reply_header(res, "Retry-After", "1");
 		goto out;
 	}

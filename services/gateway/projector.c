@@ -145,7 +145,8 @@ static int queue_product(struct projector *p, const json_t *r)
 /* Queues the commands that apply one decoded event; returns how many. */
 static int queue_event(struct projector *p, const char *type, const json_t *r)
 {
-	return !strcmp(type, "ProductUpdated") ? queue_product(p, r) : queue_order_event(p, type, r);
+	return !strcmp(type, "ProductUpdated") ? queue_product(p, r)
+	                                       : queue_order_event(p, type, r);
 }
 
 /* Connects and loads the script; 0 or ERR_RETRY with why. */
@@ -198,6 +199,7 @@ static int dead_letter(struct projector *p, struct consumer_item *items, int n, 
 	for (int i = 0; i < n; i++) {
 		struct consumer_item *it = &items[i];
 		char *h, key[256];
+		rd_kafka_headers_t *headers;
 		const void *value;
 		size_t len;
 		rd_kafka_resp_err_t err;
@@ -210,14 +212,15 @@ static int dead_letter(struct projector *p, struct consumer_item *items, int n, 
 		}
 		consumer_item_key(it, key, sizeof(key));
 		value = consumer_dlq_value(it, &len);
-		err = rd_kafka_producev(p->dlq, RD_KAFKA_V_TOPIC("dlq." PROJECTOR_GROUP),
-		                        RD_KAFKA_V_KEY(key, strlen(key)),
-		                        RD_KAFKA_V_VALUE((void *)value, len),
-		                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		                        RD_KAFKA_V_HEADERS(kafka_headers_parse(h)),
-		                        RD_KAFKA_V_OPAQUE(&failed), RD_KAFKA_V_END);
+		headers = kafka_headers_parse(h);
 		free(h);
+		err = rd_kafka_producev(
+		        p->dlq, RD_KAFKA_V_TOPIC("dlq." PROJECTOR_GROUP),
+		        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, len),
+		        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+		        RD_KAFKA_V_OPAQUE(&failed), RD_KAFKA_V_END);
 		if (err) {
+			rd_kafka_headers_destroy(headers); /* taken only on success */
 			failed = err;
 			break;
 		}
@@ -286,7 +289,8 @@ static int read_exec(struct projector *p, int queued, int *failed_cmd, char *why
 	if (r->type != REDIS_REPLY_ARRAY) {
 		/* EXECABORT: nothing was applied. */
 		if (rc == 0)
-			snprintf(why, size, "redis: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+			snprintf(why, size, "redis: %s",
+			         r->type == REDIS_REPLY_ERROR ? r->str : "?");
 		freeReplyObject(r);
 		return rc ? rc : ERR_RETRY;
 	}
@@ -375,7 +379,8 @@ static int assigned(void *arg, rd_kafka_topic_partition_list_t *parts, char *why
 		else
 			rc = ERR_RETRY;
 		if (rc < 0)
-			snprintf(why, size, "redis: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+			snprintf(why, size, "redis: %s",
+			         r->type == REDIS_REPLY_ERROR ? r->str : "?");
 		freeReplyObject(r);
 	}
 	return rc;
@@ -394,9 +399,8 @@ int projector_start(struct projector **out, struct gateway *g, const char *boots
                     const char *redis_url, char *errstr, size_t errstr_size)
 {
 	struct projector *p = calloc(1, sizeof(*p));
-	struct kafka_producer_cfg pc = {.bootstrap = bootstrap,
-	                                .client_id = "gateway-dlq",
-	                                .on_delivery = on_dlq_delivery};
+	struct kafka_producer_cfg pc = {
+	        .bootstrap = bootstrap, .client_id = "gateway-dlq", .on_delivery = on_dlq_delivery};
 	struct consumer_cfg cc = {.group = PROJECTOR_GROUP,
 	                          .client_id = "gateway-read-model",
 	                          .topics = topics,

@@ -119,8 +119,7 @@ int order_request_validate(const char *body, size_t len, const struct order_limi
 	lines = json_array();
 	accepted = json_pack("{s:s, s:s, s:s, s:o}", "customer_id", customer, "currency", currency,
 	                     "shipping_address", address, "items", lines);
-	json_array_foreach(items, i, item)
-	{
+	json_array_foreach (items, i, item) {
 		char path[64];
 		const char *pid;
 		const json_t *q;

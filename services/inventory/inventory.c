@@ -65,8 +65,8 @@ int inventory_merge_lines(const json_t *items, struct inventory_line **out, char
 		long long qty = event_int(item, "quantity");
 
 		if (!pid || !*pid || qty <= 0 || qty > INT32_MAX) {
-			snprintf(errstr, size, "line %zu has no product_id or a quantity out of range",
-			         i + 1);
+			snprintf(errstr, size,
+			         "line %zu has no product_id or a quantity out of range", i + 1);
 			free(lines);
 			return ERR_INVALID;
 		}
@@ -91,8 +91,8 @@ int inventory_merge_lines(const json_t *items, struct inventory_line **out, char
 }
 
 /* How much of product_id is left, for a shortage entry. */
-static int shortage(PGconn *tx, const struct inventory_line *line, json_t *shortages,
-                    char *errstr, size_t size)
+static int shortage(PGconn *tx, const struct inventory_line *line, json_t *shortages, char *errstr,
+                    size_t size)
 {
 	const char *q[1] = {line->product_id};
 	PGresult *have = NULL;
@@ -102,9 +102,10 @@ static int shortage(PGconn *tx, const struct inventory_line *line, json_t *short
 	if (rc == 0)
 		json_array_append_new(
 		        shortages,
-		        json_pack("{s:s, s:I, s:I}", "product_id", line->product_id, "requested",
-		                  (json_int_t)line->quantity, "available",
-		                  (json_int_t)(PQntuples(have) ? atoll(PQgetvalue(have, 0, 0)) : 0)));
+		        json_pack(
+		                "{s:s, s:I, s:I}", "product_id", line->product_id, "requested",
+		                (json_int_t)line->quantity, "available",
+		                (json_int_t)(PQntuples(have) ? atoll(PQgetvalue(have, 0, 0)) : 0)));
 	PQclear(have);
 	return rc;
 }

@@ -52,8 +52,7 @@ static int price_lines(PGconn *tx, const json_t *items, json_t **prices, char *e
 	*prices = json_object();
 	if (!ids || !*prices)
 		goto out;
-	json_array_foreach(items, i, item)
-	{
+	json_array_foreach (items, i, item) {
 		ids[i] = event_str(item, "product_id");
 		if (!ids[i]) {
 			snprintf(errstr, size, "OrderRequested line %zu has no product_id", i + 1);
@@ -92,8 +91,7 @@ static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long l
 
 	if (!cells || !num)
 		goto out;
-	json_array_foreach(priced, i, item)
-	{
+	json_array_foreach (priced, i, item) {
 		snprintf(num[i][0], sizeof(num[i][0]), "%lld",
 		         (long long)event_int(item, "quantity"));
 		snprintf(num[i][1], sizeof(num[i][1]), "%lld",
@@ -164,8 +162,7 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 	priced = json_array();
 	if (rc < 0 || !priced)
 		goto out;
-	json_array_foreach(items, i, item)
-	{
+	json_array_foreach (items, i, item) {
 		const char *pid = event_str(item, "product_id");
 		json_int_t qty = event_int(item, "quantity");
 		const json_t *price = json_object_get(prices, pid);

@@ -32,7 +32,7 @@ static void place(const char *body, char *id)
 
 static void expect_ordinary_orders_complete(int n)
 {
-	char (*ids)[40] = calloc((size_t)n, sizeof(*ids));
+	char(*ids)[40] = calloc((size_t)n, sizeof(*ids));
 
 	cr_assert_not_null(ids);
 	for (int i = 0; i < n; i++)
@@ -64,12 +64,13 @@ Test(poison, one_product_on_several_lines_reserves_their_sum, .timeout = 240)
 	         product, product);
 	place(body, dup);
 	/* Mixed with ordinary lines. */
-	snprintf(body, sizeof(body),
-	         "{\"customer_id\":\"c-dup\",\"currency\":\"EUR\",\"shipping_address\":\"1 Main "
-	         "St\",\"items\":[{\"product_id\":\"p-0004\",\"quantity\":1},{\"product_id\":\"%s\","
-	         "\"quantity\":4},{\"product_id\":\"p-0002\",\"quantity\":1},{\"product_id\":\"%s\","
-	         "\"quantity\":5}]}",
-	         product, product);
+	snprintf(
+	        body, sizeof(body),
+	        "{\"customer_id\":\"c-dup\",\"currency\":\"EUR\",\"shipping_address\":\"1 Main "
+	        "St\",\"items\":[{\"product_id\":\"p-0004\",\"quantity\":1},{\"product_id\":\"%s\","
+	        "\"quantity\":4},{\"product_id\":\"p-0002\",\"quantity\":1},{\"product_id\":\"%s\","
+	        "\"quantity\":5}]}",
+	        product, product);
 	place(body, mixed);
 	/* Each line fits the stock of 2, their sum does not. */
 	snprintf(body, sizeof(body),
@@ -83,15 +84,15 @@ Test(poison, one_product_on_several_lines_reserves_their_sum, .timeout = 240)
 	cr_expect_str_eq(field(o, "status"), "COMPLETED");
 	cr_expect_eq(json_integer_value(json_object_get(o, "total_cents")), 3 * 250);
 	json_decref(o);
-	cr_expect_eq(e2e_db("INVENTORY",
-	                    "SELECT quantity FROM reservations WHERE order_id = $1", dup),
-	             3, "one reservation of the sum");
+	cr_expect_eq(
+	        e2e_db("INVENTORY", "SELECT quantity FROM reservations WHERE order_id = $1", dup),
+	        3, "one reservation of the sum");
 	o = e2e_wait_terminal(mixed, TIMEOUT);
 	cr_expect_str_eq(field(o, "status"), "COMPLETED");
 	json_decref(o);
-	cr_expect_eq(e2e_db("INVENTORY", "SELECT count(*) FROM reservations WHERE order_id = $1",
-	                    mixed),
-	             3, "three products reserved");
+	cr_expect_eq(
+	        e2e_db("INVENTORY", "SELECT count(*) FROM reservations WHERE order_id = $1", mixed),
+	        3, "three products reserved");
 	o = e2e_wait_terminal(over, TIMEOUT);
 	cr_expect_str_eq(field(o, "status"), "CANCELLED");
 	cr_expect_str_eq(field(o, "inventory_status"), "INSUFFICIENT");
@@ -99,9 +100,9 @@ Test(poison, one_product_on_several_lines_reserves_their_sum, .timeout = 240)
 	cr_expect_eq(e2e_db("INVENTORY", "SELECT available FROM products WHERE product_id = $1",
 	                    product),
 	             100 - 3 - 9);
-	cr_expect_eq(e2e_db("INVENTORY", "SELECT available FROM products WHERE product_id = $1",
-	                    small),
-	             2, "nothing of the short order is held");
+	cr_expect_eq(
+	        e2e_db("INVENTORY", "SELECT available FROM products WHERE product_id = $1", small),
+	        2, "nothing of the short order is held");
 	expect_ordinary_orders_complete(50);
 	e2e_expect_invariants();
 }
@@ -155,8 +156,7 @@ static int dead_letters(const char *group, const char *topic, const char *key, i
 		json_t *m;
 
 		n = 0;
-		json_array_foreach(all, i, m)
-		{
+		json_array_foreach (all, i, m) {
 			const char *k = json_string_value(json_object_get(m, "key"));
 			const char *t = json_string_value(
 			        json_object_get(json_object_get(m, "headers"), "dlq-topic"));
@@ -216,7 +216,8 @@ Test(poison, poison_on_every_consumed_topic_is_dead_lettered_and_orders_go_on, .
 	for (size_t t = 0; t < sizeof(readers) / sizeof(readers[0]); t++) {
 		for (const char *const *g = readers[t].groups; *g; g++) {
 			cr_expect_eq(dead_letters(*g, readers[t].topic, garbage, 1), 1,
-			             "undecodable bytes on %s: not in dlq.%s", readers[t].topic, *g);
+			             "undecodable bytes on %s: not in dlq.%s", readers[t].topic,
+			             *g);
 			cr_expect_eq(dead_letters(*g, readers[t].topic, large, 1), 1,
 			             "1 MiB value on %s: not in dlq.%s", readers[t].topic, *g);
 		}

@@ -42,8 +42,7 @@ Test(broker, down_gives_503_and_back_gives_202, .timeout = 420)
  * may append it once it runs again). A client that retries with the same
  * Idempotency-Key gets one order id, and exactly one order exists.
  */
-Test(broker, frozen_past_the_ack_timeout_a_retry_with_the_same_key_makes_one_order,
-     .timeout = 420)
+Test(broker, frozen_past_the_ack_timeout_a_retry_with_the_same_key_makes_one_order, .timeout = 420)
 {
 	char customer[64], key[64], body[1024], id[40] = "", again[40] = "", reply[1024];
 	int first, status = 0;
@@ -71,8 +70,9 @@ Test(broker, frozen_past_the_ack_timeout_a_retry_with_the_same_key_makes_one_ord
 	cr_expect_eq(e2e_post_order(body, key, NULL, again, reply, sizeof(reply)), 202);
 	cr_expect_str_eq(again, id, "the same key gave another order");
 	json_decref(e2e_wait_terminal(id, 120000));
-	cr_expect_eq(e2e_db("ORDER", "SELECT count(*) FROM orders WHERE customer_id = $1", customer),
-	             1, "one Idempotency-Key, one order");
+	cr_expect_eq(
+	        e2e_db("ORDER", "SELECT count(*) FROM orders WHERE customer_id = $1", customer), 1,
+	        "one Idempotency-Key, one order");
 	cr_expect_eq(e2e_db("ORDER", "SELECT count(*) FROM orders WHERE order_id = $1", id), 1);
 	e2e_expect_invariants();
 }

@@ -113,9 +113,9 @@ Test(db, a_terminated_session_comes_back_as_a_new_session_without_its_locks)
 	c = db_conn(db, &rc, err, sizeof(err));
 	cr_assert_not_null(c, "%s", err);
 	before = db_session(db);
-	cr_assert_eq(db_exec(c, "SELECT pg_advisory_lock(4242424242)", 0, NULL, NULL, err,
-	                     sizeof(err)),
-	             0, "%s", err);
+	cr_assert_eq(
+	        db_exec(c, "SELECT pg_advisory_lock(4242424242)", 0, NULL, NULL, err, sizeof(err)),
+	        0, "%s", err);
 	snprintf(pid, sizeof(pid), "%d", PQbackendPID(c));
 	cr_assert_eq(support_db_value(support_env("TEST_DATABASE_URL"),
 	                              "SELECT count(pg_terminate_backend($1::int))",

@@ -177,8 +177,8 @@ Test(poison, a_constraint_violation_mid_batch_dead_letters_that_event_alone, .ti
 	cr_expect_str_eq(header(json_array_get(dead, 0), "dlq-offset"), "100");
 	cr_expect_str_eq(header(json_array_get(dead, 0), "dlq-attempts"), "1");
 	cr_expect_str_eq(header(json_array_get(dead, 0), "dlq-topic"), s.topic);
-	cr_expect(strstr(header(json_array_get(dead, 0), "dlq-error"), "refused by the test"),
-	          "%s", header(json_array_get(dead, 0), "dlq-error"));
+	cr_expect(strstr(header(json_array_get(dead, 0), "dlq-error"), "refused by the test"), "%s",
+	          header(json_array_get(dead, 0), "dlq-error"));
 	cr_expect_eq(wait_caught_up(s.group, 20000), 0, "offsets are not past all 200");
 	cr_expect_eq(effects_like(s.prefix), 199, "199 effects");
 	cr_expect_eq(effects_of(poison), 0);
@@ -212,8 +212,7 @@ Test(poison, an_error_neither_transient_nor_poison_is_tried_a_bounded_number_of_
 	support_service_stop(&s.t);
 }
 
-Test(poison, a_transient_error_is_retried_until_it_passes_and_never_dead_lettered,
-     .timeout = 120)
+Test(poison, a_transient_error_is_retried_until_it_passes_and_never_dead_lettered, .timeout = 120)
 {
 	struct scene s;
 	char busy[160];
@@ -262,8 +261,7 @@ Test(poison, undecodable_values_and_a_1_mib_one_are_dead_lettered, .timeout = 12
 	scene_start(&s);
 	support_produce_events_keyed(support_codec(), support_env("KAFKA_BOOTSTRAP"), s.topic,
 	                             s.prefix, 2, "k");
-	support_produce(support_env("KAFKA_BOOTSTRAP"), s.topic, "k\xff\xfe", "\x01\x02garbage",
-	                9);
+	support_produce(support_env("KAFKA_BOOTSTRAP"), s.topic, "k\xff\xfe", "\x01\x02garbage", 9);
 	support_produce(support_env("KAFKA_BOOTSTRAP"), s.topic, "k", huge, big);
 	support_produce_events_keyed(support_codec(), support_env("KAFKA_BOOTSTRAP"), s.topic,
 	                             s.after, 2, "k");
@@ -275,9 +273,9 @@ Test(poison, undecodable_values_and_a_1_mib_one_are_dead_lettered, .timeout = 12
 	cr_expect_str_eq(header(json_array_get(dead, 1), "dlq-offset"), "3");
 	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(dead, 0), "key")), "k??");
 	cr_expect_str_eq(header(json_array_get(dead, 1), "dlq-value-bytes"), "1048064");
-	cr_expect_eq(strlen(json_string_value(json_object_get(json_array_get(dead, 1),
-	                                                      "value_hex"))),
-	             2 * 512 * 1024, "the dead letter's value is cut to 512 KiB");
+	cr_expect_eq(
+	        strlen(json_string_value(json_object_get(json_array_get(dead, 1), "value_hex"))),
+	        2 * 512 * 1024, "the dead letter's value is cut to 512 KiB");
 	cr_expect_eq(wait_caught_up(s.group, 20000), 0);
 	cr_expect_eq(effects_like(s.after), 2);
 	cr_expect_eq(effects_like(s.prefix), 4, "2 before the poison, 2 after it");

@@ -17,9 +17,9 @@
 
 #include "support.h"
 
-#define PORT_A 19194
-#define PORT_B 19195
-#define KILLS  20
+#define PORT_A          19194
+#define PORT_B          19195
+#define KILLS           20
 #define EVENTS_PER_KILL 100
 
 /* Produces EVENTS_PER_KILL events KILLS times, 100 ms apart: the load. */
@@ -104,8 +104,7 @@ static long long distinct_keys(const char *topic, const char *prefix, long long 
 		size_t i;
 		json_t *m;
 
-		json_array_foreach(all, i, m)
-		{
+		json_array_foreach (all, i, m) {
 			const char *k = json_string_value(json_object_get(m, "key"));
 
 			if (k && !strncmp(k, prefix, strlen(prefix)))

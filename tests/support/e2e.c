@@ -194,8 +194,7 @@ const char *e2e_history(const json_t *order)
 	const json_t *e;
 
 	out[0] = '\0';
-	json_array_foreach(json_object_get(order, "history"), i, e)
-	{
+	json_array_foreach (json_object_get(order, "history"), i, e) {
 		int n = snprintf(out + pos, sizeof(out) - pos, "%s%s", pos ? "," : "",
 		                 json_string_value(json_object_get(e, "event")));
 
