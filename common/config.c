@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
+
 static const char *env_lookup(const char *name, void *arg)
 {
 	(void)arg;
@@ -205,4 +207,27 @@ int config_split_list(char *list, const char **out, int max)
 	}
 	out[n] = NULL;
 	return n;
+}
+
+void config_load_or_exit(void *target, const struct config_var *vars, size_t n, int argc,
+                         char **argv)
+{
+	char errs[4096];
+	char *line, *next;
+
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: %s\nconfigured by environment variables:\n", argv[0]);
+		config_print_help(vars, n);
+		exit(0);
+	}
+	if (config_load(target, vars, n, NULL, NULL, errs, sizeof(errs)) == 0)
+		return;
+	for (line = errs; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		LOG(ERROR, "invalid configuration: %s", line);
+	}
+	config_release(target, vars, n);
+	exit(2);
 }

@@ -79,4 +79,9 @@ int config_split_list(char *list, const char **out, int max);
 /* Prints the table (name, default, bounds, help) for --help. */
 void config_print_help(const struct config_var *vars, size_t n);
 
+/* config_load for a program's main: --help (or -h) prints the table and
+ * exits 0; every bad value is logged by name and the process exits 2. */
+void config_load_or_exit(void *target, const struct config_var *vars, size_t n, int argc,
+                         char **argv);
+
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon.h"
+#include "clock.h"
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
@@ -39,14 +39,6 @@ struct consumer {
 	        *m_isolated, *m_dropped, *m_age;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 enum consumer_failure consumer_classify(int err, const char *sqlstate)
 {
 	if (err == ERR_RETRY)
@@ -70,7 +62,7 @@ static void assign_from_store(struct consumer *c, rd_kafka_topic_partition_list_
 			return;
 		LOG(WARN, "group %s: could not read its stored offsets, retrying: %s", c->group,
 		    why);
-		daemon_sleep(daemon_backoff_ms(attempt, 200, 5000));
+		clock_sleep_ms(clock_backoff_ms(attempt, 200, 5000));
 	}
 }
 
@@ -146,7 +138,7 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 	c->types = cfg->types;
 	c->ap = cfg->applier;
 	c->metrics = cfg->metrics;
-	c->progress_ms = now_ms();
+	c->progress_ms = clock_mono_ms();
 	make_metrics(c, cfg->metrics);
 	kc.bootstrap = cfg->bootstrap;
 	kc.group = cfg->group;
@@ -188,11 +180,11 @@ static int gather(struct consumer *c, int timeout_ms)
 	long long deadline = 0;
 
 	while (n < c->batch_max) {
-		int wait = n == 0 ? timeout_ms : (int)(deadline - now_ms());
+		int wait = n == 0 ? timeout_ms : (int)(deadline - clock_mono_ms());
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, wait > 0 ? wait : 0);
 
 		if (!m) {
-			if (n == 0 || now_ms() >= deadline)
+			if (n == 0 || clock_mono_ms() >= deadline)
 				break;
 			continue;
 		}
@@ -206,7 +198,7 @@ static int gather(struct consumer *c, int timeout_ms)
 			continue;
 		}
 		if (n == 0)
-			deadline = now_ms() + c->batch_wait_ms;
+			deadline = clock_mono_ms() + c->batch_wait_ms;
 		c->items[n++].msg = m;
 	}
 	return n;
@@ -303,7 +295,7 @@ static void store_offsets(struct consumer *c, int from, int to)
 		kafka_position_add(list, c->items[i].msg, true);
 	rd_kafka_offsets_store(c->rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
-	c->progress_ms = now_ms();
+	c->progress_ms = clock_mono_ms();
 	c->unapplied = c->batch_n - to;
 }
 
@@ -342,7 +334,7 @@ static long long measure_lag(struct consumer *c)
  * naming the event the group is stuck on (once per stall interval). */
 static void watch(struct consumer *c)
 {
-	long long now = now_ms(), lag, age;
+	long long now = clock_mono_ms(), lag, age;
 
 	if (now < c->next_watch_ms)
 		return;
@@ -374,9 +366,9 @@ static void watch(struct consumer *c)
 /* Sleeps ms while keeping the group membership alive (paused partitions). */
 static void backoff(struct consumer *c, int ms)
 {
-	long long until = now_ms() + ms;
+	long long until = clock_mono_ms() + ms;
 
-	while (!signals_stopping() && !c->rebalanced && !c->rewound && now_ms() < until) {
+	while (!signals_stopping() && !c->rebalanced && !c->rewound && clock_mono_ms() < until) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
 
 		/* Paused partitions deliver nothing; anything else is an error event. */
@@ -400,7 +392,7 @@ static bool wait_retry(struct consumer *c, int attempt, const struct consumer_it
 	metric_add(c->m_retries, 1);
 	LOG(WARN, "group %s: %d events failed (%s), retrying: %s", c->group, n, err_name(rc), why);
 	if (!c->rewound)
-		backoff(c, daemon_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS));
+		backoff(c, clock_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS));
 	if (c->rebalanced || c->rewound || signals_stopping()) {
 		LOG(INFO, "group %s: leaving %d unapplied events for redelivery (%s)", c->group, n,
 		    c->rebalanced ? "rebalance"
@@ -498,7 +490,7 @@ static bool isolate(struct consumer *c, int n)
 /* Applies a decoded batch: whole when it can, else event by event. */
 static void apply_batch(struct consumer *c, int n)
 {
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 
 	for (int waits = 0;;) {
 		struct consumer_result res;
@@ -508,7 +500,7 @@ static void apply_batch(struct consumer *c, int n)
 
 		if (rc == 0) {
 			store_offsets(c, 0, n);
-			metric_observe(c->m_batch, (double)(now_ms() - t0) / 1000.0);
+			metric_observe(c->m_batch, (double)(clock_mono_ms() - t0) / 1000.0);
 			return;
 		}
 		switch (consumer_classify(rc, res.sqlstate)) {

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "event.h"
 #include "inbox.h"
 #include "kafka.h"
@@ -15,65 +16,6 @@
 
 #define INBOX_PRUNE_CHUNK       5000  /* inbox rows deleted per statement */
 #define INBOX_PRUNE_INTERVAL_MS 60000 /* between pruning rounds */
-
-void die(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	LOG(ERROR, "%s", msg);
-	exit(1);
-}
-
-void daemon_load_config(void *target, const struct config_var *vars, size_t n, int argc,
-                        char **argv)
-{
-	char errs[4096];
-	char *line, *next;
-
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: %s\nconfigured by environment variables:\n", argv[0]);
-		config_print_help(vars, n);
-		exit(0);
-	}
-	if (config_load(target, vars, n, NULL, NULL, errs, sizeof(errs)) == 0)
-		return;
-	for (line = errs; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		LOG(ERROR, "invalid configuration: %s", line);
-	}
-	config_release(target, vars, n);
-	exit(2);
-}
-
-void daemon_sleep(int ms)
-{
-	while (ms > 0 && !signals_stopping()) {
-		int step = ms < 50 ? ms : 50;
-		struct timespec ts = {0, (long)step * 1000000L};
-
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-}
-
-int daemon_backoff_ms(int attempt, int base_ms, int cap_ms)
-{
-	long ceiling = base_ms;
-
-	for (int i = 0; i < attempt && ceiling < cap_ms; i++)
-		ceiling *= 2;
-	if (ceiling > cap_ms)
-		ceiling = cap_ms;
-	if (ceiling <= base_ms)
-		return base_ms;
-	return base_ms + (int)((unsigned long)rand() % (unsigned long)(ceiling - base_ms + 1));
-}
 
 void daemon_add_check(struct daemon *d, const char *name,
                       int (*fn)(void *arg, char *errstr, size_t errstr_size), void *arg)
@@ -106,7 +48,7 @@ static int wait_for_db(struct daemon *d)
 		if (db_conn(d->db, &rc, why, sizeof(why)))
 			return 0;
 		LOG(WARN, "could not connect to the database, retrying: %s", why);
-		daemon_sleep(daemon_backoff_ms(attempt, 200, 5000));
+		clock_sleep_ms(clock_backoff_ms(attempt, 200, 5000));
 	}
 	return ERR_RETRY;
 }
@@ -199,9 +141,9 @@ static void prune_inbox(struct daemon *d, const char *group)
 	PGconn *conn;
 	int rc;
 
-	if (!d->db || d->settings->inbox_retention_hours <= 0 || event_now_ms() < d->next_prune_ms)
+	if (!d->db || d->settings->inbox_retention_hours <= 0 || clock_mono_ms() < d->next_prune_ms)
 		return;
-	d->next_prune_ms = event_now_ms() + INBOX_PRUNE_INTERVAL_MS;
+	d->next_prune_ms = clock_mono_ms() + INBOX_PRUNE_INTERVAL_MS;
 	conn = db_conn(d->db, &rc, why, sizeof(why));
 	if (conn)
 		rc = inbox_prune(conn, group, d->settings->inbox_retention_hours, INBOX_PRUNE_CHUNK,

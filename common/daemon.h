@@ -7,7 +7,7 @@
  *       DAEMON_DATABASE_VARS(struct my_cfg, d),
  *       CONFIG_INT("BATCH", "100", 1, 10000, struct my_cfg, batch, "events per batch"),
  *   };
- *   daemon_load_config(&cfg, vars, n, argc, argv);     (exits on bad values)
+ *   config_load_or_exit(&cfg, vars, n, argc, argv);    (exits on bad values)
  *   daemon_start(&d, "my", &cfg.d, migrations, nmigrations);
  *   daemon_consume(&d, "my", topics, types, handle_event, &ctx);   (until SIGTERM)
  *   daemon_stop(&d);
@@ -122,14 +122,6 @@ struct daemon {
 	long pruned;             /* rows deleted in the current pruning round */
 };
 
-/* Logs a startup failure and exits 1. Only for startup. */
-void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-/* Loads the configuration; --help prints the table. Every bad value is logged
- * by name and the process exits 2. */
-void daemon_load_config(void *target, const struct config_var *vars, size_t n, int argc,
-                        char **argv);
-
 /* Adds a readiness check before daemon_start (at most DAEMON_MAX_CHECKS in all). */
 void daemon_add_check(struct daemon *d, const char *name,
                       int (*fn)(void *arg, char *errstr, size_t errstr_size), void *arg);
@@ -157,11 +149,5 @@ void daemon_set_tick(struct daemon *d, void (*tick)(void *ctx), void *ctx);
 /* Releases everything daemon_start made, in reverse order. Safe to call
  * after a failed start. */
 void daemon_stop(struct daemon *d);
-
-/* Sleeps up to ms milliseconds, waking early when a stop is asked for. */
-void daemon_sleep(int ms);
-
-/* Exponential backoff with full jitter: a delay in [base, min(cap, base*2^attempt)]. */
-int daemon_backoff_ms(int attempt, int base_ms, int cap_ms);
 
 #endif

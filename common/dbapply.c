@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "outbox.h"
 
@@ -59,14 +59,6 @@ void dbapply_free(struct dbapply *a)
 	free(a->dlq_topic);
 	free(a->group);
 	free(a);
-}
-
-static long long monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -199,9 +191,9 @@ static int apply_item(struct dbapply *a, PGconn *tx, const struct consumer_item 
 	ev = (struct consumed){
 	        it->type,           it->record,     it->id, key, rd_kafka_topic_name(it->msg->rkt),
 	        it->msg->partition, it->msg->offset};
-	t0 = monotonic_us();
+	t0 = clock_mono_us();
 	rc = a->handle(a->ctx, tx, &ev, why, size);
-	metric_observe(a->m_handler, (double)(monotonic_us() - t0) / 1e6);
+	metric_observe(a->m_handler, (double)(clock_mono_us() - t0) / 1e6);
 	return rc;
 }
 

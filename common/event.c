@@ -1,8 +1,8 @@
 #include "event.h"
 
-#include <time.h>
-
 #include <uuid/uuid.h>
+
+#include "clock.h"
 
 void event_uuid(char *buf)
 {
@@ -27,10 +27,7 @@ void event_uuid_random(char *buf)
 
 int64_t event_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 const char *event_str(const json_t *record, const char *field)

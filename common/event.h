@@ -35,7 +35,8 @@ void event_uuid(char *buf);
 /* A new random UUID (version 4), for ids that must not carry time (trace ids). */
 void event_uuid_random(char *buf);
 
-/* Milliseconds since the epoch. */
+/* Milliseconds since the epoch (the wall clock): for events' timestamps only;
+ * spans use clock_mono_ms(). */
 int64_t event_now_ms(void);
 
 /* Field access on a record; NULL or 0 when absent or of another type. Borrowed. */

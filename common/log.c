@@ -216,3 +216,15 @@ void log_bug(const char *file, int line, const char *fmt, ...)
 	log_emit(LOG_LEVEL_ERROR, NULL, "BUG at %s:%d: %s", file, line, msg);
 	abort();
 }
+
+void die(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	LOG(ERROR, "%s", msg);
+	exit(1);
+}

@@ -63,4 +63,8 @@ void log_bug(const char *file, int line, const char *fmt, ...)
 #define LOG(lvl, ...)          log_emit(LOG_LEVEL_##lvl, NULL, __VA_ARGS__)
 #define LOGX(lvl, fields, ...) log_emit(LOG_LEVEL_##lvl, (fields), __VA_ARGS__)
 
+/* Logs a startup failure at ERROR and exits 1. Only for startup: later,
+ * errors are returned. */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 #endif

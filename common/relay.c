@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon.h"
+#include "clock.h"
 #include "event.h"
 #include "db.h"
 #include "kafka.h"
@@ -221,7 +221,7 @@ static int publish_round(struct relay *r, PGconn *conn)
 	}
 	/* Rows live as long as the producer, so a late report never writes freed memory. */
 	rows = r->rows;
-	t0 = event_now_ms();
+	t0 = clock_mono_ms();
 	for (int i = 0; i < n; i++) {
 		const unsigned char *idb = (const unsigned char *)PQgetvalue(res, i, 0);
 		uint64_t id = 0;
@@ -265,7 +265,7 @@ static int publish_round(struct relay *r, PGconn *conn)
 		if (!pending)
 			break;
 		rd_kafka_poll(r->producer, 5);
-		waited = event_now_ms() - t0;
+		waited = clock_mono_ms() - t0;
 		if (atomic_load(&r->stop) && waited > RELAY_STOP_DRAIN_MS) {
 			LOG(WARN,
 			    "stopping with %d outbox rows unacknowledged; they will be sent again",
@@ -296,7 +296,7 @@ static int publish_round(struct relay *r, PGconn *conn)
 			    "could not delete published outbox rows (they will be sent again): %s",
 			    why);
 		} else {
-			long long now = event_now_ms();
+			long long now = clock_wall_ms(); /* created_at is a wall time */
 
 			rc = n;
 			metric_add(r->m_published, acked);
@@ -336,7 +336,7 @@ static void *relay_main(void *arg)
 
 		if (!conn) {
 			deactivate(r, why);
-			sleep_unless_stopped(r, daemon_backoff_ms(failures++, 200, 5000));
+			sleep_unless_stopped(r, clock_backoff_ms(failures++, 200, 5000));
 			continue;
 		}
 		/* A session made since the lock was taken does not hold it. */
@@ -351,9 +351,9 @@ static void *relay_main(void *arg)
 			metric_set(r->m_active, 1);
 		}
 		rc = publish_round(r, conn);
-		if (event_now_ms() - last_backlog > 1000) {
+		if (clock_mono_ms() - last_backlog > 1000) {
 			update_backlog(r, conn);
-			last_backlog = event_now_ms();
+			last_backlog = clock_mono_ms();
 		}
 		if (r->fault_fatal) {
 			LOG(WARN, "fault injection: a fatal error of the relay's producer");
@@ -367,7 +367,7 @@ static void *relay_main(void *arg)
 		if (rc < 0) {
 			if (PQstatus(conn) != CONNECTION_OK)
 				deactivate(r, "its database connection failed");
-			sleep_unless_stopped(r, daemon_backoff_ms(failures++, 50, 5000));
+			sleep_unless_stopped(r, clock_backoff_ms(failures++, 50, 5000));
 			continue;
 		}
 		failures = 0;

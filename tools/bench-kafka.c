@@ -11,7 +11,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
-#include "daemon.h"
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 	long got = 0;
 
 	log_init("bench-kafka", LOG_LEVEL_WARN);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	snprintf(topic, sizeof(topic), "bench-kafka-%ld", (long)time(NULL));
 	{
 		struct kafka_new_topic t = {topic, 6, 1, NULL, false};

@@ -21,7 +21,9 @@
 
 #include "codec.h"
 #include "consumer.h"
-#include "daemon.h"
+#include "clock.h"
+#include "config.h"
+#include "dbapply.h"
 #include "db.h"
 #include "event.h"
 #include "kafka.h"
@@ -196,7 +198,7 @@ int main(int argc, char **argv)
 	FILE *out;
 
 	log_init("bench-plumbing", LOG_LEVEL_WARN);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	if (signals_install() < 0 || metrics_new(&metrics) < 0)
 		die("startup");
 	mkdir(".run/bench", 0755);
@@ -233,7 +235,7 @@ int main(int argc, char **argv)
 			die("relay: %s", why);
 	}
 	while (outbox_rows(c) > 0 && !signals_stopping())
-		daemon_sleep(20);
+		clock_sleep_ms(20);
 	t1 = now_us();
 	tput = (double)cfg.events / ((double)(t1 - t0) / 1e6);
 	printf("relay throughput: %ld events in %.2f s = %.0f events/s\n", cfg.events,
@@ -278,7 +280,7 @@ int main(int argc, char **argv)
 		PQclear(r);
 		if (applied >= cfg.events)
 			break;
-		daemon_sleep(50);
+		clock_sleep_ms(50);
 	}
 	printf("hop latency: %ld events at %ld/s...\n", hops.n, cfg.rate);
 	t0 = now_us();
@@ -303,7 +305,7 @@ int main(int argc, char **argv)
 			die("latency run: %s", why);
 		hops.committed_us[i] = now_us();
 	}
-	daemon_sleep(3000);
+	clock_sleep_ms(3000);
 	atomic_store(&ct.stop, true);
 	pthread_join(thread, NULL);
 	lat = calloc((size_t)hops.n, sizeof(long long));

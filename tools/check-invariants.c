@@ -21,7 +21,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
-#include "daemon.h"
+#include "clock.h"
 #include "db.h"
 #include "event.h"
 #include "kafka.h"
@@ -498,7 +498,7 @@ int main(int argc, char **argv)
 	bool busy;
 
 	log_init("check-invariants", LOG_LEVEL_WARN);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	dbs[0] = connect_or_die(cfg.order_db, names[0]);
 	dbs[1] = connect_or_die(cfg.payment_db, names[1]);
 	dbs[2] = connect_or_die(cfg.inventory_db, names[2]);
@@ -508,12 +508,12 @@ int main(int argc, char **argv)
 	admin = kafka_admin_new(cfg.bootstrap, why, sizeof(why));
 	if (!admin)
 		die("%s", why);
-	t0 = event_now_ms();
+	t0 = clock_mono_ms();
 	snprintf(group_names, sizeof(group_names), "%s", cfg.groups);
 	config_split_list(cfg.groups, groups, MAX_GROUPS);
 	while ((busy = pending_work(dbs, 5, accepted, admin, groups, &p)) &&
-	       event_now_ms() - t0 < cfg.settle_s * 1000)
-		daemon_sleep(100);
+	       clock_mono_ms() - t0 < cfg.settle_s * 1000)
+		clock_sleep_ms(100);
 	if (busy)
 		report(false, "at rest",
 		       "not after %ld s: %lld outbox rows, %lld accepted orders unfinished, %lld "
@@ -524,7 +524,7 @@ int main(int argc, char **argv)
 		report(true, "at rest",
 		       "after %.1f s: outboxes drained, accepted orders finished, groups %s caught "
 		       "up",
-		       (double)(event_now_ms() - t0) / 1000.0, group_names);
+		       (double)(clock_mono_ms() - t0) / 1000.0, group_names);
 	rd_kafka_destroy(admin);
 	orders = load_orders(dbs[0]);
 	check_terminal(accepted, orders);

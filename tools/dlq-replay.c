@@ -18,7 +18,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
-#include "daemon.h"
+#include "clock.h"
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
@@ -77,7 +77,7 @@ static int replay(const struct replay_cfg *cfg)
 	        .bootstrap = cfg->bootstrap, .group = group, .client_id = "dlq-replay"};
 	struct kafka_producer_cfg pc = {.bootstrap = cfg->bootstrap, .client_id = "dlq-replay"};
 	rd_kafka_t *consumer = NULL, *producer = NULL;
-	long long idle_since = event_now_ms();
+	long long idle_since = clock_mono_ms();
 	long replayed = 0, skipped = 0;
 	int rc = 1;
 
@@ -89,7 +89,7 @@ static int replay(const struct replay_cfg *cfg)
 		LOG(ERROR, "%s", errstr);
 		goto out;
 	}
-	while (event_now_ms() - idle_since < cfg->idle_ms &&
+	while (clock_mono_ms() - idle_since < cfg->idle_ms &&
 	       (cfg->limit == 0 || replayed < cfg->limit)) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 200);
 		char origin[256];
@@ -104,7 +104,7 @@ static int replay(const struct replay_cfg *cfg)
 			rd_kafka_message_destroy(m);
 			continue;
 		}
-		idle_since = event_now_ms();
+		idle_since = clock_mono_ms();
 		h = origin_headers(m, origin, sizeof(origin));
 		target = cfg->to[0] ? cfg->to : origin;
 		if (!target[0]) {
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("dlq-replay", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	rc = replay(&cfg);
 	config_release(&cfg, vars, NVARS);
 	return rc;

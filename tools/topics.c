@@ -12,7 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
-#include "daemon.h"
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	log_init("topics", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, sizeof(vars) / sizeof(vars[0]), argc, argv);
+	config_load_or_exit(&cfg, vars, sizeof(vars) / sizeof(vars[0]), argc, argv);
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s TOPICS_FILE\n", argv[0]);
 		goto out;

@@ -7,6 +7,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "event.h"
 #include "schema.h"
 #include "gateway.h"
@@ -238,7 +239,7 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 	char field[64], detail[256], why[256], order_id[40], event_id[40], tp[64];
 	struct idem claim;
 	json_t *order = NULL;
-	long long t0 = event_now_ms();
+	long long t0 = clock_mono_ms();
 	int rc;
 
 	if (!key) {
@@ -324,7 +325,7 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 	/* Acknowledged: the order exists. Until projected it reads as PENDING. */
 	record_accepted(g, order_id, idem ? &claim : NULL);
 	metric_add(g->m_accepted, 1);
-	metric_observe(g->m_latency, (double)(event_now_ms() - t0) / 1000.0);
+	metric_observe(g->m_latency, (double)(clock_mono_ms() - t0) / 1000.0);
 	accepted(res, order_id);
 out:
 	json_decref(order);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "event.h"
 #include "gateway.h"
@@ -76,7 +77,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("gateway", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	if (gateway_parse_keys(&g, cfg.api_keys) <= 0)
 		die("invalid configuration: API_KEYS: want key:limit pairs, keys of 8+ characters");
 	rc = daemon_start(&d, "gateway", &cfg.d, NULL, 0);
@@ -128,7 +129,7 @@ int main(int argc, char **argv)
 	}
 	LOG(INFO, "taking orders on http://%s:%ld", cfg.addr, cfg.port);
 	while (!signals_stopping())
-		daemon_sleep(100);
+		clock_sleep_ms(100);
 	LOG(INFO, "stopping");
 out:
 	/* Stop taking requests, let the in-flight ones finish, flush, then the rest. */

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "consumer.h"
-#include "daemon.h"
+#include "clock.h"
 #include "event.h"
 #include "gateway.h"
 #include "kafka.h"

@@ -2,6 +2,7 @@
  * inventory - owns products, prices and stock: reserves and releases stock
  * for orders and publishes the catalogue.
  */
+#include "clock.h"
 #include "daemon.h"
 #include "inventory.h"
 #include "log.h"
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("inventory", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	rc = daemon_start(&d, "inventory", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
 		ctx.outbox = d.outbox;

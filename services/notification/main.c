@@ -2,6 +2,7 @@
  * notification - tells customers about their orders, exactly once per
  * cause event and channel.
  */
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "notification.h"
@@ -33,7 +34,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("notification", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	rc = daemon_start(&d, "notification", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
 		ctx = (struct notification_ctx){d.outbox, cfg.channel};

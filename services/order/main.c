@@ -3,6 +3,7 @@
  * and runs the saga's state machine on the payment, inventory and shipping
  * results (docs/architecture.md).
  */
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "saga.h"
@@ -34,7 +35,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("order", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	rc = daemon_start(&d, "order", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
 		ctx.outbox = d.outbox;

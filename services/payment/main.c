@@ -2,6 +2,7 @@
  * payment - charges each created order's total and refunds the charge when
  * the order is cancelled.
  */
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "payment.h"
@@ -38,7 +39,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("payment", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	rc = daemon_start(&d, "payment", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
 		ctx = (struct payment_ctx){d.outbox, cfg.limit_cents, cfg.decline_rate,

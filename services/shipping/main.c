@@ -2,6 +2,7 @@
  * shipping - ships confirmed orders through a simulated carrier, with
  * retries, and reports dispatch, delivery or final failure.
  */
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "shipping.h"
@@ -41,7 +42,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("shipping", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	rc = daemon_start(&d, "shipping", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
 		ctx = (struct shipping_ctx){.outbox = d.outbox,

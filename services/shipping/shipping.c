@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "clock.h"
 #include "event.h"
 #include "log.h"
 
@@ -164,7 +164,7 @@ static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *rows, int i, ch
 		const char *p[3] = {shipment_id, n, delay};
 
 		snprintf(delay, sizeof(delay), "%d",
-		         daemon_backoff_ms(attempts, (int)c->backoff_ms, (int)c->backoff_ms * 64));
+		         clock_backoff_ms(attempts, (int)c->backoff_ms, (int)c->backoff_ms * 64));
 		return db_exec(tx,
 		               "UPDATE shipments SET attempts = $2,"
 		               " next_attempt_at = now() + $3::int * interval '1 millisecond',"
@@ -239,7 +239,7 @@ static long long until_next_due(struct shipping_ctx *c)
 void shipping_tick(void *arg)
 {
 	struct shipping_ctx *c = arg;
-	long long now = event_now_ms();
+	long long now = clock_mono_ms();
 
 	if (now < c->next_tick_ms)
 		return;

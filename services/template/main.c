@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "template.h"
 #include "log.h"
@@ -49,7 +50,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_init("template", LOG_LEVEL_INFO);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	if (config_split_list(cfg.topics, topics, MAX_NAMES) == 0)
 		die("CONSUME_TOPICS names no topic");
 	config_split_list(cfg.types, types, MAX_NAMES);

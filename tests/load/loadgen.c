@@ -32,7 +32,7 @@
 
 #include "codec.h"
 #include "config.h"
-#include "daemon.h"
+#include "clock.h"
 #include "event.h"
 #include "log.h"
 #include "signals.h"
@@ -424,7 +424,7 @@ int main(int argc, char **argv)
 	long last_sent = 0, last_term = 0;
 
 	log_init("loadgen", LOG_LEVEL_WARN);
-	daemon_load_config(&cfg, vars, NVARS, argc, argv);
+	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	if (signals_install() < 0)
 		die("signals");
 	parse_mix();
@@ -443,7 +443,7 @@ int main(int argc, char **argv)
 
 	pthread_create(&watcher, NULL, watch_events, codec);
 	while (!atomic_load(&watching))
-		daemon_sleep(10);
+		clock_sleep_ms(10);
 	t0_us = now_us() + 200000;
 	for (long i = 0; i < n_orders; i++)
 		orders[i].scheduled_us = t0_us + i * 1000000LL / cfg.rate;

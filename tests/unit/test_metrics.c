@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "clock.h"
 #include "metrics.h"
 
 Test(metrics, renders_counters_gauges_grouped_by_name)
@@ -65,9 +65,9 @@ Test(daemon, backoff_stays_within_bounds_and_grows)
 	int max_seen = 0;
 
 	for (int i = 0; i < 200; i++) {
-		int d0 = daemon_backoff_ms(0, 100, 5000);
-		int d5 = daemon_backoff_ms(5, 100, 5000);
-		int d20 = daemon_backoff_ms(20, 100, 5000);
+		int d0 = clock_backoff_ms(0, 100, 5000);
+		int d5 = clock_backoff_ms(5, 100, 5000);
+		int d20 = clock_backoff_ms(20, 100, 5000);
 
 		cr_expect_eq(d0, 100);
 		cr_expect(d5 >= 100 && d5 <= 3200, "attempt 5 gave %d", d5);

@@ -1,0 +1,56 @@
+#include "clock.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "signals.h"
+
+static int64_t read_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t clock_mono_ms(void)
+{
+	return read_ms(CLOCK_MONOTONIC);
+}
+
+int64_t clock_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t clock_wall_ms(void)
+{
+	return read_ms(CLOCK_REALTIME);
+}
+
+void clock_sleep_ms(int ms)
+{
+	while (ms > 0 && !signals_stopping()) {
+		int step = ms < 50 ? ms : 50;
+		struct timespec ts = {0, (long)step * 1000000L};
+
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+int clock_backoff_ms(int attempt, int base_ms, int cap_ms)
+{
+	long ceiling = base_ms;
+
+	for (int i = 0; i < attempt && ceiling < cap_ms; i++)
+		ceiling *= 2;
+	if (ceiling > cap_ms)
+		ceiling = cap_ms;
+	if (ceiling <= base_ms)
+		return base_ms;
+	return base_ms + (int)((unsigned long)rand() % (unsigned long)(ceiling - base_ms + 1));
+}
