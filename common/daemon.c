@@ -162,19 +162,63 @@ static void prune_inbox(struct daemon *d, const char *group)
 	}
 }
 
-int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
-                   const char *const *types, dbapply_handler_fn handle, void *ctx)
+#define DAEMON_MAX_TYPES 64
+
+/* The handlers' types (NULL when one is DBAPPLY_ANY_TYPE); 0, or -1 when too many. */
+static int handler_types(const struct dbapply_handler *handlers, const char **types,
+                         const char ***out)
+{
+	int n = 0;
+
+	*out = types;
+	for (const struct dbapply_handler *h = handlers; h->type; h++) {
+		if (!strcmp(h->type, DBAPPLY_ANY_TYPE))
+			*out = NULL;
+		if (n == DAEMON_MAX_TYPES)
+			return -1;
+		types[n++] = h->type;
+	}
+	types[n] = NULL;
+	return 0;
+}
+
+int daemon_consume(struct daemon *d, const char *group, const struct dbapply_handler *handlers,
+                   void *ctx)
+{
+	const char *topics[DAEMON_MAX_TYPES + 1];
+	int n = 0;
+
+	for (const struct dbapply_handler *h = handlers; h->type; h++) {
+		const char *topic = codec_topic(d->codec, h->type);
+		bool seen = false;
+
+		if (!topic) {
+			LOG(ERROR, "group %s: event type %s has no schema with an x-topic", group,
+			    h->type);
+			return ERR_INVALID;
+		}
+		for (int i = 0; i < n; i++)
+			seen = seen || !strcmp(topics[i], topic);
+		if (!seen && n < DAEMON_MAX_TYPES)
+			topics[n++] = topic;
+	}
+	topics[n] = NULL;
+	return daemon_consume_topics(d, group, topics, handlers, ctx);
+}
+
+int daemon_consume_topics(struct daemon *d, const char *group, const char *const *topics,
+                          const struct dbapply_handler *handlers, void *ctx)
 {
 	char why[512];
+	const char *typebuf[DAEMON_MAX_TYPES + 1], **types;
 	struct dbapply_cfg ac = {.group = group,
 	                         .conninfo = d->settings->database_url,
-	                         .handle = handle,
+	                         .handlers = handlers,
 	                         .ctx = ctx,
 	                         .outbox = d->outbox,
 	                         .metrics = d->metrics};
 	struct consumer_cfg cc = {.group = group,
 	                          .topics = topics,
-	                          .types = types,
 	                          .bootstrap = d->settings->kafka_bootstrap,
 	                          .codec = d->codec,
 	                          .batch_max = (int)d->settings->consumer_batch,
@@ -184,9 +228,14 @@ int daemon_consume(struct daemon *d, const char *group, const char *const *topic
 	                          .max_attempts = (int)d->settings->consumer_max_attempts,
 	                          .stall_ms = (int)(d->settings->consumer_stall_s * 1000),
 	                          .metrics = d->metrics};
-	int rc = dbapply_new(&d->applier, &ac, why, sizeof(why));
+	int rc = handler_types(handlers, typebuf, &types) < 0 ? ERR_INVALID : 0;
 
+	if (rc < 0)
+		snprintf(why, sizeof(why), "more than %d event types", DAEMON_MAX_TYPES);
+	if (rc == 0)
+		rc = dbapply_new(&d->applier, &ac, why, sizeof(why));
 	if (rc == 0) {
+		cc.types = types;
 		cc.applier = dbapply_applier(d->applier);
 		rc = consumer_new(&d->consumer, &cc, why, sizeof(why));
 	}

@@ -9,7 +9,7 @@
  *   };
  *   config_load_or_exit(&cfg, vars, n, argc, argv);    (exits on bad values)
  *   daemon_start(&d, "my", &cfg.d, migrations, nmigrations);
- *   daemon_consume(&d, "my", topics, types, handle_event, &ctx);   (until SIGTERM)
+ *   daemon_consume(&d, "my", my_handlers, &ctx);      (until SIGTERM)
  *   daemon_stop(&d);
  *
  * Startup order: log, signals, metrics, codec, database (waits for it, then
@@ -135,12 +135,18 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
                  const struct migration *migrations, size_t nmigrations) WARN_UNUSED;
 
 /*
- * Joins group on topics (NULL-terminated) and applies each event of the
- * given types (NULL-terminated; NULL for all) with handle, in batches, until
- * a stop is asked for; then commits and returns 0.
+ * Joins group on the topics of the handlers' event types (their schemas'
+ * x-topic) and applies each event of those types with its handler (ctx is
+ * theirs), in batches, until a stop is asked for; then commits and returns
+ * 0. Events of other types on those topics are skipped unread.
  */
-int daemon_consume(struct daemon *d, const char *group, const char *const *topics,
-                   const char *const *types, dbapply_handler_fn handle, void *ctx) WARN_UNUSED;
+int daemon_consume(struct daemon *d, const char *group, const struct dbapply_handler *handlers,
+                   void *ctx) WARN_UNUSED;
+
+/* daemon_consume on the given topics (NULL-terminated), e.g. for a table of
+ * DBAPPLY_ANY_TYPE. */
+int daemon_consume_topics(struct daemon *d, const char *group, const char *const *topics,
+                          const struct dbapply_handler *handlers, void *ctx) WARN_UNUSED;
 
 /* Has daemon_consume call tick(ctx) between batches (at least every 50 ms),
  * for work driven by time rather than by events (retries, timers). */

@@ -11,12 +11,20 @@
 struct dbapply {
 	char *group;
 	char *dlq_topic;
-	dbapply_handler_fn handle;
+	const struct dbapply_handler *handlers;
 	void *ctx;
 	struct outbox *outbox;
 	struct db *db;
 	struct metric *m_handler;
 };
+
+dbapply_handler_fn dbapply_find(const struct dbapply_handler *table, const char *type)
+{
+	for (const struct dbapply_handler *h = table; h && h->type; h++)
+		if (!strcmp(h->type, type) || !strcmp(h->type, DBAPPLY_ANY_TYPE))
+			return h->apply;
+	return NULL;
+}
 
 int dbapply_new(struct dbapply **out, const struct dbapply_cfg *cfg, char *errstr,
                 size_t errstr_size)
@@ -34,7 +42,7 @@ int dbapply_new(struct dbapply **out, const struct dbapply_cfg *cfg, char *errst
 	if (!a->group || !a->dlq_topic)
 		goto fail;
 	snprintf(a->dlq_topic, dlq_len, "dlq.%s", cfg->group);
-	a->handle = cfg->handle;
+	a->handlers = cfg->handlers;
 	a->ctx = cfg->ctx;
 	a->outbox = cfg->outbox;
 	snprintf(labels, sizeof(labels), "group=\"%s\"", cfg->group);
@@ -180,6 +188,7 @@ static int dead_letter(struct dbapply *a, PGconn *tx, const struct consumer_item
 static int apply_item(struct dbapply *a, PGconn *tx, const struct consumer_item *it, char *why,
                       size_t size)
 {
+	dbapply_handler_fn handle;
 	struct consumed ev;
 	char key[256];
 	long long t0;
@@ -187,12 +196,14 @@ static int apply_item(struct dbapply *a, PGconn *tx, const struct consumer_item 
 
 	if (!it->record)
 		return dead_letter(a, tx, it, why, size);
+	if (!(handle = dbapply_find(a->handlers, it->type)))
+		return 0; /* the consumer only passes the table's types */
 	consumer_item_key(it, key, sizeof(key));
 	ev = (struct consumed){
 	        it->type,           it->record,     it->id, key, rd_kafka_topic_name(it->msg->rkt),
 	        it->msg->partition, it->msg->offset};
 	t0 = clock_mono_us();
-	rc = a->handle(a->ctx, tx, &ev, why, size);
+	rc = handle(a->ctx, tx, &ev, why, size);
 	metric_observe(a->m_handler, (double)(clock_mono_us() - t0) / 1e6);
 	return rc;
 }

@@ -25,10 +25,26 @@
 typedef int (*dbapply_handler_fn)(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
                                   size_t errstr_size);
 
+/*
+ * A service's events: one {type, handler} per event type it applies, the
+ * table ending with {NULL, NULL}. It is the single list of what a service
+ * consumes: the consumer reads only these types, from their schemas'
+ * topics (daemon_consume). The type DBAPPLY_ANY_TYPE matches every event.
+ */
+struct dbapply_handler {
+	const char *type;
+	dbapply_handler_fn apply;
+};
+
+#define DBAPPLY_ANY_TYPE "*"
+
+/* The handler of type in table, or NULL when the table has none. */
+dbapply_handler_fn dbapply_find(const struct dbapply_handler *table, const char *type);
+
 struct dbapply_cfg {
-	const char *group;    /* the inbox's consumer column; borrowed */
-	const char *conninfo; /* the service's database */
-	dbapply_handler_fn handle;
+	const char *group;                      /* the inbox's consumer column; borrowed */
+	const char *conninfo;                   /* the service's database */
+	const struct dbapply_handler *handlers; /* borrowed; see above */
 	void *ctx;
 	struct outbox *outbox;   /* may be NULL */
 	struct metrics *metrics; /* may be NULL */

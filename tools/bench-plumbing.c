@@ -252,9 +252,11 @@ int main(int argc, char **argv)
 	snprintf(group, sizeof(group), "bench-%ld", (long)time(NULL));
 	{
 		const char *topics[] = {bench_topic, NULL};
+		static const struct dbapply_handler handlers[] = {{DBAPPLY_ANY_TYPE, handle},
+		                                                  {NULL, NULL}};
 		struct dbapply_cfg ac = {.group = group,
 		                         .conninfo = cfg.database_url,
-		                         .handle = handle,
+		                         .handlers = handlers,
 		                         .ctx = &hops,
 		                         .metrics = metrics};
 		struct consumer_cfg cc = {.group = group,

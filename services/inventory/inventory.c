@@ -186,9 +186,9 @@ static bool reserved_before(PGconn *tx, const char *order_id, int *rc, char *err
  * Products are taken in id order, so concurrent reservations lock rows in
  * one order.
  */
-static int on_created(struct inventory_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
-                      size_t size)
+static int on_created(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
 {
+	struct inventory_ctx *c = arg;
 	const char *order_id = event_str(ev->record, "order_id");
 	struct inventory_line *lines = NULL;
 	PGresult **taken = NULL;
@@ -238,9 +238,9 @@ out:
 }
 
 /* OrderCancelled: release what this service reserved; otherwise nothing. */
-static int on_cancelled(struct inventory_ctx *c, PGconn *tx, const struct consumed *ev,
-                        char *errstr, size_t size)
+static int on_cancelled(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
 {
+	struct inventory_ctx *c = arg;
 	const char *order_id = event_str(ev->record, "order_id");
 	const char *p[1] = {order_id};
 	PGresult *res = NULL;
@@ -282,14 +282,11 @@ static int on_cancelled(struct inventory_ctx *c, PGconn *tx, const struct consum
 	return rc;
 }
 
-int inventory_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
-{
-	if (!strcmp(ev->type, "OrderCreated"))
-		return on_created(arg, tx, ev, errstr, size);
-	if (!strcmp(ev->type, "OrderCancelled"))
-		return on_cancelled(arg, tx, ev, errstr, size);
-	return 0;
-}
+const struct dbapply_handler inventory_handlers[] = {
+        {"OrderCreated", on_created},
+        {"OrderCancelled", on_cancelled},
+        {NULL, NULL},
+};
 
 int inventory_seed(struct inventory_ctx *c, PGconn *conn, long n, long stock, char *errstr,
                    size_t size)

@@ -7,7 +7,7 @@
 #ifndef INVENTORY_INVENTORY_H
 #define INVENTORY_INVENTORY_H
 
-#include "consumer.h"
+#include "dbapply.h"
 #include "outbox.h"
 
 struct inventory_ctx {
@@ -29,8 +29,8 @@ struct inventory_line {
 int inventory_merge_lines(const json_t *items, struct inventory_line **out, char *errstr,
                           size_t errstr_size) WARN_UNUSED;
 
-int inventory_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-                     size_t errstr_size);
+/* The events the service applies, each with its handler (ctx: struct inventory_ctx). */
+extern const struct dbapply_handler inventory_handlers[];
 
 /*
  * Creates products "p-0001" .. "p-<n>" with stock when the table is empty,

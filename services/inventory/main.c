@@ -24,10 +24,6 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-static const char *const topics[] = {"order-events", NULL};
-/* The events inventory_handle applies; the rest of these topics is skipped unread. */
-static const char *const types[] = {"OrderCreated", "OrderCancelled", NULL};
-
 int main(int argc, char **argv)
 {
 	struct inventory_cfg cfg = {0};
@@ -49,7 +45,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (rc == 0)
-		rc = daemon_consume(&d, "inventory", topics, types, inventory_handle, &ctx);
+		rc = daemon_consume(&d, "inventory", inventory_handlers, &ctx);
 	daemon_stop(&d);
 	config_release(&cfg, vars, NVARS);
 	return rc < 0 && !signals_stopping() ? 1 : 0;

@@ -21,11 +21,6 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-static const char *const topics[] = {"order-events", "payment-events", "shipping-events", NULL};
-/* The events notification_handle applies; the rest of these topics is skipped unread. */
-static const char *const types[] = {"OrderConfirmed",     "OrderCancelled",    "PaymentRefunded",
-                                    "ShipmentDispatched", "ShipmentDelivered", NULL};
-
 int main(int argc, char **argv)
 {
 	struct notification_cfg cfg = {0};
@@ -38,7 +33,7 @@ int main(int argc, char **argv)
 	rc = daemon_start(&d, "notification", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
 		ctx = (struct notification_ctx){d.outbox, cfg.channel};
-		rc = daemon_consume(&d, "notification", topics, types, notification_handle, &ctx);
+		rc = daemon_consume(&d, "notification", notification_handlers, &ctx);
 	}
 	daemon_stop(&d);
 	config_release(&cfg, vars, NVARS);

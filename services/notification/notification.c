@@ -6,16 +6,19 @@
 #include "db.h"
 #include "event.h"
 
+/* The one list of what customers are told: each event type and its message. */
+#define NOTIFICATIONS(X)                                     \
+	X("OrderConfirmed", "Your order is confirmed.")      \
+	X("OrderCancelled", "Your order was cancelled.")     \
+	X("PaymentRefunded", "Your payment was refunded.")   \
+	X("ShipmentDispatched", "Your order is on its way.") \
+	X("ShipmentDelivered", "Your order was delivered.")
+
+#define MESSAGE_ENTRY(type, text) {type, text},
 static const struct {
 	const char *type;
 	const char *message;
-} messages[] = {
-        {"OrderConfirmed", "Your order is confirmed."},
-        {"OrderCancelled", "Your order was cancelled."},
-        {"PaymentRefunded", "Your payment was refunded."},
-        {"ShipmentDispatched", "Your order is on its way."},
-        {"ShipmentDelivered", "Your order was delivered."},
-};
+} messages[] = {NOTIFICATIONS(MESSAGE_ENTRY)};
 
 const char *notification_message(const char *event_type)
 {
@@ -25,7 +28,7 @@ const char *notification_message(const char *event_type)
 	return NULL;
 }
 
-int notification_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
+static int notify(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
 {
 	struct notification_ctx *c = arg;
 	const char *message = notification_message(ev->type);
@@ -65,3 +68,6 @@ int notification_handle(void *arg, PGconn *tx, const struct consumed *ev, char *
 	                             "cause_event_id", ev->event_id, "cause_event_type", ev->type),
 	                   ev->record, errstr, size);
 }
+
+#define HANDLER_ENTRY(type, text) {type, notify},
+const struct dbapply_handler notification_handlers[] = {NOTIFICATIONS(HANDLER_ENTRY){NULL, NULL}};

@@ -7,7 +7,7 @@
 #ifndef NOTIFICATION_NOTIFICATION_H
 #define NOTIFICATION_NOTIFICATION_H
 
-#include "consumer.h"
+#include "dbapply.h"
 #include "outbox.h"
 
 struct notification_ctx {
@@ -18,7 +18,7 @@ struct notification_ctx {
 /* The message for an event type, or NULL when customers are not told about it. */
 const char *notification_message(const char *event_type);
 
-int notification_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-                        size_t errstr_size);
+/* The events the service applies, each with its handler (ctx: struct notification_ctx). */
+extern const struct dbapply_handler notification_handlers[];
 
 #endif

@@ -19,14 +19,6 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-static const char *const topics[] = {"order-requests",   "product-catalog", "payment-events",
-                                     "inventory-events", "shipping-events", NULL};
-/* The events order_handle applies; the rest of these topics is skipped unread. */
-static const char *const types[] = {
-        "OrderRequested",    "ProductUpdated",    "PaymentProcessed",
-        "PaymentFailed",     "InventoryReserved", "InventoryInsufficient",
-        "ShipmentDelivered", "ShipmentFailed",    NULL};
-
 int main(int argc, char **argv)
 {
 	struct order_cfg cfg = {0};
@@ -39,7 +31,7 @@ int main(int argc, char **argv)
 	rc = daemon_start(&d, "order", &cfg.d, service_migrations, service_nmigrations);
 	if (rc == 0) {
 		ctx.outbox = d.outbox;
-		rc = daemon_consume(&d, "order", topics, types, order_handle, &ctx);
+		rc = daemon_consume(&d, "order", order_handlers, &ctx);
 	}
 	daemon_stop(&d);
 	config_release(&cfg, vars, NVARS);

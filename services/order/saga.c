@@ -304,28 +304,56 @@ static int on_product(PGconn *tx, const struct consumed *ev, char *errstr, size_
 	        5, p, NULL, errstr, size);
 }
 
-int order_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
+/* The handlers, one per event type the order service applies. */
+static int requested(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
 {
-	struct order_ctx *c = arg;
-	const char *t = ev->type;
-
-	if (!strcmp(t, "OrderRequested"))
-		return on_requested(c, tx, ev, errstr, size);
-	if (!strcmp(t, "ProductUpdated"))
-		return on_product(tx, ev, errstr, size);
-	if (!strcmp(t, "PaymentProcessed"))
-		return on_result(c, tx, ev, "payment_status", "PAID", NULL, errstr, size);
-	if (!strcmp(t, "PaymentFailed"))
-		return on_result(c, tx, ev, "payment_status", "DECLINED", "PAYMENT_DECLINED",
-		                 errstr, size);
-	if (!strcmp(t, "InventoryReserved"))
-		return on_result(c, tx, ev, "inventory_status", "RESERVED", NULL, errstr, size);
-	if (!strcmp(t, "InventoryInsufficient"))
-		return on_result(c, tx, ev, "inventory_status", "INSUFFICIENT",
-		                 "INSUFFICIENT_STOCK", errstr, size);
-	if (!strcmp(t, "ShipmentDelivered"))
-		return on_shipping(c, tx, ev, true, errstr, size);
-	if (!strcmp(t, "ShipmentFailed"))
-		return on_shipping(c, tx, ev, false, errstr, size);
-	return 0; /* other events on these topics are not the order's business */
+	return on_requested(c, tx, ev, e, n);
 }
+
+static int product(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
+{
+	(void)c;
+	return on_product(tx, ev, e, n);
+}
+
+static int paid(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
+{
+	return on_result(c, tx, ev, "payment_status", "PAID", NULL, e, n);
+}
+
+static int declined(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
+{
+	return on_result(c, tx, ev, "payment_status", "DECLINED", "PAYMENT_DECLINED", e, n);
+}
+
+static int reserved(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
+{
+	return on_result(c, tx, ev, "inventory_status", "RESERVED", NULL, e, n);
+}
+
+static int short_of_stock(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
+{
+	return on_result(c, tx, ev, "inventory_status", "INSUFFICIENT", "INSUFFICIENT_STOCK", e, n);
+}
+
+static int delivered(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
+{
+	return on_shipping(c, tx, ev, true, e, n);
+}
+
+static int shipping_failed(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
+{
+	return on_shipping(c, tx, ev, false, e, n);
+}
+
+const struct dbapply_handler order_handlers[] = {
+        {"OrderRequested", requested},
+        {"ProductUpdated", product},
+        {"PaymentProcessed", paid},
+        {"PaymentFailed", declined},
+        {"InventoryReserved", reserved},
+        {"InventoryInsufficient", short_of_stock},
+        {"ShipmentDelivered", delivered},
+        {"ShipmentFailed", shipping_failed},
+        {NULL, NULL},
+};

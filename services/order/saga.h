@@ -5,7 +5,7 @@
 #ifndef ORDER_SAGA_H
 #define ORDER_SAGA_H
 
-#include "consumer.h"
+#include "dbapply.h"
 #include "outbox.h"
 
 struct order_ctx {
@@ -25,7 +25,7 @@ enum order_decision {
 enum order_decision order_decide(const char *status, const char *payment, const char *inventory);
 
 /* The consumer handler of the order service (every topic it consumes). */
-int order_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-                 size_t errstr_size);
+/* The events the service applies, each with its handler (ctx: struct order_ctx). */
+extern const struct dbapply_handler order_handlers[];
 
 #endif

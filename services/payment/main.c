@@ -27,10 +27,6 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-static const char *const topics[] = {"order-events", NULL};
-/* The events payment_handle applies; the rest of these topics is skipped unread. */
-static const char *const types[] = {"OrderCreated", "OrderCancelled", NULL};
-
 int main(int argc, char **argv)
 {
 	struct payment_cfg cfg = {0};
@@ -44,7 +40,7 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		ctx = (struct payment_ctx){d.outbox, cfg.limit_cents, cfg.decline_rate,
 		                           (unsigned long long)cfg.seed};
-		rc = daemon_consume(&d, "payment", topics, types, payment_handle, &ctx);
+		rc = daemon_consume(&d, "payment", payment_handlers, &ctx);
 	}
 	daemon_stop(&d);
 	config_release(&cfg, vars, NVARS);

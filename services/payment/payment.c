@@ -34,9 +34,9 @@ const char *payment_decline_reason(const struct payment_ctx *c, const char *cust
 	return NULL;
 }
 
-static int on_created(struct payment_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
-                      size_t size)
+static int on_created(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
 {
+	struct payment_ctx *c = arg;
 	const json_t *r = ev->record;
 	const char *order_id = event_str(r, "order_id");
 	const char *customer = event_str(r, "customer_id");
@@ -85,9 +85,9 @@ static int on_created(struct payment_ctx *c, PGconn *tx, const struct consumed *
 }
 
 /* OrderCancelled: refund a charge this service made; otherwise nothing. */
-static int on_cancelled(struct payment_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
-                        size_t size)
+static int on_cancelled(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
 {
+	struct payment_ctx *c = arg;
 	const char *order_id = event_str(ev->record, "order_id");
 	const char *p[1] = {order_id};
 	PGresult *res = NULL;
@@ -123,11 +123,8 @@ static int on_cancelled(struct payment_ctx *c, PGconn *tx, const struct consumed
 	return rc;
 }
 
-int payment_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
-{
-	if (!strcmp(ev->type, "OrderCreated"))
-		return on_created(arg, tx, ev, errstr, size);
-	if (!strcmp(ev->type, "OrderCancelled"))
-		return on_cancelled(arg, tx, ev, errstr, size);
-	return 0;
-}
+const struct dbapply_handler payment_handlers[] = {
+        {"OrderCreated", on_created},
+        {"OrderCancelled", on_cancelled},
+        {NULL, NULL},
+};

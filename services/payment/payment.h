@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "consumer.h"
+#include "dbapply.h"
 #include "outbox.h"
 
 struct payment_ctx {
@@ -23,7 +23,7 @@ struct payment_ctx {
 const char *payment_decline_reason(const struct payment_ctx *c, const char *customer_id,
                                    long long total_cents, const char *order_id);
 
-int payment_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-                   size_t errstr_size);
+/* The events the service applies, each with its handler (ctx: struct payment_ctx). */
+extern const struct dbapply_handler payment_handlers[];
 
 #endif

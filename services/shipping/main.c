@@ -30,10 +30,6 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-static const char *const topics[] = {"order-events", NULL};
-/* The events shipping_handle applies; the rest of these topics is skipped unread. */
-static const char *const types[] = {"OrderConfirmed", NULL};
-
 int main(int argc, char **argv)
 {
 	struct shipping_cfg cfg = {0};
@@ -52,7 +48,7 @@ int main(int argc, char **argv)
 		                            .delivery_delay_ms = cfg.delivery_delay_ms,
 		                            .failure_rate = cfg.failure_rate};
 		daemon_set_tick(&d, shipping_tick, &ctx);
-		rc = daemon_consume(&d, "shipping", topics, types, shipping_handle, &ctx);
+		rc = daemon_consume(&d, "shipping", shipping_handlers, &ctx);
 	}
 	daemon_stop(&d);
 	config_release(&cfg, vars, NVARS);

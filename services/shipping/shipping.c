@@ -21,9 +21,9 @@ bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address)
 }
 
 /* OrderConfirmed: one shipment per order, handed to the carrier by the tick. */
-static int on_confirmed(struct shipping_ctx *c, PGconn *tx, const struct consumed *ev, char *errstr,
-                        size_t size)
+static int on_confirmed(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
 {
+	struct shipping_ctx *c = arg;
 	const json_t *r = ev->record;
 	const char *order_id = event_str(r, "order_id");
 	char shipment_id[40], *cause;
@@ -66,12 +66,10 @@ static int on_confirmed(struct shipping_ctx *c, PGconn *tx, const struct consume
 	        errstr, size);
 }
 
-int shipping_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errstr, size_t size)
-{
-	if (!strcmp(ev->type, "OrderConfirmed"))
-		return on_confirmed(arg, tx, ev, errstr, size);
-	return 0;
-}
+const struct dbapply_handler shipping_handlers[] = {
+        {"OrderConfirmed", on_confirmed},
+        {NULL, NULL},
+};
 
 /* Emits a shipping event caused by the stored OrderConfirmed metadata. */
 static int emit(struct shipping_ctx *c, PGconn *tx, const char *type, json_t *fields,

@@ -7,7 +7,7 @@
 #ifndef SHIPPING_SHIPPING_H
 #define SHIPPING_SHIPPING_H
 
-#include "consumer.h"
+#include "dbapply.h"
 #include "db.h"
 #include "outbox.h"
 
@@ -23,8 +23,8 @@ struct shipping_ctx {
 	bool idle;              /* the last look found nothing due */
 };
 
-int shipping_handle(void *ctx, PGconn *tx, const struct consumed *ev, char *errstr,
-                    size_t errstr_size);
+/* The events the service applies, each with its handler (ctx: struct shipping_ctx). */
+extern const struct dbapply_handler shipping_handlers[];
 
 /* Works through the shipments that are due (carrier attempts, deliveries), in
  * one transaction, at most every few milliseconds; when none is due it sleeps

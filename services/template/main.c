@@ -47,18 +47,26 @@ int main(int argc, char **argv)
 	struct daemon d = {0};
 	struct template_ctx ctx;
 	const char *topics[MAX_NAMES], *types[MAX_NAMES];
+	struct dbapply_handler handlers[MAX_NAMES + 1];
+	int ntypes;
 	int rc;
 
 	log_init("template", LOG_LEVEL_INFO);
 	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
 	if (config_split_list(cfg.topics, topics, MAX_NAMES) == 0)
 		die("CONSUME_TOPICS names no topic");
-	config_split_list(cfg.types, types, MAX_NAMES);
+	ntypes = config_split_list(cfg.types, types, MAX_NAMES);
+	/* Every configured type (all of them when none is) goes to one handler. */
+	for (int i = 0; i < ntypes; i++)
+		handlers[i] = (struct dbapply_handler){types[i], template_handle};
+	if (ntypes == 0)
+		handlers[ntypes++] = (struct dbapply_handler){DBAPPLY_ANY_TYPE, template_handle};
+	handlers[ntypes] = (struct dbapply_handler){NULL, NULL};
 	rc = daemon_start(&d, "template", &cfg.d, service_migrations, service_nmigrations);
 	if (rc < 0)
 		goto out;
 	ctx = (struct template_ctx){d.outbox, d.codec, cfg.emit_type, cfg.emit_topic};
-	rc = daemon_consume(&d, cfg.group, topics, types[0] ? types : NULL, template_handle, &ctx);
+	rc = daemon_consume_topics(&d, cfg.group, topics, handlers, &ctx);
 	LOG(INFO, "stopping");
 out:
 	daemon_stop(&d);

@@ -211,3 +211,29 @@ Test(idempotency, the_key_is_per_api_key_and_the_hash_per_body)
 	cr_expect_str_eq(a.hash, b.hash);
 	cr_expect_str_neq(a.hash, c.hash);
 }
+
+/* A service's handler table is the single list of what it consumes: every
+ * type in it must have a schema that names its topic, or the daemon would
+ * refuse to start. */
+Test(handlers, every_handled_type_has_a_schema_with_a_topic)
+{
+	const struct dbapply_handler *tables[] = {order_handlers, payment_handlers,
+	                                          inventory_handlers, shipping_handlers,
+	                                          notification_handlers};
+	struct codec *codec = NULL;
+	char why[256];
+
+	cr_assert_eq(codec_new(&codec, why, sizeof(why)), 0, "%s", why);
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		int n = 0;
+
+		for (const struct dbapply_handler *h = tables[t]; h->type; h++, n++) {
+			cr_expect_not_null(codec_topic(codec, h->type), "%s has no topic", h->type);
+			cr_expect_not_null(h->apply, "%s has no handler", h->type);
+			cr_expect_null(dbapply_find(tables[t], "NoSuchEvent"));
+			cr_expect_eq(dbapply_find(tables[t], h->type), h->apply);
+		}
+		cr_expect_gt(n, 0, "table %zu is empty", t);
+	}
+	codec_free(codec);
+}
