@@ -20,18 +20,6 @@
 #define PORT_A 19191
 #define PORT_B 19192
 
-/* The value of one metric line ("name{labels}") on a daemon's /metrics, or -1. */
-static long long metric(int port, const char *line)
-{
-	static char body[65536];
-	const char *p;
-
-	if (support_http(port, "GET", "/metrics", NULL, NULL, body, sizeof(body)) != 200)
-		return -1;
-	p = strstr(body, line);
-	return p ? strtoll(p + strlen(line), NULL, 10) : -1;
-}
-
 static long long effects(const char *db, const char *event_id)
 {
 	const char *p[] = {event_id, NULL};
@@ -78,7 +66,7 @@ Test(plumbing, the_same_event_delivered_twice_has_one_effect, .timeout = 120)
 
 	snprintf(line, sizeof(line), "saga_consumer_duplicates_total{group=\"%s\"} ", group);
 	for (int i = 0; i < 100 && dups < 1; i++, usleep(100 * 1000))
-		dups = metric(PORT_A, line);
+		dups = support_metric(PORT_A, line);
 	cr_expect_eq(dups, 1, "duplicates counted: %lld", dups);
 	cr_expect_eq(effects(db, id), 1, "the event was applied %lld times", effects(db, id));
 	support_service_stop(&a);
@@ -130,7 +118,7 @@ Test(plumbing, events_of_types_not_handled_are_skipped_without_a_trace, .timeout
 	             1, "the handled event was not applied");
 	snprintf(line, sizeof(line), "saga_consumer_skipped_total{group=\"%s\"} ", group);
 	for (int i = 0; i < 100 && skipped < 2; i++, usleep(100 * 1000))
-		skipped = metric(PORT_A, line);
+		skipped = support_metric(PORT_A, line);
 	cr_expect_eq(skipped, 2, "skipped: %lld", skipped);
 	cr_expect_eq(support_db_value(db, "SELECT count(*) FROM inbox WHERE consumer = $1",
 	                              (const char *[]){group, NULL}),

@@ -59,18 +59,6 @@ static void setup(void)
 	sql(refusals_sql, NULL, 0);
 }
 
-/* The value of one metric line ("name{labels} ") on the daemon's /metrics, or -1. */
-static long long metric(int port, const char *line)
-{
-	static char body[65536];
-	const char *p;
-
-	if (support_http(port, "GET", "/metrics", NULL, NULL, body, sizeof(body)) != 200)
-		return -1;
-	p = strstr(body, line);
-	return p ? strtoll(p + strlen(line), NULL, 10) : -1;
-}
-
 static void teardown(void)
 {
 	sql("DROP TRIGGER IF EXISTS it_refuse ON template_effects", NULL, 0);
@@ -235,7 +223,7 @@ Test(poison, a_transient_error_is_retried_until_it_passes_and_never_dead_lettere
 	cr_expect_eq(support_sh(cmd), 0, "no stall report naming the event in %s", s.t.log);
 	snprintf(cmd, sizeof(cmd), "saga_consumer_last_progress_age_seconds{group=\"%s\"} ",
 	         s.group);
-	cr_expect_geq(metric(PORT, cmd), 2, "the last-progress age does not grow");
+	cr_expect_geq(support_metric(PORT, cmd), 2, "the last-progress age does not grow");
 	sql("DELETE FROM it_refusals WHERE order_id = $1", (const char *[]){busy}, 1);
 	cr_expect_eq(support_db_wait(support_env("TEST_DATABASE_URL"),
 	                             "SELECT count(*) FROM template_effects WHERE order_id = $1",

@@ -42,17 +42,6 @@ static void *produce_load(void *arg)
 	return NULL;
 }
 
-static long long gauge(int port, const char *line)
-{
-	static __thread char body[65536];
-	const char *p;
-
-	if (support_http(port, "GET", "/metrics", NULL, NULL, body, sizeof(body)) != 200)
-		return -1;
-	p = strstr(body, line);
-	return p ? strtoll(p + strlen(line), NULL, 10) : -1;
-}
-
 static const char active_line[] = "saga_outbox_relay_active{service=\"template\"} ";
 
 /* Samples both relays' active gauges until stopped: the longest time both said 1. */
@@ -68,7 +57,8 @@ static void *sample(void *arg)
 
 	while (!atomic_load(&s->stop)) {
 		long long now = support_now_ms();
-		bool both = gauge(PORT_A, active_line) == 1 && gauge(PORT_B, active_line) == 1;
+		bool both = support_metric(PORT_A, active_line) == 1 &&
+		            support_metric(PORT_B, active_line) == 1;
 
 		s->samples++;
 		if (both && since < 0)
@@ -181,7 +171,7 @@ Test(relay, a_relay_whose_session_is_terminated_stops_publishing_and_nothing_is_
 	             0, "outbox rows left unpublished");
 	cr_expect_eq(distinct_keys(out, prefix, KILLS * EVENTS_PER_KILL), KILLS * EVENTS_PER_KILL,
 	             "not every event was published");
-	cr_expect_eq(gauge(PORT_A, active_line) + gauge(PORT_B, active_line), 1,
+	cr_expect_eq(support_metric(PORT_A, active_line) + support_metric(PORT_B, active_line), 1,
 	             "one relay is active at the end");
 	support_service_stop(&a);
 	support_service_stop(&b);

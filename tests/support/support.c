@@ -124,6 +124,19 @@ out:
 	return status;
 }
 
+long long support_metric(int port, const char *line)
+{
+	char *body = malloc(65536);
+	const char *p;
+	long long v = -1;
+
+	if (body && support_http(port, "GET", "/metrics", NULL, NULL, body, 65536) == 200 &&
+	    (p = strstr(body, line)))
+		v = strtoll(p + strlen(line), NULL, 10);
+	free(body);
+	return v;
+}
+
 int support_wait_status(int port, const char *path, int want_status, int timeout_ms)
 {
 	long long deadline = support_now_ms() + timeout_ms;

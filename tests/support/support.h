@@ -33,6 +33,10 @@ void support_unique(char *buf, size_t size, const char *prefix);
 int support_http(int port, const char *method, const char *path, const char *extra_headers,
                  const char *req_body, char *body, size_t size);
 
+/* The value on a daemon's /metrics of the line starting with line (e.g.
+ * "saga_consumer_lag{group=\"x\"} "), or -1 when absent or unreachable. */
+long long support_metric(int port, const char *line);
+
 /* Polls GET path until it answers want_status; 0 on success, -1 on timeout. */
 int support_wait_status(int port, const char *path, int want_status, int timeout_ms);
 
