@@ -26,6 +26,7 @@
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
+#include "readmodel.h"
 #include "redis.h"
 
 struct check_cfg {
@@ -112,7 +113,7 @@ static json_t *accepted_orders(const char *redis_url)
 
 	if (redis_connect(&rc, redis_url, 2000, why, sizeof(why)) < 0)
 		die("%s", why);
-	r = redisCommand(rc, "SMEMBERS orders:accepted");
+	r = redisCommand(rc, "SMEMBERS " READMODEL_ACCEPTED);
 	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
 		json_array_append_new(ids, json_string(r->element[i]->str));
 	freeReplyObject(r);
@@ -377,8 +378,8 @@ static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *
 	if (redis_connect(&rc, redis_url, 2000, why, sizeof(why)) < 0)
 		die("%s", why);
 	json_object_foreach (want, key, o) {
-		redisReply *r = redisCommand(rc, "HMGET order:%s %s %s %s %s %s", key, fields[0],
-		                             fields[1], fields[2], fields[3], fields[4]);
+		redisReply *r = redisCommand(rc, "HMGET " READMODEL_ORDER " %s %s %s %s %s", key,
+		                             fields[0], fields[1], fields[2], fields[3], fields[4]);
 
 		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
 			die("could not read the read model: %s", r ? r->str : rc->errstr);

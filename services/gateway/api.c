@@ -13,6 +13,7 @@
 #include "gateway.h"
 #include "idem.h"
 #include "log.h"
+#include "readmodel.h"
 
 /* A message whose delivery report the request thread waits for. */
 struct ack {
@@ -92,8 +93,8 @@ static int over_limit(struct gateway *g, const struct api_key *k)
 
 	if (!c)
 		return -1;
-	redisAppendCommand(c, "INCR rl:%s:%lld", k->key, (long long)time(NULL));
-	redisAppendCommand(c, "EXPIRE rl:%s:%lld 2", k->key, (long long)time(NULL));
+	redisAppendCommand(c, "INCR " READMODEL_RATE, k->key, (long long)time(NULL));
+	redisAppendCommand(c, "EXPIRE " READMODEL_RATE " 2", k->key, (long long)time(NULL));
 	if (redisGetReply(c, (void **)&r) == REDIS_OK && r) {
 		count = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 		freeReplyObject(r);
@@ -136,8 +137,8 @@ static void record_accepted(struct gateway *g, const char *order_id, const struc
 		LOG(WARN, "could not record accepted order %s in redis: %s", order_id, why);
 		return;
 	}
-	redisAppendCommand(c, "HSETNX order:%s status PENDING", order_id);
-	redisAppendCommand(c, "SADD orders:accepted %s", order_id);
+	redisAppendCommand(c, "HSETNX " READMODEL_ORDER " status PENDING", order_id);
+	redisAppendCommand(c, "SADD " READMODEL_ACCEPTED " %s", order_id);
 	if (idem) {
 		idem_format(idem, IDEM_DONE, value, sizeof(value));
 		redisAppendCommand(c, "SET %s %s EX %ld", idem->key, value, g->idempotency_ttl_s);
@@ -170,14 +171,15 @@ static int publish_order(struct gateway *g, const char *order_id, const char *ev
 	rc = codec_encode(g->codec, "OrderRequested", request, &value, &len, why, size);
 	if (rc < 0)
 		return rc;
-	err = rd_kafka_producev(g->producer, RD_KAFKA_V_TOPIC("order-requests"),
-	                        RD_KAFKA_V_KEY(order_id, strlen(order_id)),
-	                        RD_KAFKA_V_VALUE(value, len),
-	                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-	                        RD_KAFKA_V_HEADER("event-type", "OrderRequested", -1),
-	                        RD_KAFKA_V_HEADER("event-id", id, -1),
-	                        RD_KAFKA_V_HEADER("traceparent", traceparent, -1),
-	                        RD_KAFKA_V_OPAQUE(&a), RD_KAFKA_V_END);
+	/* The topic is the schema's (x-topic), like every event's. */
+	err = rd_kafka_producev(
+	        g->producer, RD_KAFKA_V_TOPIC(codec_topic(g->codec, "OrderRequested")),
+	        RD_KAFKA_V_KEY(order_id, strlen(order_id)), RD_KAFKA_V_VALUE(value, len),
+	        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+	        RD_KAFKA_V_HEADER("event-type", "OrderRequested", -1),
+	        RD_KAFKA_V_HEADER("event-id", id, -1),
+	        RD_KAFKA_V_HEADER("traceparent", traceparent, -1), RD_KAFKA_V_OPAQUE(&a),
+	        RD_KAFKA_V_END);
 	if (err) {
 		free(value);
 		snprintf(why, size, "%s", rd_kafka_err2str(err));
@@ -357,7 +359,7 @@ static void get_order(void *ctx, const struct http_request *req, struct http_res
 		http_reply_problem(res, 404, NULL, "no order %s", id);
 		return;
 	}
-	h = redis_cmd(g, "HGETALL order:%s", id);
+	h = redis_cmd(g, "HGETALL " READMODEL_ORDER, id);
 	if (!h || h->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(h);
 		http_reply_problem(res, 503, NULL, "the read model is unavailable");
@@ -379,7 +381,7 @@ static void get_order(void *ctx, const struct http_request *req, struct http_res
 	}
 	freeReplyObject(h);
 	history = json_array();
-	l = redis_cmd(g, "LRANGE order:%s:history 0 -1", id);
+	l = redis_cmd(g, "LRANGE " READMODEL_HISTORY " 0 -1", id);
 	if (l && l->type == REDIS_REPLY_ARRAY) {
 		entries = calloc(l->elements ? l->elements : 1, sizeof(*entries));
 		for (size_t i = 0; entries && i < l->elements; i++)
@@ -417,7 +419,7 @@ static json_t *product_json(redisReply *h, const char *id)
 static void get_products(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct gateway *g = ctx;
-	redisReply *ids = redis_cmd(g, "ZRANGE products 0 99");
+	redisReply *ids = redis_cmd(g, "ZRANGE " READMODEL_PRODUCTS " 0 99");
 	json_t *items = json_array();
 	char *text;
 
@@ -429,7 +431,7 @@ static void get_products(void *ctx, const struct http_request *req, struct http_
 		return;
 	}
 	for (size_t i = 0; i < ids->elements; i++) {
-		redisReply *h = redis_cmd(g, "HGETALL product:%s", ids->element[i]->str);
+		redisReply *h = redis_cmd(g, "HGETALL " READMODEL_PRODUCT, ids->element[i]->str);
 
 		if (h && h->type == REDIS_REPLY_ARRAY && h->elements)
 			json_array_append_new(items, product_json(h, ids->element[i]->str));
@@ -444,7 +446,7 @@ static void get_product(void *ctx, const struct http_request *req, struct http_r
 {
 	struct gateway *g = ctx;
 	const char *id = req->path + strlen("/v1/products/");
-	redisReply *h = redis_cmd(g, "HGETALL product:%s", id);
+	redisReply *h = redis_cmd(g, "HGETALL " READMODEL_PRODUCT, id);
 	char *text;
 	json_t *p;
 

@@ -47,10 +47,6 @@ extern const size_t gateway_nroutes;
 /* Parses API_KEYS ("key:limit,key:limit"); returns the count or -1. */
 int gateway_parse_keys(struct gateway *g, char *spec);
 
-/* Redis hash of the read model's Kafka positions ("topic:partition" -> the
- * next offset to apply), written in the same transaction as the effects. */
-#define PROJECTOR_OFFSETS_KEY "readmodel:offsets"
-
 /* The read model projector (projector.c): consumes the saga topics and the
  * catalogue into Redis until stopped. */
 struct projector;

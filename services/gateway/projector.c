@@ -7,7 +7,7 @@
  *
  * The projector runs the consumer loop (consumer.h) with a Redis applier: a
  * batch is one MULTI/EXEC transaction holding its effects and the offsets
- * after it (PROJECTOR_OFFSETS_KEY), so Redis's own durability (an fsync a
+ * after it (READMODEL_OFFSETS), so Redis's own durability (an fsync a
  * second) can lose a suffix of batches but never keep an offset without its
  * effects; on assignment the partitions start from those offsets (from the
  * beginning when Redis has none: the read model is rebuilt). Poison goes to
@@ -23,6 +23,7 @@
 #include "gateway.h"
 #include "kafka.h"
 #include "log.h"
+#include "readmodel.h"
 #include "signals.h"
 
 #define PROJECTOR_BATCH 256
@@ -120,7 +121,8 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 		snprintf(total, sizeof(total), "%lld", (long long)event_int(r, "total_cents"));
 	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
 	redisAppendCommand(
-	        p->redis, "EVALSHA %s 2 order:%s order:%s:history %s %s %s %s %s %s %s %s",
+	        p->redis,
+	        "EVALSHA %s 2 " READMODEL_ORDER " " READMODEL_HISTORY " %s %s %s %s %s %s %s %s",
 	        p->script_sha, order_id, order_id, event_meta(r, "event_id"), entry,
 	        effects[i].field, effects[i].value, rank, effects[i].status, total,
 	        !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason")
@@ -135,10 +137,11 @@ static int queue_product(struct projector *p, const json_t *r)
 	if (!id)
 		return 0;
 	redisAppendCommand(p->redis,
-	                   "HSET product:%s name %s price_cents %lld currency %s available %lld",
+	                   "HSET " READMODEL_PRODUCT
+	                   " name %s price_cents %lld currency %s available %lld",
 	                   id, event_str(r, "name"), (long long)event_int(r, "price_cents"),
 	                   event_str(r, "currency"), (long long)event_int(r, "available"));
-	redisAppendCommand(p->redis, "ZADD products 0 %s", id);
+	redisAppendCommand(p->redis, "ZADD " READMODEL_PRODUCTS " 0 %s", id);
 	return 2;
 }
 
@@ -250,7 +253,7 @@ static int queue_offsets(struct projector *p, const struct consumer_item *items,
 	for (int i = 0; i < n; i++)
 		kafka_position_add(list, items[i].msg, true);
 	argv[0] = "HSET";
-	argv[1] = PROJECTOR_OFFSETS_KEY;
+	argv[1] = READMODEL_OFFSETS;
 	for (int i = 0; i < list->cnt; i++) {
 		snprintf(text[i][0], sizeof(text[i][0]), "%s:%d", list->elems[i].topic,
 		         (int)list->elems[i].partition);
@@ -364,8 +367,8 @@ static int assigned(void *arg, rd_kafka_topic_partition_list_t *parts, char *why
 		p->rewind = false; /* the assignment starts from Redis's offsets anyway */
 	for (int i = 0; rc == 0 && i < parts->cnt; i++) {
 		rd_kafka_topic_partition_t *t = &parts->elems[i];
-		redisReply *r = redisCommand(p->redis, "HGET %s %s:%d", PROJECTOR_OFFSETS_KEY,
-		                             t->topic, (int)t->partition);
+		redisReply *r = redisCommand(p->redis, "HGET " READMODEL_OFFSETS " %s:%d", t->topic,
+		                             (int)t->partition);
 
 		if (!r) {
 			snprintf(why, size, "redis: %s", p->redis->errstr);

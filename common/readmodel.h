@@ -1,0 +1,28 @@
+/*
+ * readmodel.h - the layout of the gateway's Redis, in one place: the
+ * gateway writes and reads it, its projector keeps it, check-invariants
+ * compares it with the databases. Each name is a format for the key (with
+ * %s for an id), to be pasted into a command: "HGETALL " READMODEL_ORDER.
+ */
+#ifndef COMMON_READMODEL_H
+#define COMMON_READMODEL_H
+
+/* Hash: status (+ status_rank), total_cents, payment_status,
+ * inventory_status, shipment_status (each + <field>_rank), cancel_reason. */
+#define READMODEL_ORDER "order:%s"
+/* List: one {"event","event_id","at"} entry per event applied to the order. */
+#define READMODEL_HISTORY "order:%s:history"
+/* Set: the ids of the orders the gateway answered 202 for. */
+#define READMODEL_ACCEPTED "orders:accepted"
+/* Hash: name, price_cents, currency, available of one product. */
+#define READMODEL_PRODUCT "product:%s"
+/* Sorted set: every product id (the catalogue's order). */
+#define READMODEL_PRODUCTS "products"
+/* Hash: "topic:partition" -> the next offset the projector applies. */
+#define READMODEL_OFFSETS "readmodel:offsets"
+/* String: an Idempotency-Key's state (services/gateway/idem.h), per API key. */
+#define READMODEL_IDEMPOTENCY "idem:%.64s:%.200s"
+/* Counter: one API key's requests in one second (rate limit). */
+#define READMODEL_RATE "rl:%s:%lld"
+
+#endif
