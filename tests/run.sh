@@ -84,6 +84,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = unit ]; then
 	run_plain compose-check /usr/bin/python3 tests/compose/check.py
 	run_plain events-doc /usr/bin/python3 tools/events-doc.py --check
 	run_plain schemas-make bash tests/schemas-check/make-fails.sh
+	run_plain manifest /usr/bin/python3 tools/manifest.py --check
 	for bin in "$BUILD_DIR"/tests/bin/fuzz-replay-*; do
 		[ -x "$bin" ] || continue
 		target=${bin##*/fuzz-replay-}

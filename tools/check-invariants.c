@@ -26,12 +26,13 @@
 #include "event.h"
 #include "kafka.h"
 #include "log.h"
+#include "manifest.h"
 #include "readmodel.h"
 #include "redis.h"
 
 struct check_cfg {
 	char *order_db, *payment_db, *inventory_db, *shipping_db, *notification_db;
-	char *redis_url, *bootstrap, *groups;
+	char *redis_url, *bootstrap, *groups, *manifest;
 	long settle_s;
 };
 
@@ -49,8 +50,11 @@ static const struct config_var vars[] = {
                    "the gateway's Redis (the set of accepted orders)"),
         CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct check_cfg, bootstrap,
                    "Kafka (consumer groups' lag)"),
-        CONFIG_STR("CHECK_GROUPS", "order,payment,inventory,shipping,notification,gateway",
-                   struct check_cfg, groups, "the consumer groups that must catch up"),
+        CONFIG_STR("CHECK_GROUPS", "", struct check_cfg, groups,
+                   "the consumer groups that must catch up; empty: every service's in "
+                   "SERVICES_MANIFEST"),
+        CONFIG_STR("SERVICES_MANIFEST", "deploy/services.conf", struct check_cfg, manifest,
+                   "the services' manifest (each service is a consumer group)"),
         CONFIG_INT("CHECK_SETTLE_S", "60", 0, 3600, struct check_cfg, settle_s,
                    "how long to wait for orders to finish, outboxes to drain and consumers "
                    "to catch up"),
@@ -492,7 +496,7 @@ int main(int argc, char **argv)
 	long long outbox_left = 0;
 	struct pending p;
 	const char *groups[MAX_GROUPS];
-	char group_names[512];
+	char group_names[512], manifest_groups[MAX_GROUPS][MANIFEST_NAME_MAX];
 	rd_kafka_t *admin;
 	char why[256];
 	int64_t t0;
@@ -510,8 +514,27 @@ int main(int argc, char **argv)
 	if (!admin)
 		die("%s", why);
 	t0 = clock_mono_ms();
-	snprintf(group_names, sizeof(group_names), "%s", cfg.groups);
-	config_split_list(cfg.groups, groups, MAX_GROUPS);
+	if (cfg.groups[0]) {
+		snprintf(group_names, sizeof(group_names), "%s", cfg.groups);
+		config_split_list(cfg.groups, groups, MAX_GROUPS);
+	} else {
+		int n = manifest_names(cfg.manifest, manifest_groups, MAX_GROUPS - 1, why,
+		                       sizeof(why));
+		size_t len = 0;
+
+		if (n < 0)
+			die("%s", why);
+		group_names[0] = '\0';
+		for (int i = 0; i < n; i++) {
+			groups[i] = manifest_groups[i];
+			len += (size_t)snprintf(group_names + len, sizeof(group_names) - len,
+			                        "%s%s", i ? "," : "", manifest_groups[i]);
+			if (len >= sizeof(group_names))
+				len = sizeof(group_names) - 1;
+		}
+		groups[n] = NULL;
+	}
+	printf("groups: %s\n", group_names);
 	while ((busy = pending_work(dbs, 5, accepted, admin, groups, &p)) &&
 	       clock_mono_ms() - t0 < cfg.settle_s * 1000)
 		clock_sleep_ms(100);

@@ -4,8 +4,15 @@
 # Creates services/NAME from the template: a daemon with its configuration
 # table, its own database (migrations), the idempotent batch consumer of
 # CONSUMES and the outbox for PRODUCES wired, admin endpoints, a handler
-# skeleton, a unit test and an integration test. The build picks it up by
-# itself; the native stack gets its database and `make up` starts it.
+# skeleton, a unit test and an integration test. PRODUCES may name an event
+# that has no schema yet: its schema is written (the shared metadata record,
+# topic NAME-events, key order_id) with its topic and its catalogue entry.
+#
+# The one edit it makes to what exists is a line in deploy/services.conf;
+# what follows from that line (its database, consumer group, dead-letter
+# topic, Prometheus target, compose service, checker group) is made from
+# the manifest (tools/manifest.py render, the native stack, the topics tool,
+# check-invariants). The build picks the service up by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,18 +23,19 @@ usage() { echo "usage: make new-service NAME=name CONSUMES=topic[,topic] PRODUCE
 [ -n "$name" ] && [ -n "$consumes" ] || usage
 [[ $name =~ ^[a-z][a-z0-9_]{1,30}$ ]] || { echo "NAME must be lowercase letters, digits, _" >&2; exit 2; }
 [ ! -e "services/$name" ] || { echo "services/$name exists" >&2; exit 2; }
-if [ -n "$produces" ] && [ ! -f "schemas/$produces.avsc" ]; then
-	echo "PRODUCES: no schema schemas/$produces.avsc" >&2
+grep -qE "^$name[[:space:]#]" deploy/services.conf && { echo "$name is in deploy/services.conf" >&2; exit 2; }
+if [ -n "$produces" ] && ! [[ $produces =~ ^[A-Z][A-Za-z0-9]{2,60}$ ]]; then
+	echo "PRODUCES must be an event type in CamelCase, e.g. LoyaltyPointsAwarded" >&2
 	exit 2
 fi
 for t in ${consumes//,/ }; do
 	grep -qE "^$t( |$)" deploy/topics.conf || { echo "CONSUMES: $t is not in deploy/topics.conf" >&2; exit 2; }
 done
 upper=$(tr '[:lower:]' '[:upper:]' <<<"$name")
-# The next free admin port after the existing daemons'.
-port=$(grep -ho 'DAEMON_CONFIG_VARS([^)]*"9[0-9]*")' services/*/main.c | grep -o '9[0-9]\{3\}' | sort -n | tail -n 1)
+# The next free admin port after the manifest's.
+port=$(grep -v '^[[:space:]]*#' deploy/services.conf | awk 'NF >= 3 { print $3 }' | sort -n | tail -n 1)
 port=$((port + 1))
-[ "$port" -ne 9190 ] || port=9191
+[ "$port" -ne 9190 ] || port=9191 # the template's own
 
 rename() { sed -e "s/template/$name/g" -e "s/TEMPLATE/$upper/g"; }
 
@@ -40,16 +48,48 @@ sed -i -e "s/\"9190\"/\"$port\"/" \
 	-e "s/CONFIG_STR(\"CONSUME_TOPICS\", \"order-events\"/CONFIG_STR(\"CONSUME_TOPICS\", \"$consumes\"/" \
 	-e "s/CONFIG_STR(\"EMIT_TYPE\", \"\"/CONFIG_STR(\"EMIT_TYPE\", \"$produces\"/" \
 	"services/$name/main.c"
+
+# A new event: its schema, its topic, its place in the catalogue.
+new_event=
+if [ -n "$produces" ] && [ ! -f "schemas/$produces.avsc" ]; then
+	new_event="schemas/$produces.avsc"
+	python3 - "$produces" "$name" <<'PY'
+import json, sys
+event, service = sys.argv[1], sys.argv[2]
+metadata = json.load(open("schemas/OrderCreated.avsc"))["fields"][0]  # the shared record
+schema = {
+    "type": "record",
+    "name": event,
+    "namespace": f"saga.{service}",
+    "doc": f"Emitted by the {service} service (made by make new-service: say what it means).",
+    "x-topic": f"{service}-events",
+    "x-producer": service,
+    "x-key": "order_id",
+    "fields": [
+        metadata,
+        {"name": "order_id", "type": "string", "doc": "The order it is about (the key)."},
+        {"name": "cause_event_id", "type": "string", "doc": "The event that caused it."},
+        {"name": "cause_event_type", "type": "string", "doc": "That event's type."},
+    ],
+}
+with open(f"schemas/{event}.avsc", "w") as f:
+    json.dump(schema, f, indent=2)
+    f.write("\n")
+PY
+	grep -qE "^$name-events( |$)" deploy/topics.conf || echo "$name-events" >>deploy/topics.conf
+	python3 tools/events-doc.py >docs/events.md
+fi
+
 rename <tests/unit/test_template.c >"tests/unit/test_$name.c"
 last=$(ls tests/integration | grep -o '^[0-9][0-9]' | sort -n | tail -n 1)
 next=$(printf '%02d' $((10#$last + 1)))
 rename <tests/integration/07_template.c |
-	sed -e "s/#define EMITS \"NotificationSent\"/#define EMITS \"${produces:-NotificationSent}\"/" \
-		-e "s/#define PORT 19196/#define PORT $((19200 + 10#$next))/" >"tests/integration/${next}_$name.c"
-# Its own database in the native stack, and a place in `make up`.
-dbname=$name
-sed -i "s/^TEST saga_test$/$upper $dbname\nTEST saga_test/" deploy/local/lib.sh
-echo "$name $upper $port" >>deploy/local/services.conf
+	sed -e "s/#define EMITS[[:space:]]*\"NotificationSent\"/#define EMITS   \"${produces:-NotificationSent}\"/" \
+		-e "s/#define PORT[[:space:]]*19196/#define PORT    $((19200 + 10#$next))/" >"tests/integration/${next}_$name.c"
+
+# The one line in the manifest, and what is generated from it.
+printf '%-15s %-14s %-6s\n' "$name" "$name" "$port" | sed 's/ *$//' >>deploy/services.conf
+python3 tools/manifest.py render
 
 cat <<TXT
 created services/$name (admin port $port), consuming $consumes${produces:+, emitting $produces}:
@@ -58,6 +98,8 @@ created services/$name (admin port $port), consuming $consumes${produces:+, emit
   services/$name/main.c               its configuration table and wiring
   tests/unit/test_$name.c             unit test
   tests/integration/${next}_$name.c   integration test (real stack)
-It has its own database ($dbname) in the native stack and starts with make up.
-Next: make && make test; then add it to compose.yaml (see docs/new-service.md).
+${new_event:+  $new_event   its new event (topic $name-events, in docs/events.md)
+}and a line in deploy/services.conf: its database ($name), consumer group and
+dead-letter topic (dlq.$name), Prometheus target, compose service and checker
+group follow from it. Next: make && make test; make up starts it.
 TXT

@@ -1,9 +1,11 @@
 /*
- * topics - creates the topics listed in a file (deploy/topics.conf) through
- * librdkafka's admin API. Topics that exist already are left alone, so it is
- * safe to run again.
+ * topics - creates the topics listed in a file (deploy/topics.conf) and,
+ * given the services' manifest (deploy/services.conf), each service's
+ * dead-letter topic dlq.<name>, through librdkafka's admin API. Topics that
+ * exist already are left alone, so it is safe to run again.
  *
- *   KAFKA_BOOTSTRAP=127.0.0.1:19092 KAFKA_PARTITIONS=6 topics deploy/topics.conf
+ *   KAFKA_BOOTSTRAP=127.0.0.1:19092 KAFKA_PARTITIONS=6 topics deploy/topics.conf \
+ *       deploy/services.conf
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "clock.h"
 #include "kafka.h"
 #include "log.h"
+#include "manifest.h"
 
 #define MAX_TOPICS  64
 #define MAX_CONFIGS 8
@@ -101,6 +104,35 @@ static int read_topics(const char *path, struct topic_line *topics, int *n)
 	return 0;
 }
 
+/* Adds dlq.<name> for each service in the manifest. */
+static int add_dead_letter_topics(const char *path, struct topic_line *topics, int *n)
+{
+	char names[MAX_TOPICS][MANIFEST_NAME_MAX], why[256];
+	int count = manifest_names(path, names, MAX_TOPICS, why, sizeof(why));
+
+	if (count < 0) {
+		LOG(ERROR, "%s", why);
+		return -1;
+	}
+	for (int i = 0; i < count; i++) {
+		bool listed = false;
+
+		for (int t = 0; t < *n && !listed; t++)
+			listed = !strncmp(topics[t].name, "dlq.", 4) &&
+			         !strcmp(topics[t].name + 4, names[i]);
+		if (listed)
+			continue;
+		if (*n == MAX_TOPICS) {
+			LOG(ERROR, "more than %d topics", MAX_TOPICS);
+			return -1;
+		}
+		memset(&topics[*n], 0, sizeof(topics[*n]));
+		snprintf(topics[*n].name, sizeof(topics[*n].name), "dlq.%.63s", names[i]);
+		(*n)++;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct topic_line lines[MAX_TOPICS];
@@ -113,11 +145,12 @@ int main(int argc, char **argv)
 
 	log_init("topics", LOG_LEVEL_INFO);
 	config_load_or_exit(&cfg, vars, sizeof(vars) / sizeof(vars[0]), argc, argv);
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s TOPICS_FILE\n", argv[0]);
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: %s TOPICS_FILE [SERVICES_MANIFEST]\n", argv[0]);
 		goto out;
 	}
-	if (read_topics(argv[1], lines, &n) < 0)
+	if (read_topics(argv[1], lines, &n) < 0 ||
+	    (argc == 3 && add_dead_letter_topics(argv[2], lines, &n) < 0))
 		goto out;
 	for (int i = 0; i < n; i++) {
 		int k = 0;

@@ -1,15 +1,17 @@
 #!/bin/sh
 # The compose stack's one-shot set-up: one database and login role per
-# service (passwords from the environment), and the saga's topics.
+# service that has one (deploy/services.conf; its password from the
+# environment as <DATABASE>_DB_PASSWORD), the saga's topics and each
+# service's dead-letter topic.
 set -eu
 export PGPASSWORD="$POSTGRES_PASSWORD"
-for pair in "orders:$ORDERS_DB_PASSWORD" "payments:$PAYMENTS_DB_PASSWORD" \
-	"inventory:$INVENTORY_DB_PASSWORD" "shipping:$SHIPPING_DB_PASSWORD" \
-	"notifications:$NOTIFICATIONS_DB_PASSWORD"; do
-	role=${pair%%:*}
-	pw=${pair#*:}
+manifest=/etc/saga/services.conf
+for role in $(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$manifest" |
+	awk '$2 != "-" && !seen[$2]++ { print $2 }'); do
+	var=$(echo "$role" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD
+	pw=$(printenv "$var") || { echo "init: $var is not set (make compose-env)" >&2; exit 1; }
 	psql -h postgres -U postgres -v ON_ERROR_STOP=1 -v role="$role" -v pw="$pw" \
 		-f /etc/saga/provision-role.sql
 done
-topics /etc/saga/topics.conf
+topics /etc/saga/topics.conf "$manifest"
 echo "init: databases and topics ready"

@@ -6,10 +6,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 BUILD_DIR=${BUILD_DIR:-build/release}
-CONF=$ROOT/deploy/local/services.conf
 PIDS=$RUN_DIR/pids
 
-services() { grep -v -e '^#' -e '^[[:space:]]*$' "$CONF"; }
+services() { manifest; }
 
 # "order#2" is a second instance of the order daemon: program order, files order-2.
 program() { echo "${1%%#*}"; }
@@ -21,8 +20,8 @@ start() {
 	. "$RUN_DIR/stack.env"
 	set +a
 	mkdir -p "$PIDS" "$RUN_DIR/logs"
-	local name prefix port extra url bin
-	while read -r name prefix port extra; do
+	local name db port extra url bin prefix
+	while read -r name db port extra; do
 		bin=$(program "$name")
 		name=$(instance "$name")
 		if pid_alive "$PIDS/$name.pid"; then
@@ -30,13 +29,14 @@ start() {
 			continue
 		fi
 		url=
-		[ "$prefix" = - ] || url=$(eval echo "\${${prefix}_DATABASE_URL}")
+		prefix=$(tr '[:lower:]' '[:upper:]' <<<"$bin")
+		[ "$db" = - ] || url=$(eval echo "\${${prefix}_DATABASE_URL}")
 		# shellcheck disable=SC2086 # extra is a list of NAME=value words
 		env DATABASE_URL="$url" ADMIN_PORT="$port" $(eval echo "$extra") \
 			nohup "$ROOT/$BUILD_DIR/bin/$bin" </dev/null >>"$RUN_DIR/logs/$name.log" 2>&1 &
 		echo $! >"$PIDS/$name.pid"
 	done < <(services)
-	while read -r name prefix port extra; do
+	while read -r name db port extra; do
 		name=$(instance "$name")
 		wait_until "$READY_TIMEOUT" ready_or_dead "$PIDS/$name.pid" \
 			curl -fsS "http://127.0.0.1:$port/readyz" ||
@@ -49,18 +49,18 @@ start() {
 }
 
 stop() {
-	local name prefix port extra
+	local name db port extra
 	[ -d "$PIDS" ] || return 0
 	# Reverse order of start.
-	while read -r name prefix port extra; do
+	while read -r name db port extra; do
 		name=$(instance "$name")
 		stop_pidfile "$name" "$PIDS/$name.pid"
 	done < <(services | tac)
 }
 
 status() {
-	local name prefix port extra rc=0
-	while read -r name prefix port extra; do
+	local name db port extra rc=0
+	while read -r name db port extra; do
 		name=$(instance "$name")
 		if pid_alive "$PIDS/$name.pid" && curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
 			echo "$name: ready (admin http://127.0.0.1:$port)"

@@ -97,12 +97,15 @@ stop_pidfile() {
 	say "$1 stopped"
 }
 
-# Databases: one per service, each with its own login role of the same name.
-# Format: ENV_PREFIX database
-DATABASES="ORDER orders
-PAYMENT payments
-INVENTORY inventory
-SHIPPING shipping
-NOTIFICATION notifications
+# The services (deploy/services.conf): name database admin-port settings.
+MANIFEST=$ROOT/deploy/services.conf
+manifest() { grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$MANIFEST"; }
+
+# Databases: one per service that has one, each with its own login role of
+# the same name, plus two for the integration tests.
+# Format: ENV_PREFIX database (the prefix of <PREFIX>_DATABASE_URL: the
+# service's name in capitals).
+DATABASES="$(manifest | awk '$2 != "-" { n = $1; sub(/#.*/, "", n); print toupper(n), $2 }' |
+	awk '!seen[$1]++')
 TEST saga_test
 TEST2 saga_test2"

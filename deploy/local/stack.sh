@@ -61,7 +61,7 @@ up() {
 	cat "$RUN_DIR/logs/kafka-start.log"
 	[ $failed = 0 ] || { warn "the stack did not come up"; exit 1; }
 	KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT KAFKA_PARTITIONS=$KAFKA_PARTITIONS \
-		"$BUILD_DIR/bin/topics" "$ROOT/deploy/topics.conf" >"$RUN_DIR/logs/topics.log" 2>&1 ||
+		"$BUILD_DIR/bin/topics" "$ROOT/deploy/topics.conf" "$MANIFEST" >"$RUN_DIR/logs/topics.log" 2>&1 ||
 		fail topics "$RUN_DIR/logs/topics.log" "could not create the topics"
 	say "topics: $(grep -c created "$RUN_DIR/logs/topics.log" || true) created, $(grep -c exists "$RUN_DIR/logs/topics.log" || true) already there"
 	write_env

@@ -28,12 +28,17 @@ def check(ok, what):
         failed += 1
 
 
+def manifest_lines():
+    """deploy/services.conf's lines, as words."""
+    return [line.split() for line in open("deploy/services.conf")
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
 def config():
     """docker-compose's own view of compose.yaml, with throwaway values."""
     with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as env:
-        for name in ("POSTGRES_PASSWORD", "ORDERS_DB_PASSWORD", "PAYMENTS_DB_PASSWORD",
-                     "INVENTORY_DB_PASSWORD", "SHIPPING_DB_PASSWORD",
-                     "NOTIFICATIONS_DB_PASSWORD", "API_KEY"):
+        for name in ["POSTGRES_PASSWORD", "API_KEY"] + sorted(
+                {f"{w[1].upper()}_DB_PASSWORD" for w in manifest_lines() if w[1] != "-"}):
             env.write(f"{name}=check-{name.lower()}\n")
     try:
         out = subprocess.run(["docker-compose", "--env-file", env.name, "-f", "compose.yaml",
@@ -74,6 +79,17 @@ def main():
         s = services.get(d)
         check(s is not None and s.get("command") == [d], f"daemon {d} runs in compose as `{d}`")
     init_vars = set(re.findall(r"\$\{?([A-Z_]+)", open("deploy/compose/init.sh").read()))
+    # init.sh reads each database's password as <DATABASE>_DB_PASSWORD.
+    manifest = manifest_lines()
+    init_vars |= {f"{w[1].upper()}_DB_PASSWORD" for w in manifest if w[1] != "-"}
+    for w in manifest:
+        if "#" in w[0]:
+            continue  # one more instance of a daemon: compose runs one
+        name = w[0]
+        check(name in services, f"{name} (deploy/services.conf) runs in compose")
+        env = services.get(name, {}).get("environment", {})
+        check(str(env.get("ADMIN_PORT")) == w[2],
+              f"{name}: ADMIN_PORT in compose is the manifest's {w[2]}")
     for name, s in sorted(services.items()):
         if s.get("image") != "order-saga:latest":
             continue

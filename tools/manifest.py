@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Renders what is made from the services' manifest (deploy/services.conf).
+
+  tools/manifest.py render     rewrite the generated parts
+  tools/manifest.py --check    exit 1 when a generated part is not current
+  tools/manifest.py groups     print the consumer groups (one per service)
+
+Generated: the Prometheus targets (deploy/observability/prometheus.yml) and,
+in compose.yaml, the daemons that have a database and the init job's
+database passwords. The native stack (deploy/local), the topics tool (each
+service's dlq.<name>), deploy/compose/init.sh and make-env.sh and
+check-invariants read the manifest themselves.
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MANIFEST = os.path.join(ROOT, "deploy/services.conf")
+COMPOSE = os.path.join(ROOT, "compose.yaml")
+PROMETHEUS = os.path.join(ROOT, "deploy/observability/prometheus.yml")
+
+BEGIN = "# --- generated from deploy/services.conf by tools/manifest.py: {what}"
+END = "# --- end of generated {what}"
+
+
+def services():
+    """The manifest's services, one per name (order#2 is the order service)."""
+    out, seen = [], set()
+    for line in open(MANIFEST):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = line.split()
+        name = words[0].split("#")[0]
+        if name in seen:
+            continue
+        seen.add(name)
+        settings = [w.split("=", 1) for w in words[3:]]
+        out.append({"name": name, "db": words[1], "port": int(words[2]), "settings": settings})
+    return out
+
+
+def prometheus(svcs):
+    targets = "".join(f"          - {s['name']}:{s['port']}\n" for s in svcs)
+    return ("# Prometheus for the compose stack's observability profile: every daemon's\n"
+            "# /metrics on its admin port. Generated from deploy/services.conf by\n"
+            "# tools/manifest.py: do not edit.\n"
+            "global:\n"
+            "  scrape_interval: 5s\n"
+            "scrape_configs:\n"
+            "  - job_name: saga\n"
+            "    static_configs:\n"
+            "      - targets:\n" + targets)
+
+
+def password_var(db):
+    return f"{db.upper()}_DB_PASSWORD"
+
+
+def compose_passwords(svcs):
+    dbs = []
+    for s in svcs:
+        if s["db"] != "-" and s["db"] not in dbs:
+            dbs.append(s["db"])
+    return "".join(f"      {password_var(d)}: ${{{password_var(d)}:?run make compose-env}}\n"
+                   for d in dbs)
+
+
+def compose_daemons(svcs):
+    out = []
+    for s in svcs:
+        if s["db"] == "-":
+            continue  # the gateway's block is written by hand
+        name, db, port = s["name"], s["db"], s["port"]
+        out.append(f"  {name}:\n"
+                   f"    <<: *daemon\n"
+                   f"    command: [\"{name}\"]\n"
+                   f"    environment:\n"
+                   f"      <<: *daemon-env\n"
+                   f"      DATABASE_URL: postgresql://{db}:${{{password_var(db)}}}@postgres:5432/{db}\n"
+                   f"      ADMIN_PORT: {port}\n" +
+                   "".join(f"      {k}: {v}\n" for k, v in s["settings"]) +
+                   f"    healthcheck:\n"
+                   f"      test: [\"CMD\", \"curl\", \"-fsS\", \"http://localhost:{port}/readyz\"]\n"
+                   f"      interval: 5s\n")
+    return "\n".join(out)
+
+
+def replace_block(text, what, indent, body):
+    begin = indent + BEGIN.format(what=what) + "\n"
+    end = indent + END.format(what=what) + "\n"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        sys.exit(f"manifest: compose.yaml has no block \"{what}\"")
+    return pattern.sub(lambda _: begin + body + end, text, count=1)
+
+
+def rendered():
+    svcs = services()
+    compose = open(COMPOSE).read()
+    compose = replace_block(compose, "database passwords", "      ", compose_passwords(svcs))
+    compose = replace_block(compose, "daemons with a database", "  ", compose_daemons(svcs))
+    return {COMPOSE: compose, PROMETHEUS: prometheus(svcs)}
+
+
+def main():
+    what = sys.argv[1] if len(sys.argv) > 1 else "render"
+    if what == "groups":
+        print(",".join(s["name"] for s in services()))
+        return 0
+    stale = [path for path, text in rendered().items() if open(path).read() != text]
+    if what == "--check":
+        for path in stale:
+            print(f"FAIL {os.path.relpath(path, ROOT)} is not what deploy/services.conf makes"
+                  " (run tools/manifest.py render)")
+        print(f"manifest: {2 - len(stale)} passed, {len(stale)} failed")
+        return 1 if stale else 0
+    if what != "render":
+        sys.exit(__doc__)
+    for path, text in rendered().items():
+        with open(path, "w") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
