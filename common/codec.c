@@ -648,6 +648,126 @@ static json_t *to_json_record(struct walk *w, avro_value_t *v, const json_t *r, 
 	return obj;
 }
 
+/* A reader union: the first branch that reads the value exactly, else by promotion. */
+static json_t *to_json_union(struct walk *w, avro_value_t *v, avro_type_t t, const json_t *r,
+                             const char *path, int depth)
+{
+	for (int exact = 1; exact >= 0; exact--) {
+		const json_t *b;
+		size_t i;
+
+		json_array_foreach (r, i, b) {
+			const char *bt = schema_type(schema_deref(w->rroot, b));
+
+			if (bt && readable_as(t, bt, exact))
+				return to_json(w, v, b, path, depth + 1);
+		}
+	}
+	err_format(w->errstr, w->errstr_size, "%s: no branch of the reader's union fits", path);
+	return NULL;
+}
+
+/* null, boolean, the numbers (promoted to the reader's rt) and strings. */
+static json_t *to_json_scalar(struct walk *w, avro_value_t *v, avro_type_t t, const char *rt,
+                              const char *path)
+{
+	bool real = rt[0] == 'f' || rt[0] == 'd'; /* read as float or double */
+
+	switch (t) {
+	case AVRO_NULL: return json_null();
+	case AVRO_BOOLEAN: {
+		int b = 0;
+
+		avro_value_get_boolean(v, &b);
+		return json_boolean(b);
+	}
+	case AVRO_INT32: {
+		int32_t n = 0;
+
+		avro_value_get_int(v, &n);
+		return real ? json_real(n) : json_integer(n);
+	}
+	case AVRO_INT64: {
+		int64_t n = 0;
+
+		avro_value_get_long(v, &n);
+		return real ? json_real((double)n) : json_integer(n);
+	}
+	case AVRO_FLOAT: {
+		float f = 0;
+
+		avro_value_get_float(v, &f);
+		return json_real(f);
+	}
+	case AVRO_DOUBLE: {
+		double d = 0;
+
+		avro_value_get_double(v, &d);
+		return json_real(d);
+	}
+	case AVRO_STRING: {
+		const char *str = NULL;
+		size_t size = 0;
+		json_t *js;
+
+		avro_value_get_string(v, &str, &size);
+		js = str && size > 0 ? json_stringn(str, size - 1) : json_string("");
+		if (!js)
+			err_format(w->errstr, w->errstr_size, "%s: not valid UTF-8", path);
+		return js;
+	}
+	default: return NULL;
+	}
+}
+
+/* An enum symbol the reader knows, or the reader's default. */
+static json_t *to_json_enum(struct walk *w, avro_value_t *v, const json_t *r, const char *path)
+{
+	int idx = 0;
+	const char *sym;
+	const json_t *rs;
+	size_t i;
+
+	avro_value_get_enum(v, &idx);
+	sym = avro_schema_enum_get(avro_value_get_schema(v), idx);
+	json_array_foreach (json_object_get(r, "symbols"), i, rs)
+		if (sym && !strcmp(json_string_value(rs), sym))
+			return json_string(sym);
+	if (json_object_get(r, "default"))
+		return json_deep_copy(json_object_get(r, "default"));
+	err_format(w->errstr, w->errstr_size, "%s: unknown symbol %s", path, sym ? sym : "?");
+	return NULL;
+}
+
+/* An array or a map: each element read as the reader's items or values. */
+static json_t *to_json_container(struct walk *w, avro_value_t *v, bool map, const json_t *r,
+                                 const char *path, int depth)
+{
+	json_t *out = map ? json_object() : json_array();
+	size_t n = 0;
+
+	avro_value_get_size(v, &n);
+	for (size_t i = 0; i < n; i++) {
+		avro_value_t e;
+		const char *key = NULL;
+		json_t *je;
+
+		avro_value_get_by_index(v, i, &e, map ? &key : NULL);
+		je = to_json(w, &e, json_object_get(r, map ? "values" : "items"), path, depth + 1);
+		if (!je || (map && !key)) {
+			json_decref(je);
+			json_decref(out);
+			return NULL;
+		}
+		if (map)
+			json_object_set_new(out, key, je);
+		else
+			json_array_append_new(out, je);
+	}
+	return out;
+}
+
+/* The writer's value v as JSON shaped by the reader's schema node r. */
 static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const char *path,
                        int depth)
 {
@@ -664,132 +784,21 @@ static json_t *to_json(struct walk *w, avro_value_t *v, const json_t *r, const c
 		return to_json(w, &branch, r, path, depth + 1);
 	}
 	r = schema_deref(w->rroot, r);
-	rt = schema_type(r);
-	if (!rt)
+	if (!(rt = schema_type(r)))
 		return NULL;
-	if (!strcmp(rt, "union")) {
-		for (int exact = 1; exact >= 0; exact--) {
-			const json_t *b;
-			size_t i;
-
-			json_array_foreach (r, i, b) {
-				const char *bt = schema_type(schema_deref(w->rroot, b));
-
-				if (bt && readable_as(t, bt, exact))
-					return to_json(w, v, b, path, depth + 1);
-			}
-		}
-		err_format(w->errstr, w->errstr_size, "%s: no branch of the reader's union fits",
-		           path);
-		return NULL;
-	}
+	if (!strcmp(rt, "union"))
+		return to_json_union(w, v, t, r, path, depth);
 	if (!readable_as(t, rt, false)) {
 		err_format(w->errstr, w->errstr_size, "%s: the writer's type cannot be read as %s",
 		           path, rt);
 		return NULL;
 	}
 	switch (t) {
-	case AVRO_NULL: return json_null();
-	case AVRO_BOOLEAN: {
-		int b = 0;
-
-		avro_value_get_boolean(v, &b);
-		return json_boolean(b);
-	}
-	case AVRO_INT32: {
-		int32_t n = 0;
-
-		avro_value_get_int(v, &n);
-		return rt[0] == 'f' || rt[0] == 'd' ? json_real(n) : json_integer(n);
-	}
-	case AVRO_INT64: {
-		int64_t n = 0;
-
-		avro_value_get_long(v, &n);
-		return rt[0] == 'f' || rt[0] == 'd' ? json_real((double)n) : json_integer(n);
-	}
-	case AVRO_FLOAT: {
-		float f = 0;
-
-		avro_value_get_float(v, &f);
-		return json_real(f);
-	}
-	case AVRO_DOUBLE: {
-		double d = 0;
-
-		avro_value_get_double(v, &d);
-		return json_real(d);
-	}
-	case AVRO_STRING: {
-		const char *s = NULL;
-		size_t size = 0;
-		json_t *js;
-
-		avro_value_get_string(v, &s, &size);
-		js = s && size > 0 ? json_stringn(s, size - 1) : json_string("");
-		if (!js)
-			err_format(w->errstr, w->errstr_size, "%s: not valid UTF-8", path);
-		return js;
-	}
 	case AVRO_RECORD: return to_json_record(w, v, r, path, depth);
-	case AVRO_ENUM: {
-		int idx = 0;
-		const char *sym;
-		const json_t *rs;
-		size_t i;
-
-		avro_value_get_enum(v, &idx);
-		sym = avro_schema_enum_get(avro_value_get_schema(v), idx);
-		json_array_foreach (json_object_get(r, "symbols"), i, rs)
-			if (sym && !strcmp(json_string_value(rs), sym))
-				return json_string(sym);
-		if (json_object_get(r, "default"))
-			return json_deep_copy(json_object_get(r, "default"));
-		err_format(w->errstr, w->errstr_size, "%s: unknown symbol %s", path,
-		           sym ? sym : "?");
-		return NULL;
-	}
-	case AVRO_ARRAY: {
-		size_t n = 0;
-		json_t *arr = json_array();
-
-		avro_value_get_size(v, &n);
-		for (size_t i = 0; i < n; i++) {
-			avro_value_t e;
-			json_t *je;
-
-			avro_value_get_by_index(v, i, &e, NULL);
-			je = to_json(w, &e, json_object_get(r, "items"), path, depth + 1);
-			if (!je) {
-				json_decref(arr);
-				return NULL;
-			}
-			json_array_append_new(arr, je);
-		}
-		return arr;
-	}
-	case AVRO_MAP: {
-		size_t n = 0;
-		json_t *obj = json_object();
-
-		avro_value_get_size(v, &n);
-		for (size_t i = 0; i < n; i++) {
-			avro_value_t e;
-			const char *key = NULL;
-			json_t *je;
-
-			avro_value_get_by_index(v, i, &e, &key);
-			je = to_json(w, &e, json_object_get(r, "values"), path, depth + 1);
-			if (!je || !key) {
-				json_decref(je);
-				json_decref(obj);
-				return NULL;
-			}
-			json_object_set_new(obj, key, je);
-		}
-		return obj;
-	}
-	default: return NULL;
+	case AVRO_ENUM: return to_json_enum(w, v, r, path);
+	case AVRO_ARRAY: return to_json_container(w, v, false, r, path, depth);
+	case AVRO_MAP: return to_json_container(w, v, true, r, path, depth);
+	default: return to_json_scalar(w, v, t, rt, path);
 	}
 }
 

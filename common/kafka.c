@@ -1,8 +1,11 @@
 #include "kafka.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -416,4 +419,117 @@ rd_kafka_headers_t *kafka_headers_parse(const char *block)
 		block += line + (eol ? 1 : 0);
 	}
 	return h;
+}
+
+/* A message whose delivery report a caller of kafka_sync_produce waits for. */
+struct kafka_ack {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	bool done;
+	rd_kafka_resp_err_t err;
+};
+
+struct kafka_sync {
+	rd_kafka_t *rk;
+	int timeout_ms;
+	pthread_t poller;
+	bool polling;
+	atomic_bool stop;
+};
+
+static void on_sync_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	struct kafka_ack *a = msg->_private;
+
+	(void)rk;
+	(void)opaque;
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->err = msg->err;
+	a->done = true;
+	pthread_cond_signal(&a->done_cv);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void *serve_reports(void *arg)
+{
+	struct kafka_sync *s = arg;
+
+	while (!atomic_load(&s->stop))
+		rd_kafka_poll(s->rk, 50);
+	return NULL;
+}
+
+int kafka_sync_new(struct kafka_sync **out, const struct kafka_producer_cfg *cfg, char *errstr,
+                   size_t errstr_size)
+{
+	struct kafka_sync *s = calloc(1, sizeof(*s));
+	struct kafka_producer_cfg pc = *cfg;
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return ERR_NOMEM;
+	s->timeout_ms = cfg->message_timeout_ms > 0 ? cfg->message_timeout_ms : 5000;
+	pc.message_timeout_ms = s->timeout_ms;
+	pc.on_delivery = on_sync_delivery;
+	rc = kafka_producer_new(&s->rk, &pc, errstr, errstr_size);
+	if (rc == 0 && pthread_create(&s->poller, NULL, serve_reports, s) != 0) {
+		snprintf(errstr, errstr_size, "could not start the delivery-report thread");
+		rc = ERR_FATAL;
+	}
+	s->polling = rc == 0;
+	if (rc < 0) {
+		kafka_sync_free(s, 0);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int kafka_sync_produce(struct kafka_sync *s, const char *topic, const char *key, const void *value,
+                       size_t len, rd_kafka_headers_t *headers, char *errstr, size_t errstr_size)
+{
+	struct kafka_ack a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
+	struct timespec deadline;
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_producev(s->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+	                        RD_KAFKA_V_VALUE((void *)value, len),
+	                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&a), RD_KAFKA_V_END);
+	if (err) {
+		rd_kafka_headers_destroy(headers); /* taken only on success */
+		snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
+		return ERR_RETRY;
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);    /* pthread_cond_timedwait's clock */
+	deadline.tv_sec += s->timeout_ms / 1000 + 5; /* the message times out first */
+	pthread_mutex_lock(&a.lock);
+	while (!a.done)
+		if (pthread_cond_timedwait(&a.done_cv, &a.lock, &deadline) != 0)
+			break;
+	pthread_mutex_unlock(&a.lock);
+	if (!a.done) /* cannot happen while message.timeout.ms is shorter; never free a report */
+		BUG("no delivery report for a message to %s", topic);
+	if (a.err) {
+		snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(a.err));
+		return ERR_RETRY;
+	}
+	return 0;
+}
+
+void kafka_sync_free(struct kafka_sync *s, int flush_ms)
+{
+	if (!s)
+		return;
+	if (s->rk && flush_ms > 0)
+		rd_kafka_flush(s->rk, flush_ms);
+	atomic_store(&s->stop, true);
+	if (s->polling)
+		pthread_join(s->poller, NULL);
+	if (s->rk)
+		rd_kafka_destroy(s->rk);
+	free(s);
 }

@@ -56,6 +56,30 @@ int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, c
 int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, char *errstr,
                        size_t errstr_size) WARN_UNUSED;
 
+/*
+ * A producer whose callers each wait for the broker's acknowledgement of
+ * their message (acks=all, idempotent), from any thread; a thread of its
+ * own serves the delivery reports. cfg->message_timeout_ms bounds the wait
+ * (it must not be 0); cfg->on_delivery is not used.
+ */
+struct kafka_sync;
+
+int kafka_sync_new(struct kafka_sync **out, const struct kafka_producer_cfg *cfg, char *errstr,
+                   size_t errstr_size) WARN_UNUSED;
+
+/*
+ * Produces value (len bytes, copied) with key to topic and waits for the
+ * broker. headers (may be NULL) are taken, also on error. 0 when
+ * acknowledged; ERR_RETRY with errstr otherwise. A timeout is not a failure:
+ * the broker may have the message, only its acknowledgement is missing.
+ */
+int kafka_sync_produce(struct kafka_sync *s, const char *topic, const char *key, const void *value,
+                       size_t len, rd_kafka_headers_t *headers, char *errstr,
+                       size_t errstr_size) WARN_UNUSED;
+
+/* Waits up to flush_ms for what is in flight, stops the thread, frees. NULL-safe. */
+void kafka_sync_free(struct kafka_sync *s, int flush_ms);
+
 /* Subscribes to a NULL-terminated list of topics. */
 int kafka_subscribe(rd_kafka_t *rk, const char *const *topics, char *errstr,
                     size_t errstr_size) WARN_UNUSED;

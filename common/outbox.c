@@ -180,6 +180,17 @@ int outbox_batch_flush(struct outbox *ob, char *errstr, size_t errstr_size)
 	return rc;
 }
 
+char *outbox_event_headers(const char *type, const json_t *record)
+{
+	char *h = outbox_header_append(NULL, "event-type", type);
+
+	if (h)
+		h = outbox_header_append(h, "event-id", event_meta(record, "event_id"));
+	if (h && event_meta(record, "traceparent"))
+		h = outbox_header_append(h, "traceparent", event_meta(record, "traceparent"));
+	return h;
+}
+
 char *outbox_header_append(char *block, const char *name, const char *value)
 {
 	size_t old = block ? strlen(block) : 0;
@@ -241,12 +252,7 @@ int outbox_add(struct outbox *ob, PGconn *tx, const char *type, json_t *fields, 
 	rc = codec_encode(ob->codec, type, fields, &payload, &len, errstr, errstr_size);
 	if (rc < 0)
 		goto out;
-	headers = outbox_header_append(NULL, "event-type", type);
-	if (headers)
-		headers = outbox_header_append(headers, "event-id", event_meta(fields, "event_id"));
-	if (headers && event_meta(fields, "traceparent"))
-		headers = outbox_header_append(headers, "traceparent",
-		                               event_meta(fields, "traceparent"));
+	headers = outbox_event_headers(type, fields);
 	if (!headers) {
 		rc = ERR_NOMEM;
 		goto out;

@@ -62,6 +62,11 @@ int outbox_batch_flush(struct outbox *ob, char *errstr, size_t errstr_size) WARN
 /* Drops the kept events and ends the batch. NULL-safe. */
 void outbox_batch_discard(struct outbox *ob);
 
+/* The headers every event carries, as "name: value" lines: event-type,
+ * event-id and (when the metadata has one) traceparent. malloc'd; NULL when
+ * out of memory. */
+char *outbox_event_headers(const char *type, const json_t *record);
+
 /* Appends a "name: value\n" line to a malloc'd header block; newlines in
  * value become spaces. Returns the new block or NULL when out of memory
  * (the old block is freed then). */

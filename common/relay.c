@@ -189,50 +189,27 @@ static char *acked_ids(struct row *rows, int n, int *count)
 	return literal;
 }
 
-/*
- * One round: read up to batch rows, produce them, wait for every delivery
- * report, delete the acknowledged rows. Returns the number of rows read, or
- * a negative error.
- */
-static int publish_round(struct relay *r, PGconn *conn)
+/* Big-endian integers of binary result columns. */
+static uint64_t be64(const char *p)
 {
-	char why[512], limit[16];
-	const char *params[1] = {limit};
-	PGresult *res = NULL;
-	struct row *rows = NULL;
-	char *ids = NULL;
-	int n, acked = 0, rc;
-	long long t0;
+	uint64_t v = 0;
 
-	snprintf(limit, sizeof(limit), "%d", r->batch);
-	rc = db_query(conn,
-	              "SELECT id, topic, key, headers, payload,"
-	              " (extract(epoch FROM created_at) * 1000)::bigint"
-	              " FROM outbox ORDER BY id LIMIT $1",
-	              1, params, NULL, NULL, 1, &res, why, sizeof(why));
-	if (rc < 0) {
-		LOG(WARN, "could not read the outbox: %s", why);
-		return rc;
-	}
-	n = PQntuples(res);
-	if (n == 0) {
-		PQclear(res);
-		return 0;
-	}
-	/* Rows live as long as the producer, so a late report never writes freed memory. */
-	rows = r->rows;
-	t0 = clock_mono_ms();
+	for (int b = 0; b < 8; b++)
+		v = (v << 8) | (unsigned char)p[b];
+	return v;
+}
+
+/* Produces the n rows of res (id, topic, key, headers, payload, created) in
+ * order; a row that cannot be queued is marked failed at once. */
+static void produce_rows(struct relay *r, const PGresult *res, struct row *rows, int n)
+{
 	for (int i = 0; i < n; i++) {
-		const unsigned char *idb = (const unsigned char *)PQgetvalue(res, i, 0);
-		uint64_t id = 0;
-		rd_kafka_headers_t *headers;
+		rd_kafka_headers_t *headers = kafka_headers_parse(PQgetvalue(res, i, 3));
 		rd_kafka_resp_err_t err;
 
-		for (int b = 0; b < 8; b++)
-			id = (id << 8) | idb[b];
-		snprintf(rows[i].id, sizeof(rows[i].id), "%llu", (unsigned long long)id);
+		snprintf(rows[i].id, sizeof(rows[i].id), "%llu",
+		         (unsigned long long)be64(PQgetvalue(res, i, 0)));
 		atomic_store(&rows[i].state, ROW_PENDING);
-		headers = kafka_headers_parse(PQgetvalue(res, i, 3));
 		for (;;) {
 			/* producev takes the headers only when it succeeds. */
 			err = rd_kafka_producev(r->producer,
@@ -255,18 +232,25 @@ static int publish_round(struct relay *r, PGconn *conn)
 			atomic_store(&rows[i].state, ROW_FAILED);
 		}
 	}
-	/* Every row gets a delivery report: messages never time out
-	 * (message.timeout.ms=0), so a broker that is away only delays this. */
-	for (long long waited = 0;;) {
+}
+
+/*
+ * Waits for every row's delivery report: messages never time out
+ * (message.timeout.ms=0), so a broker that is away only delays this. When
+ * stopping, waits RELAY_STOP_DRAIN_MS at most, then purges the rest (they
+ * stay in the outbox and go out again).
+ */
+static void await_reports(struct relay *r, struct row *rows, int n, long long t0)
+{
+	for (;;) {
 		int pending = 0;
 
 		for (int i = 0; i < n; i++)
 			pending += atomic_load(&rows[i].state) == ROW_PENDING;
 		if (!pending)
-			break;
+			return;
 		rd_kafka_poll(r->producer, 5);
-		waited = clock_mono_ms() - t0;
-		if (atomic_load(&r->stop) && waited > RELAY_STOP_DRAIN_MS) {
+		if (atomic_load(&r->stop) && clock_mono_ms() - t0 > RELAY_STOP_DRAIN_MS) {
 			LOG(WARN,
 			    "stopping with %d outbox rows unacknowledged; they will be sent again",
 			    pending);
@@ -276,49 +260,84 @@ static int publish_round(struct relay *r, PGconn *conn)
 			for (int tries = 0; tries < 100 && rd_kafka_outq_len(r->producer) > 0;
 			     tries++)
 				rd_kafka_poll(r->producer, 10);
-			break;
+			return;
 		}
 	}
-	if (r->fault_kill_after_ack) {
-		LOG(WARN, "fault injection: killing the relay after the acks, before the delete");
-		raise(SIGKILL);
-	}
-	ids = acked_ids(rows, n, &acked);
-	rc = n;
-	if (acked > 0) {
-		const char *del[1] = {ids};
+}
 
-		if (!ids) {
-			rc = ERR_NOMEM;
-		} else if ((rc = db_exec(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1,
-		                         del, NULL, why, sizeof(why))) < 0) {
-			LOG(WARN,
-			    "could not delete published outbox rows (they will be sent again): %s",
-			    why);
-		} else {
-			long long now = clock_wall_ms(); /* created_at is a wall time */
+/* Deletes the acknowledged rows and observes their latency; 0 or an error. */
+static int delete_acked(struct relay *r, PGconn *conn, const PGresult *res, struct row *rows, int n,
+                        int *acked)
+{
+	char why[512], *ids = acked_ids(rows, n, acked);
+	const char *del[1] = {ids};
+	long long now;
+	int rc;
 
-			rc = n;
-			metric_add(r->m_published, acked);
-			for (int i = 0; i < n; i++) {
-				const unsigned char *cb =
-				        (const unsigned char *)PQgetvalue(res, i, 5);
-				int64_t created = 0;
-
-				for (int b = 0; b < 8; b++)
-					created = (int64_t)(((uint64_t)created << 8) | cb[b]);
-				if (atomic_load(&rows[i].state) == ROW_ACKED)
-					metric_observe(r->m_latency,
-					               (double)(now - created) / 1000.0);
-			}
-		}
+	if (*acked == 0) {
+		free(ids);
+		return 0;
 	}
-	if (acked < n) {
-		metric_add(r->m_failed, n - acked);
-		if (rc >= 0)
-			rc = ERR_RETRY;
-	}
+	if (!ids)
+		return ERR_NOMEM;
+	rc = db_exec(conn, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, del, NULL, why,
+	             sizeof(why));
 	free(ids);
+	if (rc < 0) {
+		LOG(WARN, "could not delete published outbox rows (they will be sent again): %s",
+		    why);
+		return rc;
+	}
+	metric_add(r->m_published, *acked);
+	now = clock_wall_ms(); /* created_at is a wall time */
+	for (int i = 0; i < n; i++)
+		if (atomic_load(&rows[i].state) == ROW_ACKED)
+			metric_observe(r->m_latency,
+			               (double)(now - (int64_t)be64(PQgetvalue(res, i, 5))) /
+			                       1000.0);
+	return 0;
+}
+
+/*
+ * One round: read up to batch rows, produce them, wait for every delivery
+ * report, delete the acknowledged rows. Returns the number of rows read, or
+ * a negative error.
+ */
+static int publish_round(struct relay *r, PGconn *conn)
+{
+	char why[512], limit[16];
+	const char *params[1] = {limit};
+	PGresult *res = NULL;
+	int n, acked = 0, rc;
+
+	snprintf(limit, sizeof(limit), "%d", r->batch);
+	rc = db_query(conn,
+	              "SELECT id, topic, key, headers, payload,"
+	              " (extract(epoch FROM created_at) * 1000)::bigint"
+	              " FROM outbox ORDER BY id LIMIT $1",
+	              1, params, NULL, NULL, 1, &res, why, sizeof(why));
+	if (rc < 0) {
+		LOG(WARN, "could not read the outbox: %s", why);
+		return rc;
+	}
+	n = PQntuples(res);
+	if (n > 0) {
+		/* Rows live as long as the producer, so a late report never writes freed memory. */
+		long long t0 = clock_mono_ms();
+
+		produce_rows(r, res, r->rows, n);
+		await_reports(r, r->rows, n, t0);
+		if (r->fault_kill_after_ack) {
+			LOG(WARN,
+			    "fault injection: killing the relay after the acks, before the delete");
+			raise(SIGKILL);
+		}
+		rc = delete_acked(r, conn, res, r->rows, n, &acked);
+		if (acked < n)
+			metric_add(r->m_failed, n - acked);
+		if (rc == 0)
+			rc = acked < n ? ERR_RETRY : n;
+	}
 	PQclear(res);
 	return rc;
 }

@@ -535,6 +535,7 @@ int main(int argc, char **argv)
 		groups[n] = NULL;
 	}
 	printf("groups: %s\n", group_names);
+	fflush(stdout); /* before anything that may end the process */
 	while ((busy = pending_work(dbs, 5, accepted, admin, groups, &p)) &&
 	       clock_mono_ms() - t0 < cfg.settle_s * 1000)
 		clock_sleep_ms(100);

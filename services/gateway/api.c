@@ -13,32 +13,8 @@
 #include "gateway.h"
 #include "idem.h"
 #include "log.h"
+#include "outbox.h"
 #include "readmodel.h"
-
-/* A message whose delivery report the request thread waits for. */
-struct ack {
-	pthread_mutex_t lock;
-	pthread_cond_t done_cv;
-	bool done;
-	rd_kafka_resp_err_t err;
-};
-
-void gateway_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
-
-void gateway_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
-	struct ack *a = msg->_private;
-
-	(void)rk;
-	(void)opaque;
-	if (!a)
-		return;
-	pthread_mutex_lock(&a->lock);
-	a->err = msg->err;
-	a->done = true;
-	pthread_cond_signal(&a->done_cv);
-	pthread_mutex_unlock(&a->lock);
-}
 
 int gateway_parse_keys(struct gateway *g, char *spec)
 {
@@ -153,12 +129,9 @@ static void record_accepted(struct gateway *g, const char *order_id, const struc
 static int publish_order(struct gateway *g, const char *order_id, const char *event_id,
                          json_t *request, const char *traceparent, char *why, size_t size)
 {
-	struct ack a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
 	unsigned char *value = NULL;
+	char *headers = NULL;
 	size_t len;
-	char id[40];
-	rd_kafka_resp_err_t err;
-	struct timespec deadline;
 	int rc;
 
 	json_object_set_new(request, "order_id", json_string(order_id));
@@ -167,41 +140,19 @@ static int publish_order(struct gateway *g, const char *order_id, const char *ev
 	/* The same event id on every try: a republished order is a duplicate. */
 	json_object_set_new(json_object_get(request, "metadata"), "event_id",
 	                    json_string(event_id));
-	snprintf(id, sizeof(id), "%s", event_id);
 	rc = codec_encode(g->codec, "OrderRequested", request, &value, &len, why, size);
-	if (rc < 0)
-		return rc;
+	if (rc == 0 && !(headers = outbox_event_headers("OrderRequested", request))) {
+		snprintf(why, size, "out of memory");
+		rc = ERR_NOMEM;
+	}
 	/* The topic is the schema's (x-topic), like every event's. */
-	err = rd_kafka_producev(
-	        g->producer, RD_KAFKA_V_TOPIC(codec_topic(g->codec, "OrderRequested")),
-	        RD_KAFKA_V_KEY(order_id, strlen(order_id)), RD_KAFKA_V_VALUE(value, len),
-	        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-	        RD_KAFKA_V_HEADER("event-type", "OrderRequested", -1),
-	        RD_KAFKA_V_HEADER("event-id", id, -1),
-	        RD_KAFKA_V_HEADER("traceparent", traceparent, -1), RD_KAFKA_V_OPAQUE(&a),
-	        RD_KAFKA_V_END);
-	if (err) {
-		free(value);
-		snprintf(why, size, "%s", rd_kafka_err2str(err));
-		return ERR_RETRY;
-	}
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += g->ack_timeout_ms / 1000 + 5; /* the message times out first */
-	pthread_mutex_lock(&a.lock);
-	while (!a.done)
-		if (pthread_cond_timedwait(&a.done_cv, &a.lock, &deadline) != 0)
-			break;
-	pthread_mutex_unlock(&a.lock);
-	if (!a.done) {
-		/* Cannot happen while message.timeout.ms is shorter; never free a.
-		 * while a report may still arrive. */
-		BUG("no delivery report for order %s", order_id);
-	}
-	if (a.err) {
-		snprintf(why, size, "%s", rd_kafka_err2str(a.err));
-		return ERR_RETRY;
-	}
-	return 0;
+	if (rc == 0)
+		rc = kafka_sync_produce(g->producer, codec_topic(g->codec, "OrderRequested"),
+		                        order_id, value, len, kafka_headers_parse(headers), why,
+		                        size);
+	free(headers);
+	free(value);
+	return rc;
 }
 
 /* A W3C traceparent: the caller's when valid, else a new trace. */
@@ -232,43 +183,83 @@ static void accepted(struct http_response *res, const char *order_id)
 	http_reply_header(res, "Location", location);
 }
 
+/* Step 1: authentication, rate limit, media type. The caller's key, or
+ * NULL once the refusal is in res. */
+static const struct api_key *admit(struct gateway *g, const struct http_request *req,
+                                   struct http_response *res)
+{
+	const struct api_key *key = authenticate(g, req);
+	const char *ctype = http_request_header(req, "Content-Type");
+	int over;
+
+	if (!key) {
+		http_reply_problem(res, 401, NULL,
+		                   "a valid API key is required "
+		                   "(Authorization: Bearer <key> or X-API-Key)");
+		http_reply_header(res, "WWW-Authenticate", "Bearer");
+		return NULL;
+	}
+	over = over_limit(g, key);
+	if (over != 0) {
+		if (over > 0)
+			http_reply_problem(res, 429, NULL, "more than %ld requests per second",
+			                   key->limit);
+		else
+			http_reply_problem(res, 503, NULL, "the rate limiter is unavailable");
+		http_reply_header(res, "Retry-After", "1");
+		return NULL;
+	}
+	if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
+	    (ctype[16] && ctype[16] != ';' && ctype[16] != ' ')) {
+		http_reply_problem(res, 415, NULL, "the body must be application/json");
+		return NULL;
+	}
+	return key;
+}
+
+/*
+ * Step 2, with an Idempotency-Key: binds it to the proposed order and event
+ * ids in claim, or finds what it is bound to. True when the order is to be
+ * published (new, or pending since a try whose outcome is unknown: claim
+ * then holds that try's ids); false once the answer is in res.
+ */
+static bool claim_key(struct gateway *g, const char *header, struct idem *claim,
+                      struct http_response *res)
+{
+	enum idem_state state;
+	char why[256];
+
+	if (idem_claim(g->redis, claim, g->idempotency_ttl_s, &state, why, sizeof(why)) < 0) {
+		LOG(WARN, "idempotency store: %s", why);
+		http_reply_problem(res, 503, NULL, "the idempotency store is unavailable");
+		http_reply_header(res, "Retry-After", "1");
+		return false;
+	}
+	if (state == IDEM_CONFLICT) {
+		http_reply_problem(res, 409, NULL,
+		                   "Idempotency-Key \"%s\" was used with another body", header);
+		return false;
+	}
+	if (state == IDEM_DONE) {
+		accepted(res, claim->order_id);
+		return false;
+	}
+	return true;
+}
+
 static void post_order(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct gateway *g = ctx;
-	const struct api_key *key = authenticate(g, req);
-	const char *ctype = http_request_header(req, "Content-Type");
+	const struct api_key *key = admit(g, req, res);
 	const char *idem = http_request_header(req, "Idempotency-Key");
-	char field[64], detail[256], why[256], order_id[40], event_id[40], tp[64];
-	struct idem claim;
+	char field[64], detail[256], why[256], tp[64];
+	struct idem claim = {0};
 	json_t *order = NULL;
 	long long t0 = clock_mono_ms();
 	int rc;
 
 	if (!key) {
 		metric_add(g->m_rejected, 1);
-		http_reply_problem(res, 401, NULL,
-		                   "a valid API key is required "
-		                   "(Authorization: Bearer <key> or X-API-Key)");
-		http_reply_header(res, "WWW-Authenticate", "Bearer");
-		return;
-	}
-	rc = over_limit(g, key);
-	if (rc != 0) {
-		metric_add(g->m_rejected, 1);
-		if (rc > 0) {
-			http_reply_problem(res, 429, NULL, "more than %ld requests per second",
-			                   key->limit);
-			http_reply_header(res, "Retry-After", "1");
-		} else {
-			http_reply_problem(res, 503, NULL, "the rate limiter is unavailable");
-			http_reply_header(res, "Retry-After", "1");
-		}
-		return;
-	}
-	if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
-	    (ctype[16] && ctype[16] != ';' && ctype[16] != ' ')) {
-		metric_add(g->m_rejected, 1);
-		http_reply_problem(res, 415, NULL, "the body must be application/json");
 		return;
 	}
 	rc = order_request_validate(req->body, req->body_len, &g->limits, &order, field,
@@ -278,43 +269,21 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		http_reply_problem(res, rc, field[0] ? field : NULL, "%s", detail);
 		return;
 	}
-	event_uuid(order_id);
-	event_uuid(event_id);
-	if (idem) {
-		enum idem_state state;
-
+	if (idem)
 		idem_init(&claim, key->key, idem, req->body, req->body_len);
-		snprintf(claim.order_id, sizeof(claim.order_id), "%s", order_id);
-		snprintf(claim.event_id, sizeof(claim.event_id), "%s", event_id);
-		if (idem_claim(g->redis, &claim, g->idempotency_ttl_s, &state, why, sizeof(why)) <
-		    0) {
-			LOG(WARN, "idempotency store: %s", why);
-			http_reply_problem(res, 503, NULL, "the idempotency store is unavailable");
-			http_reply_header(res, "Retry-After", "1");
-			goto out;
-		}
-		if (state == IDEM_CONFLICT) {
-			http_reply_problem(res, 409, NULL,
-			                   "Idempotency-Key \"%s\" was used with another body",
-			                   idem);
-			goto out;
-		}
-		if (state == IDEM_DONE) {
-			accepted(res, claim.order_id);
-			goto out;
-		}
-		/* New, or pending since a try whose outcome is unknown: (re)publish its ids. */
-		snprintf(order_id, sizeof(order_id), "%s", claim.order_id);
-		snprintf(event_id, sizeof(event_id), "%s", claim.event_id);
-	}
+	event_uuid(claim.order_id);
+	event_uuid(claim.event_id);
+	if (idem && !claim_key(g, idem, &claim, res))
+		goto out;
+	/* Step 3: publish and wait for the broker's acknowledgement. */
 	traceparent_for(req, tp, sizeof(tp));
-	rc = publish_order(g, order_id, event_id, order, tp, why, sizeof(why));
+	rc = publish_order(g, claim.order_id, claim.event_id, order, tp, why, sizeof(why));
 	if (rc < 0) {
-		struct log_fields f = {order_id, NULL, order_id};
+		struct log_fields f = {claim.order_id, NULL, claim.order_id};
 
 		/* Not acknowledged is not lost: the broker may have it. The key
 		 * stays pending, so a retry publishes this order again. */
-		LOGX(WARN, &f, "could not publish order %s: %s", order_id, why);
+		LOGX(WARN, &f, "could not publish order %s: %s", claim.order_id, why);
 		http_reply_problem(
 		        res, 503, NULL,
 		        idem ? "the order was not acknowledged (%s): retry with the same "
@@ -324,11 +293,11 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		http_reply_header(res, "Retry-After", "1");
 		goto out;
 	}
-	/* Acknowledged: the order exists. Until projected it reads as PENDING. */
-	record_accepted(g, order_id, idem ? &claim : NULL);
+	/* Step 4: the order exists. Until projected it reads as PENDING. */
+	record_accepted(g, claim.order_id, idem ? &claim : NULL);
 	metric_add(g->m_accepted, 1);
 	metric_observe(g->m_latency, (double)(clock_mono_ms() - t0) / 1000.0);
-	accepted(res, order_id);
+	accepted(res, claim.order_id);
 out:
 	json_decref(order);
 }

@@ -14,6 +14,7 @@
 
 #include "codec.h"
 #include "http.h"
+#include "kafka.h"
 #include "metrics.h"
 #include "redis.h"
 #include "validate.h"
@@ -28,14 +29,12 @@ struct api_key {
 struct gateway {
 	const struct codec *codec;
 	struct redis_pool *redis;
-	rd_kafka_t *producer; /* OrderRequested, acks=all, idempotent */
+	struct kafka_sync *producer; /* OrderRequested, acks=all, idempotent */
 	struct order_limits limits;
 	struct api_key keys[GATEWAY_MAX_KEYS];
 	int nkeys;
 	long ack_timeout_ms;
 	long idempotency_ttl_s;
-	pthread_t poller; /* serves the producer's delivery reports */
-	atomic_bool stop;
 	struct metric *m_accepted, *m_rejected, *m_latency;
 	struct metrics *metrics;
 };

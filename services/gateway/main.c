@@ -54,17 +54,6 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-void gateway_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
-
-static void *poll_reports(void *arg)
-{
-	struct gateway *g = arg;
-
-	while (!atomic_load(&g->stop))
-		rd_kafka_poll(g->producer, 50);
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
 	struct gateway_cfg cfg = {0};
@@ -73,7 +62,6 @@ int main(int argc, char **argv)
 	struct http_server *http = NULL;
 	struct projector *projector = NULL;
 	char why[512];
-	bool polling = false;
 	int rc;
 
 	log_init("gateway", LOG_LEVEL_INFO);
@@ -99,16 +87,12 @@ int main(int argc, char **argv)
 		struct kafka_producer_cfg pc = {.bootstrap = cfg.d.kafka_bootstrap,
 		                                .client_id = "gateway",
 		                                .linger_ms = (int)cfg.linger_ms,
-		                                .message_timeout_ms = (int)cfg.ack_timeout_ms,
-		                                .on_delivery = gateway_on_delivery};
+		                                .message_timeout_ms = (int)cfg.ack_timeout_ms};
 
-		rc = kafka_producer_new(&g.producer, &pc, why, sizeof(why));
+		rc = kafka_sync_new(&g.producer, &pc, why, sizeof(why));
 	}
 	if (rc == 0)
 		rc = redis_pool_new(&g.redis, cfg.redis_url, 32, 2000, why, sizeof(why));
-	if (rc == 0 && pthread_create(&g.poller, NULL, poll_reports, &g) != 0)
-		rc = ERR_FATAL;
-	polling = rc == 0;
 	if (rc == 0)
 		rc = projector_start(&projector, &g, cfg.d.kafka_bootstrap, cfg.redis_url, why,
 		                     sizeof(why));
@@ -135,13 +119,7 @@ out:
 	/* Stop taking requests, let the in-flight ones finish, flush, then the rest. */
 	http_server_free(http);
 	projector_stop(projector);
-	if (g.producer)
-		rd_kafka_flush(g.producer, 5000);
-	atomic_store(&g.stop, true);
-	if (polling)
-		pthread_join(g.poller, NULL);
-	if (g.producer)
-		rd_kafka_destroy(g.producer);
+	kafka_sync_free(g.producer, 5000);
 	redis_pool_free(g.redis);
 	daemon_stop(&d);
 	config_release(&cfg, vars, NVARS);
