@@ -54,8 +54,11 @@ mkdir -p .run/logs
 build/asan/bin/topics deploy/topics.conf deploy/services.conf >topics.log 2>&1 &&
 	grep -qE '(created topic|topic) dlq.audit' topics.log && grep -qE '(created topic|topic) audit-events' topics.log
 check $? "the stack gets dlq.audit and audit-events"
-CHECK_SETTLE_S=0 build/asan/bin/check-invariants 2>/dev/null | head -n 1 | grep -q '^groups: .*,audit'
-check $? "check-invariants waits for group audit"
+# Its first line names the groups; on a stack whose services have not run
+# yet it then fails (no tables), which is not what this checks.
+groups=$(CHECK_SETTLE_S=0 build/asan/bin/check-invariants 2>/dev/null | head -n 1 || true)
+grep -q '^groups: .*,audit' <<<"$groups"
+check $? "check-invariants waits for group audit ($groups)"
 build/asan/bin/audit --help | grep -q "$port"
 check $? "its admin port is $port"
 for t in "build/asan/tests/bin/unit --filter audit/*" "build/asan/tests/bin/$(ls tests/integration | grep audit | sed 's/\.c$//')"; do
