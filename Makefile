@@ -62,7 +62,7 @@ build: $(SERVICE_BINS) $(TOOL_BINS) schemas-check
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:fuzz_%=$(B)/tests/bin/fuzz-replay-%)
 
-tests: build $(UNIT_BIN) $(INTEG_BINS) $(E2E_BINS) $(FUZZ_REPLAY_BINS)
+tests: build $(UNIT_BIN) $(INTEG_BINS) $(E2E_BINS) $(FUZZ_REPLAY_BINS) $(B)/bin/testd
 
 V ?= 0
 ifeq ($(V),0)
@@ -105,6 +105,13 @@ $(B)/gen/schemas.c: $(SCHEMA_FILES) tools/embed.sh
 
 $(B)/gen/%.o: $(B)/gen/%.c
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# The daemon the integration tests drive: the template's handler, configured
+# by environment variables (tests/testd/testd.c).
+$(B)/bin/testd: $(B)/tests/testd/testd.o $(B)/services/template/template.o \
+		$(B)/gen/template_migrations.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
 $(B)/bin/loadgen: $(B)/tests/load/loadgen.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)

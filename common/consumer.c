@@ -146,6 +146,7 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 	kc.on_rebalance = on_rebalance;
 	kc.fetch_min_bytes = cfg->fetch_min_bytes;
 	kc.fetch_wait_ms = cfg->fetch_wait_ms;
+	kc.start_at_end = cfg->start_at_end;
 	kc.opaque = c;
 	rc = kafka_consumer_new(&c->rk, &kc, errstr, errstr_size);
 	if (rc < 0)

@@ -110,6 +110,7 @@ struct consumer_cfg {
 	int batch_wait_ms;   /* how long to gather a batch, e.g. 5 */
 	int fetch_min_bytes; /* see kafka_consumer_cfg; 0 for the default */
 	int fetch_wait_ms;
+	bool start_at_end;       /* a new group starts at the end, not the beginning */
 	int max_attempts;        /* tries of an event that fails alone; 0: 3 */
 	int stall_ms;            /* "stuck" after this long with lag; 0: 30 s */
 	struct metrics *metrics; /* may be NULL */

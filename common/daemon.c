@@ -182,6 +182,14 @@ static int handler_types(const struct dbapply_handler *handlers, const char **ty
 	return 0;
 }
 
+/* The group: CONSUMER_GROUP when set, else the service's own. */
+static const char *consumer_group(const struct daemon *d, const char *own)
+{
+	return d->settings->consumer_group && d->settings->consumer_group[0]
+	               ? d->settings->consumer_group
+	               : own;
+}
+
 int daemon_consume(struct daemon *d, const char *group, const struct dbapply_handler *handlers,
                    void *ctx)
 {
@@ -206,9 +214,10 @@ int daemon_consume(struct daemon *d, const char *group, const struct dbapply_han
 	return daemon_consume_topics(d, group, topics, handlers, ctx);
 }
 
-int daemon_consume_topics(struct daemon *d, const char *group, const char *const *topics,
+int daemon_consume_topics(struct daemon *d, const char *own_group, const char *const *topics,
                           const struct dbapply_handler *handlers, void *ctx)
 {
+	const char *group = consumer_group(d, own_group);
 	char why[512];
 	const char *typebuf[DAEMON_MAX_TYPES + 1], **types;
 	struct dbapply_cfg ac = {.group = group,
@@ -227,11 +236,18 @@ int daemon_consume_topics(struct daemon *d, const char *group, const char *const
 	                          .fetch_wait_ms = (int)d->settings->fetch_wait_ms,
 	                          .max_attempts = (int)d->settings->consumer_max_attempts,
 	                          .stall_ms = (int)(d->settings->consumer_stall_s * 1000),
+	                          .start_at_end = !strcmp(d->settings->consumer_start, "latest"),
 	                          .metrics = d->metrics};
-	int rc = handler_types(handlers, typebuf, &types) < 0 ? ERR_INVALID : 0;
+	int rc = 0;
 
-	if (rc < 0)
+	if (handler_types(handlers, typebuf, &types) < 0) {
 		snprintf(why, sizeof(why), "more than %d event types", DAEMON_MAX_TYPES);
+		rc = ERR_INVALID;
+	} else if (strcmp(d->settings->consumer_start, "earliest") != 0 && !cc.start_at_end) {
+		snprintf(why, sizeof(why), "CONSUMER_START must be earliest or latest, not \"%s\"",
+		         d->settings->consumer_start);
+		rc = ERR_INVALID;
+	}
 	if (rc == 0)
 		rc = dbapply_new(&d->applier, &ac, why, sizeof(why));
 	if (rc == 0) {

@@ -51,6 +51,8 @@ struct daemon_settings {
 	long inbox_retention_hours; /* 0: keep every inbox row */
 	long consumer_max_attempts;
 	long consumer_stall_s;
+	char *consumer_group; /* "" for the service's own */
+	char *consumer_start; /* where a new group starts: "earliest" or "latest" */
 };
 
 #define DAEMON_CONFIG_VARS(type, field, port)                                                 \
@@ -97,7 +99,12 @@ struct daemon_settings {
 	           "transient nor clearly poison, before it is dead-lettered"),              \
 	        CONFIG_INT("CONSUMER_STALL_S", "30", 1, 86400, type, field.consumer_stall_s, \
 	                   "a consumer with lag that has not moved on for this long logs "   \
-	                   "the event it is stuck on")
+	                   "the event it is stuck on"),                                      \
+	        CONFIG_STR("CONSUMER_GROUP", "", type, field.consumer_group,                 \
+	                   "consumer group (and dlq.<group>); empty: the service's name"),   \
+	        CONFIG_STR("CONSUMER_START", "earliest", type, field.consumer_start,         \
+	                   "where a group without committed offsets starts: earliest or "    \
+	                   "latest")
 
 #define DAEMON_MAX_CHECKS 4
 

@@ -105,7 +105,8 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
 	    set(conf, "auto.commit.interval.ms", KAFKA_COMMIT_INTERVAL_MS, errstr, errstr_size) <
 	            0 ||
 	    set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) < 0 ||
-	    set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0 ||
+	    set(conf, "auto.offset.reset", cfg->start_at_end ? "latest" : "earliest", errstr,
+	        errstr_size) < 0 ||
 	    set(conf, "enable.partition.eof", "false", errstr, errstr_size) < 0 ||
 	    set(conf, "session.timeout.ms", "10000", errstr, errstr_size) < 0 ||
 	    set(conf, "queued.max.messages.kbytes", KAFKA_PREFETCH_KBYTES, errstr, errstr_size) <

@@ -49,6 +49,9 @@ struct kafka_consumer_cfg {
 	 * under load and more latency when quiet. 0: 1 byte and 100 ms. */
 	int fetch_min_bytes;
 	int fetch_wait_ms;
+	/* A group with no committed offsets starts at the end of each partition
+	 * instead of the beginning (KAFKA_OFFSET_RESET=latest). */
+	bool start_at_end;
 };
 
 int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, char *errstr,

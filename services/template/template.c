@@ -49,3 +49,11 @@ int template_handle(void *arg, PGconn *tx, const struct consumed *ev, char *errs
 	return outbox_add(ctx->outbox, tx, ctx->emit_type, fields, ev->record, NULL, NULL,
 	                  ctx->emit_topic[0] ? ctx->emit_topic : NULL, NULL, errstr, errstr_size);
 }
+
+/* What the service consumes (one line per event type) and what it emits. */
+const struct dbapply_handler template_handlers[] = {
+        {"OrderCompleted", template_handle},
+        {NULL, NULL},
+};
+
+const char template_emits[] = "NotificationSent";

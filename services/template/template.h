@@ -7,7 +7,7 @@
 #define TEMPLATE_TEMPLATE_H
 
 #include "codec.h"
-#include "consumer.h"
+#include "dbapply.h"
 #include "outbox.h"
 
 struct template_ctx {
@@ -16,6 +16,11 @@ struct template_ctx {
 	const char *emit_type;  /* event emitted for each one applied, or "" for none */
 	const char *emit_topic; /* "" for the schema's topic */
 };
+
+/* The events the service applies, each with its handler (ctx: struct
+ * template_ctx), and the event it emits for each ("" for none). */
+extern const struct dbapply_handler template_handlers[];
+extern const char template_emits[];
 
 /* Whether an event can be applied: it names an order. Pure; errstr says why not. */
 bool template_accepts(const json_t *record, char *errstr, size_t errstr_size);

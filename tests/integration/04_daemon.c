@@ -21,7 +21,7 @@ static pid_t start_template(void)
 
 	snprintf(db, sizeof(db), "DATABASE_URL=%s", support_env("TEST_DATABASE_URL"));
 	snprintf(kafka, sizeof(kafka), "KAFKA_BOOTSTRAP=%s", support_env("KAFKA_BOOTSTRAP"));
-	pid = support_spawn(support_bin("template"), env, ".run/logs/it-template.log");
+	pid = support_spawn(support_bin("testd"), env, ".run/logs/it-template.log");
 	cr_assert_eq(support_wait_status(ADMIN_PORT, "/healthz", 200, 30000), 0,
 	             "the daemon did not answer /healthz (see .run/logs/it-template.log)");
 	return pid;
@@ -94,7 +94,7 @@ Test(daemon, every_bad_setting_is_named_and_exit_is_nonzero, .timeout = 30)
 	pid_t pid;
 	int status;
 
-	pid = support_spawn(support_bin("template"), env, ".run/logs/it-badconfig.log");
+	pid = support_spawn(support_bin("testd"), env, ".run/logs/it-badconfig.log");
 	status = support_wait_exit(pid, 10000);
 	cr_assert_neq(status, -1);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d", status);

@@ -23,7 +23,7 @@ fail() { echo "$1"; echo "new-service: $passed passed, $((failed + 1)) failed"; 
 before=$(mktemp /tmp/saga-new-service-files.XXXXXX)
 trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp" "$before"' EXIT
 find . -type f -not -path './build/*' -print0 | sort -z | xargs -0 md5sum >"$before"
-make --no-print-directory new-service NAME=audit CONSUMES=order-events PRODUCES=AuditRecorded ||
+make --no-print-directory new-service NAME=audit CONSUMES=OrderCompleted PRODUCES=AuditRecorded ||
 	fail "make new-service failed"
 changed=$(find . -type f -not -path './build/*' -print0 | sort -z | xargs -0 md5sum |
 	diff "$before" - | grep '^[<>]' | awk '{print $3}' | sort -u)

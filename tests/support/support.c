@@ -234,8 +234,31 @@ int support_sh(const char *cmd)
 void support_template_start(struct service_proc *t, const char *db_url, int port, const char *group,
                             const char *topics, const char *emit_topic, const char *const *extra)
 {
-	support_service_start(t, "template", db_url, port, group, topics,
+	support_service_start(t, "testd", db_url, port, group, topics,
 	                      emit_topic ? "NotificationSent" : NULL, emit_topic, extra);
+}
+
+void support_daemon_start(struct service_proc *t, const char *program, const char *db_url, int port,
+                          const char *const *extra)
+{
+	static char vars[3][1024];
+	const char *env[24];
+	size_t n = 0;
+
+	snprintf(vars[0], sizeof(vars[0]), "DATABASE_URL=%s", db_url);
+	snprintf(vars[1], sizeof(vars[1]), "KAFKA_BOOTSTRAP=%s", support_env("KAFKA_BOOTSTRAP"));
+	snprintf(vars[2], sizeof(vars[2]), "ADMIN_PORT=%d", port);
+	for (int i = 0; i < 3; i++)
+		env[n++] = vars[i];
+	for (size_t i = 0; extra && extra[i] && n < 23; i++)
+		env[n++] = extra[i];
+	env[n] = NULL;
+	snprintf(t->log, sizeof(t->log), ".run/logs/it-%s-%d.log", program, port);
+	t->port = port;
+	t->pid = support_spawn(support_bin(program), env, t->log);
+	cr_assert_eq(support_wait_status(port, "/readyz", 200, wrapper() ? 120000 : 30000), 0,
+	             "the %s daemon on port %d did not become ready (see %s)", program, port,
+	             t->log);
 }
 
 void support_service_start(struct service_proc *t, const char *program, const char *db_url,

@@ -63,12 +63,18 @@ struct service_proc {
 	char log[256];
 };
 
-/* Starts services/template with its database URL, admin port, consumer
- * group, topics to consume, and an optional NotificationSent emission to
- * emit_topic; extra is NULL or more "K=V" settings. Waits for /readyz. */
+/* Starts the test daemon (tests/testd: the template's handler) with its
+ * database URL, admin port, consumer group, topics to consume, and an
+ * optional NotificationSent emission to emit_topic; extra is NULL or more
+ * "K=V" settings. Waits for /readyz. */
 void support_template_start(struct service_proc *t, const char *db_url, int port, const char *group,
                             const char *topics, const char *emit_topic, const char *const *extra);
-/* The same for any service built from the template (program = its name). */
+/* A service as it runs in the stack (program = its name), with its database
+ * URL, admin port and extra "K=V" settings (NULL: none). Waits for /readyz. */
+void support_daemon_start(struct service_proc *t, const char *program, const char *db_url, int port,
+                          const char *const *extra);
+
+/* The test daemon's settings for any program that reads them. */
 void support_service_start(struct service_proc *t, const char *program, const char *db_url,
                            int port, const char *group, const char *topics, const char *emit_type,
                            const char *emit_topic, const char *const *extra);
