@@ -301,3 +301,20 @@ void daemon_stop(struct daemon *d)
 	d->metrics = NULL;
 	LOG(INFO, "stopped");
 }
+
+int daemon_main(const struct daemon_service *svc, int argc, char **argv)
+{
+	struct daemon d = {0};
+	int rc;
+
+	log_init(svc->name, LOG_LEVEL_INFO);
+	config_load_or_exit(svc->cfg, svc->vars, svc->nvars, argc, argv);
+	rc = daemon_start(&d, svc->name, svc->settings, svc->migrations, svc->nmigrations);
+	if (rc == 0)
+		rc = svc->setup(&d, svc->cfg, svc->ctx);
+	if (rc == 0)
+		rc = daemon_consume(&d, svc->name, svc->handlers, svc->ctx);
+	daemon_stop(&d);
+	config_release(svc->cfg, svc->vars, svc->nvars);
+	return rc < 0 && !signals_stopping() ? 1 : 0;
+}

@@ -7,10 +7,13 @@
  *       DAEMON_DATABASE_VARS(struct my_cfg, d),
  *       CONFIG_INT("BATCH", "100", 1, 10000, struct my_cfg, batch, "events per batch"),
  *   };
- *   config_load_or_exit(&cfg, vars, n, argc, argv);    (exits on bad values)
- *   daemon_start(&d, "my", &cfg.d, migrations, nmigrations);
- *   daemon_consume(&d, "my", my_handlers, &ctx);      (until SIGTERM)
- *   daemon_stop(&d);
+ *   #define NVARS (sizeof(vars) / sizeof(vars[0]))
+ *   static int setup(struct daemon *d, const void *cfg, void *ctx) { ...; return 0; }
+ *   DAEMON_MAIN("my", struct my_cfg, struct my_ctx, setup, my_handlers)
+ *
+ * which runs config_load_or_exit (exits on bad values), daemon_start,
+ * setup, daemon_consume (until SIGTERM) and daemon_stop. A daemon that does
+ * not consume (the gateway) calls daemon_start and daemon_stop itself.
  *
  * Startup order: log, signals, metrics, codec, database (waits for it, then
  * the common and the service's migrations), outbox relay, Kafka probe, admin
@@ -154,6 +157,55 @@ int daemon_consume(struct daemon *d, const char *group, const struct dbapply_han
  * DBAPPLY_ANY_TYPE. */
 int daemon_consume_topics(struct daemon *d, const char *group, const char *const *topics,
                           const struct dbapply_handler *handlers, void *ctx) WARN_UNUSED;
+
+/*
+ * A consuming service, as its main() describes it. cfg receives the loaded
+ * configuration (settings: its struct daemon_settings); once the daemon has
+ * started, setup fills ctx, the handlers' context, from the daemon and cfg
+ * (and may seed data or set a tick): 0, or an error it has logged.
+ */
+struct daemon_service {
+	const char *name; /* also its consumer group */
+	const struct config_var *vars;
+	size_t nvars;
+	void *cfg;
+	struct daemon_settings *settings; /* inside cfg */
+	const struct migration *migrations;
+	size_t nmigrations;
+	const struct dbapply_handler *handlers;
+	int (*setup)(struct daemon *d, const void *cfg, void *ctx);
+	void *ctx;
+};
+
+/* A service's whole life: configuration (exits on bad values), start,
+ * setup, consuming until SIGTERM, stop. Returns main()'s exit status. */
+int daemon_main(const struct daemon_service *svc, int argc, char **argv);
+
+/*
+ * The main() of a consuming service, in its main.c after its configuration
+ * table `vars` (NVARS entries) of cfg_type (whose member d is its struct
+ * daemon_settings) and its setup function:
+ *
+ *   DAEMON_MAIN("payment", struct payment_cfg, struct payment_ctx, setup, payment_handlers)
+ */
+#define DAEMON_MAIN(svc_name, cfg_type, ctx_type, setup_fn, handler_table)                 \
+	int main(int argc, char **argv)                                                    \
+	{                                                                                  \
+		cfg_type cfg = {0};                                                        \
+		ctx_type ctx;                                                              \
+		const struct daemon_service service = {.name = (svc_name),                 \
+		                                       .vars = vars,                       \
+		                                       .nvars = NVARS,                     \
+		                                       .cfg = &cfg,                        \
+		                                       .settings = &cfg.d,                 \
+		                                       .migrations = service_migrations,   \
+		                                       .nmigrations = service_nmigrations, \
+		                                       .handlers = (handler_table),        \
+		                                       .setup = (setup_fn),                \
+		                                       .ctx = &ctx};                       \
+                                                                                           \
+		return daemon_main(&service, argc, argv);                                  \
+	}
 
 /* Has daemon_consume call tick(ctx) between batches (at least every 50 ms),
  * for work driven by time rather than by events (retries, timers). */

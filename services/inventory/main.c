@@ -2,11 +2,9 @@
  * inventory - owns products, prices and stock: reserves and releases stock
  * for orders and publishes the catalogue.
  */
-#include "clock.h"
 #include "daemon.h"
 #include "inventory.h"
 #include "log.h"
-#include "signals.h"
 
 struct inventory_cfg {
 	struct daemon_settings d;
@@ -24,29 +22,21 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-int main(int argc, char **argv)
+static int setup(struct daemon *d, const void *arg, void *ctx)
 {
-	struct inventory_cfg cfg = {0};
-	struct daemon d = {0};
-	struct inventory_ctx ctx;
+	const struct inventory_cfg *cfg = arg;
+	struct inventory_ctx *c = ctx;
 	char why[512];
-	int rc;
+	int rc = 0;
 
-	log_init("inventory", LOG_LEVEL_INFO);
-	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
-	rc = daemon_start(&d, "inventory", &cfg.d, service_migrations, service_nmigrations);
-	if (rc == 0) {
-		ctx.outbox = d.outbox;
-		if (cfg.seed_products > 0) {
-			rc = inventory_seed(&ctx, db_conn(d.db, NULL, NULL, 0), cfg.seed_products,
-			                    cfg.seed_stock, why, sizeof(why));
-			if (rc < 0)
-				LOG(ERROR, "could not seed the catalogue: %s", why);
-		}
+	c->outbox = d->outbox;
+	if (cfg->seed_products > 0) {
+		rc = inventory_seed(c, db_conn(d->db, NULL, NULL, 0), cfg->seed_products,
+		                    cfg->seed_stock, why, sizeof(why));
+		if (rc < 0)
+			LOG(ERROR, "could not seed the catalogue: %s", why);
 	}
-	if (rc == 0)
-		rc = daemon_consume(&d, "inventory", inventory_handlers, &ctx);
-	daemon_stop(&d);
-	config_release(&cfg, vars, NVARS);
-	return rc < 0 && !signals_stopping() ? 1 : 0;
+	return rc;
 }
+
+DAEMON_MAIN("inventory", struct inventory_cfg, struct inventory_ctx, setup, inventory_handlers)

@@ -2,11 +2,9 @@
  * notification - tells customers about their orders, exactly once per
  * cause event and channel.
  */
-#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "notification.h"
-#include "signals.h"
 
 struct notification_cfg {
 	struct daemon_settings d;
@@ -21,21 +19,13 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-int main(int argc, char **argv)
+static int setup(struct daemon *d, const void *arg, void *ctx)
 {
-	struct notification_cfg cfg = {0};
-	struct daemon d = {0};
-	struct notification_ctx ctx;
-	int rc;
+	const struct notification_cfg *cfg = arg;
 
-	log_init("notification", LOG_LEVEL_INFO);
-	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
-	rc = daemon_start(&d, "notification", &cfg.d, service_migrations, service_nmigrations);
-	if (rc == 0) {
-		ctx = (struct notification_ctx){d.outbox, cfg.channel};
-		rc = daemon_consume(&d, "notification", notification_handlers, &ctx);
-	}
-	daemon_stop(&d);
-	config_release(&cfg, vars, NVARS);
-	return rc < 0 && !signals_stopping() ? 1 : 0;
+	*(struct notification_ctx *)ctx = (struct notification_ctx){d->outbox, cfg->channel};
+	return 0;
 }
+
+DAEMON_MAIN("notification", struct notification_cfg, struct notification_ctx, setup,
+            notification_handlers)

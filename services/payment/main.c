@@ -2,11 +2,9 @@
  * payment - charges each created order's total and refunds the charge when
  * the order is cancelled.
  */
-#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "payment.h"
-#include "signals.h"
 
 struct payment_cfg {
 	struct daemon_settings d;
@@ -27,22 +25,13 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-int main(int argc, char **argv)
+static int setup(struct daemon *d, const void *arg, void *ctx)
 {
-	struct payment_cfg cfg = {0};
-	struct daemon d = {0};
-	struct payment_ctx ctx;
-	int rc;
+	const struct payment_cfg *cfg = arg;
 
-	log_init("payment", LOG_LEVEL_INFO);
-	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
-	rc = daemon_start(&d, "payment", &cfg.d, service_migrations, service_nmigrations);
-	if (rc == 0) {
-		ctx = (struct payment_ctx){d.outbox, cfg.limit_cents, cfg.decline_rate,
-		                           (unsigned long long)cfg.seed};
-		rc = daemon_consume(&d, "payment", payment_handlers, &ctx);
-	}
-	daemon_stop(&d);
-	config_release(&cfg, vars, NVARS);
-	return rc < 0 && !signals_stopping() ? 1 : 0;
+	*(struct payment_ctx *)ctx = (struct payment_ctx){
+	        d->outbox, cfg->limit_cents, cfg->decline_rate, (unsigned long long)cfg->seed};
+	return 0;
 }
+
+DAEMON_MAIN("payment", struct payment_cfg, struct payment_ctx, setup, payment_handlers)

@@ -2,11 +2,9 @@
  * shipping - ships confirmed orders through a simulated carrier, with
  * retries, and reports dispatch, delivery or final failure.
  */
-#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "shipping.h"
-#include "signals.h"
 
 struct shipping_cfg {
 	struct daemon_settings d;
@@ -30,27 +28,19 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-int main(int argc, char **argv)
+static int setup(struct daemon *d, const void *arg, void *ctx)
 {
-	struct shipping_cfg cfg = {0};
-	struct daemon d = {0};
-	struct shipping_ctx ctx;
-	int rc;
+	const struct shipping_cfg *cfg = arg;
+	struct shipping_ctx *c = ctx;
 
-	log_init("shipping", LOG_LEVEL_INFO);
-	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
-	rc = daemon_start(&d, "shipping", &cfg.d, service_migrations, service_nmigrations);
-	if (rc == 0) {
-		ctx = (struct shipping_ctx){.outbox = d.outbox,
-		                            .db = d.db,
-		                            .max_attempts = cfg.max_attempts,
-		                            .backoff_ms = cfg.backoff_ms,
-		                            .delivery_delay_ms = cfg.delivery_delay_ms,
-		                            .failure_rate = cfg.failure_rate};
-		daemon_set_tick(&d, shipping_tick, &ctx);
-		rc = daemon_consume(&d, "shipping", shipping_handlers, &ctx);
-	}
-	daemon_stop(&d);
-	config_release(&cfg, vars, NVARS);
-	return rc < 0 && !signals_stopping() ? 1 : 0;
+	*c = (struct shipping_ctx){.outbox = d->outbox,
+	                           .db = d->db,
+	                           .max_attempts = cfg->max_attempts,
+	                           .backoff_ms = cfg->backoff_ms,
+	                           .delivery_delay_ms = cfg->delivery_delay_ms,
+	                           .failure_rate = cfg->failure_rate};
+	daemon_set_tick(d, shipping_tick, c);
+	return 0;
 }
+
+DAEMON_MAIN("shipping", struct shipping_cfg, struct shipping_ctx, setup, shipping_handlers)

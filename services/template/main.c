@@ -4,10 +4,8 @@
  * `make new-service` copies it to start a new service; only template.c and
  * migrations/ hold domain logic.
  */
-#include "clock.h"
 #include "daemon.h"
 #include "log.h"
-#include "signals.h"
 #include "template.h"
 
 struct template_cfg {
@@ -20,21 +18,12 @@ static const struct config_var vars[] = {
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
-int main(int argc, char **argv)
+static int setup(struct daemon *d, const void *arg, void *ctx)
 {
-	struct template_cfg cfg = {0};
-	struct daemon d = {0};
-	struct template_ctx ctx;
-	int rc;
-
-	log_init("template", LOG_LEVEL_INFO);
-	config_load_or_exit(&cfg, vars, NVARS, argc, argv);
-	rc = daemon_start(&d, "template", &cfg.d, service_migrations, service_nmigrations);
-	if (rc == 0) {
-		ctx = (struct template_ctx){d.outbox, d.codec, template_emits, ""};
-		rc = daemon_consume(&d, "template", template_handlers, &ctx);
-	}
-	daemon_stop(&d);
-	config_release(&cfg, vars, NVARS);
-	return rc < 0 && !signals_stopping() ? 1 : 0;
+	(void)arg;
+	*(struct template_ctx *)ctx =
+	        (struct template_ctx){d->outbox, d->codec, template_emits, ""};
+	return 0;
 }
+
+DAEMON_MAIN("template", struct template_cfg, struct template_ctx, setup, template_handlers)
