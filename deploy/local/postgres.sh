@@ -41,15 +41,23 @@ synchronous_commit = on
 log_min_messages = warning
 log_connections = off
 CONF
-	# Local socket logins as the OS user 'postgres' only; TCP needs a password.
-	cat >"$PG_DATA/pg_hba.conf" <<HBA
-local all postgres peer map=admin
-host  all all 127.0.0.1/32 scram-sha-256
-HBA
+	write_hba
 	cat >"$PG_DATA/pg_ident.conf" <<IDENT
 admin postgres postgres
 admin root postgres
 IDENT
+}
+
+# Local socket logins as the OS user 'postgres' only; over TCP, with a
+# password, a role reaches only the database of its own name (samerole), as
+# its CONNECT privilege says too (deploy/provision-role.sql).
+write_hba() {
+	cat >"$PG_DATA/pg_hba.conf" <<HBA
+local all      postgres peer map=admin
+host  samerole all      127.0.0.1/32 scram-sha-256
+HBA
+	[ "$(id -u)" = 0 ] && chown postgres: "$PG_DATA/pg_hba.conf"
+	chmod 600 "$PG_DATA/pg_hba.conf"
 }
 
 # One role and database per service, created only when missing.
@@ -57,6 +65,7 @@ provision() {
 	[ -f "$SECRETS" ] || : >"$SECRETS"
 	chmod 600 "$SECRETS"
 	local prefix db pw
+	write_hba # also for a data directory made before this rule
 	while read -r prefix db; do
 		pw=$(grep "^PG_PASSWORD_$prefix=" "$SECRETS" | cut -d= -f2 || true)
 		if [ -z "$pw" ]; then
@@ -72,7 +81,7 @@ provision() {
 		-c "ALTER SYSTEM SET checkpoint_timeout = '15min'" \
 		-c "ALTER SYSTEM SET max_wal_size = '4GB'" \
 		-c "ALTER SYSTEM SET wal_compression = 'lz4'" \
-		-c "SELECT pg_reload_conf()" >/dev/null
+		-c "SELECT pg_reload_conf()" >/dev/null # pg_hba.conf too
 	# Statistics readers (load tests read pg_stat_database / pg_stat_wal).
 	psql_admin -c "GRANT pg_read_all_stats TO $(echo "$DATABASES" | awk '{print $2}' | paste -sd, -)"
 }
