@@ -147,6 +147,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 		broken+=("daemons")
 		failed=$((failed + 1))
 	fi
+	BUILD_DIR=$BUILD_DIR run_plain secrets bash tests/secrets/check.sh
 	bash deploy/local/daemons.sh stop
 	# A daemon that exited with a sanitizer report fails the run.
 	# Every daemon's log (the stack's and the integration tests'), not the test logs.

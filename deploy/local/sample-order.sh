@@ -29,12 +29,14 @@ say "order $id finished:"
 curl -fsS -H "X-API-Key: $API_KEY" "$GATEWAY_URL/v1/orders/$id" | python3 -m json.tool | sed 's/^/  /'
 cat <<TXT
 
-The stack is running. Settings: .run/stack.env (source it: . .run/stack.env)
-  gateway:   $GATEWAY_URL        (API key: $API_KEY)
+The stack is running. Settings, keys and passwords: .run/stack.env (mode 600;
+source it: . .run/stack.env)
+  gateway:   $GATEWAY_URL        (API key: \$API_KEY from .run/stack.env)
   admin:     http://127.0.0.1:9100-9105/{healthz,readyz,metrics}
   logs:      .run/logs/
 Place an order:
-  curl -X POST $GATEWAY_URL/v1/orders -H "Authorization: Bearer $API_KEY" \\
+  . .run/stack.env
+  curl -X POST \$GATEWAY_URL/v1/orders -H "Authorization: Bearer \$API_KEY" \\
     -H 'Content-Type: application/json' -d '$body'
 Stop everything: make down
 TXT

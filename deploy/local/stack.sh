@@ -65,8 +65,10 @@ up() {
 		fail topics "$RUN_DIR/logs/topics.log" "could not create the topics"
 	say "topics: $(grep -c created "$RUN_DIR/logs/topics.log" || true) created, $(grep -c exists "$RUN_DIR/logs/topics.log" || true) already there"
 	write_env
-	say "stack ready in $((SECONDS - t0)) s; settings in $ENV_FILE:"
-	grep -v -e '^#' -e PASSWORD "$ENV_FILE" | sed 's/^/  /'
+	say "stack ready in $((SECONDS - t0)) s; settings in $ENV_FILE (mode 600; secrets shown as ***):"
+	# No secret on the screen: keys and passwords stay in the file.
+	grep -v -e '^#' -e PASSWORD "$ENV_FILE" |
+		sed -E -e 's#(://[^:/@]+):[^@]*@#\1:***@#' -e 's#^((LIMITED_)?API_KEY)=.*#\1=***#' -e 's/^/  /'
 }
 
 down() {
