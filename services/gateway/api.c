@@ -385,14 +385,29 @@ static json_t *product_json(redisReply *h, const char *id)
 	return p;
 }
 
+/* The catalogue needs an API key like every route, unless PUBLIC_CATALOGUE;
+ * false once the 401 is in res. */
+static bool catalogue_allowed(struct gateway *g, const struct http_request *req,
+                              struct http_response *res)
+{
+	if (g->public_catalogue || authenticate(g, req))
+		return true;
+	http_reply_problem(res, 401, NULL, "a valid API key is required");
+	http_reply_header(res, "WWW-Authenticate", "Bearer");
+	return false;
+}
+
 static void get_products(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct gateway *g = ctx;
-	redisReply *ids = redis_cmd(g, "ZRANGE " READMODEL_PRODUCTS " 0 99");
-	json_t *items = json_array();
+	redisReply *ids;
+	json_t *items;
 	char *text;
 
-	(void)req;
+	if (!catalogue_allowed(g, req, res))
+		return;
+	ids = redis_cmd(g, "ZRANGE " READMODEL_PRODUCTS " 0 99");
+	items = json_array();
 	if (!ids || ids->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(ids);
 		json_decref(items);
@@ -415,9 +430,13 @@ static void get_product(void *ctx, const struct http_request *req, struct http_r
 {
 	struct gateway *g = ctx;
 	const char *id = req->path + strlen("/v1/products/");
-	redisReply *h = redis_cmd(g, "HGETALL " READMODEL_PRODUCT, id);
+	redisReply *h;
 	char *text;
 	json_t *p;
+
+	if (!catalogue_allowed(g, req, res))
+		return;
+	h = redis_cmd(g, "HGETALL " READMODEL_PRODUCT, id);
 
 	if (!h || h->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(h);

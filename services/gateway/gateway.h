@@ -35,6 +35,7 @@ struct gateway {
 	int nkeys;
 	long ack_timeout_ms;
 	long idempotency_ttl_s;
+	bool public_catalogue; /* GET /v1/products without an API key */
 	struct metric *m_accepted, *m_rejected, *m_latency;
 	struct metrics *metrics;
 };

@@ -26,6 +26,7 @@ struct gateway_cfg {
 	long max_quantity;
 	long ack_timeout_ms;
 	long idempotency_ttl_s;
+	bool public_catalogue;
 	long linger_ms;
 };
 
@@ -47,6 +48,8 @@ static const struct config_var vars[] = {
                    "largest quantity of one line"),
         CONFIG_INT("ORDER_ACK_TIMEOUT_MS", "5000", 100, 600000, struct gateway_cfg, ack_timeout_ms,
                    "how long an order waits for Kafka before 503"),
+        CONFIG_BOOL("PUBLIC_CATALOGUE", "false", struct gateway_cfg, public_catalogue,
+                    "serve GET /v1/products to callers without an API key"),
         CONFIG_INT("IDEMPOTENCY_TTL_S", "86400", 60, 2592000, struct gateway_cfg, idempotency_ttl_s,
                    "how long an Idempotency-Key is remembered"),
         CONFIG_INT("PRODUCER_LINGER_MS", "1", 0, 1000, struct gateway_cfg, linger_ms,
@@ -76,6 +79,7 @@ int main(int argc, char **argv)
 	g.limits = (struct order_limits){cfg.currencies, cfg.max_lines, cfg.max_quantity};
 	g.ack_timeout_ms = cfg.ack_timeout_ms;
 	g.idempotency_ttl_s = cfg.idempotency_ttl_s;
+	g.public_catalogue = cfg.public_catalogue;
 	g.m_accepted = metrics_counter(d.metrics, "saga_gateway_orders_accepted_total",
 	                               "orders answered 202", NULL);
 	g.m_rejected = metrics_counter(d.metrics, "saga_gateway_orders_rejected_total",

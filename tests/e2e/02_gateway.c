@@ -217,5 +217,11 @@ Test(gateway, an_order_reads_as_pending_until_projected_and_unknown_ids_are_404)
 	                          sizeof(reply)),
 	             200);
 	cr_expect(strstr(reply, "\"price_cents\"") && strstr(reply, "\"available\""), "%s", reply);
+	/* Every route needs a key, the catalogue too (PUBLIC_CATALOGUE=false). */
+	cr_expect_eq(support_http(port(), "GET", "/v1/products/p-0001", NULL, NULL, reply,
+	                          sizeof(reply)),
+	             401, "%s", reply);
+	cr_expect_eq(support_http(port(), "GET", "/v1/products", NULL, NULL, reply, sizeof(reply)),
+	             401, "%s", reply);
 	json_decref(e2e_wait_terminal(id, 30000));
 }

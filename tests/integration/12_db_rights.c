@@ -12,8 +12,7 @@
 
 #include "support.h"
 
-static const char *const services[] = {"ORDER", "PAYMENT", "INVENTORY", "SHIPPING",
-                                       "NOTIFICATION"};
+static const char *const services[] = {"ORDER", "PAYMENT", "INVENTORY", "SHIPPING", "NOTIFICATION"};
 #define NSERVICES (sizeof(services) / sizeof(services[0]))
 
 /* The database name at the end of a postgresql:// URL. */
@@ -65,8 +64,8 @@ Test(db_rights, a_service_role_reaches_only_its_own_database)
 			if (!can_connect(url))
 				refused++;
 			else
-				cr_expect_fail("the %s role can log in to the %s database", services[r],
-				               services[d]);
+				cr_expect_fail("the %s role can log in to the %s database",
+				               services[r], services[d]);
 		}
 	}
 	cr_expect_eq(refused, (int)(NSERVICES * (NSERVICES - 1)), "%d of %d logins refused",
