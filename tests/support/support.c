@@ -231,13 +231,6 @@ int support_sh(const char *cmd)
 
 /* --- plumbing helpers ------------------------------------------------------ */
 
-void support_template_start(struct service_proc *t, const char *db_url, int port, const char *group,
-                            const char *topics, const char *emit_topic, const char *const *extra)
-{
-	support_service_start(t, "testd", db_url, port, group, topics,
-	                      emit_topic ? "NotificationSent" : NULL, emit_topic, extra);
-}
-
 void support_daemon_start(struct service_proc *t, const char *program, const char *db_url, int port,
                           const char *const *extra)
 {
@@ -261,34 +254,23 @@ void support_daemon_start(struct service_proc *t, const char *program, const cha
 	             t->log);
 }
 
-void support_service_start(struct service_proc *t, const char *program, const char *db_url,
-                           int port, const char *group, const char *topics, const char *emit_type,
-                           const char *emit_topic, const char *const *extra)
+void support_template_start(struct service_proc *t, const char *db_url, int port, const char *group,
+                            const char *topics, const char *emit_topic, const char *const *extra)
 {
-	static char vars[8][1024];
-	const char *env[24];
+	static char vars[4][1024];
+	const char *settings[24];
 	size_t n = 0;
-	char path[32];
 
-	snprintf(vars[0], sizeof(vars[0]), "DATABASE_URL=%s", db_url);
-	snprintf(vars[1], sizeof(vars[1]), "KAFKA_BOOTSTRAP=%s", support_env("KAFKA_BOOTSTRAP"));
-	snprintf(vars[2], sizeof(vars[2]), "ADMIN_PORT=%d", port);
-	snprintf(vars[3], sizeof(vars[3]), "GROUP=%s", group);
-	snprintf(vars[4], sizeof(vars[4]), "CONSUME_TOPICS=%s", topics);
-	snprintf(vars[5], sizeof(vars[5]), "EMIT_TYPE=%s", emit_type ? emit_type : "");
-	snprintf(vars[6], sizeof(vars[6]), "EMIT_TOPIC=%s", emit_topic ? emit_topic : "");
-	for (int i = 0; i < 7; i++)
-		env[n++] = vars[i];
-	for (size_t i = 0; extra && extra[i] && n < 23; i++)
-		env[n++] = extra[i];
-	env[n] = NULL;
-	snprintf(t->log, sizeof(t->log), ".run/logs/it-%s-%d.log", program, port);
-	t->port = port;
-	t->pid = support_spawn(support_bin(program), env, t->log);
-	snprintf(path, sizeof(path), "/readyz");
-	cr_assert_eq(support_wait_status(port, path, 200, wrapper() ? 120000 : 30000), 0,
-	             "the %s daemon on port %d did not become ready (see %s)", program, port,
-	             t->log);
+	snprintf(vars[0], sizeof(vars[0]), "GROUP=%s", group);
+	snprintf(vars[1], sizeof(vars[1]), "CONSUME_TOPICS=%s", topics);
+	snprintf(vars[2], sizeof(vars[2]), "EMIT_TYPE=%s", emit_topic ? "NotificationSent" : "");
+	snprintf(vars[3], sizeof(vars[3]), "EMIT_TOPIC=%s", emit_topic ? emit_topic : "");
+	for (int i = 0; i < 4; i++)
+		settings[n++] = vars[i];
+	for (size_t i = 0; extra && extra[i] && n < 20; i++)
+		settings[n++] = extra[i];
+	settings[n] = NULL;
+	support_daemon_start(t, "testd", db_url, port, settings);
 }
 
 void support_service_stop(struct service_proc *t)

@@ -74,11 +74,6 @@ void support_template_start(struct service_proc *t, const char *db_url, int port
 void support_daemon_start(struct service_proc *t, const char *program, const char *db_url, int port,
                           const char *const *extra);
 
-/* The test daemon's settings for any program that reads them. */
-void support_service_start(struct service_proc *t, const char *program, const char *db_url,
-                           int port, const char *group, const char *topics, const char *emit_type,
-                           const char *emit_topic, const char *const *extra);
-
 /* SIGTERM and wait for a clean exit (fails the test otherwise). */
 void support_service_stop(struct service_proc *t);
 
