@@ -118,14 +118,13 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 {
 	struct consumer *c = calloc(1, sizeof(*c));
 	struct kafka_consumer_cfg kc = {0};
-	size_t dlq_len = strlen(cfg->group) + 5;
 	int rc = ERR_NOMEM;
 
 	*out = NULL;
 	if (!c)
 		return ERR_NOMEM;
 	c->group = strdup(cfg->group);
-	c->dlq_topic = malloc(dlq_len);
+	c->dlq_topic = consumer_dlq_topic(cfg->group);
 	c->batch_max = cfg->batch_max > 0 ? cfg->batch_max : 500;
 	c->batch_wait_ms = cfg->batch_wait_ms >= 0 ? cfg->batch_wait_ms : 5;
 	c->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : DEFAULT_ATTEMPTS;
@@ -133,7 +132,6 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 	c->items = calloc((size_t)c->batch_max, sizeof(*c->items));
 	if (!c->group || !c->dlq_topic || !c->items)
 		goto fail;
-	snprintf(c->dlq_topic, dlq_len, "dlq.%s", cfg->group);
 	c->codec = cfg->codec;
 	c->types = cfg->types;
 	c->ap = cfg->applier;
@@ -161,9 +159,14 @@ fail:
 	return rc;
 }
 
-const char *consumer_dlq_topic(const struct consumer *c)
+char *consumer_dlq_topic(const char *group)
 {
-	return c->dlq_topic;
+	size_t len = strlen(group) + 5;
+	char *topic = malloc(len);
+
+	if (topic)
+		snprintf(topic, len, "dlq.%s", group);
+	return topic;
 }
 
 static void item_clear(struct consumer_item *it)

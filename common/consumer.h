@@ -138,8 +138,8 @@ int consumer_rewind(struct consumer *c, char *errstr, size_t errstr_size) WARN_U
 /* Commits, leaves the group, frees. NULL-safe. */
 void consumer_free(struct consumer *c);
 
-/* The group's dead-letter topic, "dlq.<group>". Borrowed. */
-const char *consumer_dlq_topic(const struct consumer *c);
+/* A group's dead-letter topic, "dlq.<group>": malloc'd, NULL when out of memory. */
+char *consumer_dlq_topic(const char *group);
 
 /*
  * The headers of poison item it's dead letter, as "name: value" lines (see

@@ -30,7 +30,6 @@ int dbapply_new(struct dbapply **out, const struct dbapply_cfg *cfg, char *errst
                 size_t errstr_size)
 {
 	struct dbapply *a = calloc(1, sizeof(*a));
-	size_t dlq_len = strlen(cfg->group) + 5;
 	char labels[160];
 	int rc = ERR_NOMEM;
 
@@ -38,10 +37,9 @@ int dbapply_new(struct dbapply **out, const struct dbapply_cfg *cfg, char *errst
 	if (!a)
 		return ERR_NOMEM;
 	a->group = strdup(cfg->group);
-	a->dlq_topic = malloc(dlq_len);
+	a->dlq_topic = consumer_dlq_topic(cfg->group);
 	if (!a->group || !a->dlq_topic)
 		goto fail;
-	snprintf(a->dlq_topic, dlq_len, "dlq.%s", cfg->group);
 	a->handlers = cfg->handlers;
 	a->ctx = cfg->ctx;
 	a->outbox = cfg->outbox;

@@ -229,7 +229,8 @@ static int dead_letter(struct projector *p, struct consumer_item *items, int n, 
 		}
 		(*dead)++;
 	}
-	if (rd_kafka_flush(p->dlq, DLQ_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	/* Most batches have no poison: no wait for the broker then. */
+	if (*dead > 0 && rd_kafka_flush(p->dlq, DLQ_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		failed = RD_KAFKA_RESP_ERR__TIMED_OUT;
 	if (failed) {
 		*dead = 0;
