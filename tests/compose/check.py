@@ -16,6 +16,9 @@ import tempfile
 
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tools"))
+import manifest  # noqa: E402  (tools/manifest.py: the one reader of deploy/services.conf)
+
 passed = failed = 0
 
 
@@ -28,17 +31,11 @@ def check(ok, what):
         failed += 1
 
 
-def manifest_lines():
-    """deploy/services.conf's lines, as words."""
-    return [line.split() for line in open("deploy/services.conf")
-            if line.strip() and not line.lstrip().startswith("#")]
-
-
 def config():
     """docker-compose's own view of compose.yaml, with throwaway values."""
     with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as env:
         for name in ["POSTGRES_PASSWORD", "API_KEY"] + sorted(
-                {f"{w[1].upper()}_DB_PASSWORD" for w in manifest_lines() if w[1] != "-"}):
+                {manifest.password_var(s["db"]) for s in manifest.services() if s["db"] != "-"}):
             env.write(f"{name}=check-{name.lower()}\n")
     try:
         out = subprocess.run(["docker-compose", "--env-file", env.name, "-f", "compose.yaml",
@@ -80,16 +77,14 @@ def main():
         check(s is not None and s.get("command") == [d], f"daemon {d} runs in compose as `{d}`")
     init_vars = set(re.findall(r"\$\{?([A-Z_]+)", open("deploy/compose/init.sh").read()))
     # init.sh reads each database's password as <DATABASE>_DB_PASSWORD.
-    manifest = manifest_lines()
-    init_vars |= {f"{w[1].upper()}_DB_PASSWORD" for w in manifest if w[1] != "-"}
-    for w in manifest:
-        if "#" in w[0]:
-            continue  # one more instance of a daemon: compose runs one
-        name = w[0]
+    svcs = manifest.services()  # one per name: compose runs one instance of each
+    init_vars |= {manifest.password_var(m["db"]) for m in svcs if m["db"] != "-"}
+    for m in svcs:
+        name = m["name"]
         check(name in services, f"{name} (deploy/services.conf) runs in compose")
         env = services.get(name, {}).get("environment", {})
-        check(str(env.get("ADMIN_PORT")) == w[2],
-              f"{name}: ADMIN_PORT in compose is the manifest's {w[2]}")
+        check(str(env.get("ADMIN_PORT")) == str(m["port"]),
+              f"{name}: ADMIN_PORT in compose is the manifest's {m['port']}")
     for name, s in sorted(services.items()):
         if s.get("image") != "order-saga:latest":
             continue
