@@ -236,16 +236,12 @@ int daemon_consume_topics(struct daemon *d, const char *own_group, const char *c
 	                          .fetch_wait_ms = (int)d->settings->fetch_wait_ms,
 	                          .max_attempts = (int)d->settings->consumer_max_attempts,
 	                          .stall_ms = (int)(d->settings->consumer_stall_s * 1000),
-	                          .start_at_end = !strcmp(d->settings->consumer_start, "latest"),
+	                          .start_at_end = d->settings->consumer_start_at_end,
 	                          .metrics = d->metrics};
 	int rc = 0;
 
 	if (handler_types(handlers, typebuf, &types) < 0) {
 		snprintf(why, sizeof(why), "more than %d event types", DAEMON_MAX_TYPES);
-		rc = ERR_INVALID;
-	} else if (strcmp(d->settings->consumer_start, "earliest") != 0 && !cc.start_at_end) {
-		snprintf(why, sizeof(why), "CONSUMER_START must be earliest or latest, not \"%s\"",
-		         d->settings->consumer_start);
 		rc = ERR_INVALID;
 	}
 	if (rc == 0)

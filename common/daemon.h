@@ -54,8 +54,8 @@ struct daemon_settings {
 	long inbox_retention_hours; /* 0: keep every inbox row */
 	long consumer_max_attempts;
 	long consumer_stall_s;
-	char *consumer_group; /* "" for the service's own */
-	char *consumer_start; /* where a new group starts: "earliest" or "latest" */
+	char *consumer_group;       /* "" for the service's own */
+	bool consumer_start_at_end; /* a new group starts at the end, not the beginning */
 };
 
 #define DAEMON_CONFIG_VARS(type, field, port)                                                 \
@@ -96,18 +96,18 @@ struct daemon_settings {
 	        DAEMON_CONSUMER_VARS(type, field)
 
 /* How a consumer treats failures (consumer.h); every daemon that consumes. */
-#define DAEMON_CONSUMER_VARS(type, field)                                                    \
-	CONFIG_INT("CONSUMER_MAX_ATTEMPTS", "3", 1, 100, type, field.consumer_max_attempts,  \
-	           "tries of an event that fails alone for a reason neither clearly "        \
-	           "transient nor clearly poison, before it is dead-lettered"),              \
-	        CONFIG_INT("CONSUMER_STALL_S", "30", 1, 86400, type, field.consumer_stall_s, \
-	                   "a consumer with lag that has not moved on for this long logs "   \
-	                   "the event it is stuck on"),                                      \
-	        CONFIG_STR("CONSUMER_GROUP", "", type, field.consumer_group,                 \
-	                   "consumer group (and dlq.<group>); empty: the service's name"),   \
-	        CONFIG_STR("CONSUMER_START", "earliest", type, field.consumer_start,         \
-	                   "where a group without committed offsets starts: earliest or "    \
-	                   "latest")
+#define DAEMON_CONSUMER_VARS(type, field)                                                        \
+	CONFIG_INT("CONSUMER_MAX_ATTEMPTS", "3", 1, 100, type, field.consumer_max_attempts,      \
+	           "tries of an event that fails alone for a reason neither clearly "            \
+	           "transient nor clearly poison, before it is dead-lettered"),                  \
+	        CONFIG_INT("CONSUMER_STALL_S", "30", 1, 86400, type, field.consumer_stall_s,     \
+	                   "a consumer with lag that has not moved on for this long logs "       \
+	                   "the event it is stuck on"),                                          \
+	        CONFIG_STR("CONSUMER_GROUP", "", type, field.consumer_group,                     \
+	                   "consumer group (and dlq.<group>); empty: the service's name"),       \
+	        CONFIG_BOOL("CONSUMER_START_AT_END", "false", type, field.consumer_start_at_end, \
+	                    "a group without committed offsets starts at the end of the "        \
+	                    "topics, not the beginning")
 
 #define DAEMON_MAX_CHECKS 4
 

@@ -44,7 +44,7 @@ Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 	const char *topic = codec_topic(support_codec(), CONSUMES);
 	char group[128], dlq[160], group_setting[160], id[40], order[64], sql[256], line[256];
 	/* A group of its own that starts at the end: only this test's events. */
-	const char *extra[] = {group_setting, "CONSUMER_START=latest", NULL};
+	const char *extra[] = {group_setting, "CONSUMER_START_AT_END=true", NULL};
 	struct service_proc t;
 	unsigned char *v;
 	size_t len;
