@@ -303,7 +303,8 @@ static void store_offsets(struct consumer *c, int from, int to)
 	c->unapplied = c->batch_n - to;
 }
 
-/* Sums the lag of the assignment and sets its per-partition gauges. */
+/* Sums the lag of the partitions whose position is known and sets every
+ * partition's gauge. */
 static long long measure_lag(struct consumer *c)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
@@ -321,7 +322,11 @@ static long long measure_lag(struct consumer *c)
 		    hi < 0)
 			continue;
 		lag = p->offset >= 0 ? hi - p->offset : hi - lo;
-		total += lag > 0 ? lag : 0;
+		/* Nothing consumed since the assignment: the position is unknown
+		 * (the gauge says the whole partition); a stall is judged only on
+		 * known positions, or an idle consumer just restarted looks stuck. */
+		if (p->offset >= 0 && lag > 0)
+			total += lag;
 		if (!c->metrics)
 			continue;
 		snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\",partition=\"%d\"",
