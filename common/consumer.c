@@ -138,7 +138,7 @@ int consumer_new(struct consumer **out, const struct consumer_cfg *cfg, char *er
 	c->metrics = cfg->metrics;
 	c->progress_ms = clock_mono_ms();
 	make_metrics(c, cfg->metrics);
-	kc.bootstrap = cfg->bootstrap;
+	kc.kafka = cfg->kafka;
 	kc.group = cfg->group;
 	kc.client_id = cfg->client_id ? cfg->client_id : cfg->group;
 	kc.on_rebalance = on_rebalance;

@@ -37,6 +37,7 @@
 
 #include "codec.h"
 #include "err.h"
+#include "kafka.h"
 #include "metrics.h"
 
 /* A dead letter's value is cut to this many bytes (dlq-value-bytes keeps the
@@ -103,7 +104,7 @@ struct consumer_cfg {
 	 * another type (by its event-type header, else by its decoded type) is
 	 * skipped without reaching the applier. NULL: every type. */
 	const char *const *types;
-	const char *bootstrap;
+	const struct kafka_endpoint *kafka; /* borrowed */
 	const struct codec *codec; /* borrowed */
 	struct consumer_applier applier;
 	int batch_max;       /* messages per batch, e.g. 500 */

@@ -79,7 +79,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 	if (settings->database_url) {
 		struct outbox_cfg oc = {.codec = d->codec, .producer = name};
 		struct relay_cfg relay = {.conninfo = settings->database_url,
-		                          .bootstrap = settings->kafka_bootstrap,
+		                          .kafka = &settings->kafka,
 		                          .name = name,
 		                          .batch = (int)settings->relay_batch,
 		                          .linger_ms = (int)settings->relay_linger_ms,
@@ -111,7 +111,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 		daemon_add_check(d, "database", check_db, d->ready_db);
 	}
 	{
-		struct kafka_producer_cfg pc = {.bootstrap = settings->kafka_bootstrap,
+		struct kafka_producer_cfg pc = {.kafka = &settings->kafka,
 		                                .client_id = name};
 
 		if ((rc = kafka_producer_new(&d->probe, &pc, why, sizeof(why))) < 0) {
@@ -228,7 +228,7 @@ int daemon_consume_topics(struct daemon *d, const char *own_group, const char *c
 	                         .metrics = d->metrics};
 	struct consumer_cfg cc = {.group = group,
 	                          .topics = topics,
-	                          .bootstrap = d->settings->kafka_bootstrap,
+	                          .kafka = &d->settings->kafka,
 	                          .codec = d->codec,
 	                          .batch_max = (int)d->settings->consumer_batch,
 	                          .batch_wait_ms = (int)d->settings->consumer_wait_ms,

@@ -41,7 +41,7 @@ struct daemon_settings {
 	char *log_level;
 	char *admin_addr;
 	long admin_port;
-	char *kafka_bootstrap;
+	struct kafka_endpoint kafka;
 	char *database_url; /* NULL for a daemon without a database */
 	long relay_batch;
 	long relay_linger_ms;
@@ -64,8 +64,7 @@ struct daemon_settings {
 	                   "address of /healthz, /readyz and /metrics"),                      \
 	        CONFIG_INT("ADMIN_PORT", port, 1, 65535, type, field.admin_port,              \
 	                   "port of /healthz, /readyz and /metrics"),                         \
-	        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", type, field.kafka_bootstrap, \
-	                   "Kafka bootstrap servers")
+	        KAFKA_ENDPOINT_VARS(type, field.kafka)
 
 /* A daemon with a database has an outbox, a relay and consumers. */
 #define DAEMON_DATABASE_VARS(type, field)                                                          \

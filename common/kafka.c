@@ -39,19 +39,80 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		LOG(WARN, "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static rd_kafka_conf_t *base_conf(const char *bootstrap, const char *client_id, char *errstr,
-                                  size_t errstr_size)
+static bool sasl(const char *protocol)
+{
+	return !strcmp(protocol, "SASL_PLAINTEXT") || !strcmp(protocol, "SASL_SSL");
+}
+
+static bool tls(const char *protocol)
+{
+	return !strcmp(protocol, "SSL") || !strcmp(protocol, "SASL_SSL");
+}
+
+static int set_security(rd_kafka_conf_t *conf, const struct kafka_endpoint *ep, char *errstr,
+                        size_t errstr_size)
+{
+	const char *protocol = ep->security_protocol ? ep->security_protocol : "SASL_PLAINTEXT";
+
+	if (strcmp(protocol, "PLAINTEXT") && !sasl(protocol) && !tls(protocol)) {
+		err_format(errstr, errstr_size,
+		           "KAFKA_SECURITY_PROTOCOL \"%s\" is not PLAINTEXT, SASL_PLAINTEXT, SSL or "
+		           "SASL_SSL",
+		           protocol);
+		return ERR_INVALID;
+	}
+	if (set(conf, "security.protocol", protocol, errstr, errstr_size) < 0)
+		return ERR_INVALID;
+	if (sasl(protocol)) {
+		if (!ep->sasl_username || !*ep->sasl_username || !ep->sasl_password ||
+		    !*ep->sasl_password) {
+			err_format(errstr, errstr_size,
+			           "KAFKA_SECURITY_PROTOCOL %s needs KAFKA_SASL_USERNAME and "
+			           "KAFKA_SASL_PASSWORD",
+			           protocol);
+			return ERR_INVALID;
+		}
+		if (set(conf, "sasl.mechanism",
+		        ep->sasl_mechanism && *ep->sasl_mechanism ? ep->sasl_mechanism
+		                                                  : "SCRAM-SHA-512",
+		        errstr, errstr_size) < 0 ||
+		    set(conf, "sasl.username", ep->sasl_username, errstr, errstr_size) < 0 ||
+		    set(conf, "sasl.password", ep->sasl_password, errstr, errstr_size) < 0)
+			return ERR_INVALID;
+	}
+	if (tls(protocol) && ep->ssl_ca_location && *ep->ssl_ca_location &&
+	    set(conf, "ssl.ca.location", ep->ssl_ca_location, errstr, errstr_size) < 0)
+		return ERR_INVALID;
+	return 0;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const struct kafka_endpoint *ep, const char *client_id,
+                                char *errstr, size_t errstr_size)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
-	if (set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) < 0 ||
+	if (set(conf, "bootstrap.servers", ep->bootstrap, errstr, errstr_size) < 0 ||
 	    set(conf, "client.id", client_id ? client_id : "saga", errstr, errstr_size) < 0 ||
-	    set(conf, "socket.keepalive.enable", "true", errstr, errstr_size) < 0 ||
-	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0) {
+	    set_security(conf, ep, errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
 	rd_kafka_conf_set_log_cb(conf, on_log);
+	return conf;
+}
+
+static rd_kafka_conf_t *base_conf(const struct kafka_endpoint *ep, const char *client_id,
+                                  char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf = kafka_conf_new(ep, client_id, errstr, errstr_size);
+
+	if (!conf)
+		return NULL;
+	if (set(conf, "socket.keepalive.enable", "true", errstr, errstr_size) < 0 ||
+	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	return conf;
 }
@@ -63,7 +124,7 @@ int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, c
 	char linger[16], timeout[16];
 
 	*out = NULL;
-	conf = base_conf(cfg->bootstrap, cfg->client_id, errstr, errstr_size);
+	conf = base_conf(cfg->kafka, cfg->client_id, errstr, errstr_size);
 	if (!conf)
 		return ERR_INVALID;
 	snprintf(linger, sizeof(linger), "%d", cfg->linger_ms);
@@ -94,7 +155,7 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
 	char min_bytes[16], wait_ms[16];
 
 	*out = NULL;
-	conf = base_conf(cfg->bootstrap, cfg->client_id, errstr, errstr_size);
+	conf = base_conf(cfg->kafka, cfg->client_id, errstr, errstr_size);
 	if (!conf)
 		return ERR_INVALID;
 	snprintf(min_bytes, sizeof(min_bytes), "%d",
@@ -198,24 +259,24 @@ const char *kafka_header(const rd_kafka_message_t *msg, const char *name, char *
 	return buf;
 }
 
-rd_kafka_t *kafka_admin_new(const char *bootstrap, char *errstr, size_t errstr_size)
+rd_kafka_t *kafka_admin_new(const struct kafka_endpoint *ep, char *errstr, size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = kafka_conf_new(ep, "saga-admin", errstr, errstr_size);
 	rd_kafka_t *rk;
 
+	if (!conf)
+		return NULL;
 	/*
 	 * A consumer handle that never subscribes: librdkafka 2.0.2 dereferences
 	 * the client's own group when a committed-offsets request meets a
 	 * coordinator that is still loading (a fresh broker), and a producer
 	 * handle has none (segfault at 0x50 in its main thread).
 	 */
-	if (set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) < 0 ||
-	    set(conf, "group.id", "saga-admin", errstr, errstr_size) < 0 ||
+	if (set(conf, "group.id", "saga-admin", errstr, errstr_size) < 0 ||
 	    set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}
-	rd_kafka_conf_set_log_cb(conf, on_log);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
 	if (!rk)
 		rd_kafka_conf_destroy(conf);
@@ -237,10 +298,10 @@ static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms, const c
 	return NULL;
 }
 
-int kafka_create_topics(const char *bootstrap, struct kafka_new_topic *topics, size_t n,
+int kafka_create_topics(const struct kafka_endpoint *ep, struct kafka_new_topic *topics, size_t n,
                         int timeout_ms, char *errstr, size_t errstr_size)
 {
-	rd_kafka_t *rk = kafka_admin_new(bootstrap, errstr, errstr_size);
+	rd_kafka_t *rk = kafka_admin_new(ep, errstr, errstr_size);
 	rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof(*nt));
 	rd_kafka_queue_t *q = NULL;
 	rd_kafka_AdminOptions_t *opts = NULL;
@@ -307,10 +368,10 @@ out:
 	return rc;
 }
 
-int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, char *errstr,
-                       size_t errstr_size)
+int kafka_delete_topic(const struct kafka_endpoint *ep, const char *name, int timeout_ms,
+                       char *errstr, size_t errstr_size)
 {
-	rd_kafka_t *rk = kafka_admin_new(bootstrap, errstr, errstr_size);
+	rd_kafka_t *rk = kafka_admin_new(ep, errstr, errstr_size);
 	rd_kafka_DeleteTopic_t *dt;
 	rd_kafka_queue_t *q;
 	rd_kafka_event_t *ev;

@@ -16,7 +16,47 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "config.h"
 #include "err.h"
+
+/*
+ * Where a client finds the cluster and how it proves who it is; producers,
+ * consumers and admin clients all take one. SASL_PLAINTEXT with
+ * SCRAM-SHA-512 is the default; PLAINTEXT (no authentication) only when a
+ * setting asks for it; SASL_SSL adds TLS, verified against ssl_ca_location.
+ */
+struct kafka_endpoint {
+	char *bootstrap;
+	char *security_protocol; /* PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL */
+	char *sasl_mechanism;    /* SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN */
+	char *sasl_username;
+	char *sasl_password;
+	char *ssl_ca_location; /* PEM file of the CA that signed the broker; "": the system's */
+};
+
+#define KAFKA_ENDPOINT_VARS(type, field)                                                         \
+	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", type, field.bootstrap,                  \
+	           "Kafka bootstrap servers"),                                                   \
+	        CONFIG_STR("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", type,                    \
+	                   field.security_protocol,                                              \
+	                   "PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL"),                        \
+	        CONFIG_STR("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", type, field.sasl_mechanism,  \
+	                   "SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"),             \
+	        CONFIG_STR("KAFKA_SASL_USERNAME", "", type, field.sasl_username,                 \
+	                   "the client's Kafka principal (required with SASL)"),                 \
+	        CONFIG_SECRET("KAFKA_SASL_PASSWORD", "", type, field.sasl_password,              \
+	                      "the principal's password (required with SASL)"),                  \
+	        CONFIG_STR("KAFKA_SSL_CA_LOCATION", "", type, field.ssl_ca_location,             \
+	                   "with SSL or SASL_SSL: the CA file that verifies the broker")
+
+/*
+ * A librdkafka configuration for ep: bootstrap servers, client id and the
+ * security settings, checked (SASL needs a username and a password). The
+ * caller adds its own settings and owns the result; NULL with errstr on a bad
+ * endpoint.
+ */
+rd_kafka_conf_t *kafka_conf_new(const struct kafka_endpoint *ep, const char *client_id,
+                                char *errstr, size_t errstr_size);
 
 #define KAFKA_COMMIT_INTERVAL_MS "1000"
 /* A consumer reads ahead at most this many payload bytes, and this many
@@ -27,7 +67,7 @@
 #define KAFKA_PREFETCH_MESSAGES "2000"
 
 struct kafka_producer_cfg {
-	const char *bootstrap;
+	const struct kafka_endpoint *kafka;
 	const char *client_id;
 	int linger_ms;          /* batching delay; 0 sends at once */
 	int message_timeout_ms; /* give up on a message after this; 0 = never */
@@ -37,7 +77,7 @@ struct kafka_producer_cfg {
 };
 
 struct kafka_consumer_cfg {
-	const char *bootstrap;
+	const struct kafka_endpoint *kafka;
 	const char *group;
 	const char *client_id;
 	/* Optional rebalance callback (e.g. to commit on revocation); NULL = default. */
@@ -101,15 +141,15 @@ struct kafka_new_topic {
 
 /* Creates the topics that do not exist yet through the admin API; existing
  * ones are left alone. errstr names the first topic that failed. */
-int kafka_create_topics(const char *bootstrap, struct kafka_new_topic *topics, size_t n,
+int kafka_create_topics(const struct kafka_endpoint *ep, struct kafka_new_topic *topics, size_t n,
                         int timeout_ms, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /* Deletes a topic (benchmarks' scratch topics). */
-int kafka_delete_topic(const char *bootstrap, const char *name, int timeout_ms, char *errstr,
+int kafka_delete_topic(const struct kafka_endpoint *ep, const char *name, int timeout_ms, char *errstr,
                        size_t errstr_size) WARN_UNUSED;
 
 /* A client for admin requests (kafka_group_lag); rd_kafka_destroy it. */
-rd_kafka_t *kafka_admin_new(const char *bootstrap, char *errstr, size_t errstr_size);
+rd_kafka_t *kafka_admin_new(const struct kafka_endpoint *ep, char *errstr, size_t errstr_size);
 
 /*
  * How far consumer group is behind, members or not: the messages between

@@ -29,7 +29,8 @@ struct row {
 };
 
 struct relay {
-	char *conninfo, *bootstrap, *name;
+	char *conninfo, *name;
+	const struct kafka_endpoint *kafka;
 	int batch, linger_ms;
 	bool fault_kill_after_ack;
 	struct kafka_producer_cfg pc;
@@ -408,14 +409,14 @@ int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr, s
 	if (!r)
 		return ERR_NOMEM;
 	r->conninfo = strdup(cfg->conninfo);
-	r->bootstrap = strdup(cfg->bootstrap);
+	r->kafka = cfg->kafka;
 	r->name = strdup(cfg->name);
 	r->batch = cfg->batch > 0 ? cfg->batch : 1000;
 	r->linger_ms = cfg->linger_ms;
 	r->fault_kill_after_ack = cfg->fault_kill_after_ack;
 	r->fault_fatal = cfg->fault_fatal_error;
 	r->rows = calloc((size_t)r->batch, sizeof(*r->rows));
-	if (!r->conninfo || !r->bootstrap || !r->name || !r->rows) {
+	if (!r->conninfo || !r->name || !r->rows) {
 		rc = ERR_NOMEM;
 		goto fail;
 	}
@@ -436,7 +437,7 @@ int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr, s
 	rc = db_open(&r->db, r->conninfo, errstr, errstr_size);
 	if (rc < 0)
 		goto fail;
-	r->pc = (struct kafka_producer_cfg){.bootstrap = r->bootstrap,
+	r->pc = (struct kafka_producer_cfg){.kafka = r->kafka,
 	                                    .client_id = r->name,
 	                                    .linger_ms = r->linger_ms,
 	                                    .on_delivery = on_delivery};
@@ -469,7 +470,6 @@ void relay_stop(struct relay *r)
 	db_free(r->db);
 	free(r->rows);
 	free(r->conninfo);
-	free(r->bootstrap);
 	free(r->name);
 	free(r);
 }

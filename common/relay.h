@@ -24,13 +24,14 @@
 #include <stdbool.h>
 
 #include "err.h"
+#include "kafka.h"
 #include "metrics.h"
 
 struct relay;
 
 struct relay_cfg {
 	const char *conninfo;      /* the service's database */
-	const char *bootstrap;     /* Kafka */
+	const struct kafka_endpoint *kafka; /* borrowed; outlives the relay */
 	const char *name;          /* client id and log name, e.g. "order" */
 	int batch;                 /* rows per round, e.g. 1000 */
 	int linger_ms;             /* producer batching delay */

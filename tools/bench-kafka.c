@@ -16,13 +16,13 @@
 #include "log.h"
 
 struct bench_cfg {
-	char *bootstrap;
+	struct kafka_endpoint kafka;
 	long messages;
 	long size;
 };
 
 static const struct config_var vars[] = {
-        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct bench_cfg, bootstrap, "Kafka"),
+        KAFKA_ENDPOINT_VARS(struct bench_cfg, kafka),
         CONFIG_INT("BENCH_MESSAGES", "500000", 1000, 100000000, struct bench_cfg, messages,
                    "messages to produce and consume"),
         CONFIG_INT("BENCH_SIZE", "300", 1, 1000000, struct bench_cfg, size, "bytes per message"),
@@ -52,14 +52,14 @@ int main(int argc, char **argv)
 	{
 		struct kafka_new_topic t = {topic, 6, 1, NULL, false};
 
-		if (kafka_create_topics(cfg.bootstrap, &t, 1, 30000, errstr, sizeof(errstr)) < 0)
+		if (kafka_create_topics(&cfg.kafka, &t, 1, 30000, errstr, sizeof(errstr)) < 0)
 			die("could not create %s: %s", topic, errstr);
 	}
 	payload = malloc((size_t)cfg.size);
 	memset(payload, 'x', (size_t)cfg.size);
 	{
 		struct kafka_producer_cfg pc = {
-		        .bootstrap = cfg.bootstrap, .client_id = "bench", .linger_ms = 5};
+		        .kafka = &cfg.kafka, .client_id = "bench", .linger_ms = 5};
 
 		if (kafka_producer_new(&p, &pc, errstr, sizeof(errstr)) < 0)
 			die("%s", errstr);
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 	{
 		const char *topics[] = {topic, NULL};
 		struct kafka_consumer_cfg cc = {
-		        .bootstrap = cfg.bootstrap, .group = group, .client_id = "bench"};
+		        .kafka = &cfg.kafka, .group = group, .client_id = "bench"};
 
 		snprintf(group, sizeof(group), "%s-reader", topic);
 		if (kafka_consumer_new(&c, &cc, errstr, sizeof(errstr)) < 0 ||
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	consume_s = now_s() - t0;
 	rd_kafka_consumer_close(c);
 	rd_kafka_destroy(c);
-	if (kafka_delete_topic(cfg.bootstrap, topic, 10000, errstr, sizeof(errstr)) < 0)
+	if (kafka_delete_topic(&cfg.kafka, topic, 10000, errstr, sizeof(errstr)) < 0)
 		LOG(WARN, "%s", errstr);
 	printf("{\"messages\": %ld, \"size\": %ld, \"produce_per_s\": %.0f, \"consume_per_s\": "
 	       "%.0f}\n",

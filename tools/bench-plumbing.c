@@ -36,7 +36,7 @@
 #define MAX_HOPS 1000000
 
 struct bench_cfg {
-	char *bootstrap;
+	struct kafka_endpoint kafka;
 	char *database_url;
 	long events;
 	long rate;
@@ -45,7 +45,7 @@ struct bench_cfg {
 };
 
 static const struct config_var vars[] = {
-        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct bench_cfg, bootstrap, "Kafka"),
+        KAFKA_ENDPOINT_VARS(struct bench_cfg, kafka),
         CONFIG_SECRET("DATABASE_URL", NULL, struct bench_cfg, database_url,
                       "a scratch database (the stack's TEST2_DATABASE_URL)"),
         CONFIG_INT("BENCH_EVENTS", "50000", 1000, 10000000, struct bench_cfg, events,
@@ -111,13 +111,13 @@ static int exec_sql(PGconn *c, const char *sql)
 /* A topic of this run's own, so no earlier run's events are in the way. */
 static char bench_topic[64];
 
-static void create_topic(const char *bootstrap)
+static void create_topic(const struct kafka_endpoint *kafka)
 {
 	struct kafka_new_topic t = {bench_topic, 6, 1, NULL, false};
 	char why[512];
 
 	snprintf(bench_topic, sizeof(bench_topic), "bench-plumbing-%ld", (long)time(NULL));
-	if (kafka_create_topics(bootstrap, &t, 1, 30000, why, sizeof(why)) < 0)
+	if (kafka_create_topics(kafka, &t, 1, 30000, why, sizeof(why)) < 0)
 		die("could not create topic %s: %s", bench_topic, why);
 }
 
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 	if (signals_install() < 0 || metrics_new(&metrics) < 0)
 		die("startup");
 	mkdir(".run/bench", 0755);
-	create_topic(cfg.bootstrap);
+	create_topic(&cfg.kafka);
 	if (codec_new(&codec, why, sizeof(why)) < 0)
 		die("codec: %s", why);
 	if (db_open(&db, cfg.database_url, why, sizeof(why)) < 0 ||
@@ -227,7 +227,7 @@ int main(int argc, char **argv)
 	fill_outbox(ob, c, cfg.events);
 	{
 		struct relay_cfg rc = {
-		        cfg.database_url, cfg.bootstrap, "bench", (int)cfg.relay_batch, 1,
+		        cfg.database_url, &cfg.kafka, "bench", (int)cfg.relay_batch, 1,
 		        metrics,          false,         false};
 
 		t0 = now_us();
@@ -261,7 +261,7 @@ int main(int argc, char **argv)
 		                         .metrics = metrics};
 		struct consumer_cfg cc = {.group = group,
 		                          .topics = topics,
-		                          .bootstrap = cfg.bootstrap,
+		                          .kafka = &cfg.kafka,
 		                          .codec = codec,
 		                          .batch_max = 500,
 		                          .batch_wait_ms = 1,
@@ -339,7 +339,7 @@ int main(int argc, char **argv)
 	consumer_free(ct.consumer);
 	dbapply_free(ct.applier);
 	relay_stop(relay);
-	if (kafka_delete_topic(cfg.bootstrap, bench_topic, 10000, why, sizeof(why)) < 0)
+	if (kafka_delete_topic(&cfg.kafka, bench_topic, 10000, why, sizeof(why)) < 0)
 		LOG(WARN, "%s", why);
 	outbox_free(ob);
 	db_free(db);

@@ -32,7 +32,8 @@
 
 struct check_cfg {
 	char *order_db, *payment_db, *inventory_db, *shipping_db, *notification_db;
-	char *redis_url, *bootstrap, *groups, *manifest;
+	char *redis_url, *groups, *manifest;
+	struct kafka_endpoint kafka;
 	long settle_s;
 };
 
@@ -48,8 +49,7 @@ static const struct config_var vars[] = {
                       "notifications database"),
         CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct check_cfg, redis_url,
                    "the gateway's Redis (the set of accepted orders)"),
-        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct check_cfg, bootstrap,
-                   "Kafka (consumer groups' lag)"),
+        KAFKA_ENDPOINT_VARS(struct check_cfg, kafka),
         CONFIG_STR("CHECK_GROUPS", "", struct check_cfg, groups,
                    "the consumer groups that must catch up; empty: every service's in "
                    "SERVICES_MANIFEST"),
@@ -510,7 +510,7 @@ int main(int argc, char **argv)
 	dbs[3] = connect_or_die(cfg.shipping_db, names[3]);
 	dbs[4] = connect_or_die(cfg.notification_db, names[4]);
 	accepted = accepted_orders(cfg.redis_url);
-	admin = kafka_admin_new(cfg.bootstrap, why, sizeof(why));
+	admin = kafka_admin_new(&cfg.kafka, why, sizeof(why));
 	if (!admin)
 		die("%s", why);
 	t0 = clock_mono_ms();

@@ -24,7 +24,7 @@
 #include "log.h"
 
 struct replay_cfg {
-	char *bootstrap;
+	struct kafka_endpoint kafka;
 	char *group;
 	char *to;
 	bool dry_run;
@@ -33,8 +33,7 @@ struct replay_cfg {
 };
 
 static const struct config_var vars[] = {
-        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct replay_cfg, bootstrap,
-                   "Kafka bootstrap servers"),
+        KAFKA_ENDPOINT_VARS(struct replay_cfg, kafka),
         CONFIG_STR("DLQ_GROUP", NULL, struct replay_cfg, group,
                    "the consumer group whose dead letters (dlq.<group>) to replay"),
         CONFIG_STR("REPLAY_TO", "", struct replay_cfg, to,
@@ -74,8 +73,8 @@ static int replay(const struct replay_cfg *cfg)
 	char errstr[512], dlq[300], group[300];
 	const char *topics[2] = {dlq, NULL};
 	struct kafka_consumer_cfg cc = {
-	        .bootstrap = cfg->bootstrap, .group = group, .client_id = "dlq-replay"};
-	struct kafka_producer_cfg pc = {.bootstrap = cfg->bootstrap, .client_id = "dlq-replay"};
+	        .kafka = &cfg->kafka, .group = group, .client_id = "dlq-replay"};
+	struct kafka_producer_cfg pc = {.kafka = &cfg->kafka, .client_id = "dlq-replay"};
 	rd_kafka_t *consumer = NULL, *producer = NULL;
 	long long idle_since = clock_mono_ms();
 	long replayed = 0, skipped = 0;

@@ -1,11 +1,13 @@
 /*
  * topics - creates the topics listed in a file (deploy/topics.conf) and,
  * given the services' manifest (deploy/services.conf), each service's
- * dead-letter topic dlq.<name>, through librdkafka's admin API. Topics that
- * exist already are left alone, so it is safe to run again.
+ * dead-letter topic dlq.<name>, through librdkafka's admin API; given the
+ * rights file (deploy/kafka-acls.conf), it then makes the services'
+ * principals' ACLs exactly what the file says. Topics that exist already are
+ * left alone, so it is safe to run again. It runs as the admin principal.
  *
- *   KAFKA_BOOTSTRAP=127.0.0.1:19092 KAFKA_PARTITIONS=6 topics deploy/topics.conf \
- *       deploy/services.conf
+ *   KAFKA_BOOTSTRAP=127.0.0.1:19092 KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD=... \
+ *       topics deploy/topics.conf deploy/services.conf deploy/kafka-acls.conf
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "acl.h"
 #include "config.h"
 #include "clock.h"
 #include "kafka.h"
@@ -23,15 +26,14 @@
 #define MAX_CONFIGS 8
 
 struct topics_cfg {
-	char *bootstrap;
+	struct kafka_endpoint kafka;
 	long partitions;
 	long replication;
 	long timeout_ms;
 };
 
 static const struct config_var vars[] = {
-        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct topics_cfg, bootstrap,
-                   "Kafka bootstrap servers"),
+        KAFKA_ENDPOINT_VARS(struct topics_cfg, kafka),
         CONFIG_INT("KAFKA_PARTITIONS", "6", 1, 1000, struct topics_cfg, partitions,
                    "partitions of each new topic"),
         CONFIG_INT("KAFKA_REPLICATION", "1", 1, 10, struct topics_cfg, replication,
@@ -133,6 +135,25 @@ static int add_dead_letter_topics(const char *path, struct topic_line *topics, i
 	return 0;
 }
 
+static int apply_acls(const struct topics_cfg *cfg, const char *path)
+{
+	struct acl_set set;
+	size_t created, deleted;
+	char why[512];
+	int rc = acl_read_file(&set, path, why, sizeof(why));
+
+	if (rc == 0)
+		rc = acl_apply(&cfg->kafka, &set, (int)cfg->timeout_ms, &created, &deleted, why,
+		               sizeof(why));
+	if (rc < 0)
+		LOG(ERROR, "%s", why);
+	else
+		printf("acls: %zu rules for %zu principals, %zu created, %zu deleted\n", set.n,
+		       set.nprincipals, created, deleted);
+	acl_set_release(&set);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static struct topic_line lines[MAX_TOPICS];
@@ -145,12 +166,12 @@ int main(int argc, char **argv)
 
 	log_init("topics", LOG_LEVEL_INFO);
 	config_load_or_exit(&cfg, vars, sizeof(vars) / sizeof(vars[0]), argc, argv);
-	if (argc != 2 && argc != 3) {
-		fprintf(stderr, "usage: %s TOPICS_FILE [SERVICES_MANIFEST]\n", argv[0]);
+	if (argc < 2 || argc > 4) {
+		fprintf(stderr, "usage: %s TOPICS_FILE [SERVICES_MANIFEST [ACLS_FILE]]\n", argv[0]);
 		goto out;
 	}
 	if (read_topics(argv[1], lines, &n) < 0 ||
-	    (argc == 3 && add_dead_letter_topics(argv[2], lines, &n) < 0))
+	    (argc >= 3 && add_dead_letter_topics(argv[2], lines, &n) < 0))
 		goto out;
 	for (int i = 0; i < n; i++) {
 		int k = 0;
@@ -163,7 +184,7 @@ int main(int argc, char **argv)
 		topics[i] = (struct kafka_new_topic){lines[i].name, (int)cfg.partitions,
 		                                     (int)cfg.replication, config[i], false};
 	}
-	if (kafka_create_topics(cfg.bootstrap, topics, (size_t)n, (int)cfg.timeout_ms, errstr,
+	if (kafka_create_topics(&cfg.kafka, topics, (size_t)n, (int)cfg.timeout_ms, errstr,
 	                        sizeof(errstr)) < 0) {
 		LOG(ERROR, "%s", errstr);
 		goto out;
@@ -171,6 +192,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		printf(topics[i].created ? "created topic %s\n" : "topic %s exists\n",
 		       topics[i].name);
+	if (argc == 4 && apply_acls(&cfg, argv[3]) < 0)
+		goto out;
 	rc = 0;
 out:
 	config_release(&cfg, vars, sizeof(vars) / sizeof(vars[0]));

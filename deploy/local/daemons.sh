@@ -31,9 +31,28 @@ start() {
 		url=
 		prefix=$(tr '[:lower:]' '[:upper:]' <<<"$bin")
 		[ "$db" = - ] || url=$(eval echo "\${${prefix}_DATABASE_URL}")
-		# shellcheck disable=SC2086 # extra is a list of NAME=value words
-		env DATABASE_URL="$url" ADMIN_PORT="$port" $(eval echo "$extra") \
-			nohup "$ROOT/$BUILD_DIR/bin/$bin" </dev/null >>"$RUN_DIR/logs/$name.log" 2>&1 &
+		# In the environment, not on a command line: ps shows no secret.
+		(
+			settings=$(eval echo "$extra")
+			# A daemon gets only its own secrets: nothing else of stack.env
+			# (other services' passwords, the admin's) is in its environment.
+			for v in $(grep -o '^[A-Z0-9_]*=' "$RUN_DIR/stack.env" | tr -d =); do
+				case $v in
+				KAFKA_BOOTSTRAP | KAFKA_SECURITY_PROTOCOL | KAFKA_SASL_MECHANISM | KAFKA_SSL_CA_LOCATION | REDIS_URL) ;;
+				*) export -n "$v" ;;
+				esac
+			done
+			export DATABASE_URL="$url" ADMIN_PORT="$port"
+			if [ "${KAFKA_SECURITY_PROTOCOL:-}" != PLAINTEXT ]; then
+				# The service's own Kafka principal, not the tools' admin.
+				export KAFKA_SASL_USERNAME="$bin"
+				KAFKA_SASL_PASSWORD=$(eval echo "\${${prefix}_KAFKA_PASSWORD:-}")
+				export KAFKA_SASL_PASSWORD
+			fi
+			# shellcheck disable=SC2086 # settings is a list of NAME=value words
+			[ -z "$settings" ] || export $settings
+			exec nohup "$ROOT/$BUILD_DIR/bin/$bin" </dev/null >>"$RUN_DIR/logs/$name.log" 2>&1
+		) &
 		echo $! >"$PIDS/$name.pid"
 	done < <(services)
 	while read -r name db port extra; do

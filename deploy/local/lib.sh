@@ -8,6 +8,11 @@ CACHE_DIR=${CACHE_DIR:-$ROOT/.cache}
 KAFKA_VERSION=3.9.1
 KAFKA_PORT=${KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
+KAFKA_TLS_PORT=${KAFKA_TLS_PORT:-19094}
+# sasl (the default): SASL/SCRAM-SHA-512 and ACLs, on 127.0.0.1:KAFKA_PORT and
+# with TLS on KAFKA_TLS_PORT. plaintext: no authentication and no ACLs; only
+# when asked for (KAFKA_SECURITY=plaintext make up), e.g. to measure SASL's cost.
+KAFKA_SECURITY=${KAFKA_SECURITY:-sasl}
 KAFKA_HEAP=${KAFKA_HEAP:-768m}
 KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
 KAFKA_LIB=$CACHE_DIR/kafka-$KAFKA_VERSION/lib
@@ -22,7 +27,24 @@ REDIS_PORT=${REDIS_PORT:-16379}
 REDIS_DIR=$RUN_DIR/redis
 
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
+# Every generated password and key (mode 600); nothing else holds them but
+# the files made from it for one reader each (stack.env, server.properties).
+SECRETS=$RUN_DIR/secrets.env
 READY_TIMEOUT=${READY_TIMEOUT:-90}
+
+# secret NAME: NAME's value in the secrets file, generated (random) if missing.
+secret() {
+	local v
+	mkdir -p "$RUN_DIR"
+	[ -f "$SECRETS" ] || (umask 077 && : >"$SECRETS")
+	chmod 600 "$SECRETS"
+	v=$(grep "^$1=" "$SECRETS" | head -n 1 | cut -d= -f2- || true)
+	if [ -z "$v" ]; then
+		v=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+		echo "$1=$v" >>"$SECRETS"
+	fi
+	printf '%s\n' "$v"
+}
 
 say()  { printf '[stack] %s\n' "$*"; }
 warn() { printf '[stack] %s\n' "$*" >&2; }
@@ -100,6 +122,9 @@ stop_pidfile() {
 # The services (deploy/services.conf): name database admin-port settings.
 MANIFEST=$ROOT/deploy/services.conf
 manifest() { grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$MANIFEST"; }
+
+# Kafka principals: one per service (order#2 is the order principal too).
+KAFKA_PRINCIPALS=$(manifest | awk '{ n = $1; sub(/#.*/, "", n); print n }' | awk '!seen[$1]++')
 
 # Databases: one per service that has one, each with its own login role of
 # the same name, plus two for the integration tests.

@@ -10,13 +10,30 @@ BUILD_DIR=${BUILD_DIR:-build/release}
 ENV_FILE=$RUN_DIR/stack.env
 
 write_env() {
-	local prefix db pw tmp=$ENV_FILE.tmp
+	local prefix db pw name upper tmp=$ENV_FILE.tmp
+	(umask 077 && : >"$tmp")
 	{
 		echo "# Written by deploy/local/stack.sh; source it: . .run/stack.env"
 		echo "GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT"
 		echo "API_KEY=$(grep '^API_KEY=' "$RUN_DIR/secrets.env" | cut -d= -f2)"
 		echo "LIMITED_API_KEY=$(grep '^LIMITED_API_KEY=' "$RUN_DIR/secrets.env" | cut -d= -f2)"
 		echo "KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
+		if [ "$KAFKA_SECURITY" = sasl ]; then
+			# Tools and tests are the admin principal; each daemon is its own
+			# (<NAME>_KAFKA_PASSWORD, deploy/local/daemons.sh).
+			echo "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT"
+			echo "KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
+			echo "KAFKA_SASL_USERNAME=admin"
+			echo "KAFKA_SASL_PASSWORD=$(secret KAFKA_PASSWORD_ADMIN)"
+			echo "KAFKA_TLS_BOOTSTRAP=127.0.0.1:$KAFKA_TLS_PORT"
+			echo "KAFKA_SSL_CA_LOCATION=$KAFKA_DIR/tls/ca.pem"
+			for name in $KAFKA_PRINCIPALS; do
+				upper=$(tr '[:lower:]' '[:upper:]' <<<"$name")
+				echo "${upper}_KAFKA_PASSWORD=$(secret "KAFKA_PASSWORD_$upper")"
+			done
+		else
+			echo "KAFKA_SECURITY_PROTOCOL=PLAINTEXT"
+		fi
 		echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
 		echo "PG_ADMIN_SOCKET=$PG_SOCK"
 		echo "PG_PORT=$PG_PORT"
@@ -25,13 +42,20 @@ write_env() {
 			echo "${prefix}_DATABASE_URL=postgresql://$db:$pw@127.0.0.1:$PG_PORT/$db"
 		done <<<"$DATABASES"
 	} >"$tmp"
-	chmod 600 "$tmp"
 	mv "$tmp" "$ENV_FILE"
 }
 
-ensure_api_key() {
-	touch "$RUN_DIR/secrets.env"
-	chmod 600 "$RUN_DIR/secrets.env"
+# Every secret the servers need, made before they start in parallel.
+ensure_secrets() {
+	local name prefix db
+	secret KAFKA_PASSWORD_ADMIN >/dev/null
+	secret KAFKA_PASSWORD_CONTROLLER >/dev/null
+	for name in $KAFKA_PRINCIPALS; do
+		secret "KAFKA_PASSWORD_$(tr '[:lower:]' '[:upper:]' <<<"$name")" >/dev/null
+	done
+	while read -r prefix db; do
+		secret "PG_PASSWORD_$prefix" >/dev/null
+	done <<<"$DATABASES"
 	grep -q '^API_KEY=' "$RUN_DIR/secrets.env" ||
 		echo "API_KEY=dev-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >>"$RUN_DIR/secrets.env"
 	# A second key with a low rate limit (3/s), to see 429 at work.
@@ -44,7 +68,7 @@ up() {
 	mkdir -p "$RUN_DIR/logs"
 	[ -x "$BUILD_DIR/bin/topics" ] || fail topics "" "$BUILD_DIR/bin/topics is not built (run make)"
 	"$HERE/kafka.sh" fetch
-	ensure_api_key
+	ensure_secrets
 	# The three servers start in parallel; each waits for its own readiness.
 	"$HERE/postgres.sh" start >"$RUN_DIR/logs/postgres-start.log" 2>&1 &
 	local pg=$!
@@ -60,11 +84,20 @@ up() {
 	wait $kf || failed=1
 	cat "$RUN_DIR/logs/kafka-start.log"
 	[ $failed = 0 ] || { warn "the stack did not come up"; exit 1; }
-	KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT KAFKA_PARTITIONS=$KAFKA_PARTITIONS \
-		"$BUILD_DIR/bin/topics" "$ROOT/deploy/topics.conf" "$MANIFEST" >"$RUN_DIR/logs/topics.log" 2>&1 ||
+	write_env
+	# As the admin principal (stack.env); the rights of the services'
+	# principals come from deploy/kafka-acls.conf.
+	(
+		set -a
+		. "$ENV_FILE"
+		KAFKA_PARTITIONS=$KAFKA_PARTITIONS
+		acls=()
+		[ "$KAFKA_SECURITY" = sasl ] && acls=("$ROOT/deploy/kafka-acls.conf")
+		"$BUILD_DIR/bin/topics" "$ROOT/deploy/topics.conf" "$MANIFEST" "${acls[@]}"
+	) >"$RUN_DIR/logs/topics.log" 2>&1 ||
 		fail topics "$RUN_DIR/logs/topics.log" "could not create the topics"
 	say "topics: $(grep -c created "$RUN_DIR/logs/topics.log" || true) created, $(grep -c exists "$RUN_DIR/logs/topics.log" || true) already there"
-	write_env
+	grep '^acls:' "$RUN_DIR/logs/topics.log" | sed 's/^/[stack] kafka /' || true
 	say "stack ready in $((SECONDS - t0)) s; settings in $ENV_FILE (mode 600; secrets shown as ***):"
 	# No secret on the screen: keys and passwords stay in the file.
 	grep -v -e '^#' -e PASSWORD "$ENV_FILE" |

@@ -50,7 +50,7 @@ int gateway_parse_keys(struct gateway *g, char *spec);
 /* The read model projector (projector.c): consumes the saga topics and the
  * catalogue into Redis until stopped. */
 struct projector;
-int projector_start(struct projector **out, struct gateway *g, const char *bootstrap,
+int projector_start(struct projector **out, struct gateway *g, const struct kafka_endpoint *kafka,
                     const char *redis_url, char *errstr, size_t errstr_size) WARN_UNUSED;
 void projector_stop(struct projector *p);
 

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 	                                "from request to 202 (broker acknowledged)", NULL,
 	                                metrics_latency_bounds, metrics_latency_nbounds);
 	{
-		struct kafka_producer_cfg pc = {.bootstrap = cfg.d.kafka_bootstrap,
+		struct kafka_producer_cfg pc = {.kafka = &cfg.d.kafka,
 		                                .client_id = "gateway",
 		                                .linger_ms = (int)cfg.linger_ms,
 		                                .message_timeout_ms = (int)cfg.ack_timeout_ms};
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = redis_pool_new(&g.redis, cfg.redis_url, 32, 2000, why, sizeof(why));
 	if (rc == 0)
-		rc = projector_start(&projector, &g, cfg.d.kafka_bootstrap, cfg.redis_url, why,
+		rc = projector_start(&projector, &g, &cfg.d.kafka, cfg.redis_url, why,
 		                     sizeof(why));
 	if (rc == 0) {
 		struct http_server_cfg hc = {.addr = cfg.addr,

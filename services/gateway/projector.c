@@ -399,16 +399,16 @@ static void *projector_main(void *arg)
 	return NULL;
 }
 
-int projector_start(struct projector **out, struct gateway *g, const char *bootstrap,
+int projector_start(struct projector **out, struct gateway *g, const struct kafka_endpoint *kafka,
                     const char *redis_url, char *errstr, size_t errstr_size)
 {
 	struct projector *p = calloc(1, sizeof(*p));
 	struct kafka_producer_cfg pc = {
-	        .bootstrap = bootstrap, .client_id = "gateway-dlq", .on_delivery = on_dlq_delivery};
+	        .kafka = kafka, .client_id = "gateway-dlq", .on_delivery = on_dlq_delivery};
 	struct consumer_cfg cc = {.group = PROJECTOR_GROUP,
 	                          .client_id = "gateway-read-model",
 	                          .topics = topics,
-	                          .bootstrap = bootstrap,
+	                          .kafka = kafka,
 	                          .codec = g->codec,
 	                          .batch_max = PROJECTOR_BATCH,
 	                          .batch_wait_ms = 5,

@@ -46,13 +46,11 @@ Test(gateway, the_same_idempotency_key_and_body_give_one_order)
 static long long order_requests_written(void)
 {
 	char errstr[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = support_kafka_conf();
 	rd_kafka_t *rk;
 	const struct rd_kafka_metadata *md;
 	long long total = 0;
 
-	rd_kafka_conf_set(conf, "bootstrap.servers", support_env("KAFKA_BOOTSTRAP"), errstr,
-	                  sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	cr_assert_not_null(rk);
 	{

@@ -52,7 +52,6 @@ Test(duplicates, replayed_and_reordered_events_have_no_extra_effect, .timeout = 
 {
 	static const char *const topics[] = {"order-requests", "order-events", "payment-events",
 	                                     "inventory-events", "shipping-events"};
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char id[40], reply[1024];
 	long long before[6], after[6];
 	long long stock_before;
@@ -71,7 +70,7 @@ Test(duplicates, replayed_and_reordered_events_have_no_extra_effect, .timeout = 
 	                      "p-0009");
 	/* Every event of this order, produced again in reverse order. */
 	for (int t = (int)(sizeof(topics) / sizeof(topics[0])) - 1; t >= 0; t--) {
-		json_t *all = support_read_topic(bootstrap, topics[t], -1, 60000);
+		json_t *all = support_read_topic(topics[t], -1, 60000);
 		size_t n = json_array_size(all);
 
 		for (size_t i = n; i-- > 0;) {
@@ -82,7 +81,7 @@ Test(duplicates, replayed_and_reordered_events_have_no_extra_effect, .timeout = 
 			if (strcmp(json_string_value(json_object_get(m, "key")), id) != 0)
 				continue;
 			v = unhex(json_string_value(json_object_get(m, "value_hex")), &len);
-			support_produce(bootstrap, topics[t], id, v, len);
+			support_produce(topics[t], id, v, len);
 			free(v);
 			injected++;
 		}

@@ -151,7 +151,7 @@ static int dead_letters(const char *group, const char *topic, const char *key, i
 
 	snprintf(dlq, sizeof(dlq), "dlq.%s", group);
 	while (n < want && support_now_ms() < until) {
-		json_t *all = support_read_topic(support_env("KAFKA_BOOTSTRAP"), dlq, -1, 10000);
+		json_t *all = support_read_topic(dlq, -1, 10000);
 		size_t i;
 		json_t *m;
 
@@ -170,7 +170,6 @@ static int dead_letters(const char *group, const char *topic, const char *key, i
 
 Test(poison, poison_on_every_consumed_topic_is_dead_lettered_and_orders_go_on, .timeout = 600)
 {
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	const size_t big = 1024 * 1024 - 512;
 	char *huge = malloc(big), garbage[80], large[80], constraint[80], unknown[80];
 	char set[256], missing[64];
@@ -185,8 +184,8 @@ Test(poison, poison_on_every_consumed_topic_is_dead_lettered_and_orders_go_on, .
 	support_unique(unknown, sizeof(unknown), "e2e-poison-unknown");
 	support_unique(missing, sizeof(missing), "e2e-no-such-order");
 	for (size_t t = 0; t < sizeof(readers) / sizeof(readers[0]); t++) {
-		support_produce(bootstrap, readers[t].topic, garbage, "\xc3\x01not avro", 10);
-		support_produce(bootstrap, readers[t].topic, large, huge, big);
+		support_produce(readers[t].topic, garbage, "\xc3\x01not avro", 10);
+		support_produce(readers[t].topic, large, huge, big);
 	}
 	/* order_items' CHECK (quantity > 0) and products' CHECK (price_cents >= 0). */
 	snprintf(set, sizeof(set),
@@ -194,23 +193,23 @@ Test(poison, poison_on_every_consumed_topic_is_dead_lettered_and_orders_go_on, .
 	         "\"quantity\":0}]}",
 	         constraint);
 	v = record("OrderRequested", set, &len);
-	support_produce(bootstrap, "order-requests", constraint, v, len);
+	support_produce("order-requests", constraint, v, len);
 	free(v);
 	snprintf(set, sizeof(set), "{\"product_id\":\"%s\",\"price_cents\":-5,\"available\":1}",
 	         constraint);
 	v = record("ProductUpdated", set, &len);
-	support_produce(bootstrap, "product-catalog", constraint, v, len);
+	support_produce("product-catalog", constraint, v, len);
 	free(v);
 	/* Results for an order nobody placed. */
 	snprintf(set, sizeof(set), "{\"order_id\":\"%s\"}", missing);
 	v = record("PaymentProcessed", set, &len);
-	support_produce(bootstrap, "payment-events", unknown, v, len);
+	support_produce("payment-events", unknown, v, len);
 	free(v);
 	v = record("InventoryReserved", set, &len);
-	support_produce(bootstrap, "inventory-events", unknown, v, len);
+	support_produce("inventory-events", unknown, v, len);
 	free(v);
 	v = record("ShipmentDelivered", set, &len);
-	support_produce(bootstrap, "shipping-events", unknown, v, len);
+	support_produce("shipping-events", unknown, v, len);
 	free(v);
 
 	for (size_t t = 0; t < sizeof(readers) / sizeof(readers[0]); t++) {

@@ -32,17 +32,16 @@ static const char *conf_get(rd_kafka_t *rk, const char *name, char *buf, size_t 
 
 Test(kafka, keyed_messages_with_headers_round_trip_through_a_group, .timeout = 120)
 {
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char topic[128], group[128], errstr[512], buf[64];
 	struct kafka_producer_cfg pc = {
-	        .bootstrap = bootstrap, .client_id = "it-producer", .on_delivery = on_delivery};
+	        .kafka = support_kafka(), .client_id = "it-producer", .on_delivery = on_delivery};
 	rd_kafka_t *producer, *consumer;
 	int next_seq[N_KEYS] = {0};
 	int received = 0;
 
 	support_unique(topic, sizeof(topic), "it-kafka");
 	support_unique(group, sizeof(group), "it-group");
-	support_create_topic(bootstrap, topic, 3);
+	support_create_topic(topic, 3);
 
 	cr_assert_eq(kafka_producer_new(&producer, &pc, errstr, sizeof(errstr)), 0, "%s", errstr);
 	cr_expect_str_eq(conf_get(producer, "enable.idempotence", buf, sizeof(buf)), "true");
@@ -69,7 +68,7 @@ Test(kafka, keyed_messages_with_headers_round_trip_through_a_group, .timeout = 1
 	cr_expect_eq(atomic_load(&delivered_err), 0);
 	rd_kafka_destroy(producer);
 
-	struct kafka_consumer_cfg cc = {.bootstrap = bootstrap, .group = group, .client_id = "it"};
+	struct kafka_consumer_cfg cc = {.kafka = support_kafka(), .group = group, .client_id = "it"};
 	const char *topics[] = {topic, NULL};
 
 	cr_assert_eq(kafka_consumer_new(&consumer, &cc, errstr, sizeof(errstr)), 0, "%s", errstr);
@@ -135,9 +134,12 @@ Test(kafka, ping_answers_for_a_live_broker_and_fails_for_a_dead_one, .timeout = 
 {
 	char errstr[512];
 	rd_kafka_t *rk;
-	struct kafka_producer_cfg live = {.bootstrap = support_env("KAFKA_BOOTSTRAP")};
-	struct kafka_producer_cfg dead = {.bootstrap = "127.0.0.1:1"};
+	char dead_address[] = "127.0.0.1:1";
+	struct kafka_endpoint nowhere = *support_kafka();
+	struct kafka_producer_cfg live = {.kafka = support_kafka()};
+	struct kafka_producer_cfg dead = {.kafka = &nowhere};
 
+	nowhere.bootstrap = dead_address;
 	cr_assert_eq(kafka_producer_new(&rk, &live, errstr, sizeof(errstr)), 0, "%s", errstr);
 	cr_expect_eq(kafka_ping(rk, 5000, errstr, sizeof(errstr)), 0, "%s", errstr);
 	rd_kafka_destroy(rk);
@@ -175,20 +177,19 @@ static long long lag_of(rd_kafka_t *admin, const char *group)
 
 Test(kafka, a_groups_lag_is_what_it_has_not_committed_members_or_not, .timeout = 120)
 {
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char topic[128], group[128], errstr[512];
-	struct kafka_consumer_cfg cc = {.bootstrap = bootstrap, .client_id = "it-lag"};
+	struct kafka_consumer_cfg cc = {.kafka = support_kafka(), .client_id = "it-lag"};
 	const char *topics[] = {topic, NULL};
 	rd_kafka_t *consumer, *admin;
 	int received = 0;
 
 	support_unique(topic, sizeof(topic), "it-lag");
 	support_unique(group, sizeof(group), "it-lag");
-	support_create_topic(bootstrap, topic, 1);
+	support_create_topic(topic, 1);
 	for (int i = 0; i < 10; i++)
-		support_produce(bootstrap, topic, "k", "v", 1);
+		support_produce(topic, "k", "v", 1);
 	cc.group = group;
-	admin = kafka_admin_new(bootstrap, errstr, sizeof(errstr));
+	admin = kafka_admin_new(support_kafka(), errstr, sizeof(errstr));
 	cr_assert_not_null(admin, "%s", errstr);
 	cr_expect_eq(lag_of(admin, group), 0, "a group that never committed");
 	cr_assert_eq(kafka_consumer_new(&consumer, &cc, errstr, sizeof(errstr)), 0, "%s", errstr);
@@ -209,8 +210,8 @@ Test(kafka, a_groups_lag_is_what_it_has_not_committed_members_or_not, .timeout =
 	/* Without members (its daemon stopped or rejoining) it is behind all the same. */
 	rd_kafka_consumer_close(consumer);
 	rd_kafka_destroy(consumer);
-	support_produce(bootstrap, topic, "k", "v", 1);
-	support_produce(bootstrap, topic, "k", "v", 1);
+	support_produce(topic, "k", "v", 1);
+	support_produce(topic, "k", "v", 1);
 	cr_expect_eq(lag_of(admin, group), 2);
 	rd_kafka_destroy(admin);
 }

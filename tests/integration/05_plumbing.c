@@ -30,17 +30,16 @@ static long long effects(const char *db, const char *event_id)
 /* Topic names unique to this test run, created with 3 partitions. */
 static void make_topics(char *in, char *out, char *group, size_t size)
 {
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char dlq[300];
 
 	support_unique(in, size, "it-in");
 	support_unique(group, size, "it-g");
-	support_create_topic(bootstrap, in, 3);
+	support_create_topic(in, 3);
 	snprintf(dlq, sizeof(dlq), "dlq.%s", group);
-	support_create_topic(bootstrap, dlq, 1);
+	support_create_topic(dlq, 1);
 	if (out) {
 		support_unique(out, size, "it-out");
-		support_create_topic(bootstrap, out, 3);
+		support_create_topic(out, 3);
 	}
 }
 
@@ -54,8 +53,8 @@ Test(plumbing, the_same_event_delivered_twice_has_one_effect, .timeout = 120)
 
 	make_topics(in, NULL, group, sizeof(in));
 	v = support_encode_event(support_codec(), "dup-order", id, &len);
-	support_produce(support_env("KAFKA_BOOTSTRAP"), in, "dup-order", v, len);
-	support_produce(support_env("KAFKA_BOOTSTRAP"), in, "dup-order", v, len);
+	support_produce(in, "dup-order", v, len);
+	support_produce(in, "dup-order", v, len);
 	support_template_start(&a, db, PORT_A, group, in, NULL, NULL);
 	cr_expect_eq(support_db_wait(db, "SELECT count(*) FROM inbox WHERE event_id = $1",
 	                             (const char *[]){id, NULL}, 1, 30000),
@@ -91,7 +90,6 @@ static unsigned char *encode_completed(const char *order_id, size_t *len)
 Test(plumbing, events_of_types_not_handled_are_skipped_without_a_trace, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	const char *const extra[] = {"CONSUME_TYPES=OrderCancelled", NULL};
 	char in[128], group[128], dlq[160], handled[40], line[256];
 	struct service_proc a;
@@ -103,13 +101,13 @@ Test(plumbing, events_of_types_not_handled_are_skipped_without_a_trace, .timeout
 	make_topics(in, NULL, group, sizeof(in));
 	snprintf(dlq, sizeof(dlq), "dlq.%s", group);
 	/* Not ours by its header: not even decoded, so not poison either. */
-	support_produce_typed(bootstrap, in, "skip-key", "\xc3\x01garbage!", 10, "ShipmentCreated");
+	support_produce_typed(in, "skip-key", "\xc3\x01garbage!", 10, "ShipmentCreated");
 	/* No header: decoded, then skipped for its type. */
 	other = encode_completed("skip-key", &other_len);
-	support_produce(bootstrap, in, "skip-key", other, other_len);
+	support_produce(in, "skip-key", other, other_len);
 	/* Ours: applied. */
 	v = support_encode_event(support_codec(), "skip-key", handled, &len);
-	support_produce_typed(bootstrap, in, "skip-key", v, len, "OrderCancelled");
+	support_produce_typed(in, "skip-key", v, len, "OrderCancelled");
 	support_template_start(&a, db, PORT_A, group, in, NULL, extra);
 
 	cr_expect_eq(support_db_wait(db,
@@ -123,7 +121,7 @@ Test(plumbing, events_of_types_not_handled_are_skipped_without_a_trace, .timeout
 	cr_expect_eq(support_db_value(db, "SELECT count(*) FROM inbox WHERE consumer = $1",
 	                              (const char *[]){group, NULL}),
 	             1, "only the handled event leaves an inbox row");
-	dead = support_read_topic(bootstrap, dlq, -1, 10000);
+	dead = support_read_topic(dlq, -1, 10000);
 	cr_expect_eq(json_array_size(dead), 0, "nothing is dead-lettered");
 	json_decref(dead);
 	support_service_stop(&a);
@@ -152,7 +150,6 @@ Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_ca
      .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char in[128], out[128], group[128], ids[ORDERED_EVENTS][40];
 	struct service_proc a;
 	json_t *emitted;
@@ -163,11 +160,11 @@ Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_ca
 		size_t len;
 		unsigned char *v = support_encode_event(support_codec(), "one-key", ids[i], &len);
 
-		support_produce(bootstrap, in, "one-key", v, len);
+		support_produce(in, "one-key", v, len);
 		free(v);
 	}
 	support_template_start(&a, db, PORT_A, group, in, out, NULL);
-	emitted = support_read_topic(bootstrap, out, ORDERED_EVENTS, 60000);
+	emitted = support_read_topic(out, ORDERED_EVENTS, 60000);
 	cr_assert_eq(json_array_size(emitted), ORDERED_EVENTS, "%zu of %d emitted",
 	             json_array_size(emitted), ORDERED_EVENTS);
 	for (int i = 0; i < ORDERED_EVENTS; i++) {
@@ -193,7 +190,6 @@ Test(plumbing, events_emitted_in_a_batch_are_published_in_the_order_they_were_ca
 Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char in[128], group[128], dlq[160], good1[40], good2[40], empty_id[40];
 	struct service_proc a;
 	unsigned char *v1, *v2, *bad;
@@ -206,10 +202,10 @@ Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .tim
 	v1 = support_encode_event(support_codec(), "p-1", good1, &l1);
 	bad = support_encode_event(support_codec(), "", empty_id, &lbad); /* fails validation */
 	v2 = support_encode_event(support_codec(), "p-2", good2, &l2);
-	support_produce(bootstrap, in, "same-key", v1, l1);
-	support_produce(bootstrap, in, "same-key", "\xc3\x01garbage!", 10); /* cannot decode */
-	support_produce(bootstrap, in, "same-key", bad, lbad);
-	support_produce(bootstrap, in, "same-key", v2, l2);
+	support_produce(in, "same-key", v1, l1);
+	support_produce(in, "same-key", "\xc3\x01garbage!", 10); /* cannot decode */
+	support_produce(in, "same-key", bad, lbad);
+	support_produce(in, "same-key", v2, l2);
 	support_template_start(&a, db, PORT_A, group, in, NULL, NULL);
 
 	cr_expect_eq(support_db_wait(db,
@@ -218,7 +214,7 @@ Test(plumbing, a_poison_message_goes_to_the_dlq_and_the_partition_moves_on, .tim
 	             1, "the event behind the poison was not processed");
 	cr_expect_eq(effects(db, good1), 1);
 	cr_expect_eq(effects(db, empty_id), 0);
-	dead = support_read_topic(bootstrap, dlq, 2, 30000);
+	dead = support_read_topic(dlq, 2, 30000);
 	cr_assert_eq(json_array_size(dead), 2, "expected 2 dead letters, got %zu",
 	             json_array_size(dead));
 	for (size_t i = 0; i < 2; i++) {
@@ -268,7 +264,6 @@ static int run_replay(const char *group, const char *to, char *out, size_t size)
 Test(plumbing, dlq_replay_republishes_dead_letters_once, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char in[128], group[128], dlq[160], again[128], out[4096];
 	struct service_proc a;
 	json_t *replayed;
@@ -276,16 +271,16 @@ Test(plumbing, dlq_replay_republishes_dead_letters_once, .timeout = 120)
 	make_topics(in, NULL, group, sizeof(in));
 	snprintf(dlq, sizeof(dlq), "dlq.%s", group);
 	support_unique(again, sizeof(again), "it-replayed");
-	support_create_topic(bootstrap, again, 1);
-	support_produce(bootstrap, in, "k1", "\xc3\x01not-avro", 10);
-	support_produce(bootstrap, in, "k2", "\xc3\x01garbage2", 10);
+	support_create_topic(again, 1);
+	support_produce(in, "k1", "\xc3\x01not-avro", 10);
+	support_produce(in, "k2", "\xc3\x01garbage2", 10);
 	support_template_start(&a, db, PORT_A, group, in, NULL, NULL);
-	json_decref(support_read_topic(bootstrap, dlq, 2, 30000));
+	json_decref(support_read_topic(dlq, 2, 30000));
 	support_service_stop(&a);
 
 	cr_assert_eq(run_replay(group, again, out, sizeof(out)), 0, "%s", out);
 	cr_expect(strstr(out, "dlq-replay: 2 replayed"), "%s", out);
-	replayed = support_read_topic(bootstrap, again, 2, 20000);
+	replayed = support_read_topic(again, 2, 20000);
 	cr_assert_eq(json_array_size(replayed), 2);
 	for (size_t i = 0; i < 2; i++) {
 		json_t *m = json_array_get(replayed, i);
@@ -304,7 +299,6 @@ Test(plumbing, dlq_replay_republishes_dead_letters_once, .timeout = 120)
 Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char in[128], out[128], group[128], err[256], first[40], second[40];
 	struct service_proc a;
 	struct outbox *ob;
@@ -332,11 +326,11 @@ Test(plumbing, a_row_committed_after_a_higher_id_is_still_published, .timeout = 
 	cr_log_info("the second transaction holds outbox id %s", PQgetvalue(ids, 0, 0));
 	PQclear(ids);
 	PQclear(PQexec(c2, "COMMIT")); /* the higher id commits first ... */
-	seen = support_read_topic(bootstrap, out, 1, 20000);
+	seen = support_read_topic(out, 1, 20000);
 	cr_expect_eq(json_array_size(seen), 1, "the committed row was not published alone");
 	json_decref(seen);
 	PQclear(PQexec(c1, "COMMIT")); /* ... and the lower id after it was published */
-	seen = support_read_topic(bootstrap, out, 2, 20000);
+	seen = support_read_topic(out, 2, 20000);
 	cr_expect_eq(json_array_size(seen), 2, "the late-committing row was skipped");
 	for (size_t i = 0; i < json_array_size(seen); i++) {
 		const char *h = json_string_value(json_object_get(
@@ -357,7 +351,6 @@ Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no
 {
 	const char *db = support_env("TEST_DATABASE_URL");
 	const char *db2 = support_env("TEST2_DATABASE_URL");
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	const char *kill_after_ack[] = {"RELAY_FAULT_KILL_AFTER_ACK=true", NULL};
 	char in[128], out[128], group[128], group2[160], id[40], order[64];
 	const char *by_order[] = {order, NULL};
@@ -373,14 +366,14 @@ Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no
 		char dlq2[200];
 
 		snprintf(dlq2, sizeof(dlq2), "dlq.%s", group2);
-		support_create_topic(bootstrap, dlq2, 1);
+		support_create_topic(dlq2, 1);
 	}
 	/* A consumes in, emits to out; B (its own database) consumes out. */
 	support_template_start(&a, db, PORT_A, group, in, out, kill_after_ack);
 	support_template_start(&b, db2, PORT_B, group2, out, NULL, NULL);
 	support_unique(order, sizeof(order), "kill");
 	v = support_encode_event(support_codec(), order, id, &len);
-	support_produce(bootstrap, in, order, v, len);
+	support_produce(in, order, v, len);
 	status = support_wait_exit(a.pid, 30000);
 	cr_assert_neq(status, -1, "the relay did not kill itself");
 	cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %d", status);
@@ -395,7 +388,7 @@ Test(plumbing, a_relay_killed_after_the_ack_loses_nothing_and_duplicates_have_no
 	cr_expect_eq(support_db_wait(db, "SELECT count(*) FROM outbox WHERE topic = $1",
 	                             (const char *[]){out, NULL}, 0, 30000),
 	             0, "the outbox row was not published after the restart");
-	published = support_read_topic(bootstrap, out, 2, 20000);
+	published = support_read_topic(out, 2, 20000);
 	cr_expect_eq(json_array_size(published), 2, "the event should be on the topic twice");
 	/* B applied the emitted event exactly once, although it arrived twice. */
 	cr_expect_eq(support_db_wait(db2,

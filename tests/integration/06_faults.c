@@ -27,7 +27,6 @@ struct pipeline {
 /* A (saga_test) consumes in and emits to out; B (saga_test2) consumes out. */
 static void pipeline_start(struct pipeline *p, const char *name)
 {
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char dlq[200];
 
 	support_unique(p->in, sizeof(p->in), "it-fin");
@@ -36,12 +35,12 @@ static void pipeline_start(struct pipeline *p, const char *name)
 	snprintf(p->group2, sizeof(p->group2), "%s-b", p->group);
 	support_unique(p->prefix, sizeof(p->prefix), name);
 	snprintf(p->like, sizeof(p->like), "%s-%%", p->prefix);
-	support_create_topic(bootstrap, p->in, 3);
-	support_create_topic(bootstrap, p->out, 3);
+	support_create_topic(p->in, 3);
+	support_create_topic(p->out, 3);
 	snprintf(dlq, sizeof(dlq), "dlq.%s", p->group);
-	support_create_topic(bootstrap, dlq, 1);
+	support_create_topic(dlq, 1);
 	snprintf(dlq, sizeof(dlq), "dlq.%s", p->group2);
-	support_create_topic(bootstrap, dlq, 1);
+	support_create_topic(dlq, 1);
 	support_template_start(&p->a, support_env("TEST_DATABASE_URL"), PORT_A, p->group, p->in,
 	                       p->out, NULL);
 	support_template_start(&p->b, support_env("TEST2_DATABASE_URL"), PORT_B, p->group2, p->out,
@@ -93,7 +92,7 @@ Test(faults, postgres_restarted_while_consumers_work, .timeout = 300)
 	struct pipeline p;
 
 	pipeline_start(&p, "pgfault");
-	support_produce_events(support_codec(), support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix,
+	support_produce_events(support_codec(), p.in, p.prefix,
 	                       N_EVENTS);
 	wait_for_progress(&p, 50);
 	cr_log_info("restarting PostgreSQL with %lld of %d applied by A",
@@ -111,7 +110,7 @@ Test(faults, the_broker_restarted_while_relays_publish, .timeout = 300)
 	struct pipeline p;
 
 	pipeline_start(&p, "kfault");
-	support_produce_events(support_codec(), support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix,
+	support_produce_events(support_codec(), p.in, p.prefix,
 	                       N_EVENTS);
 	wait_for_progress(&p, 50);
 	cr_log_info("restarting Kafka with %lld of %d applied by A",
@@ -158,7 +157,7 @@ Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .timeout = 300
 	for (int i = 0; i < 50 && relay_active(other->port) != 1; i++)
 		usleep(100 * 1000);
 	cr_expect_eq(relay_active(other->port), 1, "the standby relay did not take over");
-	support_produce_events(support_codec(), support_env("KAFKA_BOOTSTRAP"), p.in, p.prefix,
+	support_produce_events(support_codec(), p.in, p.prefix,
 	                       N_EVENTS);
 	expect_all_exactly_once(&p);
 	support_service_stop(other);

@@ -40,7 +40,6 @@ static unsigned char *consumed_event(const char *order, char *event_id, size_t *
 Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 {
 	const char *db = support_env("TEST_DATABASE_URL");
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	const char *topic = codec_topic(support_codec(), CONSUMES);
 	char group[128], dlq[160], group_setting[160], id[40], order[64], sql[256], line[256];
 	/* A group of its own that starts at the end: only this test's events. */
@@ -54,7 +53,7 @@ Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 	support_unique(group, sizeof(group), "it-" SERVICE);
 	snprintf(group_setting, sizeof(group_setting), "CONSUMER_GROUP=%s", group);
 	snprintf(dlq, sizeof(dlq), "dlq.%s", group);
-	support_create_topic(bootstrap, dlq, 1);
+	support_create_topic(dlq, 1);
 	support_daemon_start(&t, SERVICE, db, PORT, extra);
 	/* Its partitions are assigned once it reports their lag. */
 	snprintf(line, sizeof(line),
@@ -67,8 +66,8 @@ Test(template, applies_an_event_once_and_emits_its_own, .timeout = 120)
 	cr_assert_geq(lag, 0, "%s never got its partitions of %s", SERVICE, topic);
 	support_unique(order, sizeof(order), "tmpl");
 	v = consumed_event(order, id, &len);
-	support_produce(bootstrap, topic, order, v, len);
-	support_produce(bootstrap, topic, order, v, len); /* a duplicate */
+	support_produce(topic, order, v, len);
+	support_produce(topic, order, v, len); /* a duplicate */
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s_effects WHERE event_id = $1", SERVICE);
 	cr_expect_eq(support_db_wait(db, sql, (const char *[]){id, NULL}, 1, 30000), 1);
 	if (EMITS[0]) {

@@ -90,7 +90,7 @@ Test(inbox, a_daemon_prunes_its_groups_rows_past_the_retention, .timeout = 120)
 
 	support_unique(group, sizeof(group), "it-inbox-d");
 	support_unique(topic, sizeof(topic), "it-inbox");
-	support_create_topic(support_env("KAFKA_BOOTSTRAP"), topic, 1);
+	support_create_topic(topic, 1);
 	add_rows(c, group, "old-", 7, 200);
 	add_rows(c, group, "new-", 2, 99);
 	PQfinish(c);

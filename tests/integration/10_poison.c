@@ -52,7 +52,7 @@ static void setup(void)
 
 	support_unique(topic, sizeof(topic), "it-poison-warmup");
 	support_unique(group, sizeof(group), "it-pw");
-	support_create_topic(support_env("KAFKA_BOOTSTRAP"), topic, 1);
+	support_create_topic(topic, 1);
 	support_template_start(&t, support_env("TEST_DATABASE_URL"), PORT, group, topic, NULL,
 	                       NULL);
 	support_service_stop(&t);
@@ -103,7 +103,7 @@ static void wait_effects(const char *prefix, long long want)
 static long long wait_caught_up(const char *group, int timeout_ms)
 {
 	char why[256];
-	rd_kafka_t *admin = kafka_admin_new(support_env("KAFKA_BOOTSTRAP"), why, sizeof(why));
+	rd_kafka_t *admin = kafka_admin_new(support_kafka(), why, sizeof(why));
 	long long lag = -1, until = support_now_ms() + timeout_ms;
 
 	cr_assert_not_null(admin, "%s", why);
@@ -133,8 +133,8 @@ static void scene_start(struct scene *s)
 	support_unique(s->group, sizeof(s->group), "it-pg");
 	support_unique(s->prefix, sizeof(s->prefix), "po");
 	snprintf(s->dlq, sizeof(s->dlq), "dlq.%s", s->group);
-	support_create_topic(support_env("KAFKA_BOOTSTRAP"), s->topic, 1);
-	support_create_topic(support_env("KAFKA_BOOTSTRAP"), s->dlq, 1);
+	support_create_topic(s->topic, 1);
+	support_create_topic(s->dlq, 1);
 	snprintf(s->after, sizeof(s->after), "%s-after", s->prefix);
 }
 
@@ -154,12 +154,12 @@ Test(poison, a_constraint_violation_mid_batch_dead_letters_that_event_alone, .ti
 	scene_start(&s);
 	snprintf(poison, sizeof(poison), "%s-100", s.prefix);
 	refuse(poison, "23514"); /* check_violation */
-	support_produce_events_keyed(support_codec(), support_env("KAFKA_BOOTSTRAP"), s.topic,
+	support_produce_events_keyed(support_codec(), s.topic,
 	                             s.prefix, 200, "one-partition");
 	scene_run(&s, extra);
 
 	wait_effects(s.prefix, 199);
-	dead = support_read_topic(support_env("KAFKA_BOOTSTRAP"), s.dlq, 1, 30000);
+	dead = support_read_topic(s.dlq, 1, 30000);
 	cr_assert_eq(json_array_size(dead), 1, "dead letters: %zu", json_array_size(dead));
 	cr_expect_str_eq(header(json_array_get(dead, 0), "dlq-sqlstate"), "23514");
 	cr_expect_str_eq(header(json_array_get(dead, 0), "dlq-offset"), "100");
@@ -185,11 +185,11 @@ Test(poison, an_error_neither_transient_nor_poison_is_tried_a_bounded_number_of_
 	scene_start(&s);
 	snprintf(odd, sizeof(odd), "%s-3", s.prefix);
 	refuse(odd, "P0001"); /* raise_exception: what a handler bug looks like */
-	support_produce_events_keyed(support_codec(), support_env("KAFKA_BOOTSTRAP"), s.topic,
+	support_produce_events_keyed(support_codec(), s.topic,
 	                             s.prefix, 10, "one-partition");
 	scene_run(&s, extra);
 
-	dead = support_read_topic(support_env("KAFKA_BOOTSTRAP"), s.dlq, 1, 30000);
+	dead = support_read_topic(s.dlq, 1, 30000);
 	cr_assert_eq(json_array_size(dead), 1, "dead letters: %zu", json_array_size(dead));
 	cr_expect_str_eq(header(json_array_get(dead, 0), "dlq-sqlstate"), "P0001");
 	cr_expect_str_eq(header(json_array_get(dead, 0), "dlq-attempts"), "2");
@@ -212,7 +212,7 @@ Test(poison, a_transient_error_is_retried_until_it_passes_and_never_dead_lettere
 	scene_start(&s);
 	snprintf(busy, sizeof(busy), "%s-1", s.prefix);
 	refuse(busy, "40001"); /* serialization_failure */
-	support_produce_events_keyed(support_codec(), support_env("KAFKA_BOOTSTRAP"), s.topic,
+	support_produce_events_keyed(support_codec(), s.topic,
 	                             s.prefix, 3, "one-partition");
 	scene_run(&s, extra);
 	sleep(4); /* several retries, well past CONSUMER_MAX_ATTEMPTS */
@@ -231,7 +231,7 @@ Test(poison, a_transient_error_is_retried_until_it_passes_and_never_dead_lettere
 	             1);
 	cr_expect_eq(wait_caught_up(s.group, 20000), 0);
 	cr_expect_eq(effects_like(s.prefix), 3);
-	dead = support_read_topic(support_env("KAFKA_BOOTSTRAP"), s.dlq, -1, 3000);
+	dead = support_read_topic(s.dlq, -1, 3000);
 	cr_expect_eq(json_array_size(dead), 0, "a transient failure was dead-lettered");
 	json_decref(dead);
 	support_service_stop(&s.t);
@@ -247,15 +247,15 @@ Test(poison, undecodable_values_and_a_1_mib_one_are_dead_lettered, .timeout = 12
 	cr_assert_not_null(huge);
 	memset(huge, 0xc3, big);
 	scene_start(&s);
-	support_produce_events_keyed(support_codec(), support_env("KAFKA_BOOTSTRAP"), s.topic,
+	support_produce_events_keyed(support_codec(), s.topic,
 	                             s.prefix, 2, "k");
-	support_produce(support_env("KAFKA_BOOTSTRAP"), s.topic, "k\xff\xfe", "\x01\x02garbage", 9);
-	support_produce(support_env("KAFKA_BOOTSTRAP"), s.topic, "k", huge, big);
-	support_produce_events_keyed(support_codec(), support_env("KAFKA_BOOTSTRAP"), s.topic,
+	support_produce(s.topic, "k\xff\xfe", "\x01\x02garbage", 9);
+	support_produce(s.topic, "k", huge, big);
+	support_produce_events_keyed(support_codec(), s.topic,
 	                             s.after, 2, "k");
 	scene_run(&s, NULL);
 
-	dead = support_read_topic(support_env("KAFKA_BOOTSTRAP"), s.dlq, 2, 30000);
+	dead = support_read_topic(s.dlq, 2, 30000);
 	cr_assert_eq(json_array_size(dead), 2, "dead letters: %zu", json_array_size(dead));
 	cr_expect_str_eq(header(json_array_get(dead, 0), "dlq-offset"), "2");
 	cr_expect_str_eq(header(json_array_get(dead, 1), "dlq-offset"), "3");

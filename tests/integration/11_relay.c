@@ -35,7 +35,7 @@ static void *produce_load(void *arg)
 		char batch[160];
 
 		snprintf(batch, sizeof(batch), "%s-%d", l->prefix, k);
-		support_produce_events(support_codec(), support_env("KAFKA_BOOTSTRAP"), l->topic,
+		support_produce_events(support_codec(), l->topic,
 		                       batch, EVENTS_PER_KILL);
 		usleep(100 * 1000);
 	}
@@ -89,7 +89,7 @@ static long long distinct_keys(const char *topic, const char *prefix, long long 
 	long long n = 0, until = support_now_ms() + 60000;
 
 	while (n < want && support_now_ms() < until) {
-		json_t *all = support_read_topic(support_env("KAFKA_BOOTSTRAP"), topic, -1, 10000);
+		json_t *all = support_read_topic(topic, -1, 10000);
 		json_t *seen = json_object();
 		size_t i;
 		json_t *m;
@@ -109,16 +109,15 @@ static long long distinct_keys(const char *topic, const char *prefix, long long 
 
 static void make_topics(char *in, char *out, char *group, size_t size)
 {
-	const char *bootstrap = support_env("KAFKA_BOOTSTRAP");
 	char dlq[300];
 
 	support_unique(in, size, "it-relay-in");
 	support_unique(out, size, "it-relay-out");
 	support_unique(group, size, "it-rg");
-	support_create_topic(bootstrap, in, 3);
-	support_create_topic(bootstrap, out, 3);
+	support_create_topic(in, 3);
+	support_create_topic(out, 3);
 	snprintf(dlq, sizeof(dlq), "dlq.%s", group);
-	support_create_topic(bootstrap, dlq, 1);
+	support_create_topic(dlq, 1);
 }
 
 Test(relay, a_relay_whose_session_is_terminated_stops_publishing_and_nothing_is_lost,
@@ -187,7 +186,7 @@ Test(relay, a_fatal_producer_error_gets_a_new_producer, .timeout = 120)
 	make_topics(in, out, group, sizeof(in));
 	support_unique(prefix, sizeof(prefix), "rf");
 	support_template_start(&a, db, PORT_A, group, in, out, extra);
-	support_produce_events(support_codec(), support_env("KAFKA_BOOTSTRAP"), in, prefix, 50);
+	support_produce_events(support_codec(), in, prefix, 50);
 	cr_expect_eq(distinct_keys(out, prefix, 50), 50, "not every event was published");
 	snprintf(cmd, sizeof(cmd), "grep -q 'starting a new producer' %s", a.log);
 	cr_expect_eq(support_sh(cmd), 0, "no new producer in %s", a.log);

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "clock.h"
 #include "event.h"
+#include "kafka.h"
 #include "log.h"
 #include "signals.h"
 
@@ -43,7 +44,7 @@
 struct load_cfg {
 	char *gateway;
 	char *api_key;
-	char *bootstrap;
+	struct kafka_endpoint kafka;
 	char *mix;
 	char *out_dir;
 	long rate;
@@ -56,7 +57,7 @@ struct load_cfg {
 static const struct config_var vars[] = {
         CONFIG_STR("GATEWAY_URL", "http://127.0.0.1:8080", struct load_cfg, gateway, "the gateway"),
         CONFIG_SECRET("API_KEY", NULL, struct load_cfg, api_key, "an API key with a high limit"),
-        CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", struct load_cfg, bootstrap, "Kafka"),
+        KAFKA_ENDPOINT_VARS(struct load_cfg, kafka),
         CONFIG_STR("MIX", "ok=90,declined=5,stock=5", struct load_cfg, mix,
                    "share of completed, payment-declined and out-of-stock orders"),
         CONFIG_STR("OUT_DIR", ".run/load/latest", struct load_cfg, out_dir, "where results go"),
@@ -282,12 +283,13 @@ static void *watch_events(void *arg)
 {
 	struct codec *codec = arg;
 	char errstr[256], group[64];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = kafka_conf_new(&cfg.kafka, "loadgen", errstr, sizeof(errstr));
 	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_t *rk;
 
+	if (!conf)
+		die("kafka: %s", errstr);
 	snprintf(group, sizeof(group), "loadgen-%ld", (long)time(NULL));
-	rd_kafka_conf_set(conf, "bootstrap.servers", cfg.bootstrap, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "auto.offset.reset", "latest", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
@@ -341,11 +343,12 @@ static long long kafka_messages(void)
 	        "order-requests",  "order-events",        "payment-events", "inventory-events",
 	        "shipping-events", "notification-events", "product-catalog"};
 	char errstr[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = kafka_conf_new(&cfg.kafka, "loadgen", errstr, sizeof(errstr));
 	rd_kafka_t *rk;
 	long long total = 0;
 
-	rd_kafka_conf_set(conf, "bootstrap.servers", cfg.bootstrap, errstr, sizeof(errstr));
+	if (!conf)
+		return -1;
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (!rk)
 		return -1;

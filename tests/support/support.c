@@ -17,6 +17,7 @@
 
 #include <criterion/criterion.h>
 
+#include "config.h"
 #include "kafka.h"
 
 #include "event.h"
@@ -29,6 +30,44 @@ const char *support_env(const char *name)
 
 	cr_assert(v && *v, "%s is not set: run the tests through tests/run.sh", name);
 	return v;
+}
+
+static struct support_kafka_cfg {
+	struct kafka_endpoint kafka;
+} kafka_cfg;
+static const struct config_var kafka_vars[] = {
+        KAFKA_ENDPOINT_VARS(struct support_kafka_cfg, kafka),
+};
+#define KAFKA_NVARS (sizeof(kafka_vars) / sizeof(kafka_vars[0]))
+
+static void release_kafka(void)
+{
+	config_release(&kafka_cfg, kafka_vars, KAFKA_NVARS);
+}
+
+const struct kafka_endpoint *support_kafka(void)
+{
+	static bool loaded;
+	char why[512];
+
+	if (!loaded) {
+		support_env("KAFKA_BOOTSTRAP");
+		cr_assert_eq(config_load(&kafka_cfg, kafka_vars, KAFKA_NVARS, NULL, NULL, why,
+		                         sizeof(why)),
+		             0, "%s", why);
+		atexit(release_kafka);
+		loaded = true;
+	}
+	return &kafka_cfg.kafka;
+}
+
+rd_kafka_conf_t *support_kafka_conf(void)
+{
+	char why[512];
+	rd_kafka_conf_t *conf = kafka_conf_new(support_kafka(), "it", why, sizeof(why));
+
+	cr_assert_not_null(conf, "%s", why);
+	return conf;
 }
 
 const char *support_bin(const char *name)
@@ -212,12 +251,12 @@ int support_wait_exit(pid_t pid, int timeout_ms)
 	return -1;
 }
 
-void support_create_topic(const char *bootstrap, const char *topic, int partitions)
+void support_create_topic(const char *topic, int partitions)
 {
 	struct kafka_new_topic t = {topic, partitions, 1, NULL, false};
 	char errstr[512];
 
-	cr_assert_eq(kafka_create_topics(bootstrap, &t, 1, 30000, errstr, sizeof(errstr)), 0, "%s",
+	cr_assert_eq(kafka_create_topics(support_kafka(), &t, 1, 30000, errstr, sizeof(errstr)), 0, "%s",
 	             errstr);
 	cr_assert(t.created, "topic %s existed already", topic);
 }
@@ -324,21 +363,19 @@ unsigned char *support_encode_event(const struct codec *c, const char *order_id,
 	return out;
 }
 
-void support_produce(const char *bootstrap, const char *topic, const char *key, const void *value,
-                     size_t len)
+void support_produce(const char *topic, const char *key, const void *value, size_t len)
 {
-	support_produce_typed(bootstrap, topic, key, value, len, NULL);
+	support_produce_typed(topic, key, value, len, NULL);
 }
 
-void support_produce_typed(const char *bootstrap, const char *topic, const char *key,
-                           const void *value, size_t len, const char *event_type)
+void support_produce_typed(const char *topic, const char *key, const void *value, size_t len,
+                           const char *event_type)
 {
 	char errstr[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = support_kafka_conf();
 	rd_kafka_headers_t *headers = NULL; /* producev takes it */
 	rd_kafka_t *rk;
 
-	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "message.max.bytes", "2000000", errstr, sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -407,10 +444,10 @@ static bool all_at_end(rd_kafka_t *rk, const bool *at_end)
 	return all;
 }
 
-json_t *support_read_topic(const char *bootstrap, const char *topic, int want, int timeout_ms)
+json_t *support_read_topic(const char *topic, int want, int timeout_ms)
 {
 	char errstr[256], group[128];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = support_kafka_conf();
 	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
 	json_t *out = json_array();
 	long long deadline = support_now_ms() + timeout_ms;
@@ -418,7 +455,6 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 	rd_kafka_t *rk;
 
 	support_unique(group, sizeof(group), "it-reader");
-	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr));
@@ -475,20 +511,18 @@ json_t *support_read_topic(const char *bootstrap, const char *topic, int want, i
 	return out;
 }
 
-void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
-                            const char *prefix, int n)
+void support_produce_events(const struct codec *c, const char *topic, const char *prefix, int n)
 {
-	support_produce_events_keyed(c, bootstrap, topic, prefix, n, NULL);
+	support_produce_events_keyed(c, topic, prefix, n, NULL);
 }
 
-void support_produce_events_keyed(const struct codec *c, const char *bootstrap, const char *topic,
-                                  const char *prefix, int n, const char *key)
+void support_produce_events_keyed(const struct codec *c, const char *topic, const char *prefix,
+                                  int n, const char *key)
 {
 	char errstr[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf = support_kafka_conf();
 	rd_kafka_t *rk;
 
-	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));

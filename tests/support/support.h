@@ -13,6 +13,8 @@
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
+#include "kafka.h"
+
 #include "codec.h"
 
 /* A required environment variable; fails the test when it is missing. */
@@ -47,8 +49,15 @@ pid_t support_spawn(const char *bin, const char *const *env, const char *stderr_
 /* Waits up to timeout_ms for pid; returns its wait status, or -1 on timeout. */
 int support_wait_exit(pid_t pid, int timeout_ms);
 
+/* The cluster as the environment (.run/stack.env) describes it: bootstrap
+ * servers and the tests' principal (KAFKA_SASL_*). */
+const struct kafka_endpoint *support_kafka(void);
+
+/* A librdkafka configuration for support_kafka() (fails the test on error). */
+rd_kafka_conf_t *support_kafka_conf(void);
+
 /* Creates a topic through the admin API (fails the test on error). */
-void support_create_topic(const char *bootstrap, const char *topic, int partitions);
+void support_create_topic(const char *topic, int partitions);
 
 /* Runs a shell command from the repository root; returns its exit status. */
 int support_sh(const char *cmd);
@@ -86,19 +95,17 @@ unsigned char *support_encode_event(const struct codec *c, const char *order_id,
                                     size_t *len);
 
 /* Produces one message and waits for its acknowledgement. */
-void support_produce(const char *bootstrap, const char *topic, const char *key, const void *value,
-                     size_t len);
+void support_produce(const char *topic, const char *key, const void *value, size_t len);
 /* support_produce with an event-type header (none when event_type is NULL). */
-void support_produce_typed(const char *bootstrap, const char *topic, const char *key,
-                           const void *value, size_t len, const char *event_type);
+void support_produce_typed(const char *topic, const char *key, const void *value, size_t len,
+                           const char *event_type);
 
 /* Produces n encoded events with order ids "prefix-0" .. "prefix-(n-1)", keyed by them. */
-void support_produce_events(const struct codec *c, const char *bootstrap, const char *topic,
-                            const char *prefix, int n);
+void support_produce_events(const struct codec *c, const char *topic, const char *prefix, int n);
 
 /* The same, all with one key (one partition, in order) unless key is NULL. */
-void support_produce_events_keyed(const struct codec *c, const char *bootstrap, const char *topic,
-                                  const char *prefix, int n, const char *key);
+void support_produce_events_keyed(const struct codec *c, const char *topic, const char *prefix,
+                                  int n, const char *key);
 
 /* Runs a query returning one number (params: NULL-terminated), or -1. */
 long long support_db_value(const char *conninfo, const char *sql, const char *const *params);
@@ -111,5 +118,5 @@ long long support_db_wait(const char *conninfo, const char *sql, const char *con
  * seen at least want messages (want < 0: until every partition's end) or
  * timeout_ms passed; returns them as a JSON array of {key, value_hex,
  * headers:{}}. */
-json_t *support_read_topic(const char *bootstrap, const char *topic, int want, int timeout_ms);
+json_t *support_read_topic(const char *topic, int want, int timeout_ms);
 #endif
