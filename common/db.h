@@ -15,6 +15,12 @@
 
 struct db;
 
+/* Server-side limits of every connection (db.c), unless its connection
+ * string sets "options" itself. */
+#define DB_STATEMENT_TIMEOUT  "60s"
+#define DB_LOCK_TIMEOUT       "20s"
+#define DB_IDLE_IN_TX_TIMEOUT "60s"
+
 /* Remembers conninfo (copied) and tries to connect once; a server that is
  * down is not an error here: the next db_conn() tries again. */
 int db_open(struct db **out, const char *conninfo, char *errstr, size_t errstr_size) WARN_UNUSED;

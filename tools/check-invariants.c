@@ -38,14 +38,14 @@ struct check_cfg {
 };
 
 static const struct config_var vars[] = {
-        CONFIG_SECRET("ORDER_DATABASE_URL", NULL, struct check_cfg, order_db, "orders database"),
-        CONFIG_SECRET("PAYMENT_DATABASE_URL", NULL, struct check_cfg, payment_db,
+        CONFIG_SECRET("READER_ORDER_DATABASE_URL", NULL, struct check_cfg, order_db, "orders database"),
+        CONFIG_SECRET("READER_PAYMENT_DATABASE_URL", NULL, struct check_cfg, payment_db,
                       "payments database"),
-        CONFIG_SECRET("INVENTORY_DATABASE_URL", NULL, struct check_cfg, inventory_db,
+        CONFIG_SECRET("READER_INVENTORY_DATABASE_URL", NULL, struct check_cfg, inventory_db,
                       "inventory database"),
-        CONFIG_SECRET("SHIPPING_DATABASE_URL", NULL, struct check_cfg, shipping_db,
+        CONFIG_SECRET("READER_SHIPPING_DATABASE_URL", NULL, struct check_cfg, shipping_db,
                       "shipping database"),
-        CONFIG_SECRET("NOTIFICATION_DATABASE_URL", NULL, struct check_cfg, notification_db,
+        CONFIG_SECRET("READER_NOTIFICATION_DATABASE_URL", NULL, struct check_cfg, notification_db,
                       "notifications database"),
         CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct check_cfg, redis_url,
                    "the gateway's Redis (the set of accepted orders)"),

@@ -9,7 +9,8 @@ Generated: the Prometheus targets (deploy/observability/prometheus.yml) and,
 in compose.yaml, the daemons that have a database and the init job's
 database passwords. The native stack (deploy/local), the topics tool (each
 service's dlq.<name>), deploy/compose/init.sh and make-env.sh and
-check-invariants read the manifest themselves.
+check-invariants read the manifest themselves. --check also compares the
+Kafka rights (deploy/kafka-acls.conf) with the manifest and the schemas.
 """
 import os
 import re
@@ -19,6 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANIFEST = os.path.join(ROOT, "deploy/services.conf")
 COMPOSE = os.path.join(ROOT, "compose.yaml")
 PROMETHEUS = os.path.join(ROOT, "deploy/observability/prometheus.yml")
+ACLS = os.path.join(ROOT, "deploy/kafka-acls.conf")
+SCHEMAS = os.path.join(ROOT, "schemas")
 
 BEGIN = "# --- generated from deploy/services.conf by tools/manifest.py: {what}"
 END = "# --- end of generated {what}"
@@ -104,6 +107,47 @@ def rendered():
     return {COMPOSE: compose, PROMETHEUS: prometheus(svcs)}
 
 
+def acl_lines():
+    """deploy/kafka-acls.conf: principal -> (writes, reads)."""
+    out = {}
+    for line in open(ACLS):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        lists = [set() if w == "-" else set(w.split(",")) for w in words[1:3]]
+        out[words[0]] = tuple(lists)
+    return out
+
+
+def acl_problems(svcs):
+    """What is wrong between the rights file, the manifest and the schemas."""
+    import json
+    acls, problems = acl_lines(), []
+    topics = {line.split()[0] for line in open(os.path.join(ROOT, "deploy/topics.conf"))
+              if line.split() and not line.startswith("#")}
+    produced = {}
+    for name in sorted(os.listdir(SCHEMAS)):
+        if name.endswith(".avsc"):
+            schema = json.load(open(os.path.join(SCHEMAS, name)))
+            produced.setdefault(schema.get("x-producer"), set()).add(schema.get("x-topic"))
+    for s in svcs:
+        if s["name"] not in acls:
+            problems.append(f"{s['name']} has no line in deploy/kafka-acls.conf")
+    for principal, (writes, reads) in acls.items():
+        if principal not in {s["name"] for s in svcs}:
+            problems.append(f"deploy/kafka-acls.conf: {principal} is not a service")
+        missing = produced.get(principal, set()) - writes
+        if missing:
+            problems.append(f"deploy/kafka-acls.conf: {principal} produces to "
+                            f"{','.join(sorted(missing))} (its schemas' x-topic) "
+                            "but may not write it")
+        unknown = (writes | reads) - topics
+        if unknown:
+            problems.append(f"deploy/kafka-acls.conf: {principal} names topics that "
+                            f"deploy/topics.conf does not: {','.join(sorted(unknown))}")
+    return problems
+
+
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "render"
     if what == "groups":
@@ -114,8 +158,12 @@ def main():
         for path in stale:
             print(f"FAIL {os.path.relpath(path, ROOT)} is not what deploy/services.conf makes"
                   " (run tools/manifest.py render)")
-        print(f"manifest: {2 - len(stale)} passed, {len(stale)} failed")
-        return 1 if stale else 0
+        problems = acl_problems(services())
+        for p in problems:
+            print(f"FAIL {p}")
+        failed = len(stale) + (1 if problems else 0)
+        print(f"manifest: {3 - failed} passed, {failed} failed")
+        return 1 if failed else 0
     if what != "render":
         sys.exit(__doc__)
     for path, text in rendered().items():

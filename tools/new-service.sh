@@ -9,7 +9,8 @@
 # that has no schema yet: its schema is written (the shared metadata record,
 # topic NAME-events, key order_id) with its topic and its catalogue entry.
 #
-# The one edit it makes to what exists is a line in deploy/services.conf;
+# The edits it makes to what exists are a line in deploy/services.conf and
+# one in deploy/kafka-acls.conf (its principal's rights);
 # what follows from that line (its database, consumer group, dead-letter
 # topic, Prometheus target, compose service, checker group) is made from
 # the manifest (tools/manifest.py render, the native stack, the topics tool,
@@ -110,6 +111,18 @@ rename <tests/integration/07_template.c |
 # The one line in the manifest, and what is generated from it.
 printf '%-15s %-14s %-6s\n' "$name" "$name" "$port" | sed 's/ *$//' >>deploy/services.conf
 python3 tools/manifest.py render
+# Its Kafka principal's rights: write the topic of what it emits, read the
+# topics of what it applies (its group and dlq.<name> come with the line).
+python3 - "$name" "$produces" $types >>deploy/kafka-acls.conf <<'PY'
+import glob, json, sys
+name, produces, types = sys.argv[1], sys.argv[2], sys.argv[3:]
+topic = {s["name"]: s["x-topic"] for s in map(lambda p: json.load(open(p)), glob.glob("schemas/*.avsc"))}
+reads = []
+for t in types:
+    if topic[t] not in reads:
+        reads.append(topic[t])
+print(f"{name:<15} {topic.get(produces, '-') if produces else '-':<35} {','.join(reads)}")
+PY
 
 cat <<TXT
 created services/$name (admin port $port), applying $types${produces:+, emitting $produces}:
@@ -121,5 +134,6 @@ created services/$name (admin port $port), applying $types${produces:+, emitting
 ${new_event:+  $new_event   its new event (topic $name-events, in docs/events.md)
 }and a line in deploy/services.conf: its database ($name), consumer group and
 dead-letter topic (dlq.$name), Prometheus target, compose service and checker
-group follow from it. Next: make && make test; make up starts it.
+group follow from it; and its Kafka principal's rights in
+deploy/kafka-acls.conf. Next: make && make test; make up starts it.
 TXT

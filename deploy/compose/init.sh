@@ -5,13 +5,16 @@
 # service's dead-letter topic.
 set -eu
 export PGPASSWORD="$POSTGRES_PASSWORD"
+# The read-only role of the checker first: each service's script grants it CONNECT.
+{ printf '\\set pw %s\n' "${READER_DB_PASSWORD:?make compose-env}"; cat /etc/saga/provision-reader.sql; } |
+	psql -h postgres -U postgres -v ON_ERROR_STOP=1 -f -
 manifest=/etc/saga/services.conf
 for role in $(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$manifest" |
 	awk '$2 != "-" && !seen[$2]++ { print $2 }'); do
 	var=$(echo "$role" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD
 	pw=$(printenv "$var") || { echo "init: $var is not set (make compose-env)" >&2; exit 1; }
-	psql -h postgres -U postgres -v ON_ERROR_STOP=1 -v role="$role" -v pw="$pw" \
-		-f /etc/saga/provision-role.sql
+	{ printf '\\set pw %s\n' "$pw"; cat /etc/saga/provision-role.sql; } |
+		psql -h postgres -U postgres -v ON_ERROR_STOP=1 -v role="$role" -f -
 done
 topics /etc/saga/topics.conf "$manifest"
 echo "init: databases and topics ready"

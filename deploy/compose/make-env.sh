@@ -12,6 +12,7 @@ umask 077
 		awk '$2 != "-" && !seen[$2]++ { print $2 }'); do
 		echo "$(echo "$db" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD=$(rnd)"
 	done
+	echo "READER_DB_PASSWORD=$(rnd)"
 	echo "API_KEY=dev-$(rnd)"
 } >.env
 echo "wrote .env (API_KEY is the key for the gateway)"

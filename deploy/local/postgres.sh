@@ -8,7 +8,6 @@ set -euo pipefail
 
 BIN=$(pg_bindir) || fail postgres "" "no PostgreSQL server found; run deploy/local/install.sh"
 LOG=$PG_DIR/postgres.log
-SECRETS=$RUN_DIR/secrets.env
 
 ready() {
 	as_pg "$BIN/pg_isready" -q -h "$PG_SOCK" -p "$PG_PORT"
@@ -50,11 +49,13 @@ IDENT
 
 # Local socket logins as the OS user 'postgres' only; over TCP, with a
 # password, a role reaches only the database of its own name (samerole), as
-# its CONNECT privilege says too (deploy/provision-role.sql).
+# its CONNECT privilege says too (deploy/provision-role.sql); the read-only
+# saga_reader reaches the databases it has CONNECT on.
 write_hba() {
 	cat >"$PG_DATA/pg_hba.conf" <<HBA
-local all      postgres peer map=admin
-host  samerole all      127.0.0.1/32 scram-sha-256
+local all      postgres    peer map=admin
+host  all      saga_reader 127.0.0.1/32 scram-sha-256
+host  samerole all         127.0.0.1/32 scram-sha-256
 HBA
 	[ "$(id -u)" = 0 ] && chown postgres: "$PG_DATA/pg_hba.conf"
 	chmod 600 "$PG_DATA/pg_hba.conf"
@@ -62,17 +63,14 @@ HBA
 
 # One role and database per service, created only when missing.
 provision() {
-	[ -f "$SECRETS" ] || : >"$SECRETS"
-	chmod 600 "$SECRETS"
-	local prefix db pw
+	local prefix db
 	write_hba # also for a data directory made before this rule
+	# Passwords go in on stdin (\set), not as arguments that ps would show.
+	{ printf '\\set pw %s\n' "$(secret PG_PASSWORD_READER)"; cat "$ROOT/deploy/provision-reader.sql"; } |
+		psql_admin -f -
 	while read -r prefix db; do
-		pw=$(grep "^PG_PASSWORD_$prefix=" "$SECRETS" | cut -d= -f2 || true)
-		if [ -z "$pw" ]; then
-			pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-			echo "PG_PASSWORD_$prefix=$pw" >>"$SECRETS"
-		fi
-		psql_admin -v role="$db" -v pw="$pw" -f - <"$ROOT/deploy/provision-role.sql"
+		{ printf '\\set pw %s\n' "$(secret "PG_PASSWORD_$prefix")"; cat "$ROOT/deploy/provision-role.sql"; } |
+			psql_admin -v role="$db" -f -
 	done <<<"$DATABASES"
 	# Settings for the saga's write load, applied to existing data directories
 	# too: autovacuum looks often (the outboxes are queues); checkpoints are
@@ -82,8 +80,6 @@ provision() {
 		-c "ALTER SYSTEM SET max_wal_size = '4GB'" \
 		-c "ALTER SYSTEM SET wal_compression = 'lz4'" \
 		-c "SELECT pg_reload_conf()" >/dev/null # pg_hba.conf too
-	# Statistics readers (load tests read pg_stat_database / pg_stat_wal).
-	psql_admin -c "GRANT pg_read_all_stats TO $(echo "$DATABASES" | awk '{print $2}' | paste -sd, -)"
 }
 
 start() {

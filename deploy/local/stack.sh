@@ -10,7 +10,7 @@ BUILD_DIR=${BUILD_DIR:-build/release}
 ENV_FILE=$RUN_DIR/stack.env
 
 write_env() {
-	local prefix db pw name upper tmp=$ENV_FILE.tmp
+	local prefix db reader name upper tmp=$ENV_FILE.tmp
 	(umask 077 && : >"$tmp")
 	{
 		echo "# Written by deploy/local/stack.sh; source it: . .run/stack.env"
@@ -37,9 +37,12 @@ write_env() {
 		echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
 		echo "PG_ADMIN_SOCKET=$PG_SOCK"
 		echo "PG_PORT=$PG_PORT"
+		reader=$(secret PG_PASSWORD_READER)
 		while read -r prefix db; do
-			pw=$(grep "^PG_PASSWORD_$prefix=" "$RUN_DIR/secrets.env" | cut -d= -f2)
-			echo "${prefix}_DATABASE_URL=postgresql://$db:$pw@127.0.0.1:$PG_PORT/$db"
+			echo "${prefix}_DATABASE_URL=postgresql://$db:$(secret "PG_PASSWORD_$prefix")@127.0.0.1:$PG_PORT/$db"
+			# The same database as the read-only saga_reader (check-invariants).
+			[[ $prefix = TEST* ]] ||
+				echo "READER_${prefix}_DATABASE_URL=postgresql://saga_reader:$reader@127.0.0.1:$PG_PORT/$db"
 		done <<<"$DATABASES"
 	} >"$tmp"
 	mv "$tmp" "$ENV_FILE"
@@ -50,6 +53,7 @@ ensure_secrets() {
 	local name prefix db
 	secret KAFKA_PASSWORD_ADMIN >/dev/null
 	secret KAFKA_PASSWORD_CONTROLLER >/dev/null
+	secret PG_PASSWORD_READER >/dev/null
 	for name in $KAFKA_PRINCIPALS; do
 		secret "KAFKA_PASSWORD_$(tr '[:lower:]' '[:upper:]' <<<"$name")" >/dev/null
 	done

@@ -34,7 +34,7 @@ def check(ok, what):
 def config():
     """docker-compose's own view of compose.yaml, with throwaway values."""
     with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as env:
-        for name in ["POSTGRES_PASSWORD", "API_KEY"] + sorted(
+        for name in ["POSTGRES_PASSWORD", "READER_DB_PASSWORD", "API_KEY"] + sorted(
                 {manifest.password_var(s["db"]) for s in manifest.services() if s["db"] != "-"}):
             env.write(f"{name}=check-{name.lower()}\n")
     try:
@@ -56,7 +56,7 @@ def sources_of(program):
         files = glob.glob(f"services/{program}/*.c")
     else:
         files = glob.glob(f"tools/{program}.c")
-    return files + ["common/daemon.h"]
+    return files + ["common/daemon.h", "common/kafka.h"]
 
 
 def declared(files):

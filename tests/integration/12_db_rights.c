@@ -71,3 +71,67 @@ Test(db_rights, a_service_role_reaches_only_its_own_database)
 	cr_expect_eq(refused, (int)(NSERVICES * (NSERVICES - 1)), "%d of %d logins refused",
 	             refused, (int)(NSERVICES * (NSERVICES - 1)));
 }
+
+/* Runs sql as conn; the SQLSTATE it failed with, "" when it succeeded. */
+static void run(PGconn *c, const char *sql, char *state, size_t size)
+{
+	PGresult *res = PQexec(c, sql);
+	const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	ExecStatusType st = PQresultStatus(res);
+
+	snprintf(state, size, "%s",
+	         st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? "" : s ? s : "?");
+	PQclear(res);
+}
+
+/*
+ * The checker's saga_reader reads what a service wrote and cannot write,
+ * not even after turning its read-only default off.
+ */
+Test(db_rights, the_checkers_role_reads_every_service_database_and_writes_none)
+{
+	static const char *const writes[] = {
+	        "CREATE TABLE checker_was_here (x int)",
+	        "SET default_transaction_read_only = off; CREATE TABLE checker_was_here (x int)",
+	        "SET default_transaction_read_only = off; DELETE FROM rights_probe",
+	        "SET default_transaction_read_only = off; "
+	        "UPDATE rights_probe SET version = version",
+	        "SET default_transaction_read_only = off; "
+	        "INSERT INTO rights_probe SELECT * FROM rights_probe LIMIT 1",
+	};
+	int refused = 0;
+
+	for (size_t r = 0; r < NSERVICES; r++) {
+		char var[64], conninfo[1100], state[8];
+		PGconn *owner, *c;
+
+		/* A table of the service's own, made by its role (the databases may
+		 * have no tables yet: the daemons have not run). */
+		snprintf(var, sizeof(var), "%s_DATABASE_URL", services[r]);
+		snprintf(conninfo, sizeof(conninfo), "%s?connect_timeout=5", support_env(var));
+		owner = PQconnectdb(conninfo);
+		cr_assert_eq(PQstatus(owner), CONNECTION_OK, "%s", PQerrorMessage(owner));
+		run(owner, "CREATE TABLE IF NOT EXISTS rights_probe (x int); INSERT INTO rights_probe VALUES (1)",
+		    state, sizeof(state));
+		cr_assert_str_empty(state, "the %s role could not make a table (%s)", services[r], state);
+		snprintf(var, sizeof(var), "READER_%s_DATABASE_URL", services[r]);
+		snprintf(conninfo, sizeof(conninfo), "%s?connect_timeout=5", support_env(var));
+		c = PQconnectdb(conninfo);
+		cr_assert_eq(PQstatus(c), CONNECTION_OK, "the reader cannot log in to %s: %s",
+		             services[r], PQerrorMessage(c));
+		run(c, "SELECT count(*) FROM rights_probe", state, sizeof(state));
+		cr_expect_str_empty(state, "the reader cannot read %s (%s)", services[r], state);
+		for (size_t w = 0; w < sizeof(writes) / sizeof(writes[0]); w++) {
+			run(c, "RESET default_transaction_read_only", state, sizeof(state));
+			run(c, writes[w], state, sizeof(state));
+			if (*state)
+				refused++;
+			else
+				cr_expect_fail("the reader could, in %s: %s", services[r], writes[w]);
+		}
+		PQfinish(c);
+		run(owner, "DROP TABLE rights_probe", state, sizeof(state));
+		PQfinish(owner);
+	}
+	cr_expect_eq(refused, (int)(NSERVICES * 5), "%d writes refused", refused);
+}

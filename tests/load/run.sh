@@ -17,7 +17,7 @@ mkdir -p "$OUT"
 
 cpu_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 pg_stat() {
-	psql "$ORDER_DATABASE_URL" -XAtc \
+	psql "$READER_ORDER_DATABASE_URL" -XAtc \
 		"SELECT (SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database), wal_sync FROM pg_stat_wal" |
 		tr '|' ' '
 }

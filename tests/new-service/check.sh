@@ -27,7 +27,7 @@ make --no-print-directory new-service NAME=audit CONSUMES=OrderCompleted PRODUCE
 	fail "make new-service failed"
 changed=$(find . -type f -not -path './build/*' -print0 | sort -z | xargs -0 md5sum |
 	diff "$before" - | grep '^[<>]' | awk '{print $3}' | sort -u)
-allowed='^\./(deploy/services\.conf|compose\.yaml|deploy/observability/prometheus\.yml|deploy/topics\.conf|docs/events\.md|services/audit/.*|tests/unit/test_audit\.c|tests/integration/[0-9]+_audit\.c|schemas/AuditRecorded\.avsc)$'
+allowed='^\./(deploy/services\.conf|deploy/kafka-acls\.conf|compose\.yaml|deploy/observability/prometheus\.yml|deploy/topics\.conf|docs/events\.md|services/audit/.*|tests/unit/test_audit\.c|tests/integration/[0-9]+_audit\.c|schemas/AuditRecorded\.avsc)$'
 unexpected=$(grep -vE "$allowed" <<<"$changed" || true)
 check "$([ -z "$unexpected" ]; echo $?)" "only the manifest and what is made from it changed${unexpected:+ (also: $unexpected)}"
 check "$([ -f schemas/AuditRecorded.avsc ] && grep -q '"x-topic": "audit-events"' schemas/AuditRecorded.avsc; echo $?)" \
@@ -51,9 +51,13 @@ set -a
 set +a
 export BUILD_DIR=build/asan
 mkdir -p .run/logs
-build/asan/bin/topics deploy/topics.conf deploy/services.conf >topics.log 2>&1 &&
+acls=()
+[ "${KAFKA_SECURITY_PROTOCOL:-}" = PLAINTEXT ] || acls=(deploy/kafka-acls.conf)
+build/asan/bin/topics deploy/topics.conf deploy/services.conf "${acls[@]}" >topics.log 2>&1 &&
 	grep -qE '(created topic|topic) dlq.audit' topics.log && grep -qE '(created topic|topic) audit-events' topics.log
 check $? "the stack gets dlq.audit and audit-events"
+grep -qE '^audit +audit-events +order-events$' deploy/kafka-acls.conf
+check $? "its principal may write audit-events and read order-events"
 # Its first line names the groups; on a stack whose services have not run
 # yet it then fails (no tables), which is not what this checks.
 groups=$(CHECK_SETTLE_S=0 build/asan/bin/check-invariants 2>/dev/null | head -n 1 || true)
