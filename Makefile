@@ -11,7 +11,7 @@ MIX ?= ok=90,declined=5,stock=5
 B := build/$(VARIANT)
 
 CC ?= cc
-PKGS := rdkafka libmicrohttpd libpq avro-c jansson hiredis uuid
+PKGS := rdkafka libmicrohttpd libpq avro-c jansson hiredis uuid libcrypto
 WARN := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wshadow -Wvla -Wwrite-strings -Werror
 ifeq ($(VARIANT),asan)

@@ -23,7 +23,8 @@ static int add_rule(struct acl_set *set, rd_kafka_ResourceType_t type, const cha
 
 	for (size_t i = 0; i < set->n; i++)
 		if (set->rules[i].type == type && set->rules[i].operation == op &&
-		    !strcmp(set->rules[i].name, name) && !strcmp(set->rules[i].principal, principal))
+		    !strcmp(set->rules[i].name, name) &&
+		    !strcmp(set->rules[i].principal, principal))
 			return 0;
 	if (set->n == set->cap) {
 		size_t cap = set->cap ? 2 * set->cap : 32;
@@ -91,8 +92,8 @@ int acl_parse_line(struct acl_set *set, const char *line, char *errstr, size_t e
 			return ERR_INVALID;
 		}
 	{
-		char(*more)[ACL_NAME_MAX] = realloc(set->principals, (set->nprincipals + 1) *
-		                                                             sizeof(*set->principals));
+		char(*more)[ACL_NAME_MAX] =
+		        realloc(set->principals, (set->nprincipals + 1) * sizeof(*set->principals));
 
 		if (!more)
 			return ERR_NOMEM;
@@ -234,10 +235,9 @@ int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int ti
 	if (!rk)
 		return ERR_INVALID;
 	q = rd_kafka_queue_new(rk);
-	all = rd_kafka_AclBindingFilter_new(RD_KAFKA_RESOURCE_ANY, NULL,
-	                                    RD_KAFKA_RESOURCE_PATTERN_ANY, NULL, NULL,
-	                                    RD_KAFKA_ACL_OPERATION_ANY,
-	                                    RD_KAFKA_ACL_PERMISSION_TYPE_ANY, why, sizeof(why));
+	all = rd_kafka_AclBindingFilter_new(
+	        RD_KAFKA_RESOURCE_ANY, NULL, RD_KAFKA_RESOURCE_PATTERN_ANY, NULL, NULL,
+	        RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ANY, why, sizeof(why));
 	if (!all) {
 		err_format(errstr, errstr_size, "acl filter: %s", why);
 		rc = ERR_INVALID;
@@ -274,13 +274,12 @@ int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int ti
 
 		if (present(r, have, nhave))
 			continue;
-		add[nadd] = rd_kafka_AclBinding_new(r->type, r->name, RD_KAFKA_RESOURCE_PATTERN_LITERAL,
-		                                    r->principal, "*", r->operation,
-		                                    RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, why,
-		                                    sizeof(why));
+		add[nadd] = rd_kafka_AclBinding_new(
+		        r->type, r->name, RD_KAFKA_RESOURCE_PATTERN_LITERAL, r->principal, "*",
+		        r->operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, why, sizeof(why));
 		if (!add[nadd]) {
-			err_format(errstr, errstr_size, "acl for %s on %s: %s", r->principal, r->name,
-			           why);
+			err_format(errstr, errstr_size, "acl for %s on %s: %s", r->principal,
+			           r->name, why);
 			rc = ERR_INVALID;
 			goto out;
 		}
@@ -311,7 +310,8 @@ int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int ti
 		res = rd_kafka_DeleteAcls_result_responses(rd_kafka_event_DeleteAcls_result(ev),
 		                                           &nres);
 		for (size_t i = 0; i < nres; i++) {
-			const rd_kafka_error_t *e = rd_kafka_DeleteAcls_result_response_error(res[i]);
+			const rd_kafka_error_t *e =
+			        rd_kafka_DeleteAcls_result_response_error(res[i]);
 
 			if (e) {
 				err_format(errstr, errstr_size, "could not delete an acl: %s",

@@ -20,9 +20,9 @@
 #define ACL_NAME_MAX 250
 
 struct acl_rule {
-	rd_kafka_ResourceType_t type; /* RD_KAFKA_RESOURCE_TOPIC or RD_KAFKA_RESOURCE_GROUP */
-	char name[ACL_NAME_MAX];      /* a literal topic or group name */
-	char principal[ACL_NAME_MAX]; /* "User:order" */
+	rd_kafka_ResourceType_t type;      /* RD_KAFKA_RESOURCE_TOPIC or RD_KAFKA_RESOURCE_GROUP */
+	char name[ACL_NAME_MAX];           /* a literal topic or group name */
+	char principal[ACL_NAME_MAX];      /* "User:order" */
 	rd_kafka_AclOperation_t operation; /* RD_KAFKA_ACL_OPERATION_READ or _WRITE */
 };
 

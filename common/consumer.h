@@ -105,7 +105,7 @@ struct consumer_cfg {
 	 * skipped without reaching the applier. NULL: every type. */
 	const char *const *types;
 	const struct kafka_endpoint *kafka; /* borrowed */
-	const struct codec *codec; /* borrowed */
+	const struct codec *codec;          /* borrowed */
 	struct consumer_applier applier;
 	int batch_max;       /* messages per batch, e.g. 500 */
 	int batch_wait_ms;   /* how long to gather a batch, e.g. 5 */

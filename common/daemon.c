@@ -111,8 +111,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 		daemon_add_check(d, "database", check_db, d->ready_db);
 	}
 	{
-		struct kafka_producer_cfg pc = {.kafka = &settings->kafka,
-		                                .client_id = name};
+		struct kafka_producer_cfg pc = {.kafka = &settings->kafka, .client_id = name};
 
 		if ((rc = kafka_producer_new(&d->probe, &pc, why, sizeof(why))) < 0) {
 			LOG(ERROR, "could not create the kafka client: %s", why);

@@ -83,18 +83,29 @@ static void attach_prepared(PGconn *conn)
  * ends as a retriable 55P03 before the statement limit, and a session
  * frozen in a transaction (a stopped daemon) gives its locks back.
  */
-static const char *const guard_keys[] = {
-        "connect_timeout",     "keepalives",       "keepalives_idle", "keepalives_interval",
-        "keepalives_count",    "tcp_user_timeout", "options",         "dbname",
-        NULL};
+static const char *const guard_keys[] = {"connect_timeout",
+                                         "keepalives",
+                                         "keepalives_idle",
+                                         "keepalives_interval",
+                                         "keepalives_count",
+                                         "tcp_user_timeout",
+                                         "options",
+                                         "dbname",
+                                         NULL};
 
 static int connect_now(struct db *db, char *errstr, size_t errstr_size)
 {
 	const char *const values[] = {
-	        "5", "1", "30", "10", "3", "60000",
+	        "5",
+	        "1",
+	        "30",
+	        "10",
+	        "3",
+	        "60000",
 	        "-c statement_timeout=" DB_STATEMENT_TIMEOUT " -c lock_timeout=" DB_LOCK_TIMEOUT
 	        " -c idle_in_transaction_session_timeout=" DB_IDLE_IN_TX_TIMEOUT,
-	        db->conninfo, NULL};
+	        db->conninfo,
+	        NULL};
 
 	PQfinish(db->conn);
 	db->conn = PQconnectdbParams(guard_keys, values, 1);

@@ -55,10 +55,11 @@ static int set_security(rd_kafka_conf_t *conf, const struct kafka_endpoint *ep, 
 	const char *protocol = ep->security_protocol ? ep->security_protocol : "SASL_PLAINTEXT";
 
 	if (strcmp(protocol, "PLAINTEXT") && !sasl(protocol) && !tls(protocol)) {
-		err_format(errstr, errstr_size,
-		           "KAFKA_SECURITY_PROTOCOL \"%s\" is not PLAINTEXT, SASL_PLAINTEXT, SSL or "
-		           "SASL_SSL",
-		           protocol);
+		err_format(
+		        errstr, errstr_size,
+		        "KAFKA_SECURITY_PROTOCOL \"%s\" is not PLAINTEXT, SASL_PLAINTEXT, SSL or "
+		        "SASL_SSL",
+		        protocol);
 		return ERR_INVALID;
 	}
 	if (set(conf, "security.protocol", protocol, errstr, errstr_size) < 0)

@@ -34,19 +34,18 @@ struct kafka_endpoint {
 	char *ssl_ca_location; /* PEM file of the CA that signed the broker; "": the system's */
 };
 
-#define KAFKA_ENDPOINT_VARS(type, field)                                                         \
-	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", type, field.bootstrap,                  \
-	           "Kafka bootstrap servers"),                                                   \
-	        CONFIG_STR("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", type,                    \
-	                   field.security_protocol,                                              \
-	                   "PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL"),                        \
-	        CONFIG_STR("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", type, field.sasl_mechanism,  \
-	                   "SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"),             \
-	        CONFIG_STR("KAFKA_SASL_USERNAME", "", type, field.sasl_username,                 \
-	                   "the client's Kafka principal (required with SASL)"),                 \
-	        CONFIG_SECRET("KAFKA_SASL_PASSWORD", "", type, field.sasl_password,              \
-	                      "the principal's password (required with SASL)"),                  \
-	        CONFIG_STR("KAFKA_SSL_CA_LOCATION", "", type, field.ssl_ca_location,             \
+#define KAFKA_ENDPOINT_VARS(type, field)                                                           \
+	CONFIG_STR("KAFKA_BOOTSTRAP", "127.0.0.1:19092", type, field.bootstrap,                    \
+	           "Kafka bootstrap servers"),                                                     \
+	        CONFIG_STR("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", type,                      \
+	                   field.security_protocol, "PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL"), \
+	        CONFIG_STR("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", type, field.sasl_mechanism,    \
+	                   "SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"),               \
+	        CONFIG_STR("KAFKA_SASL_USERNAME", "", type, field.sasl_username,                   \
+	                   "the client's Kafka principal (required with SASL)"),                   \
+	        CONFIG_SECRET("KAFKA_SASL_PASSWORD", "", type, field.sasl_password,                \
+	                      "the principal's password (required with SASL)"),                    \
+	        CONFIG_STR("KAFKA_SSL_CA_LOCATION", "", type, field.ssl_ca_location,               \
 	                   "with SSL or SASL_SSL: the CA file that verifies the broker")
 
 /*
@@ -145,8 +144,8 @@ int kafka_create_topics(const struct kafka_endpoint *ep, struct kafka_new_topic 
                         int timeout_ms, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /* Deletes a topic (benchmarks' scratch topics). */
-int kafka_delete_topic(const struct kafka_endpoint *ep, const char *name, int timeout_ms, char *errstr,
-                       size_t errstr_size) WARN_UNUSED;
+int kafka_delete_topic(const struct kafka_endpoint *ep, const char *name, int timeout_ms,
+                       char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /* A client for admin requests (kafka_group_lag); rd_kafka_destroy it. */
 rd_kafka_t *kafka_admin_new(const struct kafka_endpoint *ep, char *errstr, size_t errstr_size);

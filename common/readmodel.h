@@ -20,9 +20,10 @@
 #define READMODEL_PRODUCTS "products"
 /* Hash: "topic:partition" -> the next offset the projector applies. */
 #define READMODEL_OFFSETS "readmodel:offsets"
-/* String: an Idempotency-Key's state (services/gateway/idem.h), per API key. */
+/* String: an Idempotency-Key's state (services/gateway/idem.h), per API key
+ * (its id, a hash: no key name holds an API key). */
 #define READMODEL_IDEMPOTENCY "idem:%.64s:%.200s"
-/* Counter: one API key's requests in one second (rate limit). */
+/* Counter: one API key's (id's) requests in one second (rate limit). */
 #define READMODEL_RATE "rl:%s:%lld"
 
 #endif

@@ -7,72 +7,117 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Parses redis://host:port[/db]. host is written into host (size hsize). */
-static int parse_url(const char *url, char *host, size_t hsize, int *port, int *db)
+/* Where a redis:// URL points and who it logs in as. */
+struct redis_addr {
+	char host[256];
+	int port, db;
+	char user[128];     /* "": the default user */
+	char password[256]; /* "": no AUTH */
+};
+
+/* Copies n bytes of s into a NUL-terminated buffer of size; -1 when too long. */
+static int copy_part(char *out, size_t size, const char *s, size_t n)
+{
+	if (n >= size)
+		return -1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Parses redis://[user[:password]@]host:port[/db]. */
+static int parse_url(const char *url, struct redis_addr *a)
 {
 	const char *p = url;
-	const char *colon;
+	const char *at, *colon;
 	char *end;
 	long v;
 
+	memset(a, 0, sizeof(*a));
 	if (strncmp(p, "redis://", 8) == 0)
 		p += 8;
+	at = strrchr(p, '@');
+	if (at) {
+		const char *sep = memchr(p, ':', (size_t)(at - p));
+
+		if (sep ? copy_part(a->user, sizeof(a->user), p, (size_t)(sep - p)) < 0 ||
+		                    copy_part(a->password, sizeof(a->password), sep + 1,
+		                              (size_t)(at - sep - 1)) < 0
+		        : copy_part(a->user, sizeof(a->user), p, (size_t)(at - p)) < 0)
+			return -1;
+		p = at + 1;
+	}
 	colon = strchr(p, ':');
-	if (!colon || (size_t)(colon - p) >= hsize || colon == p)
+	if (!colon || colon == p || copy_part(a->host, sizeof(a->host), p, (size_t)(colon - p)) < 0)
 		return -1;
-	memcpy(host, p, (size_t)(colon - p));
-	host[colon - p] = '\0';
 	errno = 0;
 	v = strtol(colon + 1, &end, 10);
 	if (errno || end == colon + 1 || v < 1 || v > 65535 || (*end != '\0' && *end != '/'))
 		return -1;
-	*port = (int)v;
-	*db = 0;
+	a->port = (int)v;
 	if (*end == '/' && end[1] != '\0') {
 		const char *d = end + 1;
 
 		v = strtol(d, &end, 10);
 		if (errno || end == d || *end != '\0' || v < 0 || v > 15)
 			return -1;
-		*db = (int)v;
+		a->db = (int)v;
 	}
 	return 0;
+}
+
+/* Runs a command that must answer +OK (AUTH, SELECT); ERR_RETRY with errstr otherwise. */
+static int expect_ok(redisContext *c, redisReply *r, const char *what, char *errstr,
+                     size_t errstr_size)
+{
+	int rc = 0;
+
+	if (!r || r->type != REDIS_REPLY_STATUS) {
+		snprintf(errstr, errstr_size, "%s: %s", what,
+		         r && r->type == REDIS_REPLY_ERROR ? r->str
+		         : c->err                          ? c->errstr
+		                                           : "no answer");
+		rc = ERR_RETRY;
+	}
+	freeReplyObject(r);
+	return rc;
 }
 
 int redis_connect(redisContext **out, const char *url, int timeout_ms, char *errstr,
                   size_t errstr_size)
 {
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	char host[256];
-	int port, db;
+	struct redis_addr a;
 	redisContext *c;
+	char what[200];
 
 	*out = NULL;
-	if (parse_url(url, host, sizeof(host), &port, &db) < 0) {
+	if (parse_url(url, &a) < 0) {
+		/* Not the URL itself: it may hold a password. */
 		snprintf(errstr, errstr_size,
-		         "invalid redis url \"%s\" (want redis://host:port/db)", url);
+		         "invalid redis url (want redis://[user:password@]host:port[/db])");
 		return ERR_INVALID;
 	}
-	c = redisConnectWithTimeout(host, port, tv);
+	c = redisConnectWithTimeout(a.host, a.port, tv);
 	if (!c)
 		return ERR_NOMEM;
 	if (c->err) {
-		snprintf(errstr, errstr_size, "could not connect to redis at %s:%d: %s", host, port,
-		         c->errstr);
+		snprintf(errstr, errstr_size, "could not connect to redis at %s:%d: %s", a.host,
+		         a.port, c->errstr);
 		redisFree(c);
 		return ERR_RETRY;
 	}
 	redisSetTimeout(c, tv);
-	if (db != 0) {
-		redisReply *r = redisCommand(c, "SELECT %d", db);
-		bool ok = r && r->type == REDIS_REPLY_STATUS;
-
-		freeReplyObject(r);
-		if (!ok) {
-			snprintf(errstr, errstr_size, "could not select redis db %d", db);
-			redisFree(c);
-			return ERR_RETRY;
-		}
+	snprintf(what, sizeof(what), "redis refused the login of user \"%s\"",
+	         *a.user ? a.user : "default");
+	if ((*a.password && expect_ok(c,
+	                              *a.user ? redisCommand(c, "AUTH %s %s", a.user, a.password)
+	                                      : redisCommand(c, "AUTH %s", a.password),
+	                              what, errstr, errstr_size) < 0) ||
+	    (a.db != 0 && expect_ok(c, redisCommand(c, "SELECT %d", a.db),
+	                            "could not select the redis db", errstr, errstr_size) < 0)) {
+		redisFree(c);
+		return ERR_RETRY;
 	}
 	*out = c;
 	return 0;
@@ -105,14 +150,14 @@ int redis_pool_new(struct redis_pool **out, const char *url, int size, int timeo
                    size_t errstr_size)
 {
 	struct redis_pool *p = calloc(1, sizeof(*p));
-	char host[256];
-	int port, db;
+	struct redis_addr a;
 
 	*out = NULL;
 	if (!p)
 		return ERR_NOMEM;
-	if (parse_url(url, host, sizeof(host), &port, &db) < 0) {
-		snprintf(errstr, errstr_size, "invalid redis url \"%s\"", url);
+	if (parse_url(url, &a) < 0) {
+		snprintf(errstr, errstr_size,
+		         "invalid redis url (want redis://[user:password@]host:port[/db])");
 		free(p);
 		return ERR_INVALID;
 	}

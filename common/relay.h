@@ -30,12 +30,12 @@
 struct relay;
 
 struct relay_cfg {
-	const char *conninfo;      /* the service's database */
+	const char *conninfo;               /* the service's database */
 	const struct kafka_endpoint *kafka; /* borrowed; outlives the relay */
-	const char *name;          /* client id and log name, e.g. "order" */
-	int batch;                 /* rows per round, e.g. 1000 */
-	int linger_ms;             /* producer batching delay */
-	struct metrics *metrics;   /* may be NULL */
+	const char *name;                   /* client id and log name, e.g. "order" */
+	int batch;                          /* rows per round, e.g. 1000 */
+	int linger_ms;                      /* producer batching delay */
+	struct metrics *metrics;            /* may be NULL */
 	bool fault_kill_after_ack; /* fault tests: SIGKILL itself after acks, before deleting */
 	bool fault_fatal_error;    /* fault tests: a fatal producer error after the first round */
 };

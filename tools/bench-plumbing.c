@@ -228,7 +228,7 @@ int main(int argc, char **argv)
 	{
 		struct relay_cfg rc = {
 		        cfg.database_url, &cfg.kafka, "bench", (int)cfg.relay_batch, 1,
-		        metrics,          false,         false};
+		        metrics,          false,      false};
 
 		t0 = now_us();
 		if (relay_start(&relay, &rc, why, sizeof(why)) < 0)

@@ -1,9 +1,11 @@
 /*
  * check-invariants - verifies the saga's invariants (docs/architecture.md)
  * across every service's database after any run, faults included. It
- * reads .run/stack.env's variables: ORDER_/PAYMENT_/INVENTORY_/SHIPPING_/
- * NOTIFICATION_DATABASE_URL, REDIS_URL (orders the gateway accepted) and
- * KAFKA_BOOTSTRAP. The read model (Redis) must agree with the databases.
+ * reads .run/stack.env's variables, as the read-only users: READER_ORDER_/
+ * PAYMENT_/INVENTORY_/SHIPPING_/NOTIFICATION_DATABASE_URL (PostgreSQL's
+ * saga_reader), READER_REDIS_URL (Redis's checker: the orders the gateway
+ * accepted) and KAFKA_BOOTSTRAP with the KAFKA_SASL_* of a principal that
+ * may describe the groups. The read model (Redis) must agree with the databases.
  *
  * It first waits up to CHECK_SETTLE_S for the saga to come to rest: accepted
  * orders finished, outboxes drained and the saga's consumer groups
@@ -38,7 +40,8 @@ struct check_cfg {
 };
 
 static const struct config_var vars[] = {
-        CONFIG_SECRET("READER_ORDER_DATABASE_URL", NULL, struct check_cfg, order_db, "orders database"),
+        CONFIG_SECRET("READER_ORDER_DATABASE_URL", NULL, struct check_cfg, order_db,
+                      "orders database"),
         CONFIG_SECRET("READER_PAYMENT_DATABASE_URL", NULL, struct check_cfg, payment_db,
                       "payments database"),
         CONFIG_SECRET("READER_INVENTORY_DATABASE_URL", NULL, struct check_cfg, inventory_db,
@@ -47,8 +50,8 @@ static const struct config_var vars[] = {
                       "shipping database"),
         CONFIG_SECRET("READER_NOTIFICATION_DATABASE_URL", NULL, struct check_cfg, notification_db,
                       "notifications database"),
-        CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct check_cfg, redis_url,
-                   "the gateway's Redis (the set of accepted orders)"),
+        CONFIG_SECRET("READER_REDIS_URL", "redis://127.0.0.1:16379/0", struct check_cfg, redis_url,
+                      "the gateway's Redis (the set of accepted orders)"),
         KAFKA_ENDPOINT_VARS(struct check_cfg, kafka),
         CONFIG_STR("CHECK_GROUPS", "", struct check_cfg, groups,
                    "the consumer groups that must catch up; empty: every service's in "

@@ -38,7 +38,7 @@ start() {
 			# (other services' passwords, the admin's) is in its environment.
 			for v in $(grep -o '^[A-Z0-9_]*=' "$RUN_DIR/stack.env" | tr -d =); do
 				case $v in
-				KAFKA_BOOTSTRAP | KAFKA_SECURITY_PROTOCOL | KAFKA_SASL_MECHANISM | KAFKA_SSL_CA_LOCATION | REDIS_URL) ;;
+				KAFKA_BOOTSTRAP | KAFKA_SECURITY_PROTOCOL | KAFKA_SASL_MECHANISM | KAFKA_SSL_CA_LOCATION) ;;
 				*) export -n "$v" ;;
 				esac
 			done

@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential pkg-config
 	librdkafka-dev libmicrohttpd-dev libpq-dev libavro-dev libjansson-dev
-	libhiredis-dev libcriterion-dev uuid-dev
+	libhiredis-dev libcriterion-dev uuid-dev libssl-dev
 	postgresql postgresql-contrib redis-server
 	openjdk-17-jre-headless maven kcat
 	python3 python3-avro python3-yaml docker-compose

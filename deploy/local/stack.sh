@@ -34,7 +34,11 @@ write_env() {
 		else
 			echo "KAFKA_SECURITY_PROTOCOL=PLAINTEXT"
 		fi
-		echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+		# Redis users (deploy/local/redis.sh): the admin for tools and tests,
+		# the gateway's own, and the checker's read-only one.
+		echo "REDIS_URL=redis://default:$(secret REDIS_PASSWORD_ADMIN)@127.0.0.1:$REDIS_PORT/0"
+		echo "GATEWAY_REDIS_URL=redis://gateway:$(secret REDIS_PASSWORD_GATEWAY)@127.0.0.1:$REDIS_PORT/0"
+		echo "READER_REDIS_URL=redis://checker:$(secret REDIS_PASSWORD_CHECKER)@127.0.0.1:$REDIS_PORT/0"
 		echo "PG_ADMIN_SOCKET=$PG_SOCK"
 		echo "PG_PORT=$PG_PORT"
 		reader=$(secret PG_PASSWORD_READER)
@@ -54,6 +58,9 @@ ensure_secrets() {
 	secret KAFKA_PASSWORD_ADMIN >/dev/null
 	secret KAFKA_PASSWORD_CONTROLLER >/dev/null
 	secret PG_PASSWORD_READER >/dev/null
+	secret REDIS_PASSWORD_ADMIN >/dev/null
+	secret REDIS_PASSWORD_GATEWAY >/dev/null
+	secret REDIS_PASSWORD_CHECKER >/dev/null
 	for name in $KAFKA_PRINCIPALS; do
 		secret "KAFKA_PASSWORD_$(tr '[:lower:]' '[:upper:]' <<<"$name")" >/dev/null
 	done

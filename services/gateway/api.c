@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 
 #include "clock.h"
 #include "event.h"
@@ -15,6 +16,26 @@
 #include "log.h"
 #include "outbox.h"
 #include "readmodel.h"
+
+/*
+ * A key's name in Redis: hex of the first 16 bytes of SHA-256 over a fixed
+ * prefix and the key. Redis (and whoever reads it) never sees a key.
+ */
+static void key_id(const char *key, char *out, size_t size)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(ctx, "saga-api-key:", 13) ||
+	    !EVP_DigestUpdate(ctx, key, strlen(key)) || !EVP_DigestFinal_ex(ctx, md, &len) ||
+	    len < 16)
+		BUG("sha-256 is not available");
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < 16 && 2 * i + 2 < size; i++)
+		snprintf(out + 2 * i, size - 2 * i, "%02x", md[i]);
+}
 
 int gateway_parse_keys(struct gateway *g, char *spec)
 {
@@ -35,7 +56,9 @@ int gateway_parse_keys(struct gateway *g, char *spec)
 		}
 		if (strlen(p) < 8)
 			return -1; /* too short to be a key */
-		g->keys[g->nkeys++] = (struct api_key){p, limit};
+		g->keys[g->nkeys] = (struct api_key){.key = p, .limit = limit};
+		key_id(p, g->keys[g->nkeys].id, sizeof(g->keys[g->nkeys].id));
+		g->nkeys++;
 		p = comma ? comma + 1 : NULL;
 	}
 	return g->nkeys;
@@ -69,8 +92,8 @@ static int over_limit(struct gateway *g, const struct api_key *k)
 
 	if (!c)
 		return -1;
-	redisAppendCommand(c, "INCR " READMODEL_RATE, k->key, (long long)time(NULL));
-	redisAppendCommand(c, "EXPIRE " READMODEL_RATE " 2", k->key, (long long)time(NULL));
+	redisAppendCommand(c, "INCR " READMODEL_RATE, k->id, (long long)time(NULL));
+	redisAppendCommand(c, "EXPIRE " READMODEL_RATE " 2", k->id, (long long)time(NULL));
 	if (redisGetReply(c, (void **)&r) == REDIS_OK && r) {
 		count = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 		freeReplyObject(r);
@@ -270,7 +293,7 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		return;
 	}
 	if (idem)
-		idem_init(&claim, key->key, idem, req->body, req->body_len);
+		idem_init(&claim, key->id, idem, req->body, req->body_len);
 	event_uuid(claim.order_id);
 	event_uuid(claim.event_id);
 	if (idem && !claim_key(g, idem, &claim, res))

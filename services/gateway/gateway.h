@@ -23,7 +23,8 @@
 
 struct api_key {
 	char *key;
-	long limit; /* requests per second */
+	char id[33]; /* its name in Redis keys (a hash): never the key itself */
+	long limit;  /* requests per second */
 };
 
 struct gateway {

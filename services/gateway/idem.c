@@ -8,11 +8,11 @@
 #include "readmodel.h"
 #include "schema.h"
 
-void idem_init(struct idem *id, const char *api_key, const char *header, const void *body,
+void idem_init(struct idem *id, const char *key_id, const char *header, const void *body,
                size_t body_len)
 {
 	memset(id, 0, sizeof(*id));
-	snprintf(id->key, sizeof(id->key), READMODEL_IDEMPOTENCY, api_key, header);
+	snprintf(id->key, sizeof(id->key), READMODEL_IDEMPOTENCY, key_id, header);
 	snprintf(id->hash, sizeof(id->hash), "%016llx",
 	         (unsigned long long)schema_crc64(body, body_len));
 }

@@ -35,8 +35,8 @@ struct idem {
 	char event_id[40];
 };
 
-/* The Redis key and body hash of a request (api_key and header borrowed). */
-void idem_init(struct idem *id, const char *api_key, const char *header, const void *body,
+/* The Redis key and body hash of a request (key_id: the API key's id; both borrowed). */
+void idem_init(struct idem *id, const char *key_id, const char *header, const void *body,
                size_t body_len);
 
 /* Parses a stored value into state, hash and ids; ERR_INVALID when malformed. */

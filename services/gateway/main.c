@@ -36,8 +36,8 @@ static const struct config_var vars[] = {
         CONFIG_INT("GATEWAY_PORT", "8080", 1, 65535, struct gateway_cfg, port, "API port"),
         CONFIG_SECRET("API_KEYS", NULL, struct gateway_cfg, api_keys,
                       "accepted API keys with their rate limits: key:per_second,key:per_second"),
-        CONFIG_STR("REDIS_URL", "redis://127.0.0.1:16379/0", struct gateway_cfg, redis_url,
-                   "Redis for idempotency keys, rate limits and the read model"),
+        CONFIG_SECRET("REDIS_URL", "redis://127.0.0.1:16379/0", struct gateway_cfg, redis_url,
+                      "Redis for idempotency keys, rate limits and the read model"),
         CONFIG_STR("CURRENCIES", "EUR", struct gateway_cfg, currencies,
                    "accepted currencies, comma-separated"),
         CONFIG_INT("MAX_BODY_BYTES", "65536", 256, 10485760, struct gateway_cfg, max_body,
@@ -98,8 +98,7 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = redis_pool_new(&g.redis, cfg.redis_url, 32, 2000, why, sizeof(why));
 	if (rc == 0)
-		rc = projector_start(&projector, &g, &cfg.d.kafka, cfg.redis_url, why,
-		                     sizeof(why));
+		rc = projector_start(&projector, &g, &cfg.d.kafka, cfg.redis_url, why, sizeof(why));
 	if (rc == 0) {
 		struct http_server_cfg hc = {.addr = cfg.addr,
 		                             .port = (int)cfg.port,

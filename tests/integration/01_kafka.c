@@ -68,7 +68,8 @@ Test(kafka, keyed_messages_with_headers_round_trip_through_a_group, .timeout = 1
 	cr_expect_eq(atomic_load(&delivered_err), 0);
 	rd_kafka_destroy(producer);
 
-	struct kafka_consumer_cfg cc = {.kafka = support_kafka(), .group = group, .client_id = "it"};
+	struct kafka_consumer_cfg cc = {
+	        .kafka = support_kafka(), .group = group, .client_id = "it"};
 	const char *topics[] = {topic, NULL};
 
 	cr_assert_eq(kafka_consumer_new(&consumer, &cc, errstr, sizeof(errstr)), 0, "%s", errstr);

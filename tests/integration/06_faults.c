@@ -92,8 +92,7 @@ Test(faults, postgres_restarted_while_consumers_work, .timeout = 300)
 	struct pipeline p;
 
 	pipeline_start(&p, "pgfault");
-	support_produce_events(support_codec(), p.in, p.prefix,
-	                       N_EVENTS);
+	support_produce_events(support_codec(), p.in, p.prefix, N_EVENTS);
 	wait_for_progress(&p, 50);
 	cr_log_info("restarting PostgreSQL with %lld of %d applied by A",
 	            applied("TEST_DATABASE_URL", &p), N_EVENTS);
@@ -110,8 +109,7 @@ Test(faults, the_broker_restarted_while_relays_publish, .timeout = 300)
 	struct pipeline p;
 
 	pipeline_start(&p, "kfault");
-	support_produce_events(support_codec(), p.in, p.prefix,
-	                       N_EVENTS);
+	support_produce_events(support_codec(), p.in, p.prefix, N_EVENTS);
 	wait_for_progress(&p, 50);
 	cr_log_info("restarting Kafka with %lld of %d applied by A",
 	            applied("TEST_DATABASE_URL", &p), N_EVENTS);
@@ -157,8 +155,7 @@ Test(faults, a_standby_relay_takes_over_when_the_active_one_dies, .timeout = 300
 	for (int i = 0; i < 50 && relay_active(other->port) != 1; i++)
 		usleep(100 * 1000);
 	cr_expect_eq(relay_active(other->port), 1, "the standby relay did not take over");
-	support_produce_events(support_codec(), p.in, p.prefix,
-	                       N_EVENTS);
+	support_produce_events(support_codec(), p.in, p.prefix, N_EVENTS);
 	expect_all_exactly_once(&p);
 	support_service_stop(other);
 	support_service_stop(&p.b);

@@ -154,8 +154,7 @@ Test(poison, a_constraint_violation_mid_batch_dead_letters_that_event_alone, .ti
 	scene_start(&s);
 	snprintf(poison, sizeof(poison), "%s-100", s.prefix);
 	refuse(poison, "23514"); /* check_violation */
-	support_produce_events_keyed(support_codec(), s.topic,
-	                             s.prefix, 200, "one-partition");
+	support_produce_events_keyed(support_codec(), s.topic, s.prefix, 200, "one-partition");
 	scene_run(&s, extra);
 
 	wait_effects(s.prefix, 199);
@@ -185,8 +184,7 @@ Test(poison, an_error_neither_transient_nor_poison_is_tried_a_bounded_number_of_
 	scene_start(&s);
 	snprintf(odd, sizeof(odd), "%s-3", s.prefix);
 	refuse(odd, "P0001"); /* raise_exception: what a handler bug looks like */
-	support_produce_events_keyed(support_codec(), s.topic,
-	                             s.prefix, 10, "one-partition");
+	support_produce_events_keyed(support_codec(), s.topic, s.prefix, 10, "one-partition");
 	scene_run(&s, extra);
 
 	dead = support_read_topic(s.dlq, 1, 30000);
@@ -212,8 +210,7 @@ Test(poison, a_transient_error_is_retried_until_it_passes_and_never_dead_lettere
 	scene_start(&s);
 	snprintf(busy, sizeof(busy), "%s-1", s.prefix);
 	refuse(busy, "40001"); /* serialization_failure */
-	support_produce_events_keyed(support_codec(), s.topic,
-	                             s.prefix, 3, "one-partition");
+	support_produce_events_keyed(support_codec(), s.topic, s.prefix, 3, "one-partition");
 	scene_run(&s, extra);
 	sleep(4); /* several retries, well past CONSUMER_MAX_ATTEMPTS */
 	cr_expect_eq(effects_like(s.prefix), 0, "nothing after the failing event moves on");
@@ -247,12 +244,10 @@ Test(poison, undecodable_values_and_a_1_mib_one_are_dead_lettered, .timeout = 12
 	cr_assert_not_null(huge);
 	memset(huge, 0xc3, big);
 	scene_start(&s);
-	support_produce_events_keyed(support_codec(), s.topic,
-	                             s.prefix, 2, "k");
+	support_produce_events_keyed(support_codec(), s.topic, s.prefix, 2, "k");
 	support_produce(s.topic, "k\xff\xfe", "\x01\x02garbage", 9);
 	support_produce(s.topic, "k", huge, big);
-	support_produce_events_keyed(support_codec(), s.topic,
-	                             s.after, 2, "k");
+	support_produce_events_keyed(support_codec(), s.topic, s.after, 2, "k");
 	scene_run(&s, NULL);
 
 	dead = support_read_topic(s.dlq, 2, 30000);

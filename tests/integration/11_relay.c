@@ -35,8 +35,7 @@ static void *produce_load(void *arg)
 		char batch[160];
 
 		snprintf(batch, sizeof(batch), "%s-%d", l->prefix, k);
-		support_produce_events(support_codec(), l->topic,
-		                       batch, EVENTS_PER_KILL);
+		support_produce_events(support_codec(), l->topic, batch, EVENTS_PER_KILL);
 		usleep(100 * 1000);
 	}
 	return NULL;

@@ -54,7 +54,8 @@ static bool allowed(const char *principal, rd_kafka_ResourceType_t type, const c
 {
 	for (size_t i = 0; i < rights.n; i++)
 		if (rights.rules[i].type == type && rights.rules[i].operation == op &&
-		    !strcmp(rights.rules[i].principal, principal) && !strcmp(rights.rules[i].name, name))
+		    !strcmp(rights.rules[i].principal, principal) &&
+		    !strcmp(rights.rules[i].name, name))
 			return true;
 	return false;
 }
@@ -158,7 +159,8 @@ static rd_kafka_resp_err_t consume_as(const struct kafka_endpoint *ep, const cha
 		if (md)
 			rd_kafka_metadata_destroy(md);
 		rd_kafka_topic_destroy(t);
-		rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+		rd_kafka_topic_partition_list_add(parts, topic, 0)->offset =
+		        RD_KAFKA_OFFSET_BEGINNING;
 		rd_kafka_assign(rk, parts);
 	} else {
 		rd_kafka_topic_partition_list_add(parts, topic, RD_KAFKA_PARTITION_UA);
@@ -215,15 +217,16 @@ Test(kafka_rights, a_service_cannot_write_a_topic_it_does_not_own, .timeout = 60
 
 	for (size_t p = 0; p < rights.nprincipals; p++) {
 		char user[64], pw[128], dlq[128];
-		struct kafka_endpoint ep = as_service(name_of(p), user, sizeof(user), pw, sizeof(pw));
+		struct kafka_endpoint ep =
+		        as_service(name_of(p), user, sizeof(user), pw, sizeof(pw));
 
 		for (size_t t = 0; t < NTOPICS; t++) {
 			if (allowed(rights.principals[p], RD_KAFKA_RESOURCE_TOPIC, saga_topics[t],
 			            RD_KAFKA_ACL_OPERATION_WRITE))
 				continue;
 			cr_expect_eq(produce_as(&ep, saga_topics[t]),
-			             RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "%s wrote %s", user,
-			             saga_topics[t]);
+			             RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "%s wrote %s",
+			             user, saga_topics[t]);
 			cases++;
 		}
 		snprintf(dlq, sizeof(dlq), "dlq.%s", other(p));
@@ -241,7 +244,8 @@ Test(kafka_rights, a_service_cannot_read_a_topic_or_use_a_group_it_does_not_own,
 	for (size_t p = 0; p < rights.nprincipals; p++) {
 		const char *who = rights.principals[p];
 		char user[64], pw[128], dlq[128], group[128];
-		struct kafka_endpoint ep = as_service(name_of(p), user, sizeof(user), pw, sizeof(pw));
+		struct kafka_endpoint ep =
+		        as_service(name_of(p), user, sizeof(user), pw, sizeof(pw));
 		const char *readable = NULL;
 
 		for (size_t t = 0; t < NTOPICS && !readable; t++)
@@ -259,8 +263,8 @@ Test(kafka_rights, a_service_cannot_read_a_topic_or_use_a_group_it_does_not_own,
 			            RD_KAFKA_ACL_OPERATION_READ))
 				continue;
 			cr_expect_eq(consume_as(&ep, group, saga_topics[t], true),
-			             RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "%s read %s", user,
-			             saga_topics[t]);
+			             RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, "%s read %s",
+			             user, saga_topics[t]);
 			cases++;
 		}
 		/* Nobody reads another service's dead letters but the admin's tools. */

@@ -256,8 +256,8 @@ void support_create_topic(const char *topic, int partitions)
 	struct kafka_new_topic t = {topic, partitions, 1, NULL, false};
 	char errstr[512];
 
-	cr_assert_eq(kafka_create_topics(support_kafka(), &t, 1, 30000, errstr, sizeof(errstr)), 0, "%s",
-	             errstr);
+	cr_assert_eq(kafka_create_topics(support_kafka(), &t, 1, 30000, errstr, sizeof(errstr)), 0,
+	             "%s", errstr);
 	cr_assert(t.created, "topic %s existed already", topic);
 }
 
