@@ -435,8 +435,9 @@ static int apply(struct consumer *c, int from, int n, struct consumer_result *re
 
 static void log_poison(const struct consumer *c, const struct consumer_item *it, const char *why)
 {
-	struct log_fields f = {event_str(it->record, "order_id"), it->id,
-	                       event_meta(it->record, "correlation_id")};
+	struct log_fields f = {.order_id = event_str(it->record, "order_id"),
+	                       .event_id = it->id,
+	                       .correlation_id = event_meta(it->record, "correlation_id")};
 
 	LOGX(WARN, &f, "group %s: %s at %s [%d] offset %lld is poison, dead-lettering it: %s",
 	     c->group, it->type, rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,6 +54,20 @@ static int wait_for_db(struct daemon *d)
 	return ERR_RETRY;
 }
 
+/* Open files up to the hard limit: a server's connections are files, and the
+ * soft limit (often 1024) is below what its own connection limits allow. */
+static void raise_file_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			LOG(WARN, "could not raise the open files limit to %llu",
+			    (unsigned long long)rl.rlim_max);
+	}
+}
+
 int daemon_start(struct daemon *d, const char *name, const struct daemon_settings *settings,
                  const struct migration *migrations, size_t nmigrations)
 {
@@ -66,6 +81,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 	if (level < 0)
 		LOG(WARN, "unknown LOG_LEVEL \"%s\"; using info", settings->log_level);
 	srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
+	raise_file_limit();
 	if ((rc = signals_install()) < 0) {
 		LOG(ERROR, "could not install signal handlers");
 		return rc;

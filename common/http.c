@@ -10,16 +10,40 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <uuid/uuid.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define HTTP_STATUS_SLOTS 600
 
+/*
+ * A connection's deadline: what it must have sent by then (the headers of a
+ * request, or its body), or 0 while a handler works on it. The watchdog
+ * thread shuts down the socket of a connection past its deadline, and
+ * libmicrohttpd closes it. slots[] is guarded by the server's lock.
+ */
+struct watch {
+	bool used;
+	int fd;
+	long long deadline_ms;
+};
+
 struct http_server {
 	struct MHD_Daemon *mhd;
+	pthread_mutex_t lock;
+	struct watch *slots;
+	size_t nslots;
+	long header_timeout_ms, body_timeout_ms;
+	pthread_t watchdog;
+	bool watching;
+	atomic_bool stop;
+	struct metric *m_timed_out;
 	const struct http_route *routes;
 	size_t nroutes;
 	void *ctx;
@@ -34,7 +58,96 @@ struct pending {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	char request_id[65];
 };
+
+/* Sets the deadline of conn's connection (0: none). */
+static void set_deadline(struct http_server *srv, struct MHD_Connection *conn, long timeout_ms)
+{
+	const union MHD_ConnectionInfo *info =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct watch *w = info ? info->socket_context : NULL;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&srv->lock);
+	w->deadline_ms = timeout_ms ? clock_mono_ms() + timeout_ms : 0;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode what)
+{
+	struct http_server *srv = cls;
+	struct watch *w = *socket_context;
+
+	pthread_mutex_lock(&srv->lock);
+	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info =
+		        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		for (size_t i = 0; i < srv->nslots && info; i++)
+			if (!srv->slots[i].used) {
+				srv->slots[i] =
+				        (struct watch){true, info->connect_fd,
+				                       clock_mono_ms() + srv->header_timeout_ms};
+				*socket_context = &srv->slots[i];
+				break;
+			}
+	} else if (w) {
+		w->used = false; /* before libmicrohttpd closes the socket */
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct http_server *srv = arg;
+
+	while (!atomic_load(&srv->stop)) {
+		long long now = clock_mono_ms();
+		long closed = 0;
+
+		pthread_mutex_lock(&srv->lock);
+		for (size_t i = 0; i < srv->nslots; i++) {
+			struct watch *w = &srv->slots[i];
+
+			if (w->used && w->deadline_ms && now > w->deadline_ms) {
+				shutdown(w->fd, SHUT_RDWR);
+				w->deadline_ms = 0;
+				closed++;
+			}
+		}
+		pthread_mutex_unlock(&srv->lock);
+		if (closed) {
+			metric_add(srv->m_timed_out, closed);
+			LOG(DEBUG,
+			    "%s: closed %ld connections that were too slow to send a request",
+			    srv->name, closed);
+		}
+		clock_sleep_ms(200);
+	}
+	return NULL;
+}
+
+/* The client's X-Request-Id when it is 1-64 of [A-Za-z0-9._-], else a new UUID. */
+static void request_id(struct MHD_Connection *conn, char *out, size_t size)
+{
+	const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	size_t n = given ? strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                                 "0123456789._-")
+	                 : 0;
+
+	if (given && n > 0 && n <= 64 && given[n] == '\0' && n < size) {
+		memcpy(out, given, n + 1);
+	} else {
+		uuid_t u;
+
+		uuid_generate(u);
+		uuid_unparse_lower(u, out);
+	}
+}
 
 const char *http_status_text(int status)
 {
@@ -149,7 +262,8 @@ static void count_status(struct http_server *srv, int status)
 	metric_add(m, 1);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *res)
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *res,
+                                     const char *request_id)
 {
 	struct MHD_Response *r;
 	enum MHD_Result rc;
@@ -166,6 +280,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
 	for (int i = 0; i < res->nheaders; i++)
 		MHD_add_response_header(r, res->headers[i][0], res->headers[i][1]);
+	MHD_add_response_header(r, "X-Request-Id", request_id);
 	rc = MHD_queue_response(conn, (unsigned int)res->status, r);
 	MHD_destroy_response(r);
 	response_release(res);
@@ -224,6 +339,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!p)
 			return MHD_NO;
 		*state = p;
+		request_id(conn, p->request_id, sizeof(p->request_id));
+		/* The headers are in; the body has its own time. */
+		set_deadline(srv, conn, srv->body_timeout_ms);
 		if (cl) {
 			char *end;
 			unsigned long long n = strtoull(cl, &end, 10);
@@ -234,7 +352,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				                   "the body is %llu bytes; the limit is %zu", n,
 				                   srv->max_body);
 				count_status(srv, 413);
-				return send_response(conn, &res);
+				return send_response(conn, &res, p->request_id);
 			}
 		}
 		return MHD_YES;
@@ -268,26 +386,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		http_reply_problem(&res, 413, NULL, "the body exceeds the limit of %zu bytes",
 		                   srv->max_body);
 		count_status(srv, 413);
-		return send_response(conn, &res);
+		return send_response(conn, &res, p->request_id);
 	}
+	set_deadline(srv, conn, 0); /* the handler's own limits apply now */
 	req.method = method;
 	req.path = url;
 	req.body = p->body ? p->body : "";
 	req.body_len = p->len;
 	req.conn = conn;
+	req.request_id = p->request_id;
+	log_set_request_id(p->request_id);
 	dispatch(srv, &req, &res);
+	log_set_request_id(NULL);
 	count_status(srv, res.status);
-	return send_response(conn, &res);
+	return send_response(conn, &res, p->request_id);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
                          enum MHD_RequestTerminationCode code)
 {
+	struct http_server *srv = cls;
 	struct pending *p = *state;
 
-	(void)cls;
-	(void)conn;
 	(void)code;
+	/* Kept alive, the connection has the header time again for its next request. */
+	set_deadline(srv, conn, srv->header_timeout_ms);
 	if (p) {
 		free(p->body);
 		free(p);
@@ -317,8 +440,12 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 {
 	struct http_server *srv;
 	struct sockaddr_in sa;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
 	unsigned int pool = cfg->threads ? cfg->threads : 1;
+	unsigned int max_conns = cfg->max_connections ? cfg->max_connections : 1024;
+	unsigned int per_client = cfg->max_per_client ? cfg->max_per_client : 64;
+	size_t header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 16 * 1024;
+	char labels[64];
 
 	*out = NULL;
 	memset(&sa, 0, sizeof(sa));
@@ -336,33 +463,55 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	srv->ctx = ctx;
 	srv->max_body = cfg->max_body ? cfg->max_body : 64 * 1024;
 	srv->metrics = cfg->metrics;
+	srv->header_timeout_ms = cfg->header_timeout_ms > 0 ? cfg->header_timeout_ms : 10000;
+	srv->body_timeout_ms = cfg->body_timeout_ms > 0 ? cfg->body_timeout_ms : 10000;
 	snprintf(srv->name, sizeof(srv->name), "%s", cfg->name ? cfg->name : "http");
+	snprintf(labels, sizeof(labels), "server=\"%s\"", srv->name);
+	srv->m_timed_out =
+	        metrics_counter(cfg->metrics, "saga_http_slow_clients_closed_total",
+	                        "connections closed for not sending a request in time", labels);
+	pthread_mutex_init(&srv->lock, NULL);
+	/* Room for every connection libmicrohttpd accepts, and for those it is closing. */
+	srv->nslots = (size_t)max_conns + 64;
+	srv->slots = calloc(srv->nslots, sizeof(*srv->slots));
+	if (!srv->slots) {
+		http_server_free(srv);
+		return ERR_NOMEM;
+	}
 	{
 		/* The logger goes first, so libmicrohttpd never writes to stderr itself. */
 		struct MHD_OptionItem opts[] = {
 		        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, srv},
 		        {MHD_OPTION_SOCK_ADDR, 0, &sa},
 		        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
-		        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+		        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
+		        /* Idle connections; a slow sender is the watchdog's. */
+		        {MHD_OPTION_CONNECTION_TIMEOUT,
+		         (intptr_t)((srv->header_timeout_ms + 999) / 1000), NULL},
 		        {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-		        {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
-		        {pool > 1 && !cfg->thread_per_connection ? MHD_OPTION_THREAD_POOL_SIZE
-		                                                 : MHD_OPTION_END,
-		         pool, NULL},
+		        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_conns, NULL},
+		        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)per_client, NULL},
+		        /* Request line and headers must fit; larger ones get 431. */
+		        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)header_bytes, NULL},
+		        {pool > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool, NULL},
 		        {MHD_OPTION_END, 0, NULL},
 		};
 
-		flags |= cfg->thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL
-		                                    : MHD_USE_EPOLL;
 		srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY,
 		                            opts, MHD_OPTION_END);
 	}
 	if (!srv->mhd) {
 		snprintf(errstr, errstr_size, "could not listen on %s:%d",
 		         cfg->addr ? cfg->addr : "127.0.0.1", cfg->port);
-		free(srv);
+		http_server_free(srv);
 		return ERR_FATAL;
 	}
+	if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+		snprintf(errstr, errstr_size, "could not start the http watchdog thread");
+		http_server_free(srv);
+		return ERR_FATAL;
+	}
+	srv->watching = true;
 	*out = srv;
 	return 0;
 }
@@ -373,5 +522,11 @@ void http_server_free(struct http_server *srv)
 		return;
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
+	if (srv->watching) {
+		atomic_store(&srv->stop, true);
+		pthread_join(srv->watchdog, NULL);
+	}
+	pthread_mutex_destroy(&srv->lock);
+	free(srv->slots);
 	free(srv);
 }

@@ -29,6 +29,8 @@ struct http_request {
 	const char *path; /* without the query string */
 	const char *body; /* NUL-terminated copy of the body; "" when none */
 	size_t body_len;
+	const char *request_id; /* the client's X-Request-Id when sane, else made up; in
+	                         * the answer's X-Request-Id and the thread's log lines */
 	struct MHD_Connection *conn;
 };
 
@@ -53,11 +55,20 @@ struct http_route {
 struct http_server_cfg {
 	const char *addr; /* IPv4 address to bind, e.g. "127.0.0.1" */
 	int port;
-	size_t max_body;            /* larger bodies get 413 */
-	bool thread_per_connection; /* for handlers that block (e.g. on Kafka) */
-	unsigned threads;           /* pool size otherwise; 0 means 1 */
-	struct metrics *metrics;    /* may be NULL: saga_http_responses_total{server,status} */
-	const char *name;           /* the server's label, e.g. "api" or "admin" */
+	size_t max_body;         /* larger bodies get 413 */
+	unsigned threads;        /* worker threads (each an event loop); 0 means 1 */
+	struct metrics *metrics; /* may be NULL: saga_http_responses_total{server,status} */
+	const char *name;        /* the server's label, e.g. "api" or "admin" */
+	/*
+	 * Limits against abuse (0: the default in parentheses): connections in
+	 * all (1024) and from one client address (64), bytes of request line and
+	 * headers (16 KiB), and the time a client has to send them, from its
+	 * connection or its previous answer (10 s), and then its body (10 s).
+	 * A connection past its time is closed.
+	 */
+	unsigned max_connections, max_per_client;
+	size_t max_header_bytes;
+	long header_timeout_ms, body_timeout_ms;
 };
 
 /* Starts serving at once. routes and ctx are borrowed for the server's life. */

@@ -175,6 +175,8 @@ size_t log_format(char *buf, size_t size, int64_t ts_ms, const char *service, en
 			rc = put_field(buf, cap, &pos, "event_id", fields->event_id);
 		if (rc == 0)
 			rc = put_field(buf, cap, &pos, "correlation_id", fields->correlation_id);
+		if (rc == 0)
+			rc = put_field(buf, cap, &pos, "request_id", fields->request_id);
 		open = rc == 1;
 	}
 	if (open)
@@ -185,8 +187,16 @@ size_t log_format(char *buf, size_t size, int64_t ts_ms, const char *service, en
 	return pos;
 }
 
+static _Thread_local const char *thread_request_id;
+
+void log_set_request_id(const char *request_id)
+{
+	thread_request_id = request_id;
+}
+
 void log_emit(enum log_level level, const struct log_fields *fields, const char *fmt, ...)
 {
+	struct log_fields with_request;
 	char msg[LOG_LINE_MAX];
 	char line[LOG_LINE_MAX + 512];
 	struct timespec now;
@@ -199,6 +209,11 @@ void log_emit(enum log_level level, const struct log_fields *fields, const char 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	clock_gettime(CLOCK_REALTIME, &now);
+	if (thread_request_id && !(fields && fields->request_id)) {
+		with_request = fields ? *fields : (struct log_fields){0};
+		with_request.request_id = thread_request_id;
+		fields = &with_request;
+	}
 	n = log_format(line, sizeof(line), (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
 	               log_service, level, fields, msg);
 	if (write(STDERR_FILENO, line, n) < 0)

@@ -3,7 +3,8 @@
  *
  * One line per message on stderr:
  *   {"ts":"2026-01-02T03:04:05.678Z","level":"info","service":"order",
- *    "msg":"...","order_id":"...","event_id":"...","correlation_id":"..."}
+ *    "msg":"...","order_id":"...","event_id":"...","correlation_id":"...",
+ *    "request_id":"..."}
  * Messages are lowercase and say what failed and with what.
  *
  *   LOG(INFO, "listening on port %d", port);
@@ -27,7 +28,12 @@ struct log_fields {
 	const char *order_id;
 	const char *event_id;
 	const char *correlation_id;
+	const char *request_id; /* NULL: the calling thread's, see log_set_request_id */
 };
+
+/* The HTTP request the calling thread serves (borrowed; NULL when done): it
+ * goes into each of the thread's lines until cleared. */
+void log_set_request_id(const char *request_id);
 
 /* Sets the service name (borrowed; must outlive logging) and the lowest level written. */
 void log_init(const char *service, enum log_level min_level);

@@ -302,7 +302,8 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 	traceparent_for(req, tp, sizeof(tp));
 	rc = publish_order(g, claim.order_id, claim.event_id, order, tp, why, sizeof(why));
 	if (rc < 0) {
-		struct log_fields f = {claim.order_id, NULL, claim.order_id};
+		struct log_fields f = {.order_id = claim.order_id,
+		                       .correlation_id = claim.order_id};
 
 		/* Not acknowledged is not lost: the broker may have it. The key
 		 * stays pending, so a retry publishes this order again. */

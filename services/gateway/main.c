@@ -28,6 +28,8 @@ struct gateway_cfg {
 	long idempotency_ttl_s;
 	bool public_catalogue;
 	long linger_ms;
+	long threads, max_connections, max_per_client, max_header_bytes;
+	long header_timeout_ms, body_timeout_ms;
 };
 
 static const struct config_var vars[] = {
@@ -54,6 +56,20 @@ static const struct config_var vars[] = {
                    "how long an Idempotency-Key is remembered"),
         CONFIG_INT("PRODUCER_LINGER_MS", "1", 0, 1000, struct gateway_cfg, linger_ms,
                    "producer batching delay"),
+        CONFIG_INT("HTTP_THREADS", "16", 1, 256, struct gateway_cfg, threads,
+                   "API worker threads (each serves many connections; a request waiting "
+                   "for Kafka holds one)"),
+        CONFIG_INT("HTTP_MAX_CONNECTIONS", "1024", 16, 100000, struct gateway_cfg, max_connections,
+                   "open API connections in all"),
+        CONFIG_INT("HTTP_MAX_PER_CLIENT", "64", 1, 100000, struct gateway_cfg, max_per_client,
+                   "open API connections from one client address"),
+        CONFIG_INT("HTTP_MAX_HEADER_BYTES", "16384", 4096, 1048576, struct gateway_cfg,
+                   max_header_bytes, "request line and headers; larger get 431"),
+        CONFIG_INT("HTTP_HEADER_TIMEOUT_MS", "10000", 100, 600000, struct gateway_cfg,
+                   header_timeout_ms,
+                   "time to send a request's headers (from connecting or the last answer)"),
+        CONFIG_INT("HTTP_BODY_TIMEOUT_MS", "10000", 100, 600000, struct gateway_cfg,
+                   body_timeout_ms, "time to send a request's body after its headers"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -103,7 +119,12 @@ int main(int argc, char **argv)
 		struct http_server_cfg hc = {.addr = cfg.addr,
 		                             .port = (int)cfg.port,
 		                             .max_body = (size_t)cfg.max_body,
-		                             .thread_per_connection = true,
+		                             .threads = (unsigned)cfg.threads,
+		                             .max_connections = (unsigned)cfg.max_connections,
+		                             .max_per_client = (unsigned)cfg.max_per_client,
+		                             .max_header_bytes = (size_t)cfg.max_header_bytes,
+		                             .header_timeout_ms = cfg.header_timeout_ms,
+		                             .body_timeout_ms = cfg.body_timeout_ms,
 		                             .metrics = d.metrics,
 		                             .name = "api"};
 

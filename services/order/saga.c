@@ -182,8 +182,9 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 	if (rc < 0)
 		goto out;
 	if (unknown) {
-		struct log_fields f = {order_id, event_meta(r, "event_id"),
-		                       event_meta(r, "correlation_id")};
+		struct log_fields f = {.order_id = order_id,
+		                       .event_id = event_meta(r, "event_id"),
+		                       .correlation_id = event_meta(r, "correlation_id")};
 
 		LOGX(INFO, &f, "order %s names unknown product %s; cancelling", order_id, unknown);
 		rc = cancel(c, tx, r, order_id, customer, "UNKNOWN_PRODUCT", errstr, size);

@@ -142,7 +142,7 @@ static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *rows, int i, ch
 	if (attempts >= c->max_attempts) {
 		const char *p[2] = {shipment_id, n};
 
-		struct log_fields f = {order_id, NULL, NULL};
+		struct log_fields f = {.order_id = order_id};
 
 		LOGX(WARN, &f, "shipment %s for order %s failed for good after %d attempts",
 		     shipment_id, order_id, attempts);

@@ -39,19 +39,19 @@ static void run(redisContext *c, char *err, size_t size, const char *fmt, ...)
 	freeReplyObject(r);
 }
 
-#define REFUSED(c, prefix, ...)                                                             \
-	do {                                                                                \
-		char e_[256];                                                               \
-		run(c, e_, sizeof(e_), __VA_ARGS__);                                        \
-		cr_expect(!strncmp(e_, prefix, strlen(prefix)), "%s: want %s, got \"%s\"", \
-		          #__VA_ARGS__, prefix, e_);                                        \
-	} while (0)
-
-#define ALLOWED(c, ...)                                                                    \
+#define REFUSED(c, prefix, ...)                                                            \
 	do {                                                                               \
 		char e_[256];                                                              \
 		run(c, e_, sizeof(e_), __VA_ARGS__);                                       \
-		cr_expect_str_empty(e_, "%s was refused: %s", #__VA_ARGS__, e_);           \
+		cr_expect(!strncmp(e_, prefix, strlen(prefix)), "%s: want %s, got \"%s\"", \
+		          #__VA_ARGS__, prefix, e_);                                       \
+	} while (0)
+
+#define ALLOWED(c, ...)                                                          \
+	do {                                                                     \
+		char e_[256];                                                    \
+		run(c, e_, sizeof(e_), __VA_ARGS__);                             \
+		cr_expect_str_empty(e_, "%s was refused: %s", #__VA_ARGS__, e_); \
 	} while (0)
 
 Test(redis_rights, nothing_is_answered_without_authentication)
