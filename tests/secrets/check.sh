@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test, after the end-to-end suites: no secret of the stack
-# (.run/secrets.env: database passwords, API keys) appears in what
+# (.run/secrets.env: database, Kafka and Redis passwords, API keys) appears in what
 # `make up` prints (the stack's and the sample order's output) or in any
 # daemon's log under .run/logs, and no file holding one is readable by
 # others. Prints "secrets: N passed, N failed".
@@ -25,9 +25,20 @@ files=$(ls .run/logs/*.log 2>/dev/null | grep -v '/test-')
 leaky=$(for f in $files; do grep -qFf <(echo "$secrets") "$f" && echo "$f"; done)
 check "$([ -z "$leaky" ]; echo $?)" "no secret in $(wc -w <<<"$files") daemon logs${leaky:+ (in: $leaky)}"
 
-# Files with a secret in them are readable by their owner only.
-readable=$(for f in .run/secrets.env .run/stack.env .run/postgres/data/pg_hba.conf; do
+# The servers' logs too (Kafka's, Redis's, PostgreSQL's).
+server_logs=$(find .run/kafka .run/redis .run/postgres -maxdepth 1 -name '*.log*' 2>/dev/null)
+leaky=$(for f in $server_logs; do grep -qFf <(echo "$secrets") "$f" && echo "$f"; done)
+check "$([ -z "$leaky" ]; echo $?)" "no secret in $(wc -w <<<"$server_logs") server logs${leaky:+ (in: $leaky)}"
+
+# Every file under .run/ that holds a secret (in clear) is readable by its
+# owner only: found by content, not by a list that could miss one.
+holders=$(grep -rlFf <(echo "$secrets") .run --exclude-dir=data --exclude='*.log' 2>/dev/null)
+readable=$(for f in $holders .run/postgres/data/pg_hba.conf .run/kafka/tls/ca.key .run/kafka/tls/broker.key; do
 	[ -e "$f" ] && [ -n "$(find "$f" -perm /044)" ] && echo "$f"; done)
-check "$([ -z "$readable" ]; echo $?)" "secrets files are mode 600${readable:+ (not: $readable)}"
+check "$([ -z "$readable" ]; echo $?)" "the $(wc -w <<<"$holders") files holding a secret are mode 600${readable:+ (not: $readable)}"
+
+# No process shows a secret in its arguments (ps shows them to every user).
+shown=$(ps -eo args= | grep -cFf <(echo "$secrets") || true)
+check "$([ "$shown" = 0 ]; echo $?)" "no command line shows a secret ($shown do)"
 echo "secrets: $passed passed, $failed failed"
 [ "$failed" = 0 ]
