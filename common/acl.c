@@ -183,21 +183,6 @@ static bool present(const struct acl_rule *r, const rd_kafka_AclBinding_t *const
 	return false;
 }
 
-/* Waits for one admin result on q; NULL with errstr when it failed. */
-static rd_kafka_event_t *wait_result(rd_kafka_queue_t *q, int timeout_ms, const char *what,
-                                     char *errstr, size_t errstr_size)
-{
-	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
-
-	if (ev && !rd_kafka_event_error(ev))
-		return ev;
-	err_format(errstr, errstr_size, "could not %s: %s", what,
-	           ev ? rd_kafka_event_error_string(ev) : "timed out");
-	if (ev)
-		rd_kafka_event_destroy(ev);
-	return NULL;
-}
-
 /* The first error among per-binding results, or 0. */
 static int result_errors(const rd_kafka_acl_result_t **res, size_t n, const char *what,
                          char *errstr, size_t errstr_size)
@@ -244,7 +229,7 @@ int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int ti
 		goto out;
 	}
 	rd_kafka_DescribeAcls(rk, all, NULL, q);
-	if (!(ev = wait_result(q, timeout_ms, "describe the acls", errstr, errstr_size)))
+	if (!(ev = kafka_admin_wait(q, timeout_ms, "describe the acls", errstr, errstr_size)))
 		goto out;
 	have = rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev), &nhave);
 	add = calloc(set->n + 1, sizeof(*add));
@@ -292,7 +277,7 @@ int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int ti
 		size_t nres = 0;
 
 		rd_kafka_CreateAcls(rk, add, nadd, NULL, q);
-		if (!(ev = wait_result(q, timeout_ms, "create acls", errstr, errstr_size)))
+		if (!(ev = kafka_admin_wait(q, timeout_ms, "create acls", errstr, errstr_size)))
 			goto out;
 		res = rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(ev), &nres);
 		if ((rc = result_errors(res, nres, "create an acl", errstr, errstr_size)) < 0)
@@ -305,7 +290,7 @@ int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int ti
 		size_t nres = 0;
 
 		rd_kafka_DeleteAcls(rk, del, ndel, NULL, q);
-		if (!(ev = wait_result(q, timeout_ms, "delete acls", errstr, errstr_size)))
+		if (!(ev = kafka_admin_wait(q, timeout_ms, "delete acls", errstr, errstr_size)))
 			goto out;
 		res = rd_kafka_DeleteAcls_result_responses(rd_kafka_event_DeleteAcls_result(ev),
 		                                           &nres);

@@ -284,9 +284,8 @@ rd_kafka_t *kafka_admin_new(const struct kafka_endpoint *ep, char *errstr, size_
 	return rk;
 }
 
-/* Runs one admin request on its own queue: the result event, or NULL with errstr. */
-static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms, const char *what,
-                                    char *errstr, size_t errstr_size)
+rd_kafka_event_t *kafka_admin_wait(rd_kafka_queue_t *q, int timeout_ms, const char *what,
+                                   char *errstr, size_t errstr_size)
 {
 	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
 
@@ -332,7 +331,7 @@ int kafka_create_topics(const struct kafka_endpoint *ep, struct kafka_new_topic 
 			                             topics[i].config[c + 1]);
 	}
 	rd_kafka_CreateTopics(rk, nt, n, opts, q);
-	ev = admin_wait(q, timeout_ms + 5000, "create topics", errstr, errstr_size);
+	ev = kafka_admin_wait(q, timeout_ms + 5000, "create topics", errstr, errstr_size);
 	if (!ev) {
 		rc = ERR_RETRY;
 		goto out;
@@ -385,7 +384,7 @@ int kafka_delete_topic(const struct kafka_endpoint *ep, const char *name, int ti
 	q = rd_kafka_queue_new(rk);
 	rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
 	snprintf(what, sizeof(what), "delete topic \"%s\"", name);
-	ev = admin_wait(q, timeout_ms, what, errstr, errstr_size);
+	ev = kafka_admin_wait(q, timeout_ms, what, errstr, errstr_size);
 	if (ev)
 		rd_kafka_event_destroy(ev);
 	else
@@ -411,7 +410,7 @@ int kafka_group_lag(rd_kafka_t *rk, const char *group, int timeout_ms, long long
 	*lag = 0;
 	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, NULL, q);
 	rd_kafka_ListConsumerGroupOffsets_destroy(req);
-	ev = admin_wait(q, timeout_ms, "list committed offsets", errstr, errstr_size);
+	ev = kafka_admin_wait(q, timeout_ms, "list committed offsets", errstr, errstr_size);
 	rd_kafka_queue_destroy(q);
 	if (!ev)
 		return ERR_RETRY;

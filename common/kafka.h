@@ -147,6 +147,11 @@ int kafka_create_topics(const struct kafka_endpoint *ep, struct kafka_new_topic 
 int kafka_delete_topic(const struct kafka_endpoint *ep, const char *name, int timeout_ms,
                        char *errstr, size_t errstr_size) WARN_UNUSED;
 
+/* Waits up to timeout_ms on q for an admin request's result: the event (the
+ * caller destroys it), or NULL with "could not <what>: ..." in errstr. */
+rd_kafka_event_t *kafka_admin_wait(rd_kafka_queue_t *q, int timeout_ms, const char *what,
+                                   char *errstr, size_t errstr_size);
+
 /* A client for admin requests (kafka_group_lag); rd_kafka_destroy it. */
 rd_kafka_t *kafka_admin_new(const struct kafka_endpoint *ep, char *errstr, size_t errstr_size);
 
