@@ -43,23 +43,34 @@ static int add_rule(struct acl_set *set, rd_kafka_ResourceType_t type, const cha
 	return 0;
 }
 
-/* Adds a rule per topic of a comma-separated list ("-": none). */
+/* Adds a rule per topic of a (valid) comma-separated list ("-": none). */
 static int add_topics(struct acl_set *set, char *list, const char *principal,
-                      rd_kafka_AclOperation_t op, char *errstr, size_t errstr_size)
+                      rd_kafka_AclOperation_t op)
 {
 	char *save = NULL;
 
 	if (!strcmp(list, "-"))
 		return 0;
-	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (!valid_name(t)) {
-			err_format(errstr, errstr_size, "\"%s\" is not a topic name", t);
-			return ERR_INVALID;
-		}
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
 		if (add_rule(set, RD_KAFKA_RESOURCE_TOPIC, t, principal, op) < 0)
 			return ERR_NOMEM;
-	}
 	return 0;
+}
+
+/* True when each name of a comma-separated list ("-": none) is a topic name. */
+static bool valid_list(const char *list, char *errstr, size_t errstr_size)
+{
+	char copy[4096], *save = NULL;
+
+	if (!strcmp(list, "-"))
+		return true;
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		if (!valid_name(t)) {
+			err_format(errstr, errstr_size, "\"%s\" is not a topic name", t);
+			return false;
+		}
+	return true;
 }
 
 int acl_parse_line(struct acl_set *set, const char *line, char *errstr, size_t errstr_size)
@@ -86,6 +97,9 @@ int acl_parse_line(struct acl_set *set, const char *line, char *errstr, size_t e
 		err_format(errstr, errstr_size, "\"%s\" is not a principal name", name);
 		return ERR_INVALID;
 	}
+	/* Everything is checked before the set changes: a bad line adds nothing. */
+	if (!valid_list(writes, errstr, errstr_size) || !valid_list(reads, errstr, errstr_size))
+		return ERR_INVALID;
 	for (size_t i = 0; i < set->nprincipals; i++)
 		if (!strcmp(set->principals[i] + 5, name)) {
 			err_format(errstr, errstr_size, "principal %s has two lines", name);
@@ -102,10 +116,8 @@ int acl_parse_line(struct acl_set *set, const char *line, char *errstr, size_t e
 	snprintf(principal, sizeof(principal), "User:%s", name);
 	snprintf(set->principals[set->nprincipals++], ACL_NAME_MAX, "%s", principal);
 	snprintf(dlq, sizeof(dlq), "dlq.%s", name);
-	if ((rc = add_topics(set, writes, principal, RD_KAFKA_ACL_OPERATION_WRITE, errstr,
-	                     errstr_size)) < 0 ||
-	    (rc = add_topics(set, reads, principal, RD_KAFKA_ACL_OPERATION_READ, errstr,
-	                     errstr_size)) < 0)
+	if ((rc = add_topics(set, writes, principal, RD_KAFKA_ACL_OPERATION_WRITE)) < 0 ||
+	    (rc = add_topics(set, reads, principal, RD_KAFKA_ACL_OPERATION_READ)) < 0)
 		return rc;
 	if (add_rule(set, RD_KAFKA_RESOURCE_TOPIC, dlq, principal, RD_KAFKA_ACL_OPERATION_WRITE) <
 	            0 ||

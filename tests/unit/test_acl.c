@@ -39,7 +39,8 @@ Test(acl, a_line_grants_its_topics_its_dead_letters_and_its_group)
 	              RD_KAFKA_ACL_OPERATION_READ));
 	cr_expect_not(has(&s, RD_KAFKA_RESOURCE_TOPIC, "order-events", "User:inventory",
 	                  RD_KAFKA_ACL_OPERATION_WRITE));
-	cr_assert_eq(acl_parse_line(&s, "audit - order-events,order-events\n", why, sizeof(why)), 0);
+	cr_assert_eq(acl_parse_line(&s, "audit - order-events,order-events\n", why, sizeof(why)),
+	             0);
 	cr_expect_eq(s.n, 5 + 3, "a repeated topic is one rule (%zu)", s.n);
 	acl_set_release(&s);
 }
@@ -47,9 +48,9 @@ Test(acl, a_line_grants_its_topics_its_dead_letters_and_its_group)
 Test(acl, malformed_lines_are_refused_with_the_reason)
 {
 	static const char *const bad[] = {
-	        "order order-events",                      /* no reads */
-	        "order order-events order-events extra",   /* a fourth word */
-	        "Order! order-events order-events",        /* not a name */
+	        "order order-events",                        /* no reads */
+	        "order order-events order-events extra",     /* a fourth word */
+	        "Order! order-events order-events",          /* not a name */
 	        "order order-events,bad/topic order-events", /* not a topic */
 	};
 	struct acl_set s = {0};
@@ -57,7 +58,8 @@ Test(acl, malformed_lines_are_refused_with_the_reason)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = '\0';
-		cr_expect_eq(acl_parse_line(&s, bad[i], why, sizeof(why)), ERR_INVALID, "%s", bad[i]);
+		cr_expect_eq(acl_parse_line(&s, bad[i], why, sizeof(why)), ERR_INVALID, "%s",
+		             bad[i]);
 		cr_expect_neq(why[0], '\0', "no reason for \"%s\"", bad[i]);
 	}
 	cr_assert_eq(acl_parse_line(&s, "order order-events order-requests", why, sizeof(why)), 0);
