@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops the project's daemons against the native stack, with their
 # settings from .run/stack.env; logs go to .run/logs/<name>.log.
-# Usage: daemons.sh start|stop|status     (BUILD_DIR names the build)
+# Usage: daemons.sh start|stop|status     (BUILD_DIR names the build;
+#        KAFKA_TLS=1 connects them to Kafka over TLS)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -19,6 +20,12 @@ start() {
 	set -a
 	. "$RUN_DIR/stack.env"
 	set +a
+	# KAFKA_TLS=1: the daemons reach Kafka over TLS (SASL_SSL, the stack's CA).
+	if [ "${KAFKA_TLS:-0}" = 1 ]; then
+		[ -n "${KAFKA_TLS_BOOTSTRAP:-}" ] || fail daemons "" "KAFKA_TLS=1 needs a broker with TLS (KAFKA_SECURITY=sasl)"
+		KAFKA_BOOTSTRAP=$KAFKA_TLS_BOOTSTRAP
+		KAFKA_SECURITY_PROTOCOL=SASL_SSL
+	fi
 	mkdir -p "$PIDS" "$RUN_DIR/logs"
 	local name db port extra url bin prefix
 	while read -r name db port extra; do
