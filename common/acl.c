@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 static bool valid_name(const char *s)
 {
 	if (!*s || strlen(s) >= ACL_NAME_MAX - 5)
@@ -211,16 +213,84 @@ static int result_errors(const rd_kafka_acl_result_t **res, size_t n, const char
 	return 0;
 }
 
+/* The cluster's ACLs (every one): the result event, whose bindings are in
+ * *have until it is destroyed; NULL with errstr. */
+static rd_kafka_event_t *describe_all(rd_kafka_t *rk, rd_kafka_queue_t *q, int timeout_ms,
+                                      const rd_kafka_AclBinding_t ***have, size_t *nhave,
+                                      char *errstr, size_t errstr_size)
+{
+	char why[256];
+	rd_kafka_AclBindingFilter_t *all = rd_kafka_AclBindingFilter_new(
+	        RD_KAFKA_RESOURCE_ANY, NULL, RD_KAFKA_RESOURCE_PATTERN_ANY, NULL, NULL,
+	        RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ANY, why, sizeof(why));
+	rd_kafka_event_t *ev;
+
+	if (!all) {
+		err_format(errstr, errstr_size, "acl filter: %s", why);
+		return NULL;
+	}
+	rd_kafka_DescribeAcls(rk, all, NULL, q);
+	ev = kafka_admin_wait(q, timeout_ms, "describe the acls", errstr, errstr_size);
+	rd_kafka_AclBinding_destroy(all);
+	if (ev)
+		*have = rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev),
+		                                          nhave);
+	return ev;
+}
+
+/* True when the cluster's ACLs are set's for set's principals. */
+static bool in_force(const struct acl_set *set, const rd_kafka_AclBinding_t **have, size_t nhave)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (!present(&set->rules[i], have, nhave))
+			return false;
+	for (size_t i = 0; i < nhave; i++)
+		if (managed(set, rd_kafka_AclBinding_principal(have[i])) && !wanted(set, have[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Waits until the broker's authorizer answers with the new rules: they reach
+ * it through the metadata log, and a client started right after would be
+ * refused otherwise.
+ */
+static int wait_in_force(rd_kafka_t *rk, rd_kafka_queue_t *q, const struct acl_set *set,
+                         int timeout_ms, char *errstr, size_t errstr_size)
+{
+	long long deadline = clock_mono_ms() + timeout_ms;
+
+	for (;;) {
+		const rd_kafka_AclBinding_t **have = NULL;
+		size_t nhave = 0;
+		rd_kafka_event_t *ev =
+		        describe_all(rk, q, timeout_ms, &have, &nhave, errstr, errstr_size);
+		bool done = ev && in_force(set, have, nhave);
+
+		if (ev)
+			rd_kafka_event_destroy(ev);
+		if (done)
+			return 0;
+		if (clock_mono_ms() > deadline) {
+			if (ev)
+				err_format(errstr, errstr_size,
+				           "the broker did not apply the acls within %d ms",
+				           timeout_ms);
+			return ERR_RETRY;
+		}
+		clock_sleep_ms(200);
+	}
+}
+
 int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int timeout_ms,
               size_t *created, size_t *deleted, char *errstr, size_t errstr_size)
 {
 	rd_kafka_t *rk = kafka_admin_new(ep, errstr, errstr_size);
 	rd_kafka_queue_t *q = NULL;
-	rd_kafka_AclBindingFilter_t *all = NULL;
 	rd_kafka_AclBinding_t **add = NULL;
 	rd_kafka_AclBindingFilter_t **del = NULL;
 	rd_kafka_event_t *ev = NULL;
-	const rd_kafka_AclBinding_t **have;
+	const rd_kafka_AclBinding_t **have = NULL;
 	size_t nhave = 0, nadd = 0, ndel = 0;
 	char why[256];
 	int rc = ERR_RETRY;
@@ -232,18 +302,8 @@ int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int ti
 	if (!rk)
 		return ERR_INVALID;
 	q = rd_kafka_queue_new(rk);
-	all = rd_kafka_AclBindingFilter_new(
-	        RD_KAFKA_RESOURCE_ANY, NULL, RD_KAFKA_RESOURCE_PATTERN_ANY, NULL, NULL,
-	        RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ANY, why, sizeof(why));
-	if (!all) {
-		err_format(errstr, errstr_size, "acl filter: %s", why);
-		rc = ERR_INVALID;
+	if (!(ev = describe_all(rk, q, timeout_ms, &have, &nhave, errstr, errstr_size)))
 		goto out;
-	}
-	rd_kafka_DescribeAcls(rk, all, NULL, q);
-	if (!(ev = kafka_admin_wait(q, timeout_ms, "describe the acls", errstr, errstr_size)))
-		goto out;
-	have = rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev), &nhave);
 	add = calloc(set->n + 1, sizeof(*add));
 	del = calloc(nhave + 1, sizeof(*del));
 	if (!add || !del) {
@@ -318,11 +378,12 @@ int acl_apply(const struct kafka_endpoint *ep, const struct acl_set *set, int ti
 			}
 		}
 	}
+	if ((rc = wait_in_force(rk, q, set, timeout_ms, errstr, errstr_size)) < 0)
+		goto out;
 	if (created)
 		*created = nadd;
 	if (deleted)
 		*deleted = ndel;
-	rc = 0;
 out:
 	if (ev)
 		rd_kafka_event_destroy(ev);
@@ -332,8 +393,6 @@ out:
 	if (del)
 		rd_kafka_AclBinding_destroy_array(del, ndel);
 	free(del);
-	if (all)
-		rd_kafka_AclBinding_destroy(all);
 	if (q)
 		rd_kafka_queue_destroy(q);
 	rd_kafka_destroy(rk);

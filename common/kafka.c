@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
@@ -491,9 +492,17 @@ struct kafka_ack {
 	rd_kafka_resp_err_t err;
 };
 
+/*
+ * rk is replaced when librdkafka raised a fatal error (an idempotent
+ * producer refused its producer id, say): producers take the lock shared,
+ * the replacement exclusive, so no caller ever uses a destroyed handle.
+ */
 struct kafka_sync {
+	pthread_rwlock_t lock;
 	rd_kafka_t *rk;
+	struct kafka_producer_cfg cfg; /* to make the next one (borrowed parts) */
 	int timeout_ms;
+	long long renewed_ms; /* when rk was last replaced (once a second at most) */
 	pthread_t poller;
 	bool polling;
 	atomic_bool stop;
@@ -518,8 +527,11 @@ static void *serve_reports(void *arg)
 {
 	struct kafka_sync *s = arg;
 
-	while (!atomic_load(&s->stop))
+	while (!atomic_load(&s->stop)) {
+		pthread_rwlock_rdlock(&s->lock);
 		rd_kafka_poll(s->rk, 50);
+		pthread_rwlock_unlock(&s->lock);
+	}
 	return NULL;
 }
 
@@ -533,9 +545,19 @@ int kafka_sync_new(struct kafka_sync **out, const struct kafka_producer_cfg *cfg
 	*out = NULL;
 	if (!s)
 		return ERR_NOMEM;
+	{
+		/* Writer first: a replacement must not wait behind a stream of producers. */
+		pthread_rwlockattr_t attr;
+
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&s->lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+	}
 	s->timeout_ms = cfg->message_timeout_ms > 0 ? cfg->message_timeout_ms : 5000;
 	pc.message_timeout_ms = s->timeout_ms;
 	pc.on_delivery = on_sync_delivery;
+	s->cfg = pc;
 	rc = kafka_producer_new(&s->rk, &pc, errstr, errstr_size);
 	if (rc == 0 && pthread_create(&s->poller, NULL, serve_reports, s) != 0) {
 		snprintf(errstr, errstr_size, "could not start the delivery-report thread");
@@ -550,14 +572,58 @@ int kafka_sync_new(struct kafka_sync **out, const struct kafka_producer_cfg *cfg
 	return 0;
 }
 
+static int sync_produce(struct kafka_sync *s, rd_kafka_t *rk, const char *topic, const char *key,
+                        const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
+                        size_t errstr_size);
+
+/* After a fatal error of old: a new producer in its place (unless another
+ * caller made one already, or did within the last second). */
+static void renew_after_fatal(struct kafka_sync *s, rd_kafka_t *old)
+{
+	char why[512];
+	rd_kafka_t *fresh = NULL;
+
+	pthread_rwlock_wrlock(&s->lock);
+	if (s->rk == old && clock_mono_ms() - s->renewed_ms >= 1000) {
+		s->renewed_ms = clock_mono_ms();
+		if (kafka_producer_new(&fresh, &s->cfg, why, sizeof(why)) < 0) {
+			LOG(ERROR, "could not make a new kafka producer after a fatal error: %s",
+			    why);
+		} else {
+			rd_kafka_destroy(s->rk);
+			s->rk = fresh;
+			LOG(WARN, "kafka producer replaced after a fatal error");
+		}
+	}
+	pthread_rwlock_unlock(&s->lock);
+}
+
 int kafka_sync_produce(struct kafka_sync *s, const char *topic, const char *key, const void *value,
                        size_t len, rd_kafka_headers_t *headers, char *errstr, size_t errstr_size)
+{
+	rd_kafka_t *rk;
+	int rc;
+
+	pthread_rwlock_rdlock(&s->lock);
+	rk = s->rk;
+	rc = sync_produce(s, rk, topic, key, value, len, headers, errstr, errstr_size);
+	if (rc < 0 && rd_kafka_fatal_error(rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		rk = NULL; /* an ordinary failure: the producer is fine */
+	pthread_rwlock_unlock(&s->lock);
+	if (rk && rc < 0)
+		renew_after_fatal(s, rk);
+	return rc;
+}
+
+static int sync_produce(struct kafka_sync *s, rd_kafka_t *rk, const char *topic, const char *key,
+                        const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
+                        size_t errstr_size)
 {
 	struct kafka_ack a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
 	struct timespec deadline;
 	rd_kafka_resp_err_t err;
 
-	err = rd_kafka_producev(s->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+	err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
 	                        RD_KAFKA_V_VALUE((void *)value, len),
 	                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 	                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&a), RD_KAFKA_V_END);
@@ -593,5 +659,6 @@ void kafka_sync_free(struct kafka_sync *s, int flush_ms)
 		pthread_join(s->poller, NULL);
 	if (s->rk)
 		rd_kafka_destroy(s->rk);
+	pthread_rwlock_destroy(&s->lock);
 	free(s);
 }
