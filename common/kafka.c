@@ -110,7 +110,10 @@ static rd_kafka_conf_t *base_conf(const struct kafka_endpoint *ep, const char *c
 
 	if (!conf)
 		return NULL;
-	if (set(conf, "socket.keepalive.enable", "true", errstr, errstr_size) < 0 ||
+	/* Small requests (an order, an ack) go out at once: with Nagle's algorithm a
+	 * TLS record could wait for the broker's delayed ACK, 40 ms a round. */
+	if (set(conf, "socket.nagle.disable", "true", errstr, errstr_size) < 0 ||
+	    set(conf, "socket.keepalive.enable", "true", errstr, errstr_size) < 0 ||
 	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
