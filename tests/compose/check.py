@@ -56,7 +56,7 @@ def sources_of(program):
         files = glob.glob(f"services/{program}/*.c")
     else:
         files = glob.glob(f"tools/{program}.c")
-    return files + ["common/daemon.h", "common/kafka.h"]
+    return files + ["common/kafka.h", "common/daemon.h"]
 
 
 def declared(files):
@@ -90,10 +90,11 @@ def main():
             continue
         program = s["command"][0]
         if program == "saga-init":
-            known = init_vars | {"KAFKA_BOOTSTRAP", "KAFKA_PARTITIONS"}
+            known = init_vars | declared(sources_of("topics"))  # init.sh runs topics
         else:
             files = sources_of(program)
-            check(all(os.path.exists(f) for f in files[:-1]) and files[:-1],
+            own = files[:-2]  # without the two shared headers
+            check(all(os.path.exists(f) for f in own) and own,
                   f"{name}: program {program} exists in the code")
             known = declared(files)
         for var in sorted(s.get("environment", {})):
