@@ -107,7 +107,7 @@ up() {
 		"$BUILD_DIR/bin/topics" "$ROOT/deploy/topics.conf" "$MANIFEST" "${acls[@]}"
 	) >"$RUN_DIR/logs/topics.log" 2>&1 ||
 		fail topics "$RUN_DIR/logs/topics.log" "could not create the topics"
-	say "topics: $(grep -c created "$RUN_DIR/logs/topics.log" || true) created, $(grep -c exists "$RUN_DIR/logs/topics.log" || true) already there"
+	say "topics: $(grep -c "^created topic" "$RUN_DIR/logs/topics.log" || true) created, $(grep -c " exists$" "$RUN_DIR/logs/topics.log" || true) already there"
 	grep '^acls:' "$RUN_DIR/logs/topics.log" | sed 's/^/[stack] kafka /' || true
 	say "stack ready in $((SECONDS - t0)) s; settings in $ENV_FILE (mode 600; secrets shown as ***):"
 	# No secret on the screen: keys and passwords stay in the file.
