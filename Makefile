@@ -54,7 +54,7 @@ E2E_SRC := $(sort $(wildcard tests/e2e/[0-9]*.c))
 E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
-.PHONY: all build tests clean schemas-check fuzz bench bench-plumbing loadtest compose-check compose-env new-service install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests clean schemas-check fuzz bench bench-plumbing loadtest compose-check compose-env compose-images compose-test new-service install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
@@ -239,6 +239,18 @@ compose-check:
 # .env for `docker compose up`, with fresh random passwords and API key.
 compose-env:
 	@sh deploy/compose/make-env.sh
+
+# The compose stack's images, built here without a registry: a Debian base
+# from debootstrap (once), the broker's jars from Maven Central, then the
+# saga's, Kafka's, PostgreSQL's and Redis's images.
+compose-images: compose-env
+	@bash deploy/compose/base-image.sh
+	@bash deploy/local/kafka.sh fetch
+	@docker-compose build
+
+# The compose stack for real (a Docker engine needed): up, an order, refusals, down.
+compose-test:
+	@bash tests/compose/up.sh
 
 # Every schema must stay compatible, both ways, with its released version.
 # The status is the checker's: a pipe into tail would hide a failure.

@@ -70,6 +70,15 @@ def compose_passwords(svcs):
                    for d in dbs)
 
 
+def kafka_password_var(name):
+    return f"KAFKA_PASSWORD_{name.upper()}"
+
+
+def compose_kafka_passwords(svcs):
+    return "".join(f"      {kafka_password_var(s['name'])}: "
+                   f"${{{kafka_password_var(s['name'])}:?run make compose-env}}\n" for s in svcs)
+
+
 def compose_daemons(svcs):
     out = []
     for s in svcs:
@@ -82,6 +91,8 @@ def compose_daemons(svcs):
                    f"    environment:\n"
                    f"      <<: *daemon-env\n"
                    f"      DATABASE_URL: postgresql://{db}:${{{password_var(db)}}}@postgres:5432/{db}\n"
+                   f"      KAFKA_SASL_USERNAME: {name}\n"
+                   f"      KAFKA_SASL_PASSWORD: ${{{kafka_password_var(name)}}}\n"
                    f"      ADMIN_PORT: {port}\n" +
                    "".join(f"      {k}: {v}\n" for k, v in s["settings"]) +
                    f"    healthcheck:\n"
@@ -104,6 +115,7 @@ def rendered():
     compose = open(COMPOSE).read()
     compose = replace_block(compose, "database passwords", "      ", compose_passwords(svcs))
     compose = replace_block(compose, "daemons with a database", "  ", compose_daemons(svcs))
+    compose = replace_block(compose, "kafka passwords", "      ", compose_kafka_passwords(svcs))
     return {COMPOSE: compose, PROMETHEUS: prometheus(svcs)}
 
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The compose stack's one-shot set-up: one database and login role per
 # service that has one (deploy/services.conf; its password from the
-# environment as <DATABASE>_DB_PASSWORD), the saga's topics and each
-# service's dead-letter topic.
+# environment as <DATABASE>_DB_PASSWORD), the read-only saga_reader, the
+# saga's topics, each service's dead-letter topic and the services' Kafka
+# ACLs (deploy/kafka-acls.conf), as the Kafka admin.
 set -eu
 export PGPASSWORD="$POSTGRES_PASSWORD"
 # The read-only role of the checker first: each service's script grants it CONNECT.
@@ -16,5 +17,5 @@ for role in $(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$manifest" |
 	{ printf '\\set pw %s\n' "$pw"; cat /etc/saga/provision-role.sql; } |
 		psql -h postgres -U postgres -v ON_ERROR_STOP=1 -v role="$role" -f -
 done
-topics /etc/saga/topics.conf "$manifest"
-echo "init: databases and topics ready"
+topics /etc/saga/topics.conf "$manifest" /etc/saga/kafka-acls.conf
+echo "init: databases, topics and Kafka ACLs ready"

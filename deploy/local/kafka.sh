@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Apache Kafka for the native stack: one combined broker+controller in KRaft
 # mode, jars fetched once from Maven Central (pom.xml beside this file).
-# Usage: kafka.sh fetch|start|stop|status
+# Usage: kafka.sh fetch|start|stop|status, or run (in the foreground, for a container)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -52,7 +52,8 @@ make_tls() {
 			-keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
 		openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
 			-keyout "$d/broker.key" -out "$d/broker.csr" 2>/dev/null
-		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$d/ext"
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+			"$KAFKA_ADVERTISED_HOST" >"$d/ext"
 		openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
 			-CAcreateserial -days 825 -extfile "$d/ext" -out "$d/broker.pem" 2>/dev/null
 		cat "$d/broker.key" "$d/broker.pem" >"$d/broker-keystore.pem"
@@ -103,8 +104,8 @@ sasl.password=$admin_pw
 PROPS
 	)
 	cat <<PROPS
-listeners=CLIENT://127.0.0.1:$KAFKA_PORT,TLS://127.0.0.1:$KAFKA_TLS_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=CLIENT://127.0.0.1:$KAFKA_PORT,TLS://127.0.0.1:$KAFKA_TLS_PORT
+listeners=CLIENT://$KAFKA_LISTEN_HOST:$KAFKA_PORT,TLS://$KAFKA_LISTEN_HOST:$KAFKA_TLS_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=CLIENT://$KAFKA_ADVERTISED_HOST:$KAFKA_PORT,TLS://$KAFKA_ADVERTISED_HOST:$KAFKA_TLS_PORT
 listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,TLS:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
 inter.broker.listener.name=CLIENT
 # Clients: SASL/SCRAM-SHA-512, credentials in the cluster metadata.
@@ -128,8 +129,8 @@ PROPS
 
 write_plaintext_configs() {
 	cat <<PROPS
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://$KAFKA_LISTEN_HOST:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_ADVERTISED_HOST:$KAFKA_PORT
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 PROPS
@@ -258,11 +259,22 @@ start() {
 	say "kafka ready ($KAFKA_SECURITY)"
 }
 
+# In a container (compose): configure, then the broker in the foreground.
+# The secrets come from the environment (KAFKA_PASSWORD_*).
+run() {
+	mkdir -p "$RUN_DIR"
+	(umask 077 && env | grep '^KAFKA_PASSWORD_' >"$SECRETS" || true)
+	configure
+	exec_java exec kafka.Kafka "$KAFKA_DIR/server.properties"
+}
+
 case "${1:-}" in
 fetch) fetch ;;
 start) start ;;
+run) run ;;
+ready) ready ;;
 stop) stop_pidfile kafka "$PIDFILE" ;;
 status) [ -f "$KAFKA_DIR/security" ] && KAFKA_SECURITY=$(cat "$KAFKA_DIR/security")
 	if pid_alive "$PIDFILE" && ready; then echo "kafka: ready on 127.0.0.1:$KAFKA_PORT"; else echo "kafka: down"; exit 1; fi ;;
-*) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+*) echo "usage: $0 fetch|start|stop|status|run" >&2; exit 2 ;;
 esac

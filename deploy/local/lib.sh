@@ -9,6 +9,9 @@ KAFKA_VERSION=3.9.1
 KAFKA_PORT=${KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
 KAFKA_TLS_PORT=${KAFKA_TLS_PORT:-19094}
+# Where the broker listens and what it tells clients (a container: 0.0.0.0, kafka).
+KAFKA_LISTEN_HOST=${KAFKA_LISTEN_HOST:-127.0.0.1}
+KAFKA_ADVERTISED_HOST=${KAFKA_ADVERTISED_HOST:-127.0.0.1}
 # sasl (the default): SASL/SCRAM-SHA-512 and ACLs, on 127.0.0.1:KAFKA_PORT and
 # with TLS on KAFKA_TLS_PORT. plaintext: no authentication and no ACLs; only
 # when asked for (KAFKA_SECURITY=plaintext make up), e.g. to measure SASL's cost.
@@ -25,6 +28,7 @@ PG_SOCK=$PG_DIR/sock
 
 REDIS_PORT=${REDIS_PORT:-16379}
 REDIS_DIR=$RUN_DIR/redis
+REDIS_LISTEN_HOST=${REDIS_LISTEN_HOST:-127.0.0.1}
 
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 # Every generated password and key (mode 600); nothing else holds them but

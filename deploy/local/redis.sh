@@ -7,7 +7,7 @@
 #   checker   check-invariants: reads, nothing else
 # The admin keeps every right so that replaying the append-only file (which
 # runs as the default user) is never refused.
-# Usage: redis.sh start|stop|status
+# Usage: redis.sh start|stop|status, or run (foreground, a container) and ready
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -59,7 +59,7 @@ start() {
 		return 0
 	fi
 	say "starting redis on 127.0.0.1:$REDIS_PORT"
-	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
+	redis-server --bind "$REDIS_LISTEN_HOST" --port "$REDIS_PORT" --daemonize yes \
 		--dir "$REDIS_DIR" --pidfile "$PIDFILE" --logfile "$LOG" --aclfile "$ACL_FILE" \
 		--appendonly yes --appendfsync everysec --save "" \
 		--auto-aof-rewrite-min-size 512mb --auto-aof-rewrite-percentage 200 ||
@@ -74,9 +74,23 @@ stop() {
 	fi
 }
 
+# In a container (compose): the users from the environment's REDIS_PASSWORD_*,
+# then the server in the foreground.
+run() {
+	mkdir -p "$REDIS_DIR"
+	chmod 700 "$REDIS_DIR"
+	(umask 077 && env | grep '^REDIS_PASSWORD_' >"$SECRETS" || true)
+	write_acl
+	exec redis-server --bind "$REDIS_LISTEN_HOST" --port "$REDIS_PORT" --dir "$REDIS_DIR" \
+		--aclfile "$ACL_FILE" --appendonly yes --appendfsync everysec --save "" \
+		--auto-aof-rewrite-min-size 512mb --auto-aof-rewrite-percentage 200
+}
+
 case "${1:-}" in
 start) start ;;
+run) run ;;
+ready) ready ;;
 stop) stop ;;
 status) if ready; then echo "redis: ready on 127.0.0.1:$REDIS_PORT"; else echo "redis: down"; exit 1; fi ;;
-*) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|run|ready" >&2; exit 2 ;;
 esac

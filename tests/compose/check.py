@@ -34,8 +34,12 @@ def check(ok, what):
 def config():
     """docker-compose's own view of compose.yaml, with throwaway values."""
     with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as env:
-        for name in ["POSTGRES_PASSWORD", "READER_DB_PASSWORD", "API_KEY"] + sorted(
-                {manifest.password_var(s["db"]) for s in manifest.services() if s["db"] != "-"}):
+        names = ["POSTGRES_PASSWORD", "READER_DB_PASSWORD", "API_KEY",
+                 "KAFKA_PASSWORD_ADMIN", "KAFKA_PASSWORD_CONTROLLER", "REDIS_PASSWORD_ADMIN",
+                 "REDIS_PASSWORD_GATEWAY", "REDIS_PASSWORD_CHECKER"]
+        names += sorted({manifest.password_var(s["db"]) for s in manifest.services() if s["db"] != "-"})
+        names += [manifest.kafka_password_var(s["name"]) for s in manifest.services()]
+        for name in names:
             env.write(f"{name}=check-{name.lower()}\n")
     try:
         out = subprocess.run(["docker-compose", "--env-file", env.name, "-f", "compose.yaml",
