@@ -253,12 +253,20 @@ int daemon_consume_topics(struct daemon *d, const char *own_group, const char *c
 	                          .stall_ms = (int)(d->settings->consumer_stall_s * 1000),
 	                          .start_at_end = d->settings->consumer_start_at_end,
 	                          .metrics = d->metrics};
+	int fault = dbapply_fault_parse(d->settings->consumer_fault_kill);
 	int rc = 0;
 
 	if (handler_types(handlers, typebuf, &types) < 0) {
 		snprintf(why, sizeof(why), "more than %d event types", DAEMON_MAX_TYPES);
 		rc = ERR_INVALID;
 	}
+	if (fault < 0) {
+		snprintf(why, sizeof(why),
+		         "CONSUMER_FAULT_KILL must be before-commit or after-commit");
+		rc = ERR_INVALID;
+	}
+	ac.fault = fault < 0 ? DBAPPLY_FAULT_NONE : (enum dbapply_fault)fault;
+	ac.fault_after = d->settings->consumer_fault_after;
 	if (rc == 0)
 		rc = dbapply_new(&d->applier, &ac, why, sizeof(why));
 	if (rc == 0) {

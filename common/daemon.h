@@ -47,6 +47,8 @@ struct daemon_settings {
 	long relay_linger_ms;
 	bool relay_fault_kill_after_ack;
 	bool relay_fault_fatal_error;
+	char *consumer_fault_kill;
+	long consumer_fault_after;
 	long consumer_batch;
 	long consumer_wait_ms;
 	long fetch_min_bytes;
@@ -81,6 +83,13 @@ struct daemon_settings {
 	        CONFIG_BOOL(                                                                       \
 	                "RELAY_FAULT_FATAL_ERROR", "false", type, field.relay_fault_fatal_error,   \
 	                "fault tests only: a fatal producer error after the relay's first round"), \
+	        CONFIG_STR("CONSUMER_FAULT_KILL", "", type, field.consumer_fault_kill,             \
+	                   "fault tests only: before-commit or after-commit, where a consumer "    \
+	                   "SIGKILLs its process"),                                                \
+	        CONFIG_INT("CONSUMER_FAULT_AFTER_EVENTS", "0", 0, 1000000000, type,                \
+	                   field.consumer_fault_after,                                             \
+	                   "fault tests only: the CONSUMER_FAULT_KILL point fires past this many " \
+	                   "applied events"),                                                      \
 	        CONFIG_INT("CONSUMER_BATCH", "500", 1, 100000, type, field.consumer_batch,         \
 	                   "messages a consumer applies per transaction"),                         \
 	        CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,        \

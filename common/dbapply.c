@@ -1,11 +1,13 @@
 #include "dbapply.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "db.h"
+#include "log.h"
 #include "outbox.h"
 
 struct dbapply {
@@ -16,7 +18,30 @@ struct dbapply {
 	struct outbox *outbox;
 	struct db *db;
 	struct metric *m_handler;
+	enum dbapply_fault fault;
+	long fault_after, applied; /* events applied (committed or about to be) so far */
 };
+
+int dbapply_fault_parse(const char *text)
+{
+	if (!text || !*text)
+		return DBAPPLY_FAULT_NONE;
+	if (!strcmp(text, "before-commit"))
+		return DBAPPLY_FAULT_BEFORE_COMMIT;
+	if (!strcmp(text, "after-commit"))
+		return DBAPPLY_FAULT_AFTER_COMMIT;
+	return -1;
+}
+
+/* Fault tests: dies here, as a crash would, once past fault_after events. */
+static void crash_point(const struct dbapply *a, enum dbapply_fault at)
+{
+	if (a->fault == at && a->applied >= a->fault_after) {
+		LOG(WARN, "fault test: killing the process %s commit after %ld events",
+		    at == DBAPPLY_FAULT_BEFORE_COMMIT ? "before" : "after", a->applied);
+		raise(SIGKILL);
+	}
+}
 
 dbapply_handler_fn dbapply_find(const struct dbapply_handler *table, const char *type)
 {
@@ -42,6 +67,8 @@ int dbapply_new(struct dbapply **out, const struct dbapply_cfg *cfg, char *errst
 		goto fail;
 	a->handlers = cfg->handlers;
 	a->ctx = cfg->ctx;
+	a->fault = cfg->fault;
+	a->fault_after = cfg->fault_after;
 	a->outbox = cfg->outbox;
 	snprintf(labels, sizeof(labels), "group=\"%s\"", cfg->group);
 	a->m_handler = metrics_histogram(cfg->metrics, "saga_consumer_handler_seconds",
@@ -246,9 +273,15 @@ static int apply(void *arg, struct consumer_item *items, int n, struct consumer_
 	}
 	if (a->outbox && (rc = outbox_batch_flush(a->outbox, why, size)) < 0)
 		goto rollback;
+	a->applied += res->applied;
+	crash_point(a, DBAPPLY_FAULT_BEFORE_COMMIT);
 	rc = db_exec(tx, "COMMIT", 0, NULL, NULL, why, size);
-	if (rc < 0)
+	if (rc < 0) {
+		a->applied -= res->applied;
 		snprintf(res->sqlstate, sizeof(res->sqlstate), "%s", db_last_sqlstate(tx));
+	} else {
+		crash_point(a, DBAPPLY_FAULT_AFTER_COMMIT);
+	}
 	goto out;
 rollback:
 	snprintf(res->sqlstate, sizeof(res->sqlstate), "%s", db_last_sqlstate(tx));

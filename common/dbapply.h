@@ -41,6 +41,15 @@ struct dbapply_handler {
 /* The handler of type in table, or NULL when the table has none. */
 dbapply_handler_fn dbapply_find(const struct dbapply_handler *table, const char *type);
 
+enum dbapply_fault {
+	DBAPPLY_FAULT_NONE,
+	DBAPPLY_FAULT_BEFORE_COMMIT, /* effects and inbox rows written, not committed */
+	DBAPPLY_FAULT_AFTER_COMMIT,  /* committed, offsets not yet stored */
+};
+
+/* Parses "", "before-commit" or "after-commit"; -1 for anything else. */
+int dbapply_fault_parse(const char *text);
+
 struct dbapply_cfg {
 	const char *group;                      /* the inbox's consumer column; borrowed */
 	const char *conninfo;                   /* the service's database */
@@ -48,6 +57,10 @@ struct dbapply_cfg {
 	void *ctx;
 	struct outbox *outbox;   /* may be NULL */
 	struct metrics *metrics; /* may be NULL */
+	/* Fault tests only: the process SIGKILLs itself at this point of the
+	 * batch that takes it past fault_after applied events. */
+	enum dbapply_fault fault;
+	long fault_after;
 };
 
 struct dbapply;
