@@ -43,9 +43,9 @@ static void crash_and_recover(const char *point)
 	cr_assert(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 	          "the daemon did not kill itself %s (status %d, see %s)", point, status, t.log);
 	t.pid = 0;
-	before = support_db_value(
-	        db, "SELECT count(*) FROM template_effects WHERE order_id LIKE $1",
-	        (const char *[]){like, NULL});
+	before =
+	        support_db_value(db, "SELECT count(*) FROM template_effects WHERE order_id LIKE $1",
+	                         (const char *[]){like, NULL});
 	cr_expect(before < EVENTS, "all %lld effects were there before the crash", before);
 	cr_log_info("%s: %lld effects committed when it died", point, before);
 
@@ -53,8 +53,7 @@ static void crash_and_recover(const char *point)
 	after = support_db_wait(db, "SELECT count(*) FROM template_effects WHERE order_id LIKE $1",
 	                        (const char *[]){like, NULL}, EVENTS, 60000);
 	sleep(2); /* a duplicate would show up now */
-	after = support_db_value(db,
-	                         "SELECT count(*) FROM template_effects WHERE order_id LIKE $1",
+	after = support_db_value(db, "SELECT count(*) FROM template_effects WHERE order_id LIKE $1",
 	                         (const char *[]){like, NULL});
 	cr_expect_eq(after, EVENTS, "%lld effects for %d events (%s)", after, EVENTS, point);
 	cr_expect_eq(support_db_value(db,
