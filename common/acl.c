@@ -165,34 +165,33 @@ static bool managed(const struct acl_set *set, const char *principal)
 	return false;
 }
 
+/* True when the broker's binding b is exactly rule r: ALLOW, literal, any host. */
+static bool matches(const struct acl_rule *r, const rd_kafka_AclBinding_t *b)
+{
+	return rd_kafka_AclBinding_permission_type(b) == RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW &&
+	       rd_kafka_AclBinding_resource_pattern_type(b) == RD_KAFKA_RESOURCE_PATTERN_LITERAL &&
+	       !strcmp(rd_kafka_AclBinding_host(b), "*") &&
+	       rd_kafka_AclBinding_restype(b) == r->type &&
+	       rd_kafka_AclBinding_operation(b) == r->operation &&
+	       !strcmp(rd_kafka_AclBinding_name(b), r->name) &&
+	       !strcmp(rd_kafka_AclBinding_principal(b), r->principal);
+}
+
+/* True when the broker's binding b is one of set's rules. */
 static bool wanted(const struct acl_set *set, const rd_kafka_AclBinding_t *b)
 {
-	if (rd_kafka_AclBinding_permission_type(b) != RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW ||
-	    rd_kafka_AclBinding_resource_pattern_type(b) != RD_KAFKA_RESOURCE_PATTERN_LITERAL ||
-	    strcmp(rd_kafka_AclBinding_host(b), "*"))
-		return false;
 	for (size_t i = 0; i < set->n; i++)
-		if (set->rules[i].type == rd_kafka_AclBinding_restype(b) &&
-		    set->rules[i].operation == rd_kafka_AclBinding_operation(b) &&
-		    !strcmp(set->rules[i].name, rd_kafka_AclBinding_name(b)) &&
-		    !strcmp(set->rules[i].principal, rd_kafka_AclBinding_principal(b)))
+		if (matches(&set->rules[i], b))
 			return true;
 	return false;
 }
 
+/* True when rule r is among the broker's bindings. */
 static bool present(const struct acl_rule *r, const rd_kafka_AclBinding_t *const *have,
                     size_t nhave)
 {
 	for (size_t i = 0; i < nhave; i++)
-		if (rd_kafka_AclBinding_permission_type(have[i]) ==
-		            RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW &&
-		    rd_kafka_AclBinding_resource_pattern_type(have[i]) ==
-		            RD_KAFKA_RESOURCE_PATTERN_LITERAL &&
-		    !strcmp(rd_kafka_AclBinding_host(have[i]), "*") &&
-		    rd_kafka_AclBinding_restype(have[i]) == r->type &&
-		    rd_kafka_AclBinding_operation(have[i]) == r->operation &&
-		    !strcmp(rd_kafka_AclBinding_name(have[i]), r->name) &&
-		    !strcmp(rd_kafka_AclBinding_principal(have[i]), r->principal))
+		if (matches(r, have[i]))
 			return true;
 	return false;
 }
