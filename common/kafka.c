@@ -153,6 +153,28 @@ int kafka_producer_new(rd_kafka_t **out, const struct kafka_producer_cfg *cfg, c
 	return 0;
 }
 
+int kafka_producer_renew_if_fatal(rd_kafka_t **rk, const struct kafka_producer_cfg *cfg,
+                                  const char *who)
+{
+	char why[512], errstr[256];
+	rd_kafka_resp_err_t err = rd_kafka_fatal_error(*rk, why, sizeof(why));
+	rd_kafka_t *fresh = NULL;
+
+	if (!err)
+		return 0;
+	LOG(ERROR, "%s: fatal producer error (%s: %s); starting a new producer", who,
+	    rd_kafka_err2name(err), why);
+	if (kafka_producer_new(&fresh, cfg, errstr, sizeof(errstr)) < 0) {
+		LOG(ERROR, "%s: could not start a new producer: %s", who, errstr);
+		return ERR_RETRY;
+	}
+	rd_kafka_purge(*rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_flush(*rk, 1000); /* reports of what was purged come now */
+	rd_kafka_destroy(*rk);
+	*rk = fresh;
+	return 0;
+}
+
 int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, char *errstr,
                        size_t errstr_size)
 {
@@ -577,49 +599,6 @@ int kafka_sync_new(struct kafka_sync **out, const struct kafka_producer_cfg *cfg
 
 static int sync_produce(struct kafka_sync *s, rd_kafka_t *rk, const char *topic, const char *key,
                         const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
-                        size_t errstr_size);
-
-/* After a fatal error of old: a new producer in its place (unless another
- * caller made one already, or did within the last second). */
-static void renew_after_fatal(struct kafka_sync *s, rd_kafka_t *old)
-{
-	char why[512];
-	rd_kafka_t *fresh = NULL;
-
-	pthread_rwlock_wrlock(&s->lock);
-	if (s->rk == old && clock_mono_ms() - s->renewed_ms >= 1000) {
-		s->renewed_ms = clock_mono_ms();
-		if (kafka_producer_new(&fresh, &s->cfg, why, sizeof(why)) < 0) {
-			LOG(ERROR, "could not make a new kafka producer after a fatal error: %s",
-			    why);
-		} else {
-			rd_kafka_destroy(s->rk);
-			s->rk = fresh;
-			LOG(WARN, "kafka producer replaced after a fatal error");
-		}
-	}
-	pthread_rwlock_unlock(&s->lock);
-}
-
-int kafka_sync_produce(struct kafka_sync *s, const char *topic, const char *key, const void *value,
-                       size_t len, rd_kafka_headers_t *headers, char *errstr, size_t errstr_size)
-{
-	rd_kafka_t *rk;
-	int rc;
-
-	pthread_rwlock_rdlock(&s->lock);
-	rk = s->rk;
-	rc = sync_produce(s, rk, topic, key, value, len, headers, errstr, errstr_size);
-	if (rc < 0 && rd_kafka_fatal_error(rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		rk = NULL; /* an ordinary failure: the producer is fine */
-	pthread_rwlock_unlock(&s->lock);
-	if (rk && rc < 0)
-		renew_after_fatal(s, rk);
-	return rc;
-}
-
-static int sync_produce(struct kafka_sync *s, rd_kafka_t *rk, const char *topic, const char *key,
-                        const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
                         size_t errstr_size)
 {
 	struct kafka_ack a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
@@ -649,6 +628,38 @@ static int sync_produce(struct kafka_sync *s, rd_kafka_t *rk, const char *topic,
 		return ERR_RETRY;
 	}
 	return 0;
+}
+
+/* After a fatal error of old: a new producer in its place (unless another
+ * caller made one already, or did within the last second). */
+static void renew_after_fatal(struct kafka_sync *s, rd_kafka_t *old)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	if (s->rk == old && clock_mono_ms() - s->renewed_ms >= 1000) {
+		s->renewed_ms = clock_mono_ms();
+		/* No message is in flight: every caller waited for its report. */
+		if (kafka_producer_renew_if_fatal(&s->rk, &s->cfg, "kafka producer") < 0)
+			LOG(WARN, "kafka producer: keeping the failed one; the next failure tries "
+			          "again");
+	}
+	pthread_rwlock_unlock(&s->lock);
+}
+
+int kafka_sync_produce(struct kafka_sync *s, const char *topic, const char *key, const void *value,
+                       size_t len, rd_kafka_headers_t *headers, char *errstr, size_t errstr_size)
+{
+	rd_kafka_t *rk;
+	int rc;
+
+	pthread_rwlock_rdlock(&s->lock);
+	rk = s->rk;
+	rc = sync_produce(s, rk, topic, key, value, len, headers, errstr, errstr_size);
+	if (rc < 0 && rd_kafka_fatal_error(rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		rk = NULL; /* an ordinary failure: the producer is fine */
+	pthread_rwlock_unlock(&s->lock);
+	if (rk && rc < 0)
+		renew_after_fatal(s, rk);
+	return rc;
 }
 
 void kafka_sync_free(struct kafka_sync *s, int flush_ms)

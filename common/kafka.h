@@ -99,6 +99,17 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
                        size_t errstr_size) WARN_UNUSED;
 
 /*
+ * A fatal error of an idempotent producer (librdkafka can no longer
+ * guarantee order or no duplicates) leaves it refusing every message. When
+ * *rk has one, this purges it and puts a new producer made from cfg in its
+ * place, with a new producer id; who names it in the log. 0 when nothing had
+ * to change or the new producer is in place; ERR_RETRY when none could be
+ * made (*rk is then the old one still).
+ */
+int kafka_producer_renew_if_fatal(rd_kafka_t **rk, const struct kafka_producer_cfg *cfg,
+                                  const char *who) WARN_UNUSED;
+
+/*
  * A producer whose callers each wait for the broker's acknowledgement of
  * their message (acks=all, idempotent), from any thread; a thread of its
  * own serves the delivery reports. cfg->message_timeout_ms bounds the wait

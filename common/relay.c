@@ -130,33 +130,6 @@ static void deactivate(struct relay *r, const char *why)
 	metric_set(r->m_active, 0);
 }
 
-/*
- * A fatal error of the idempotent producer (librdkafka can no longer
- * guarantee order or no duplicates) leaves it refusing every message: drop
- * it and start a new one, with a new producer id. Unacknowledged rows stay
- * in the outbox and go out again.
- */
-static int renew_producer_if_fatal(struct relay *r)
-{
-	char why[512], errstr[256];
-	rd_kafka_resp_err_t err = rd_kafka_fatal_error(r->producer, why, sizeof(why));
-	rd_kafka_t *fresh = NULL;
-
-	if (!err)
-		return 0;
-	LOG(ERROR, "outbox relay of %s: fatal producer error (%s: %s); starting a new producer",
-	    r->name, rd_kafka_err2name(err), why);
-	if (kafka_producer_new(&fresh, &r->pc, errstr, sizeof(errstr)) < 0) {
-		LOG(ERROR, "could not start a new producer: %s", errstr);
-		return ERR_RETRY;
-	}
-	rd_kafka_purge(r->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-	rd_kafka_flush(r->producer, 1000); /* reports of purged rows come now */
-	rd_kafka_destroy(r->producer);
-	r->producer = fresh;
-	return 0;
-}
-
 static void update_backlog(struct relay *r, PGconn *conn)
 {
 	PGresult *res = NULL;
@@ -382,7 +355,8 @@ static void *relay_main(void *arg)
 			                          "fault injection");
 			r->fault_fatal = false;
 		}
-		if (renew_producer_if_fatal(r) < 0)
+		/* Unacknowledged rows stay in the outbox and go out again. */
+		if (kafka_producer_renew_if_fatal(&r->producer, &r->pc, r->name) < 0)
 			rc = ERR_RETRY;
 		if (rc < 0) {
 			if (PQstatus(conn) != CONNECTION_OK)
