@@ -262,8 +262,7 @@ start() {
 # In a container (compose): configure, then the broker in the foreground.
 # The secrets come from the environment (KAFKA_PASSWORD_*).
 run() {
-	mkdir -p "$RUN_DIR"
-	(umask 077 && env | grep '^KAFKA_PASSWORD_' >"$SECRETS" || true)
+	secrets_from_env KAFKA_PASSWORD_
 	configure
 	exec_java exec kafka.Kafka "$KAFKA_DIR/server.properties"
 }

@@ -50,6 +50,13 @@ secret() {
 	printf '%s\n' "$v"
 }
 
+# secrets_from_env PREFIX: in a container, the secrets file is the
+# environment's PREFIX* variables (compose passes them from .env).
+secrets_from_env() {
+	mkdir -p "$RUN_DIR"
+	(umask 077 && env | grep "^$1" >"$SECRETS" || true)
+}
+
 say()  { printf '[stack] %s\n' "$*"; }
 warn() { printf '[stack] %s\n' "$*" >&2; }
 

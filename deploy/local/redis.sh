@@ -79,7 +79,7 @@ stop() {
 run() {
 	mkdir -p "$REDIS_DIR"
 	chmod 700 "$REDIS_DIR"
-	(umask 077 && env | grep '^REDIS_PASSWORD_' >"$SECRETS" || true)
+	secrets_from_env REDIS_PASSWORD_
 	write_acl
 	exec redis-server --bind "$REDIS_LISTEN_HOST" --port "$REDIS_PORT" --dir "$REDIS_DIR" \
 		--aclfile "$ACL_FILE" --appendonly yes --appendfsync everysec --save "" \
