@@ -187,6 +187,15 @@ static int gather(struct consumer *c, int timeout_ms)
 		int wait = n == 0 ? timeout_ms : (int)(deadline - clock_mono_ms());
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, wait > 0 ? wait : 0);
 
+		if (c->rebalanced) {
+			/* The assignment changed during this poll: what was gathered
+			 * before belongs to the old one and comes again from the
+			 * committed offsets. The batch starts over in the new one. */
+			for (int i = 0; i < n; i++)
+				item_clear(&c->items[i]);
+			n = 0;
+			c->rebalanced = false;
+		}
 		if (!m) {
 			if (n == 0 || clock_mono_ms() >= deadline)
 				break;

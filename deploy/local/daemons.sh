@@ -1,15 +1,38 @@
 #!/usr/bin/env bash
 # Starts and stops the project's daemons against the native stack, with their
 # settings from .run/stack.env; logs go to .run/logs/<name>.log.
-# Usage: daemons.sh start|stop|status     (BUILD_DIR names the build;
-#        KAFKA_TLS=1 connects them to Kafka over TLS)
+# Usage: daemons.sh start|stop|status [INSTANCE...]   (all of them by default)
+#   BUILD_DIR names the build; KAFKA_TLS=1 connects them to Kafka over TLS;
+#   DAEMON_INSTANCES=N runs N instances of every daemon (name#2 ... name#N:
+#   admin port +10 each, the gateway's API port +1 each).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 BUILD_DIR=${BUILD_DIR:-build/release}
 PIDS=$RUN_DIR/pids
 
-services() { manifest; }
+# The instances to run: the manifest's lines, plus name#2 ... name#N of each
+# daemon when DAEMON_INSTANCES=N, then only those named on the command line.
+services() {
+	manifest | awk -v n="${DAEMON_INSTANCES:-1}" -v gw="$GATEWAY_PORT" -v only="$ONLY" '
+		function pick(line, name) { if (only == "" || index(" " only " ", " " name " ")) print line }
+		{ lines[NR] = $0; have[$1] = 1 }
+		END {
+			for (i = 1; i <= NR; i++) {
+				split(lines[i], f, " ")
+				pick(lines[i], f[1])
+				if (f[1] ~ /#/) continue
+				for (k = 2; k <= n; k++) {
+					name = f[1] "#" k
+					if (name in have) continue
+					extra = ""
+					for (j = 4; j <= length(f); j++) extra = extra " " f[j]
+					if (f[1] == "gateway") extra = extra " GATEWAY_PORT=" (gw + k - 1)
+					pick(name " " f[2] " " (f[3] + 10 * (k - 1)) extra, name)
+				}
+			}
+		}'
+}
 
 # "order#2" is a second instance of the order daemon: program order, files order-2.
 program() { echo "${1%%#*}"; }
@@ -75,13 +98,21 @@ start() {
 }
 
 stop() {
-	local name db port extra
+	local name db port extra pidfile
 	[ -d "$PIDS" ] || return 0
 	# Reverse order of start.
 	while read -r name db port extra; do
 		name=$(instance "$name")
 		stop_pidfile "$name" "$PIDS/$name.pid"
 	done < <(services | tac)
+	# Instances started with a larger DAEMON_INSTANCES than this call's.
+	if [ -z "$ONLY" ]; then
+		for pidfile in "$PIDS"/*.pid; do
+			[ -e "$pidfile" ] || continue
+			name=$(basename "$pidfile" .pid)
+			stop_pidfile "$name" "$pidfile"
+		done
+	fi
 }
 
 status() {
@@ -98,6 +129,9 @@ status() {
 	return $rc
 }
 
+# Instances are named as in the manifest (order#2) or as their files (order-2).
+ONLY=$(for a in "${@:2}"; do echo "${a/-/#}"; done | tr '\n' ' ')
+ONLY=${ONLY% }
 case "${1:-}" in
 start) start ;;
 stop) stop ;;

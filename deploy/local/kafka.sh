@@ -1,12 +1,33 @@
 #!/usr/bin/env bash
-# Apache Kafka for the native stack: one combined broker+controller in KRaft
-# mode, jars fetched once from Maven Central (pom.xml beside this file).
-# Usage: kafka.sh fetch|start|stop|status, or run (in the foreground, for a container)
+# Apache Kafka for the native stack in KRaft mode: one combined broker and
+# controller, or three (KAFKA_BROKERS=3); jars fetched once from Maven
+# Central (pom.xml beside this file).
+# Usage: kafka.sh fetch|start|stop|status, run (in the foreground, for a
+#        container), and for fault tests: pid N, start-node N, leader TOPIC PARTITION
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-PIDFILE=$KAFKA_DIR/kafka.pid
-LOG=$KAFKA_DIR/server.log
+# One broker: everything in .run/kafka. Three: the cluster's files in
+# .run/kafka/cluster-3, each node's in cluster-3/node-N. TLS and the tools'
+# client settings stay in .run/kafka (the same for both).
+if [ "$KAFKA_BROKERS" = 1 ]; then
+	CLUSTER_DIR=$KAFKA_DIR
+else
+	CLUSTER_DIR=$KAFKA_DIR/cluster-$KAFKA_BROKERS
+fi
+BOOTSTRAP=$(kafka_bootstrap "$KAFKA_PORT")
+
+# node N: sets the node's directory, files and ports.
+node() {
+	NODE=$1
+	if [ "$KAFKA_BROKERS" = 1 ]; then NODE_DIR=$KAFKA_DIR; else NODE_DIR=$CLUSTER_DIR/node-$1; fi
+	PIDFILE=$NODE_DIR/kafka.pid
+	LOG=$NODE_DIR/server.log
+	NODE_PORT=$(kafka_node_port "$KAFKA_PORT" "$1")
+	NODE_TLS_PORT=$(kafka_node_port "$KAFKA_TLS_PORT" "$1")
+	NODE_CONTROLLER_PORT=$(kafka_node_port "$KAFKA_CONTROLLER_PORT" "$1")
+}
+node 1
 
 fetch() {
 	if [ -f "$KAFKA_LIB/kafka_2.13-$KAFKA_VERSION.jar" ]; then
@@ -35,7 +56,7 @@ exec_java() {
 	$prefix java -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
 		-Djava.awt.headless=true \
 		-Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" \
-		-Dkafka.logs.dir="$KAFKA_DIR" \
+		-Dkafka.logs.dir="$NODE_DIR" \
 		-cp "$KAFKA_LIB/*" "$@"
 }
 
@@ -81,7 +102,7 @@ java_hidden() {
 
 # The principals with SCRAM credentials, one "name sha256(password)" line
 # each: a principal whose line is missing or stale gets its credential set.
-SCRAM_USERS=$KAFKA_DIR/scram-users
+SCRAM_USERS=$CLUSTER_DIR/scram-users
 
 scram_line() { printf '%s %s\n' "$1" "$(printf '%s' "$2" | sha256sum | cut -c1-64)"; }
 
@@ -104,8 +125,8 @@ sasl.password=$admin_pw
 PROPS
 	)
 	cat <<PROPS
-listeners=CLIENT://$KAFKA_LISTEN_HOST:$KAFKA_PORT,TLS://$KAFKA_LISTEN_HOST:$KAFKA_TLS_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=CLIENT://$KAFKA_ADVERTISED_HOST:$KAFKA_PORT,TLS://$KAFKA_ADVERTISED_HOST:$KAFKA_TLS_PORT
+listeners=CLIENT://$KAFKA_LISTEN_HOST:$NODE_PORT,TLS://$KAFKA_LISTEN_HOST:$NODE_TLS_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
+advertised.listeners=CLIENT://$KAFKA_ADVERTISED_HOST:$NODE_PORT,TLS://$KAFKA_ADVERTISED_HOST:$NODE_TLS_PORT
 listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,TLS:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
 inter.broker.listener.name=CLIENT
 # Clients: SASL/SCRAM-SHA-512, credentials in the cluster metadata.
@@ -129,37 +150,53 @@ PROPS
 
 write_plaintext_configs() {
 	cat <<PROPS
-listeners=PLAINTEXT://$KAFKA_LISTEN_HOST:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_ADVERTISED_HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$KAFKA_LISTEN_HOST:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_ADVERTISED_HOST:$NODE_PORT
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 PROPS
 }
 
+# The replication settings of the cluster's size.
+write_replication_configs() {
+	local rf=$KAFKA_BROKERS isr=1 voters= n
+	[ "$KAFKA_BROKERS" -ge 3 ] && isr=2
+	for n in $(seq 1 "$KAFKA_BROKERS"); do
+		voters+=${voters:+,}$n@127.0.0.1:$(kafka_node_port "$KAFKA_CONTROLLER_PORT" "$n")
+	done
+	cat <<PROPS
+controller.quorum.voters=$voters
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+default.replication.factor=$rf
+min.insync.replicas=$isr
+# A replica that is behind never becomes leader: no acknowledged write is lost.
+unclean.leader.election.enable=false
+PROPS
+}
+
+# configure: the current node's server.properties, and its storage formatted
+# once (every node of a cluster with the same cluster id).
 configure() {
 	local security
-	mkdir -p "$KAFKA_DIR/data"
-	chmod 700 "$KAFKA_DIR"
+	mkdir -p "$NODE_DIR/data" "$CLUSTER_DIR"
+	chmod 700 "$KAFKA_DIR" "$CLUSTER_DIR" "$NODE_DIR"
 	case "$KAFKA_SECURITY" in
 	sasl) make_tls; security=$(write_sasl_configs) ;;
 	plaintext) security=$(write_plaintext_configs) ;;
 	*) fail kafka "" "KAFKA_SECURITY must be sasl or plaintext, not '$KAFKA_SECURITY'" ;;
 	esac
-	(umask 077 && cat >"$KAFKA_DIR/server.properties") <<PROPS
+	(umask 077 && cat >"$NODE_DIR/server.properties") <<PROPS
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+node.id=$NODE
 controller.listener.names=CONTROLLER
 $security
-log.dirs=$KAFKA_DIR/data
+$(write_replication_configs)
+log.dirs=$NODE_DIR/data
 num.partitions=$KAFKA_PARTITIONS
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-default.replication.factor=1
-min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
@@ -180,17 +217,19 @@ log4j.logger.state.change.logger=WARN
 PROPS
 	# Data formatted under the other security mode cannot be reused: its
 	# metadata has no credentials (or ones no client uses). It is kept aside.
-	if [ -f "$KAFKA_DIR/data/meta.properties" ] &&
-		[ "$(cat "$KAFKA_DIR/security" 2>/dev/null || echo plaintext)" != "$KAFKA_SECURITY" ]; then
-		local aside=$KAFKA_DIR/data.$(cat "$KAFKA_DIR/security" 2>/dev/null || echo plaintext).$(date +%s)
+	if [ -f "$NODE_DIR/data/meta.properties" ] &&
+		[ "$(cat "$CLUSTER_DIR/security" 2>/dev/null || echo plaintext)" != "$KAFKA_SECURITY" ]; then
+		local aside=$NODE_DIR/data.$(cat "$CLUSTER_DIR/security" 2>/dev/null || echo plaintext).$(date +%s)
 		say "kafka data was made without KAFKA_SECURITY=$KAFKA_SECURITY; moved to $aside"
-		mv "$KAFKA_DIR/data" "$aside"
-		mkdir -p "$KAFKA_DIR/data"
-		rm -f "$SCRAM_USERS"
+		mv "$NODE_DIR/data" "$aside"
+		mkdir -p "$NODE_DIR/data"
+		rm -f "$SCRAM_USERS" "$CLUSTER_DIR/cluster-id"
 	fi
-	if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+	if [ ! -f "$NODE_DIR/data/meta.properties" ]; then
 		local id scram=() name pw
-		id=$(java_run kafka.tools.StorageTool random-uuid 2>>"$LOG")
+		[ -s "$CLUSTER_DIR/cluster-id" ] ||
+			java_run kafka.tools.StorageTool random-uuid >"$CLUSTER_DIR/cluster-id" 2>>"$LOG"
+		id=$(cat "$CLUSTER_DIR/cluster-id")
 		: >"$SCRAM_USERS.new"
 		if [ "$KAFKA_SECURITY" = sasl ]; then
 			# Every principal's SCRAM credential goes into the first metadata.
@@ -201,12 +240,12 @@ PROPS
 			done
 		fi
 		java_hidden kafka.tools.StorageTool format -t "$id" \
-			-c "$KAFKA_DIR/server.properties" "${scram[@]}" >>"$LOG" 2>&1 ||
+			-c "$NODE_DIR/server.properties" "${scram[@]}" >>"$LOG" 2>&1 ||
 			fail kafka "$LOG" "could not format the KRaft storage"
 		chmod 600 "$SCRAM_USERS.new"
 		mv "$SCRAM_USERS.new" "$SCRAM_USERS"
-		echo "$KAFKA_SECURITY" >"$KAFKA_DIR/security"
-		say "kafka storage formatted (cluster id $id, security $KAFKA_SECURITY)"
+		echo "$KAFKA_SECURITY" >"$CLUSTER_DIR/security"
+		say "kafka node $NODE storage formatted (cluster id $id, security $KAFKA_SECURITY)"
 	fi
 }
 
@@ -220,7 +259,7 @@ update_scram_users() {
 		pw=$(secret "KAFKA_PASSWORD_$(tr '[:lower:]' '[:upper:]' <<<"$name")")
 		line=$(scram_line "$name" "$pw")
 		grep -qxF "$line" "$SCRAM_USERS" && continue
-		java_hidden kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+		java_hidden kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" \
 			--command-config "$KAFKA_DIR/admin.properties" --alter --entity-type users \
 			--entity-name "$name" --add-config "SCRAM-SHA-512=[password=$pw]" >>"$LOG" 2>&1 ||
 			fail kafka "$LOG" "could not set the SCRAM credential of $name"
@@ -232,31 +271,89 @@ update_scram_users() {
 	done
 }
 
+# ready [N]: node N (every node by default) answers a metadata request and
+# the cluster shows all its brokers.
 ready() {
-	# The broker answers a metadata request once it has joined its own quorum.
-	if [ "$KAFKA_SECURITY" = sasl ]; then
-		kcat -F "$KAFKA_DIR/kcat.conf" -b "127.0.0.1:$KAFKA_PORT" -L -m 2 -J 2>/dev/null
+	local port=$NODE_PORT
+	[ -z "${1:-}" ] || port=$(kafka_node_port "$KAFKA_PORT" "$1")
+	local conf=()
+	[ "$KAFKA_SECURITY" = sasl ] && conf=(-F "$KAFKA_DIR/kcat.conf")
+	[ "$(kcat "${conf[@]}" -b "127.0.0.1:$port" -L -m 2 -J 2>/dev/null |
+		grep -o '"brokers":\[[^]]*\]' | grep -o '"id":' | wc -l)" -ge "$KAFKA_BROKERS" ]
+}
+
+# start_node N: starts node N unless it runs; returns once it is ready.
+start_node() {
+	node "$1"
+	if pid_alive "$PIDFILE"; then
+		say "kafka node $NODE already running (pid $(cat "$PIDFILE"))"
 	else
-		kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 2 -J 2>/dev/null
-	fi | grep -q '"brokers":\[{'
+		configure
+		say "starting kafka node $NODE on 127.0.0.1:$NODE_PORT"
+		(exec_java exec kafka.Kafka "$NODE_DIR/server.properties" \
+			</dev/null >"$NODE_DIR/stdout.log" 2>&1 &
+			echo $! >"$PIDFILE")
+	fi
+}
+
+wait_node() {
+	node "$1"
+	wait_until "$READY_TIMEOUT" ready_or_dead "$PIDFILE" ready "$NODE" ||
+		fail kafka "$LOG" "node $NODE not ready after ${READY_TIMEOUT}s"
+	pid_alive "$PIDFILE" || fail kafka "$NODE_DIR/stdout.log" "node $NODE exited during startup"
+}
+
+# A stack is made with one cluster size: the databases' outboxes, the
+# consumers' positions and the read model's offsets belong to its cluster.
+check_size() {
+	local made
+	made=$(cat "$KAFKA_DIR/brokers" 2>/dev/null || echo "$KAFKA_BROKERS")
+	[ "$made" = "$KAFKA_BROKERS" ] || fail kafka "" "this stack was made with KAFKA_BROKERS=$made; to switch, \
+make down and remove .run/ (its data goes with it), then start with KAFKA_BROKERS=$KAFKA_BROKERS"
+	echo "$KAFKA_BROKERS" >"$KAFKA_DIR/brokers"
 }
 
 start() {
+	local n
 	fetch
-	if pid_alive "$PIDFILE"; then
-		say "kafka already running (pid $(cat "$PIDFILE"))"
-	else
-		configure
-		say "starting kafka on 127.0.0.1:$KAFKA_PORT"
-		(exec_java exec kafka.Kafka "$KAFKA_DIR/server.properties" \
-			</dev/null >"$KAFKA_DIR/stdout.log" 2>&1 &
-			echo $! >"$PIDFILE")
-	fi
-	wait_until "$READY_TIMEOUT" ready_or_dead "$PIDFILE" ready ||
-		fail kafka "$LOG" "not ready after ${READY_TIMEOUT}s"
-	pid_alive "$PIDFILE" || fail kafka "$KAFKA_DIR/stdout.log" "the broker exited during startup"
+	mkdir -p "$KAFKA_DIR"
+	check_size
+	# The nodes start together: a controller quorum needs a majority.
+	for n in $(seq 1 "$KAFKA_BROKERS"); do start_node "$n"; done
+	for n in $(seq 1 "$KAFKA_BROKERS"); do wait_node "$n"; done
 	update_scram_users
-	say "kafka ready ($KAFKA_SECURITY)"
+	say "kafka ready ($KAFKA_BROKERS node(s), $KAFKA_SECURITY) on $BOOTSTRAP"
+}
+
+stop() {
+	local n
+	for n in $(seq "$KAFKA_BROKERS" -1 1); do
+		node "$n"
+		stop_pidfile "kafka node $n" "$PIDFILE"
+	done
+}
+
+status() {
+	local n rc=0
+	[ -f "$CLUSTER_DIR/security" ] && KAFKA_SECURITY=$(cat "$CLUSTER_DIR/security")
+	for n in $(seq 1 "$KAFKA_BROKERS"); do
+		node "$n"
+		if pid_alive "$PIDFILE" && ready "$n"; then
+			echo "kafka node $n: ready on 127.0.0.1:$NODE_PORT"
+		else
+			echo "kafka node $n: down"
+			rc=1
+		fi
+	done
+	return $rc
+}
+
+# leader TOPIC PARTITION: the node that leads the partition now.
+leader() {
+	local conf=()
+	[ "$KAFKA_SECURITY" = sasl ] && conf=(-F "$KAFKA_DIR/kcat.conf")
+	kcat "${conf[@]}" -b "$BOOTSTRAP" -L -t "$1" -J 2>/dev/null |
+		grep -o "\"partition\":$2,\"leader\":[0-9]*" | grep -o '[0-9]*$'
 }
 
 # In a container (compose): configure, then the broker in the foreground.
@@ -264,7 +361,7 @@ start() {
 run() {
 	secrets_from_env KAFKA_PASSWORD_
 	configure
-	exec_java exec kafka.Kafka "$KAFKA_DIR/server.properties"
+	exec_java exec kafka.Kafka "$NODE_DIR/server.properties"
 }
 
 case "${1:-}" in
@@ -272,8 +369,10 @@ fetch) fetch ;;
 start) start ;;
 run) run ;;
 ready) ready ;;
-stop) stop_pidfile kafka "$PIDFILE" ;;
-status) [ -f "$KAFKA_DIR/security" ] && KAFKA_SECURITY=$(cat "$KAFKA_DIR/security")
-	if pid_alive "$PIDFILE" && ready; then echo "kafka: ready on 127.0.0.1:$KAFKA_PORT"; else echo "kafka: down"; exit 1; fi ;;
-*) echo "usage: $0 fetch|start|stop|status|run" >&2; exit 2 ;;
+stop) stop ;;
+status) status ;;
+pid) node "$2"; head -n 1 "$PIDFILE" ;;
+start-node) start_node "$2"; wait_node "$2" ;;
+leader) leader "$2" "$3" ;;
+*) echo "usage: $0 fetch|start|stop|status|run|pid N|start-node N|leader TOPIC PARTITION" >&2; exit 2 ;;
 esac

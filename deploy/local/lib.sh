@@ -20,6 +20,25 @@ KAFKA_HEAP=${KAFKA_HEAP:-768m}
 KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
 KAFKA_LIB=$CACHE_DIR/kafka-$KAFKA_VERSION/lib
 KAFKA_DIR=$RUN_DIR/kafka
+# 1 (the default): one combined broker and controller. 3: three KRaft nodes,
+# node N on KAFKA_PORT + 10 * (N - 1) (and the same for the controller and
+# TLS ports), replication factor 3, min.insync.replicas 2, no unclean
+# leader election. Each mode is its own cluster (a stack is made in one).
+KAFKA_BROKERS=${KAFKA_BROKERS:-1}
+case $KAFKA_BROKERS in
+1 | 3) ;;
+*) echo "KAFKA_BROKERS must be 1 or 3, not '$KAFKA_BROKERS'" >&2; exit 2 ;;
+esac
+# kafka_node_port BASE N: the port of node N for a port of node 1.
+kafka_node_port() { echo $(($1 + 10 * ($2 - 1))); }
+# kafka_bootstrap BASE: every node's address, comma-separated.
+kafka_bootstrap() {
+	local n out=
+	for n in $(seq 1 "$KAFKA_BROKERS"); do
+		out+=${out:+,}127.0.0.1:$(kafka_node_port "$1" "$n")
+	done
+	echo "$out"
+}
 
 PG_PORT=${PG_PORT:-15432}
 PG_DIR=$RUN_DIR/postgres

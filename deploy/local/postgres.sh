@@ -2,7 +2,7 @@
 # PostgreSQL for the native stack: its own data directory and port, one
 # database and one login role per service (passwords generated on first start
 # into .run/secrets.env, never in source).
-# Usage: postgres.sh start|stop|status
+# Usage: postgres.sh start|stop|status, crash (an immediate stop) and pid
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -103,9 +103,20 @@ stop() {
 	fi
 }
 
+# An immediate stop (no checkpoint, clients cut off): what a crash leaves,
+# recovered from the WAL on the next start. For fault tests.
+crash() {
+	if [ -f "$PG_DATA/postmaster.pid" ]; then
+		as_pg "$BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
+		say "postgres stopped (immediate)"
+	fi
+}
+
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
+crash) crash ;;
+pid) head -n 1 "$PG_DATA/postmaster.pid" ;;
 status) if ready; then echo "postgres: ready on 127.0.0.1:$PG_PORT"; else echo "postgres: down"; exit 1; fi ;;
-*) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|crash|pid" >&2; exit 2 ;;
 esac

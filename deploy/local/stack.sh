@@ -17,7 +17,8 @@ write_env() {
 		echo "GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT"
 		echo "API_KEY=$(grep '^API_KEY=' "$RUN_DIR/secrets.env" | cut -d= -f2)"
 		echo "LIMITED_API_KEY=$(grep '^LIMITED_API_KEY=' "$RUN_DIR/secrets.env" | cut -d= -f2)"
-		echo "KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
+		echo "KAFKA_BOOTSTRAP=$(kafka_bootstrap "$KAFKA_PORT")"
+		echo "KAFKA_BROKERS=$KAFKA_BROKERS"
 		if [ "$KAFKA_SECURITY" = sasl ]; then
 			# Tools and tests are the admin principal; each daemon is its own
 			# (<NAME>_KAFKA_PASSWORD, deploy/local/daemons.sh).
@@ -25,7 +26,7 @@ write_env() {
 			echo "KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
 			echo "KAFKA_SASL_USERNAME=admin"
 			echo "KAFKA_SASL_PASSWORD=$(secret KAFKA_PASSWORD_ADMIN)"
-			echo "KAFKA_TLS_BOOTSTRAP=127.0.0.1:$KAFKA_TLS_PORT"
+			echo "KAFKA_TLS_BOOTSTRAP=$(kafka_bootstrap "$KAFKA_TLS_PORT")"
 			echo "KAFKA_SSL_CA_LOCATION=$KAFKA_DIR/tls/ca.pem"
 			for name in $KAFKA_PRINCIPALS; do
 				upper=$(tr '[:lower:]' '[:upper:]' <<<"$name")
@@ -102,6 +103,7 @@ up() {
 		set -a
 		. "$ENV_FILE"
 		KAFKA_PARTITIONS=$KAFKA_PARTITIONS
+		KAFKA_REPLICATION=$KAFKA_BROKERS
 		acls=()
 		[ "$KAFKA_SECURITY" = sasl ] && acls=("$ROOT/deploy/kafka-acls.conf")
 		"$BUILD_DIR/bin/topics" "$ROOT/deploy/topics.conf" "$MANIFEST" "${acls[@]}"

@@ -266,3 +266,45 @@ Test(poison, undecodable_values_and_a_1_mib_one_are_dead_lettered, .timeout = 12
 	free(huge);
 	support_service_stop(&s.t);
 }
+
+/*
+ * A rebalance while a batch is being gathered: the messages gathered before
+ * it belong to the old assignment. A consumer that kept them, failed to apply
+ * them (a transient error) and then saw the stale rebalance left them
+ * "for redelivery" with its partitions paused: nothing redelivered them and
+ * its partitions stopped for good (found by the chaos run: two inventory
+ * instances, a deadlock right after a restart's rebalance).
+ */
+Test(poison, a_rebalance_while_a_batch_is_gathered_loses_nothing, .timeout = 180)
+{
+	struct scene s;
+	struct service_proc second;
+	const char *extra[] = {"CONSUMER_WAIT_MS=10000", "CONSUMER_STALL_S=1", NULL};
+	char prefix[160], like[200];
+
+	scene_start(&s);
+	support_unique(s.topic, sizeof(s.topic), "it-poison-rebalance");
+	support_create_topic(s.topic, 2); /* one partition for each instance */
+	/* Every event fails (transient) until the refusals go. */
+	for (int k = 0; k < 8; k++) {
+		char key[16], order[200];
+
+		snprintf(prefix, sizeof(prefix), "%s-k%d", s.prefix, k);
+		snprintf(order, sizeof(order), "%s-0", prefix);
+		refuse(order, "40001");
+		snprintf(key, sizeof(key), "key-%d", k);
+		support_produce_events_keyed(support_codec(), s.topic, prefix, 1, key);
+	}
+	scene_run(&s, extra);
+	sleep(1); /* it has its batch and waits up to 10 s for more */
+	support_template_start(&second, support_env("TEST_DATABASE_URL"), 19199, s.group, s.topic,
+	                       NULL, extra);
+	sleep(12); /* the first one's gathering saw the rebalance; both have failed since */
+	snprintf(like, sizeof(like), "%s-%%", s.prefix);
+	sql("DELETE FROM it_refusals WHERE order_id LIKE $1", (const char *[]){like}, 1);
+	wait_effects(s.prefix, 8);
+	cr_expect_eq(effects_like(s.prefix), 8, "events were left behind after the rebalance");
+	cr_expect_eq(wait_caught_up(s.group, 20000), 0);
+	support_service_stop(&second);
+	support_service_stop(&s.t);
+}

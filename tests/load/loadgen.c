@@ -12,17 +12,13 @@
  * (samples.tsv, accept.tsv, e2e.tsv) and a summary (summary.json); the
  * report and the plots are made by tests/load/report.sh.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +30,7 @@
 #include "config.h"
 #include "clock.h"
 #include "event.h"
+#include "httpc.h"
 #include "kafka.h"
 #include "log.h"
 #include "signals.h"
@@ -88,8 +85,8 @@ static struct order_rec *orders;
 static long n_orders;
 static long long t0_us;
 static int mix_ok, mix_declined, mix_stock; /* percent */
-static char host[128];
-static int port;
+static struct httpc_target target;
+static char auth_header[512];
 static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_t *ids;   /* order id -> index */
 static json_t *early; /* order id -> [confirmed_us, terminal_us] seen before its 202 was read */
@@ -121,53 +118,13 @@ static void sleep_until(long long t_us)
 
 static int connect_gateway(void)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	struct timeval tv = {10, 0};
-	int one = 1;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	inet_pton(AF_INET, host, &sa.sin_addr);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return httpc_connect(&target, 10000);
 }
 
-/* One request on a keep-alive connection; returns the status or -1. */
+/* One order on a keep-alive connection; returns the status or -1. */
 static int request(int fd, const char *body, char *resp, size_t size)
 {
-	char req[2048];
-	size_t len = 0;
-	int n = snprintf(req, sizeof(req),
-	                 "POST /v1/orders HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
-	                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-	                 host, port, cfg.api_key, strlen(body), body);
-	char *hdr_end = NULL;
-	long content_length = 0;
-
-	if (write(fd, req, (size_t)n) != n)
-		return -1;
-	while (len < size - 1) {
-		ssize_t r = read(fd, resp + len, size - 1 - len);
-
-		if (r <= 0)
-			return -1;
-		len += (size_t)r;
-		resp[len] = '\0';
-		if (!hdr_end && (hdr_end = strstr(resp, "\r\n\r\n"))) {
-			const char *cl = strcasestr(resp, "Content-Length:");
-
-			content_length = cl ? strtol(cl + 15, NULL, 10) : 0;
-		}
-		if (hdr_end && len >= (size_t)(hdr_end + 4 - resp) + (size_t)content_length)
-			break;
-	}
-	return (int)strtol(resp + 9, NULL, 10);
+	return httpc_request(fd, &target, "POST", "/v1/orders", auth_header, body, resp, size);
 }
 
 /* The body of order i, by the mix: completed, declined (payment) or out of
@@ -431,8 +388,9 @@ int main(int argc, char **argv)
 	if (signals_install() < 0)
 		die("signals");
 	parse_mix();
-	if (sscanf(cfg.gateway, "http://%127[^:]:%d", host, &port) != 2)
-		die("GATEWAY_URL: want http://host:port");
+	if (httpc_parse_url(&target, cfg.gateway, why, sizeof(why)) < 0)
+		die("GATEWAY_URL: %s", why);
+	snprintf(auth_header, sizeof(auth_header), "Authorization: Bearer %s\r\n", cfg.api_key);
 	if (codec_new(&codec, why, sizeof(why)) < 0)
 		die("%s", why);
 	n_orders = cfg.rate * cfg.duration;

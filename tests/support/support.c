@@ -253,7 +253,9 @@ int support_wait_exit(pid_t pid, int timeout_ms)
 
 void support_create_topic(const char *topic, int partitions)
 {
-	struct kafka_new_topic t = {topic, partitions, 1, NULL, false};
+	/* As many replicas as the stack has brokers (stack.env's KAFKA_BROKERS). */
+	const char *brokers = getenv("KAFKA_BROKERS");
+	struct kafka_new_topic t = {topic, partitions, brokers ? atoi(brokers) : 1, NULL, false};
 	char errstr[512];
 
 	cr_assert_eq(kafka_create_topics(support_kafka(), &t, 1, 30000, errstr, sizeof(errstr)), 0,
