@@ -54,7 +54,7 @@ E2E_SRC := $(sort $(wildcard tests/e2e/[0-9]*.c))
 E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
-.PHONY: all build tests chaos clean schemas-check fuzz bench bench-plumbing loadtest compose-check compose-env compose-images compose-test new-service install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests chaos replay clean schemas-check fuzz bench bench-plumbing loadtest compose-check compose-env compose-images compose-test new-service install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
@@ -243,6 +243,11 @@ bench-plumbing: build
 CHAOS_VARS := $(foreach v,SEED RATE DURATION FAULTS FREEZE_S,$(if $(filter command line environment,$(origin $(v))),$(v)=$($(v))))
 chaos: build $(CHAOS_BINS)
 	@BUILD_DIR=$(B) $(CHAOS_VARS) bash tests/chaos/run.sh
+
+# Every saga consumer group re-consumes its topics from the start; the
+# services' tables and the read model must not change (tests/chaos/replay.sh).
+replay: build
+	@BUILD_DIR=$(B) bash tests/chaos/replay.sh
 
 # A new service from the template: make new-service NAME=x CONSUMES=topic PRODUCES=Event
 new-service:

@@ -421,25 +421,25 @@ int kafka_delete_topic(const struct kafka_endpoint *ep, const char *name, int ti
 	return rc;
 }
 
-int kafka_group_lag(rd_kafka_t *rk, const char *group, int timeout_ms, long long *lag, char *errstr,
-                    size_t errstr_size)
+/* The committed offsets of group: the result event (the caller destroys it)
+ * with the partitions in *parts, or NULL with errstr set. */
+static rd_kafka_event_t *committed(rd_kafka_t *rk, const char *group, int timeout_ms,
+                                   const rd_kafka_topic_partition_list_t **parts, char *errstr,
+                                   size_t errstr_size)
 {
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_ListConsumerGroupOffsets_t *req =
 	        rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
 	const rd_kafka_group_result_t **res;
-	const rd_kafka_topic_partition_list_t *parts;
 	rd_kafka_event_t *ev;
 	size_t n = 0;
-	int rc = 0;
 
-	*lag = 0;
 	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, NULL, q);
 	rd_kafka_ListConsumerGroupOffsets_destroy(req);
 	ev = kafka_admin_wait(q, timeout_ms, "list committed offsets", errstr, errstr_size);
 	rd_kafka_queue_destroy(q);
 	if (!ev)
-		return ERR_RETRY;
+		return NULL;
 	res = rd_kafka_ListConsumerGroupOffsets_result_groups(
 	        rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
 	if (n != 1 || rd_kafka_group_result_error(res[0])) {
@@ -447,9 +447,22 @@ int kafka_group_lag(rd_kafka_t *rk, const char *group, int timeout_ms, long long
 		           n == 1 ? rd_kafka_error_string(rd_kafka_group_result_error(res[0]))
 		                  : "no result");
 		rd_kafka_event_destroy(ev);
-		return ERR_RETRY;
+		return NULL;
 	}
-	parts = rd_kafka_group_result_partitions(res[0]);
+	*parts = rd_kafka_group_result_partitions(res[0]);
+	return ev;
+}
+
+int kafka_group_lag(rd_kafka_t *rk, const char *group, int timeout_ms, long long *lag, char *errstr,
+                    size_t errstr_size)
+{
+	const rd_kafka_topic_partition_list_t *parts = NULL;
+	rd_kafka_event_t *ev = committed(rk, group, timeout_ms, &parts, errstr, errstr_size);
+	int rc = 0;
+
+	*lag = 0;
+	if (!ev)
+		return ERR_RETRY;
 	for (int i = 0; parts && i < parts->cnt && rc == 0; i++) {
 		const rd_kafka_topic_partition_t *p = &parts->elems[i];
 		int64_t lo, hi;
@@ -468,6 +481,81 @@ int kafka_group_lag(rd_kafka_t *rk, const char *group, int timeout_ms, long long
 		}
 	}
 	rd_kafka_event_destroy(ev);
+	return rc;
+}
+
+int kafka_group_rewind(rd_kafka_t *rk, const char *group, int timeout_ms, int *moved, char *errstr,
+                       size_t errstr_size)
+{
+	const rd_kafka_topic_partition_list_t *parts = NULL;
+	rd_kafka_event_t *ev = committed(rk, group, timeout_ms, &parts, errstr, errstr_size);
+	rd_kafka_topic_partition_list_t *to;
+	int rc = 0;
+
+	*moved = 0;
+	if (!ev)
+		return ERR_RETRY;
+	to = rd_kafka_topic_partition_list_new(parts ? parts->cnt : 0);
+	for (int i = 0; parts && i < parts->cnt && rc == 0; i++) {
+		const rd_kafka_topic_partition_t *p = &parts->elems[i];
+		int64_t lo, hi;
+		rd_kafka_resp_err_t err;
+
+		if (p->offset < 0)
+			continue;
+		err = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi,
+		                                       timeout_ms);
+		if (err) {
+			err_format(errstr, errstr_size, "could not read the start of %s [%d]: %s",
+			           p->topic, (int)p->partition, rd_kafka_err2str(err));
+			rc = kafka_classify(err);
+		} else {
+			rd_kafka_topic_partition_list_add(to, p->topic, p->partition)->offset = lo;
+		}
+	}
+	rd_kafka_event_destroy(ev);
+	if (rc == 0 && to->cnt > 0) {
+		rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+		rd_kafka_AlterConsumerGroupOffsets_t *req =
+		        rd_kafka_AlterConsumerGroupOffsets_new(group, to);
+		const rd_kafka_group_result_t **res;
+		size_t n = 0;
+
+		rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, NULL, q);
+		rd_kafka_AlterConsumerGroupOffsets_destroy(req);
+		ev = kafka_admin_wait(q, timeout_ms, "move committed offsets", errstr, errstr_size);
+		rd_kafka_queue_destroy(q);
+		if (!ev) {
+			rc = ERR_RETRY;
+		} else {
+			res = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+			        rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
+			if (n != 1 || rd_kafka_group_result_error(res[0])) {
+				err_format(errstr, errstr_size,
+				           "could not move the offsets of group %s: %s", group,
+				           n == 1 ? rd_kafka_error_string(
+				                            rd_kafka_group_result_error(res[0]))
+				                  : "no result");
+				rc = ERR_RETRY;
+			} else {
+				const rd_kafka_topic_partition_list_t *done =
+				        rd_kafka_group_result_partitions(res[0]);
+
+				for (int i = 0; done && i < done->cnt && rc == 0; i++)
+					if (done->elems[i].err) {
+						err_format(errstr, errstr_size,
+						           "could not move %s [%d] of group %s: %s",
+						           done->elems[i].topic,
+						           (int)done->elems[i].partition, group,
+						           rd_kafka_err2str(done->elems[i].err));
+						rc = kafka_classify(done->elems[i].err);
+					}
+				*moved = rc == 0 ? to->cnt : 0;
+			}
+			rd_kafka_event_destroy(ev);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(to);
 	return rc;
 }
 

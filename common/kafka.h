@@ -175,6 +175,15 @@ rd_kafka_t *kafka_admin_new(const struct kafka_endpoint *ep, char *errstr, size_
 int kafka_group_lag(rd_kafka_t *rk, const char *group, int timeout_ms, long long *lag, char *errstr,
                     size_t errstr_size) WARN_UNUSED;
 
+/*
+ * Moves every committed offset of group to the start of its partition, so
+ * that its members consume everything again (a replay). The group must have
+ * no members (the broker refuses otherwise). *moved receives how many
+ * partitions moved.
+ */
+int kafka_group_rewind(rd_kafka_t *rk, const char *group, int timeout_ms, int *moved, char *errstr,
+                       size_t errstr_size) WARN_UNUSED;
+
 /* ERR_RETRY for errors librdkafka calls retriable or transient, else ERR_FATAL. */
 int kafka_classify(rd_kafka_resp_err_t err);
 

@@ -106,9 +106,11 @@ as_pg() {
 	fi
 }
 
-# pid_alive PIDFILE: true when the file names a live process.
+# pid_alive PIDFILE: its process runs (a zombie, killed but not yet reaped, does not).
 pid_alive() {
-	[ -f "$1" ] && kill -0 "$(head -n 1 "$1")" 2>/dev/null
+	local pid
+	[ -f "$1" ] && pid=$(head -n 1 "$1") && kill -0 "$pid" 2>/dev/null &&
+		! grep -q '^[0-9]* (.*) Z' "/proc/$pid/stat" 2>/dev/null
 }
 
 # wait_until SECONDS COMMAND...: poll COMMAND every 0.2 s until it succeeds.

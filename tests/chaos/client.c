@@ -57,8 +57,9 @@ static const struct config_var vars[] = {
         CONFIG_INT("SEED", "1", 0, 2147483647L, struct chaos_cfg, seed, "the run's seed"),
         CONFIG_INT("RATE", "50", 1, 10000, struct chaos_cfg, rate, "orders per second"),
         CONFIG_INT("DURATION", "120", 1, 86400, struct chaos_cfg, duration, "seconds of orders"),
-        CONFIG_INT("WORKERS", "128", 1, MAX_WORKERS, struct chaos_cfg, workers,
-                   "concurrent clients"),
+        CONFIG_INT("WORKERS", "48", 1, MAX_WORKERS, struct chaos_cfg, workers,
+                   "concurrent clients (each keeps a connection to every gateway: stay "
+                   "under the gateway's HTTP_MAX_PER_CLIENT)"),
         CONFIG_INT("TIMEOUT_MS", "5000", 100, 600000, struct chaos_cfg, timeout_ms,
                    "how long one attempt waits for its answer"),
         CONFIG_INT("GIVE_UP_S", "60", 1, 3600, struct chaos_cfg, give_up_s,

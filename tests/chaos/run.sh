@@ -84,6 +84,7 @@ GATEWAYS=$(grep -o '^gateway[^ ]*' <<<"$(tr ' ' '\n' <<<"$INSTANCES")" | tr '\n'
 log "seed $SEED, $RATE orders/s for $DURATION s, faults: $FAULTS, $KAFKA_BROKERS broker(s)"
 log "instances: $INSTANCES"
 
+gone() { ! pid_alive "$1"; }
 # restart INSTANCE: started again, ready (in the background of a loop).
 restart() { bash deploy/local/daemons.sh start "$1" >>"$OUT/restarts.log" 2>&1 || log "restart of $1 failed"; }
 
@@ -102,6 +103,7 @@ kill_loop() {
 		pid_alive "$pidfile" || continue
 		t0=$(now_ms)
 		kill -KILL "$(cat "$pidfile")"
+		wait_until 10 gone "$pidfile" || true
 		log "SIGKILL $victim"
 		sleep "$(rand 1 4)"
 		fault "$kind" "$victim" "$t0" "$(now_ms)"
@@ -159,20 +161,13 @@ infra_fault() {
 		fault "$kind" "broker-$n" "$t0" "$(now_ms)"
 		bash deploy/local/kafka.sh start-node "$n" >>"$OUT/restarts.log" 2>&1 ||
 			log "broker $n did not come back" ;;
-	poison)
-		local value
-		value="chaos-poison-$SEED-$RANDOM"
-		printf '%s' "$value" | kcat -F "$KAFKA_DIR/kcat.conf" -b "$KAFKA_BOOTSTRAP" -P \
-			-t order-requests -k chaos-poison 2>>"$OUT/run.log"
-		echo "$value" >>"$OUT/poison.tsv"
-		log "poison record $value on order-requests" ;;
 	esac
 }
 
 infra_loop() {
 	local end=$1 kinds=() kind i=0
 	RANDOM=$((SEED * 13 + 5))
-	for kind in freeze-postgres freeze-broker freeze-redis stop-postgres kill-redis kill-broker poison; do
+	for kind in freeze-postgres freeze-broker freeze-redis stop-postgres kill-redis kill-broker; do
 		enabled "$kind" && kinds+=("$kind")
 	done
 	[ ${#kinds[@]} -gt 0 ] || return 0
@@ -192,6 +187,25 @@ infra_loop() {
 	done
 }
 
+# --- loop 3: a few poison records (dead letters are expected of these only) ---
+poison_loop() {
+	local end=$1 n value
+	RANDOM=$((SEED * 17 + 3))
+	enabled poison || return 0
+	for n in 1 2 3; do
+		sleep "$(rand 2 $(((end - $(now_ms)) / 3000 + 2)))"
+		value="chaos-poison-$SEED-$n"
+		# Recorded first: a try that fails may still have reached the topic,
+		# so it is tried again until it surely has (copies are harmless).
+		echo "$value" >>"$OUT/poison.tsv"
+		until printf '%s' "$value" | kcat -F "$KAFKA_DIR/kcat.conf" -b "$KAFKA_BOOTSTRAP" -P \
+			-t order-requests -k chaos-poison 2>>"$OUT/run.log"; do
+			sleep 1
+		done
+		log "poison record $value on order-requests"
+	done
+}
+
 # --- the run -----------------------------------------------------------------
 t_start=$(now_ms)
 GATEWAY_URLS=$(for g in $GATEWAYS; do
@@ -208,6 +222,8 @@ fault_end=$((t_start + (DURATION - 10) * 1000))
 kill_loop "$fault_end" &
 LOOPS=$!
 infra_loop "$fault_end" &
+LOOPS="$LOOPS $!"
+poison_loop "$fault_end" &
 LOOPS="$LOOPS $!"
 wait $LOOPS || true
 LOOPS=
