@@ -112,6 +112,8 @@ if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
 		run_suite "$(basename "$bin")" "$bin"
 	done
 	run_plain new-service bash tests/new-service/check.sh
+	# Every check of check-invariants fails on its violation, planted.
+	BUILD_DIR=$BUILD_DIR run_plain checker bash tests/checker/check.sh
 	if [ "$WHAT" = all ]; then
 		# valgrind's memcheck on a build without sanitizers: the unit tests, and the
 		# plumbing suites with their daemons under valgrind. Any error fails the run.
@@ -149,6 +151,15 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 	fi
 	BUILD_DIR=$BUILD_DIR run_plain secrets bash tests/secrets/check.sh
 	bash deploy/local/daemons.sh stop
+	if [ "$WHAT" = all ]; then
+		# The saga under crashes and freezes (two instances of every daemon,
+		# every kind of fault at least once), then a replay of every topic
+		# that must change nothing. make chaos runs the long ones.
+		BUILD_DIR=$BUILD_DIR SEED=${CHAOS_SEED:-1} RATE=${CHAOS_RATE:-25} DURATION=${CHAOS_DURATION:-120} \
+			FREEZE_S=10-12 run_plain chaos bash tests/chaos/run.sh
+		BUILD_DIR=$BUILD_DIR DAEMON_INSTANCES=2 run_plain replay bash tests/chaos/replay.sh
+		bash deploy/local/daemons.sh stop
+	fi
 	# A daemon that exited with a sanitizer report fails the run.
 	# Every daemon's log (the stack's and the integration tests'), not the test logs.
 	if ls .run/logs/*.log | grep -v '/test-' | xargs grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'; then

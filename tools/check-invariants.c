@@ -259,23 +259,28 @@ static void check_charges(PGconn *pay, json_t *orders)
 {
 	PGresult *r = query(pay, "SELECT p.order_id, p.status, p.amount_cents, count(f.refund_id)"
 	                         " FROM payments p LEFT JOIN refunds f USING (payment_id)"
-	                         " GROUP BY p.order_id, p.status, p.amount_cents");
+	                         " GROUP BY p.payment_id, p.order_id, p.status, p.amount_cents");
 	json_t *charged = json_object();
-	long bad = 0, refunds_wrong = 0, unknown = 0;
+	long bad = 0, refunds_wrong = 0, unknown = 0, twice = 0;
 	const char *key;
 	json_t *o;
 	const char *example = NULL;
 
 	for (int i = 0; i < PQntuples(r); i++) {
-		const char *st = PQgetvalue(r, i, 1);
+		const char *st = PQgetvalue(r, i, 1), *order = PQgetvalue(r, i, 0);
 		long long refunds = strtoll(PQgetvalue(r, i, 3), NULL, 10);
 		long long net = !strcmp(st, "CHARGED") ? strtoll(PQgetvalue(r, i, 2), NULL, 10) : 0;
+		json_t *before = json_object_get(charged, order);
 
 		if (refunds != (!strcmp(st, "REFUNDED") ? 1 : 0))
 			refunds_wrong++;
-		if (!json_object_get(orders, PQgetvalue(r, i, 0)))
+		if (!json_object_get(orders, order))
 			unknown++;
-		json_object_set_new(charged, PQgetvalue(r, i, 0), json_integer(net));
+		if (before) { /* a second payment for one order: never */
+			twice++;
+			net += json_integer_value(before);
+		}
+		json_object_set_new(charged, order, json_integer(net));
 	}
 	json_object_foreach (orders, key, o) {
 		const char *st = json_string_value(json_object_get(o, "status"));
@@ -289,11 +294,11 @@ static void check_charges(PGconn *pay, json_t *orders)
 			example = example ? example : key;
 		}
 	}
-	if (bad || refunds_wrong || unknown)
+	if (bad || refunds_wrong || unknown || twice)
 		report(false, "charges",
 		       "%ld orders with a wrong net charge (e.g. %s), %ld payments with a refund "
-		       "that does not match, %ld payments for unknown orders",
-		       bad, example ? example : "-", refunds_wrong, unknown);
+		       "that does not match, %ld payments for unknown orders, %ld orders paid twice",
+		       bad, example ? example : "-", refunds_wrong, unknown, twice);
 	else
 		report(true, "charges",
 		       "%zu orders, %d payments: net charge = total if COMPLETED, 0 if CANCELLED; "

@@ -4,13 +4,13 @@
  * Idempotency-Key, retried with that key on errors and timeouts as a careful
  * client would, and every operation recorded with its outcome.
  *
- * Order i has key chaos-SEED-i and customer chaos-SEED-i (declined-chaos-
- * SEED-i for a payment that is declined), so the judge (chaos-judge) finds
- * the orders each key made. The mix, drawn from SEED: most orders complete;
+ * Order i has key chaos-RUN-i and customer chaos-RUN-i (declined-chaos-
+ * RUN-i for a payment that is declined), so the judge (chaos-judge) finds
+ * the orders each key made; RUN names the run (run.sh: seed and time). The mix, drawn from SEED: most orders complete;
  * some are declined, some ask for a product out of stock, some name a
  * product on two lines; some are invalid (a 400 that must create nothing);
  * and after some 202s the same key comes back with another body (a 409 that
- * must create nothing, customer chaos-SEED-i-x).
+ * must create nothing, customer chaos-RUN-i-x).
  *
  * An attempt ends in 202 (accepted: done), another 4xx but 429 (rejected:
  * done), 429 or 5xx (retried), or no answer: refused, reset or timed out
@@ -44,7 +44,7 @@
 #define MAX_GATEWAYS 8
 
 struct chaos_cfg {
-	char *gateways, *api_key, *out_dir;
+	char *gateways, *api_key, *out_dir, *run;
 	long seed, rate, duration, workers, timeout_ms, give_up_s, products;
 };
 
@@ -55,6 +55,8 @@ static const struct config_var vars[] = {
         CONFIG_STR("OUT_DIR", ".run/chaos/latest", struct chaos_cfg, out_dir,
                    "where history.tsv goes"),
         CONFIG_INT("SEED", "1", 0, 2147483647L, struct chaos_cfg, seed, "the run's seed"),
+        CONFIG_STR("RUN", "1", struct chaos_cfg, run,
+                   "the run's name, in every key and customer id (no '-')"),
         CONFIG_INT("RATE", "50", 1, 10000, struct chaos_cfg, rate, "orders per second"),
         CONFIG_INT("DURATION", "120", 1, 86400, struct chaos_cfg, duration, "seconds of orders"),
         CONFIG_INT("WORKERS", "48", 1, MAX_WORKERS, struct chaos_cfg, workers,
@@ -127,8 +129,8 @@ static void order_body(long i, enum kind k, bool other, char *body, size_t size)
 	long p = 1 + (long)(draw(i, 1) % (unsigned long long)cfg.products);
 	long q = 1 + (long)(draw(i, 2) % 3);
 
-	snprintf(customer, sizeof(customer), "%schaos-%ld-%ld%s",
-	         k == K_DECLINED ? "declined-" : "", cfg.seed, i, other ? "-x" : "");
+	snprintf(customer, sizeof(customer), "%schaos-%s-%ld%s",
+	         k == K_DECLINED ? "declined-" : "", cfg.run, i, other ? "-x" : "");
 	if (k == K_STOCK)
 		snprintf(items, sizeof(items), "{\"product_id\":\"p-sold-out\",\"quantity\":1}");
 	else if (k == K_TWO_LINES)
@@ -151,7 +153,7 @@ static void record(long i, enum kind k, bool other, int attempt, const char *out
                    const char *order_id)
 {
 	pthread_mutex_lock(&history_lock);
-	fprintf(history, "%lld\t%ld\tchaos-%ld-%ld\t%s\t%d\t%s\t%d\t%s\n", wall_ms(), i, cfg.seed,
+	fprintf(history, "%lld\t%ld\tchaos-%s-%ld\t%s\t%d\t%s\t%d\t%s\n", wall_ms(), i, cfg.run,
 	        i, other ? "reused-body" : kind_names[k], attempt, outcome, status, order_id);
 	pthread_mutex_unlock(&history_lock);
 }
@@ -188,8 +190,8 @@ static int send_order(struct conn *c, long i, enum kind k, bool other, char *ord
 	int status = -1;
 
 	order_body(i, k, other, body, sizeof(body));
-	snprintf(headers, sizeof(headers), "%sIdempotency-Key: chaos-%ld-%ld\r\n", auth_header,
-	         cfg.seed, i);
+	snprintf(headers, sizeof(headers), "%sIdempotency-Key: chaos-%s-%ld\r\n", auth_header,
+	         cfg.run, i);
 	strcpy(order_id, "-");
 	for (int a = 1;; a++) {
 		const char *outcome, *id;

@@ -33,8 +33,7 @@
 #include "log.h"
 
 struct judge_cfg {
-	char *order_db, *out_dir;
-	long seed;
+	char *order_db, *out_dir, *run;
 };
 
 static const struct config_var vars[] = {
@@ -42,7 +41,7 @@ static const struct config_var vars[] = {
                       "the orders database, read-only"),
         CONFIG_STR("OUT_DIR", ".run/chaos/latest", struct judge_cfg, out_dir,
                    "the run's files (history.tsv, faults.tsv, poison.tsv, dlq.tsv)"),
-        CONFIG_INT("SEED", "1", 0, 2147483647L, struct judge_cfg, seed, "the run's seed"),
+        CONFIG_STR("RUN", "1", struct judge_cfg, run, "the run's name (chaos-client's RUN)"),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -72,7 +71,7 @@ static void violation(const char *what, long i, const char *fmt, ...)
 	va_list ap;
 
 	if (++violations <= 20) {
-		printf("VIOLATION %-10s chaos-%ld-%ld: ", what, cfg.seed, i);
+		printf("VIOLATION %-10s chaos-%s-%ld: ", what, cfg.run, i);
 		va_start(ap, fmt);
 		vprintf(fmt, ap);
 		va_end(ap);
@@ -156,7 +155,7 @@ static void read_history(void)
 		die("history.tsv: no end line (did chaos-client finish?)");
 }
 
-/* The key index of a chaos customer ("[declined-]chaos-SEED-I[-x]"), or -1. */
+/* The key index of a chaos customer ("[declined-]chaos-RUN-I[-x]"), or -1. */
 static long key_of(const char *customer, bool *other)
 {
 	char prefix[48];
@@ -166,7 +165,7 @@ static long key_of(const char *customer, bool *other)
 
 	if (!strncmp(p, "declined-", 9))
 		p += 9;
-	snprintf(prefix, sizeof(prefix), "chaos-%ld-", cfg.seed);
+	snprintf(prefix, sizeof(prefix), "chaos-%s-", cfg.run);
 	if (strncmp(p, prefix, strlen(prefix)) != 0)
 		return -1;
 	i = strtol(p + strlen(prefix), &end, 10);
@@ -196,7 +195,7 @@ static long long *judge_orders(PGconn *db, long *n)
 	long long *done;
 	long strays = 0, count = 0;
 
-	snprintf(like, sizeof(like), "%%chaos-%ld-%%", cfg.seed);
+	snprintf(like, sizeof(like), "%%chaos-%s-%%", cfg.run);
 	r = PQexecParams(db,
 	                 "SELECT order_id, customer_id, status,"
 	                 " (extract(epoch FROM updated_at) * 1000)::bigint FROM orders"

@@ -214,7 +214,9 @@ GATEWAY_URLS=$(for g in $GATEWAYS; do
 	[ "$g" = gateway ] || port=$((GATEWAY_PORT + ${g#gateway-} - 1))
 	printf 'http://127.0.0.1:%s,' "$port"
 done)
-SEED=$SEED RATE=$RATE DURATION=$DURATION OUT_DIR=$OUT GATEWAY_URLS=${GATEWAY_URLS%,} \
+# Keys and customers carry the run's name: runs never see each other's orders.
+RUN_NAME=$SEED.$(date +%s)
+SEED=$SEED RUN=$RUN_NAME RATE=$RATE DURATION=$DURATION OUT_DIR=$OUT GATEWAY_URLS=${GATEWAY_URLS%,} \
 	"$BUILD_DIR/bin/chaos-client" >"$OUT/client.log" 2>&1 &
 CLIENT=$!
 # Faults stop 10 s before the orders do: the last ones have time to heal.
@@ -250,7 +252,7 @@ if CHECK_SETTLE_S=120 "$BUILD_DIR/bin/check-invariants" >"$OUT/invariants.txt" 2
 passed=$((passed + $(grep -c '^ok ' "$OUT/invariants.txt" || true)))
 failed=$((failed + $(grep -c '^FAIL' "$OUT/invariants.txt" || true)))
 grep -q 'check-invariants: 0 violated' "$OUT/invariants.txt" || failed=$((failed + 1))
-if SEED=$SEED OUT_DIR=$OUT "$BUILD_DIR/bin/chaos-judge" >"$OUT/judge.txt" 2>&1; then
+if RUN=$RUN_NAME OUT_DIR=$OUT "$BUILD_DIR/bin/chaos-judge" >"$OUT/judge.txt" 2>&1; then
 	passed=$((passed + 1))
 else
 	failed=$((failed + 1))
