@@ -30,7 +30,8 @@ struct consumer {
 	bool rebalanced; /* set by the rebalance callback: the batch in hand is void */
 	bool rewound;    /* consumer_rewind moved the positions: so is the batch */
 	bool paused;
-	int batch_n, unapplied; /* the batch in hand, and how many of it are not stored */
+	int batch_n, unapplied;    /* the batch in hand, and how many of it are not stored */
+	rd_kafka_message_t *carry; /* a message polled while waiting: the next batch's first */
 	long long next_watch_ms, progress_ms, stall_logged_ms;
 	const struct consumer_item *stuck; /* the item a retry is waiting on */
 	char stuck_why[256];
@@ -75,10 +76,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		if (c->ap.assigned)
 			assign_from_store(c, parts);
 		rd_kafka_assign(rk, parts);
+		/* librdkafka keeps a partition's pause across its revocation: one
+		 * paused for a retry would come back paused, and stay so. */
+		rd_kafka_resume_partitions(rk, parts);
 		LOG(INFO, "group %s: %d partitions assigned", c->group, parts->cnt);
 	} else {
 		/* Offsets stored so far belong to applied batches. */
 		rd_kafka_commit(rk, NULL, 0);
+		rd_kafka_resume_partitions(rk, parts);
 		rd_kafka_assign(rk, NULL);
 		LOG(INFO, "group %s: partitions revoked", c->group);
 	}
@@ -185,7 +190,12 @@ static int gather(struct consumer *c, int timeout_ms)
 
 	while (n < c->batch_max) {
 		int wait = n == 0 ? timeout_ms : (int)(deadline - clock_mono_ms());
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, wait > 0 ? wait : 0);
+		rd_kafka_message_t *m = c->carry;
+
+		if (m) /* polled during a retry's wait, after the batch it was in */
+			c->carry = NULL;
+		else
+			m = rd_kafka_consumer_poll(c->rk, wait > 0 ? wait : 0);
 
 		if (c->rebalanced) {
 			/* The assignment changed during this poll: what was gathered
@@ -381,6 +391,23 @@ static void watch(struct consumer *c)
 	}
 }
 
+/* Moves m's partition back to m, so that m comes again (a message that
+ * cannot be kept for the next batch must not be skipped). */
+static void unread(struct consumer *c, const rd_kafka_message_t *m)
+{
+	rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_error_t *error;
+
+	kafka_position_add(at, m, false);
+	if ((error = rd_kafka_seek_partitions(c->rk, at, 5000))) {
+		LOG(WARN, "group %s: could not move %s [%d] back to %lld: %s", c->group,
+		    rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+		    rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	rd_kafka_topic_partition_list_destroy(at);
+}
+
 /* Sleeps ms while keeping the group membership alive (paused partitions). */
 static void backoff(struct consumer *c, int ms)
 {
@@ -389,7 +416,15 @@ static void backoff(struct consumer *c, int ms)
 	while (!signals_stopping() && !c->rebalanced && !c->rewound && clock_mono_ms() < until) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 50);
 
-		/* Paused partitions deliver nothing; anything else is an error event. */
+		/* Paused partitions deliver nothing, but partitions assigned during
+		 * this poll do: such a message is kept for the next batch, never
+		 * dropped (its position has moved past it). The wait ends with it. */
+		if (m && !m->err && !c->carry) {
+			c->carry = m;
+			break;
+		}
+		if (m && !m->err)
+			unread(c, m);
 		if (m)
 			rd_kafka_message_destroy(m);
 		watch(c);
@@ -561,8 +596,7 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 		store_offsets(c, 0, n); /* nothing here for this service: only the offsets move */
 	else
 		apply_batch(c, n);
-	if (!c->rebalanced)
-		pause_all(c, false);
+	pause_all(c, false);
 	c->stuck = NULL;
 	c->batch_n = c->unapplied = 0;
 	for (int i = 0; i < n; i++)
@@ -573,7 +607,7 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 int consumer_rewind(struct consumer *c, char *errstr, size_t errstr_size)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
-	rd_kafka_error_t *error;
+	rd_kafka_resp_err_t err;
 	int rc;
 
 	if (!c->ap.assigned)
@@ -583,13 +617,18 @@ int consumer_rewind(struct consumer *c, char *errstr, size_t errstr_size)
 		return ERR_RETRY;
 	}
 	rc = parts->cnt > 0 ? c->ap.assigned(c->ap.ctx, parts, errstr, errstr_size) : 0;
-	if (rc == 0 && parts->cnt > 0 && (error = rd_kafka_seek_partitions(c->rk, parts, 5000))) {
-		snprintf(errstr, errstr_size, "could not seek: %s", rd_kafka_error_string(error));
-		rd_kafka_error_destroy(error);
+	/* The same partitions assigned again, at the store's offsets: their
+	 * fetchers start over there, unpaused (a seek of paused partitions was
+	 * seen to leave them fetching nothing). */
+	if (rc == 0 && parts->cnt > 0 && (err = rd_kafka_assign(c->rk, parts)) != 0) {
+		snprintf(errstr, errstr_size, "could not assign again: %s", rd_kafka_err2str(err));
 		rc = ERR_RETRY;
 	}
+	if (rc == 0 && parts->cnt > 0)
+		rd_kafka_resume_partitions(c->rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
 	if (rc == 0) {
+		c->paused = false;
 		c->rewound = true;
 		LOG(INFO, "group %s: rewound to the offsets its store keeps", c->group);
 	}
@@ -605,6 +644,8 @@ void consumer_free(struct consumer *c)
 		rd_kafka_consumer_close(c->rk);
 		rd_kafka_destroy(c->rk);
 	}
+	if (c->carry)
+		rd_kafka_message_destroy(c->carry);
 	free(c->items);
 	free(c->dlq_topic);
 	free(c->group);

@@ -130,8 +130,8 @@ int consumer_poll_once(struct consumer *c, int timeout_ms);
 /*
  * For an applier whose store may have lost its last batches (it came back
  * after a crash): asks the applier where the assigned partitions start, as
- * on assignment, and seeks there; the batch in hand is dropped and read
- * again from there. Call from the applier (within consumer_poll_once) or
+ * on assignment, and assigns them again from there; the batch in hand is
+ * dropped and read again from there. Call from the applier (within consumer_poll_once) or
  * between polls. 0, or ERR_RETRY.
  */
 int consumer_rewind(struct consumer *c, char *errstr, size_t errstr_size) WARN_UNUSED;

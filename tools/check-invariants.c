@@ -297,7 +297,8 @@ static void check_charges(PGconn *pay, json_t *orders)
 	if (bad || refunds_wrong || unknown || twice)
 		report(false, "charges",
 		       "%ld orders with a wrong net charge (e.g. %s), %ld payments with a refund "
-		       "that does not match, %ld payments for unknown orders, %ld orders paid twice",
+		       "that does not match, %ld payments for unknown orders, %ld orders paid "
+		       "twice",
 		       bad, example ? example : "-", refunds_wrong, unknown, twice);
 	else
 		report(true, "charges",

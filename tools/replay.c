@@ -145,7 +145,8 @@ static void digest_database(const char *prefix, const char *dbname)
 		PGresult *r;
 
 		snprintf(sql, sizeof(sql),
-		         "SELECT count(*), coalesce(encode(sha256(convert_to(string_agg(md5(t::text),"
+		         "SELECT count(*), "
+		         "coalesce(encode(sha256(convert_to(string_agg(md5(t::text),"
 		         " ',' ORDER BY md5(t::text)), 'UTF8')), 'hex'), '-') FROM %s t",
 		         PQgetvalue(tables, i, 0));
 		r = PQexec(c, sql);
@@ -212,7 +213,8 @@ static void digest_key(redisContext *rc, struct digest *d, const char *key)
 			size_t il = 0, ic = 0;
 
 			for (size_t k = 0; k < step; k++)
-				append(&item, &il, &ic, v->element[i + k]->str, v->element[i + k]->len);
+				append(&item, &il, &ic, v->element[i + k]->str,
+				       v->element[i + k]->len);
 			if (ordered)
 				append(&buf, &len, &cap, item, il);
 			else
@@ -270,12 +272,14 @@ static long long topic_end(rd_kafka_t *rk, const char *topic)
 
 	if (err || md->topic_cnt != 1 || md->topics[0].err)
 		die("topic %s: %s", topic,
-		    rd_kafka_err2str(err ? err : md->topic_cnt ? md->topics[0].err : err));
+		    rd_kafka_err2str(err             ? err
+		                     : md->topic_cnt ? md->topics[0].err
+		                                     : err));
 	for (int p = 0; p < md->topics[0].partition_cnt; p++) {
 		int64_t lo, hi;
 
-		err = rd_kafka_query_watermark_offsets(rk, topic, md->topics[0].partitions[p].id, &lo,
-		                                       &hi, 10000);
+		err = rd_kafka_query_watermark_offsets(rk, topic, md->topics[0].partitions[p].id,
+		                                       &lo, &hi, 10000);
 		if (err)
 			die("topic %s [%d]: %s", topic, p, rd_kafka_err2str(err));
 		end += hi;

@@ -23,8 +23,9 @@ KAFKA_DIR=$RUN_DIR/kafka
 # 1 (the default): one combined broker and controller. 3: three KRaft nodes,
 # node N on KAFKA_PORT + 10 * (N - 1) (and the same for the controller and
 # TLS ports), replication factor 3, min.insync.replicas 2, no unclean
-# leader election. Each mode is its own cluster (a stack is made in one).
-KAFKA_BROKERS=${KAFKA_BROKERS:-1}
+# leader election. Each mode is its own cluster: a stack is made in one, and
+# later commands (make down, make test, ...) follow what it was made with.
+KAFKA_BROKERS=${KAFKA_BROKERS:-$(cat "$KAFKA_DIR/brokers" 2>/dev/null || echo 1)}
 case $KAFKA_BROKERS in
 1 | 3) ;;
 *) echo "KAFKA_BROKERS must be 1 or 3, not '$KAFKA_BROKERS'" >&2; exit 2 ;;

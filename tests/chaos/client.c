@@ -129,8 +129,8 @@ static void order_body(long i, enum kind k, bool other, char *body, size_t size)
 	long p = 1 + (long)(draw(i, 1) % (unsigned long long)cfg.products);
 	long q = 1 + (long)(draw(i, 2) % 3);
 
-	snprintf(customer, sizeof(customer), "%schaos-%s-%ld%s",
-	         k == K_DECLINED ? "declined-" : "", cfg.run, i, other ? "-x" : "");
+	snprintf(customer, sizeof(customer), "%schaos-%s-%ld%s", k == K_DECLINED ? "declined-" : "",
+	         cfg.run, i, other ? "-x" : "");
 	if (k == K_STOCK)
 		snprintf(items, sizeof(items), "{\"product_id\":\"p-sold-out\",\"quantity\":1}");
 	else if (k == K_TWO_LINES)
@@ -153,8 +153,8 @@ static void record(long i, enum kind k, bool other, int attempt, const char *out
                    const char *order_id)
 {
 	pthread_mutex_lock(&history_lock);
-	fprintf(history, "%lld\t%ld\tchaos-%s-%ld\t%s\t%d\t%s\t%d\t%s\n", wall_ms(), i, cfg.run,
-	        i, other ? "reused-body" : kind_names[k], attempt, outcome, status, order_id);
+	fprintf(history, "%lld\t%ld\tchaos-%s-%ld\t%s\t%d\t%s\t%d\t%s\n", wall_ms(), i, cfg.run, i,
+	        other ? "reused-body" : kind_names[k], attempt, outcome, status, order_id);
 	pthread_mutex_unlock(&history_lock);
 }
 

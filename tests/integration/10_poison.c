@@ -308,3 +308,42 @@ Test(poison, a_rebalance_while_a_batch_is_gathered_loses_nothing, .timeout = 180
 	support_service_stop(&second);
 	support_service_stop(&s.t);
 }
+
+/*
+ * A rebalance while the partitions are paused for a retry: librdkafka keeps
+ * a partition's pause across its revocation, so a partition assigned back
+ * to the same consumer came back paused, and nothing resumed it (found by
+ * the chaos run: orders accepted, never created, their partitions still).
+ */
+Test(poison, a_rebalance_during_a_retry_leaves_no_partition_paused, .timeout = 180)
+{
+	struct scene s;
+	struct service_proc second;
+	const char *extra[] = {"CONSUMER_STALL_S=1", NULL};
+	char prefix[160], like[200];
+
+	scene_start(&s);
+	support_unique(s.topic, sizeof(s.topic), "it-poison-paused");
+	support_create_topic(s.topic, 2);
+	for (int k = 0; k < 8; k++) {
+		char key[16], order[200];
+
+		snprintf(prefix, sizeof(prefix), "%s-k%d", s.prefix, k);
+		snprintf(order, sizeof(order), "%s-0", prefix);
+		refuse(order, "40001");
+		snprintf(key, sizeof(key), "key-%d", k);
+		support_produce_events_keyed(support_codec(), s.topic, prefix, 1, key);
+	}
+	scene_run(&s, extra);
+	sleep(3); /* both partitions: applied, refused, paused for the retry */
+	support_template_start(&second, support_env("TEST_DATABASE_URL"), 19199, s.group, s.topic,
+	                       NULL, extra);
+	sleep(8); /* the rebalance revoked them paused; one came back */
+	snprintf(like, sizeof(like), "%s-%%", s.prefix);
+	sql("DELETE FROM it_refusals WHERE order_id LIKE $1", (const char *[]){like}, 1);
+	wait_effects(s.prefix, 8);
+	cr_expect_eq(effects_like(s.prefix), 8, "a partition stayed paused after the rebalance");
+	cr_expect_eq(wait_caught_up(s.group, 20000), 0);
+	support_service_stop(&second);
+	support_service_stop(&s.t);
+}
