@@ -292,7 +292,7 @@ static long long topic_end(rd_kafka_t *rk, const char *topic)
 static void digest_topics(rd_kafka_t *rk, char (*groups)[MANIFEST_NAME_MAX], int n_groups)
 {
 	FILE *f = fopen(cfg.topics, "r");
-	char line[1024], topic[MANIFEST_NAME_MAX + 8];
+	char line[1024], topic[256];
 
 	if (!f)
 		die("%s: cannot read", cfg.topics);

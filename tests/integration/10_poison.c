@@ -267,6 +267,21 @@ Test(poison, undecodable_values_and_a_1_mib_one_are_dead_lettered, .timeout = 12
 	support_service_stop(&s.t);
 }
 
+/* n events on n keys (so on every partition of a small topic), each refused
+ * with a transient error until the test deletes its refusal. */
+static void produce_refused(const struct scene *s, int n)
+{
+	for (int k = 0; k < n; k++) {
+		char key[16], prefix[160], order[200];
+
+		snprintf(prefix, sizeof(prefix), "%s-k%d", s->prefix, k);
+		snprintf(order, sizeof(order), "%s-0", prefix);
+		refuse(order, "40001");
+		snprintf(key, sizeof(key), "key-%d", k);
+		support_produce_events_keyed(support_codec(), s->topic, prefix, 1, key);
+	}
+}
+
 /*
  * A rebalance while a batch is being gathered: the messages gathered before
  * it belong to the old assignment. A consumer that kept them, failed to apply
@@ -280,21 +295,12 @@ Test(poison, a_rebalance_while_a_batch_is_gathered_loses_nothing, .timeout = 180
 	struct scene s;
 	struct service_proc second;
 	const char *extra[] = {"CONSUMER_WAIT_MS=10000", "CONSUMER_STALL_S=1", NULL};
-	char prefix[160], like[200];
+	char like[200];
 
 	scene_start(&s);
 	support_unique(s.topic, sizeof(s.topic), "it-poison-rebalance");
 	support_create_topic(s.topic, 2); /* one partition for each instance */
-	/* Every event fails (transient) until the refusals go. */
-	for (int k = 0; k < 8; k++) {
-		char key[16], order[200];
-
-		snprintf(prefix, sizeof(prefix), "%s-k%d", s.prefix, k);
-		snprintf(order, sizeof(order), "%s-0", prefix);
-		refuse(order, "40001");
-		snprintf(key, sizeof(key), "key-%d", k);
-		support_produce_events_keyed(support_codec(), s.topic, prefix, 1, key);
-	}
+	produce_refused(&s, 8);
 	scene_run(&s, extra);
 	sleep(1); /* it has its batch and waits up to 10 s for more */
 	support_template_start(&second, support_env("TEST_DATABASE_URL"), 19199, s.group, s.topic,
@@ -320,20 +326,12 @@ Test(poison, a_rebalance_during_a_retry_leaves_no_partition_paused, .timeout = 1
 	struct scene s;
 	struct service_proc second;
 	const char *extra[] = {"CONSUMER_STALL_S=1", NULL};
-	char prefix[160], like[200];
+	char like[200];
 
 	scene_start(&s);
 	support_unique(s.topic, sizeof(s.topic), "it-poison-paused");
 	support_create_topic(s.topic, 2);
-	for (int k = 0; k < 8; k++) {
-		char key[16], order[200];
-
-		snprintf(prefix, sizeof(prefix), "%s-k%d", s.prefix, k);
-		snprintf(order, sizeof(order), "%s-0", prefix);
-		refuse(order, "40001");
-		snprintf(key, sizeof(key), "key-%d", k);
-		support_produce_events_keyed(support_codec(), s.topic, prefix, 1, key);
-	}
+	produce_refused(&s, 8);
 	scene_run(&s, extra);
 	sleep(3); /* both partitions: applied, refused, paused for the retry */
 	support_template_start(&second, support_env("TEST_DATABASE_URL"), 19199, s.group, s.topic,
