@@ -156,7 +156,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 		# every kind of fault at least once), then a replay of every topic
 		# that must change nothing. make chaos runs the long ones.
 		BUILD_DIR=$BUILD_DIR SEED=${CHAOS_SEED:-1} RATE=${CHAOS_RATE:-25} DURATION=${CHAOS_DURATION:-120} \
-			FREEZE_S=10-12 run_plain chaos bash tests/chaos/run.sh
+			FREEZE_S=10-12 INFRA_GAP_S=2-4 REQUIRE_ALL=1 run_plain chaos bash tests/chaos/run.sh
 		BUILD_DIR=$BUILD_DIR DAEMON_INSTANCES=2 run_plain replay bash tests/chaos/replay.sh
 		bash deploy/local/daemons.sh stop
 	fi

@@ -17,7 +17,9 @@
 # Usage: tests/chaos/run.sh   with SEED (1), RATE (50), DURATION (120 s),
 #   FAULTS (all, or a comma list of: kill-daemon kill-gateway kill-broker
 #   freeze-postgres freeze-broker freeze-redis stop-postgres kill-redis
-#   poison), FREEZE_S (10-30: the range of a freeze), BUILD_DIR.
+#   poison), FREEZE_S (10-30: the range of a freeze), INFRA_GAP_S (3-6: the
+#   pause between two infrastructure faults), REQUIRE_ALL (1: fail unless
+#   every kind was injected), BUILD_DIR.
 # Ends with "chaos: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +31,9 @@ RATE=${RATE:-50}
 DURATION=${DURATION:-120}
 FAULTS=${FAULTS:-all}
 FREEZE_S=${FREEZE_S:-10-30}
+INFRA_GAP_S=${INFRA_GAP_S:-3-6}
+# 1: every kind of fault must have been injected (make test's short run).
+REQUIRE_ALL=${REQUIRE_ALL:-0}
 OUT=$RUN_DIR/chaos/seed-$SEED-$(date +%Y%m%d-%H%M%S)
 export DAEMON_INSTANCES=2 BUILD_DIR
 RANDOM=$SEED
@@ -90,12 +95,16 @@ restart() { bash deploy/local/daemons.sh start "$1" >>"$OUT/restarts.log" 2>&1 |
 
 # --- loop 1: SIGKILL a daemon instance every few seconds --------------------
 kill_loop() {
-	local end=$1 victim kind pidfile t0
+	local end=$1 victim kind pidfile t0 n=0
 	RANDOM=$((SEED * 7 + 1))
 	while [ "$(now_ms)" -lt "$end" ]; do
 		sleep "$(rand 3 8)"
+		n=$((n + 1))
 		# shellcheck disable=SC2086 # a list of names
 		victim=$(pick $INSTANCES)
+		# Every fifth one (the second first) is a gateway.
+		# shellcheck disable=SC2086
+		[ $((n % 5)) != 2 ] || victim=$(pick $GATEWAYS)
 		kind=kill-daemon
 		[[ $victim = gateway* ]] && kind=kill-gateway
 		enabled "$kind" || continue
@@ -180,7 +189,7 @@ infra_loop() {
 				t=${kinds[j]} kinds[j]=${kinds[k]} kinds[k]=$t
 			done
 		fi
-		sleep "$(rand 3 6)"
+		sleep "$(rand "${INFRA_GAP_S%-*}" "${INFRA_GAP_S#*-}")"
 		[ "$(now_ms)" -lt "$end" ] || break
 		infra_fault "${kinds[$((i % ${#kinds[@]}))]}"
 		i=$((i + 1))
@@ -247,6 +256,19 @@ for g in $KAFKA_PRINCIPALS; do
 done
 passed=0
 failed=0
+if [ "$REQUIRE_ALL" = 1 ]; then
+	missing=
+	for kind in kill-daemon kill-gateway kill-broker freeze-postgres freeze-broker freeze-redis stop-postgres kill-redis; do
+		enabled "$kind" && ! grep -q "^$kind	" "$OUT/faults.tsv" && missing+=" $kind"
+	done
+	enabled poison && [ "$(wc -l <"$OUT/poison.tsv")" -eq 0 ] && missing+=" poison"
+	if [ -n "$missing" ]; then
+		log "not injected in this run's time:$missing"
+		failed=$((failed + 1))
+	else
+		passed=$((passed + 1))
+	fi
+fi
 # Accepted orders must all be terminal within 120 s of the end.
 if CHECK_SETTLE_S=120 "$BUILD_DIR/bin/check-invariants" >"$OUT/invariants.txt" 2>&1; then :; fi
 passed=$((passed + $(grep -c '^ok ' "$OUT/invariants.txt" || true)))
