@@ -327,7 +327,13 @@ start() {
 
 stop() {
 	local n
-	for n in $(seq "$KAFKA_BROKERS" -1 1); do
+	# All at once: a node stopped after the others lost its quorum would
+	# wait for it until killed.
+	for n in $(seq 1 "$KAFKA_BROKERS"); do
+		node "$n"
+		! pid_alive "$PIDFILE" || kill "$(head -n 1 "$PIDFILE")" 2>/dev/null || true
+	done
+	for n in $(seq 1 "$KAFKA_BROKERS"); do
 		node "$n"
 		stop_pidfile "kafka node $n" "$PIDFILE"
 	done
