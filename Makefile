@@ -53,6 +53,7 @@ INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(B)/tests/bin/%)
 E2E_SRC := $(sort $(wildcard tests/e2e/[0-9]*.c))
 E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
+CHAOS_BINS := $(B)/bin/chaos-client $(B)/bin/chaos-judge
 
 .PHONY: all build tests chaos replay clean schemas-check fuzz bench bench-plumbing loadtest compose-check compose-env compose-images compose-test new-service install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
@@ -113,8 +114,8 @@ $(B)/bin/testd: $(B)/tests/testd/testd.o $(B)/services/template/template.o \
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
-# The chaos run's clients and judge (tests/chaos/run.sh).
-CHAOS_BINS := $(B)/bin/chaos-client $(B)/bin/chaos-judge
+# The chaos run's clients and judge (tests/chaos/run.sh); CHAOS_BINS is set
+# above, before the rules that need it.
 $(B)/bin/chaos-client: $(B)/tests/chaos/client.o $(B)/tests/load/httpc.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)

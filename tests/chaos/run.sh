@@ -44,8 +44,9 @@ ln -sfn "$(basename "$OUT")" "$RUN_DIR/chaos/latest"
 : >"$OUT/poison.tsv"
 log() { printf '[chaos %s] %s\n' "$(date +%T)" "$*" | tee -a "$OUT/run.log"; }
 now_ms() { date +%s%3N; }
-# rand LO HI: a seeded integer in [LO, HI].
-rand() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
+# rand LO HI: a seeded integer in [LO, HI], in R. (Not in $(...): a
+# subshell's RANDOM does not advance the caller's, so every draw would repeat.)
+rand() { R=$(($1 + RANDOM % ($2 - $1 + 1))); }
 enabled() { [ "$FAULTS" = all ] || [[ ",$FAULTS," = *",$1,"* ]]; }
 fault() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$OUT/faults.tsv"; }
 
@@ -58,10 +59,10 @@ broker_pids() {
 	local n
 	for n in $(seq 1 "$KAFKA_BROKERS"); do bash deploy/local/kafka.sh pid "$n" 2>/dev/null || true; done
 }
-# pick WORD...: one of the words, drawn from the seeded RANDOM.
+# pick WORD...: one of the words, drawn from the seeded RANDOM, in R.
 pick() {
 	local words=("$@")
-	echo "${words[RANDOM % ${#words[@]}]}"
+	R=${words[RANDOM % ${#words[@]}]}
 }
 
 # Whatever happens to this script, nothing stays frozen.
@@ -98,13 +99,15 @@ kill_loop() {
 	local end=$1 victim kind pidfile t0 n=0
 	RANDOM=$((SEED * 7 + 1))
 	while [ "$(now_ms)" -lt "$end" ]; do
-		sleep "$(rand 3 8)"
+		rand 3 8
+		sleep "$R"
 		n=$((n + 1))
 		# shellcheck disable=SC2086 # a list of names
-		victim=$(pick $INSTANCES)
+		pick $INSTANCES
+		victim=$R
 		# Every fifth one (the second first) is a gateway.
 		# shellcheck disable=SC2086
-		[ $((n % 5)) != 2 ] || victim=$(pick $GATEWAYS)
+		[ $((n % 5)) != 2 ] || { pick $GATEWAYS && victim=$R; }
 		kind=kill-daemon
 		[[ $victim = gateway* ]] && kind=kill-gateway
 		enabled "$kind" || continue
@@ -114,7 +117,8 @@ kill_loop() {
 		kill -KILL "$(cat "$pidfile")"
 		wait_until 10 gone "$pidfile" || true
 		log "SIGKILL $victim"
-		sleep "$(rand 1 4)"
+		rand 1 4
+		sleep "$R"
 		fault "$kind" "$victim" "$t0" "$(now_ms)"
 		restart "$victim" &
 	done
@@ -124,7 +128,8 @@ kill_loop() {
 freeze() { # freeze KIND TARGET PIDS...
 	local kind=$1 target=$2 t0 s
 	shift 2
-	s=$(rand "${FREEZE_S%-*}" "${FREEZE_S#*-}")
+	rand "${FREEZE_S%-*}" "${FREEZE_S#*-}"
+	s=$R
 	t0=$(now_ms)
 	kill -STOP "$@" 2>/dev/null || true
 	log "SIGSTOP $target for $s s"
@@ -140,33 +145,38 @@ infra_fault() {
 	freeze-postgres) freeze "$kind" postgres $(pg_pids) ;;
 	freeze-redis) freeze "$kind" redis "$(cat "$REDIS_DIR/redis.pid")" ;;
 	freeze-broker)
-		n=$(pick $(seq 1 "$KAFKA_BROKERS"))
+		pick $(seq 1 "$KAFKA_BROKERS")
+		n=$R
 		freeze "$kind" "broker-$n" "$(bash deploy/local/kafka.sh pid "$n")" ;;
 	stop-postgres)
 		t0=$(now_ms)
 		bash deploy/local/postgres.sh crash >/dev/null
 		log "postgres stopped (immediate)"
-		sleep "$(rand 2 6)"
+		rand 2 6
+		sleep "$R"
 		fault "$kind" postgres "$t0" "$(now_ms)"
 		bash deploy/local/postgres.sh start >>"$OUT/restarts.log" 2>&1 ;;
 	kill-redis)
 		t0=$(now_ms)
 		kill -KILL "$(cat "$REDIS_DIR/redis.pid")"
 		log "SIGKILL redis"
-		sleep "$(rand 1 4)"
+		rand 1 4
+		sleep "$R"
 		fault "$kind" redis "$t0" "$(now_ms)"
 		bash deploy/local/redis.sh start >>"$OUT/restarts.log" 2>&1 ;;
 	kill-broker)
 		# With three brokers, the leader of a random saga partition.
 		local topic=order-events part
-		part=$(rand 0 $((KAFKA_PARTITIONS - 1)))
+		rand 0 $((KAFKA_PARTITIONS - 1))
+		part=$R
 		n=$(bash deploy/local/kafka.sh leader "$topic" "$part" || true)
 		[ -n "$n" ] || n=1
 		pid=$(bash deploy/local/kafka.sh pid "$n")
 		t0=$(now_ms)
 		kill -KILL "$pid"
 		log "SIGKILL broker $n (leader of $topic/$part)"
-		sleep "$(rand 3 10)"
+		rand 3 10
+		sleep "$R"
 		fault "$kind" "broker-$n" "$t0" "$(now_ms)"
 		bash deploy/local/kafka.sh start-node "$n" >>"$OUT/restarts.log" 2>&1 ||
 			log "broker $n did not come back" ;;
@@ -189,7 +199,8 @@ infra_loop() {
 				t=${kinds[j]} kinds[j]=${kinds[k]} kinds[k]=$t
 			done
 		fi
-		sleep "$(rand "${INFRA_GAP_S%-*}" "${INFRA_GAP_S#*-}")"
+		rand "${INFRA_GAP_S%-*}" "${INFRA_GAP_S#*-}"
+		sleep "$R"
 		[ "$(now_ms)" -lt "$end" ] || break
 		infra_fault "${kinds[$((i % ${#kinds[@]}))]}"
 		i=$((i + 1))
@@ -202,7 +213,8 @@ poison_loop() {
 	RANDOM=$((SEED * 17 + 3))
 	enabled poison || return 0
 	for n in 1 2 3; do
-		sleep "$(rand 2 $(((end - $(now_ms)) / 3000 + 2)))"
+		rand 2 $(((end - $(now_ms)) / 3000 + 2))
+		sleep "$R"
 		value="chaos-poison-$SEED-$n"
 		# Recorded first: a try that fails may still have reached the topic,
 		# so it is tried again until it surely has (copies are harmless).
