@@ -21,4 +21,10 @@
 int manifest_names(const char *path, char (*names)[MANIFEST_NAME_MAX], int max, char *errstr,
                    size_t errstr_size) WARN_UNUSED;
 
+/* The same, and each one's database into databases (may be NULL): "-"
+ * for a service without one. */
+int manifest_services(const char *path, char (*names)[MANIFEST_NAME_MAX],
+                      char (*databases)[MANIFEST_NAME_MAX], int max, char *errstr,
+                      size_t errstr_size) WARN_UNUSED;
+
 #endif

@@ -97,30 +97,20 @@ static void digest_end(struct digest *d, char out[65])
 /* The services with a database: upper-case prefix and database name. */
 static int databases(char (*prefix)[MANIFEST_NAME_MAX], char (*db)[MANIFEST_NAME_MAX])
 {
-	FILE *f = fopen(cfg.manifest, "r");
-	char line[1024];
-	int n = 0;
+	char names[MAX_NAMES][MANIFEST_NAME_MAX], dbs[MAX_NAMES][MANIFEST_NAME_MAX], why[256];
+	int n = manifest_services(cfg.manifest, names, dbs, MAX_NAMES, why, sizeof(why)), k = 0;
 
-	if (!f)
-		die("%s: cannot read", cfg.manifest);
-	while (fgets(line, sizeof(line), f) && n < MAX_NAMES) {
-		char name[MANIFEST_NAME_MAX], dbname[MANIFEST_NAME_MAX];
-		bool seen = false;
-
-		if (sscanf(line, "%63s %63s", name, dbname) != 2 || name[0] == '#' ||
-		    strchr(name, '#') || !strcmp(dbname, "-"))
+	if (n < 0)
+		die("%s", why);
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(dbs[i], "-"))
 			continue;
-		for (char *p = name; *p; p++)
+		for (char *p = names[i]; *p; p++)
 			*p = (char)toupper((unsigned char)*p);
-		for (int i = 0; i < n; i++)
-			seen |= !strcmp(prefix[i], name);
-		if (seen)
-			continue;
-		snprintf(prefix[n], MANIFEST_NAME_MAX, "%s", name);
-		snprintf(db[n++], MANIFEST_NAME_MAX, "%s", dbname);
+		snprintf(prefix[k], MANIFEST_NAME_MAX, "%.63s", names[i]);
+		snprintf(db[k++], MANIFEST_NAME_MAX, "%.63s", dbs[i]);
 	}
-	fclose(f);
-	return n;
+	return k;
 }
 
 static void digest_database(const char *prefix, const char *dbname)
