@@ -283,6 +283,37 @@ static void produce_refused(const struct scene *s, int n)
 }
 
 /*
+ * Two instances of one group on a two-partition topic whose 8 events all
+ * fail (transient) until their refusals go: the first starts alone, the
+ * second joins after join_s (a rebalance), the refusals go after wait_s,
+ * and then every event must have its effect and the group catch up.
+ */
+static void rebalance_scene(const char *topic, const char *const *extra, unsigned join_s,
+                            unsigned wait_s, const char *left_behind)
+{
+	struct scene s;
+	struct service_proc second;
+	char like[200];
+
+	scene_start(&s);
+	support_unique(s.topic, sizeof(s.topic), topic);
+	support_create_topic(s.topic, 2); /* one partition for each instance */
+	produce_refused(&s, 8);
+	scene_run(&s, extra);
+	sleep(join_s);
+	support_template_start(&second, support_env("TEST_DATABASE_URL"), 19199, s.group, s.topic,
+	                       NULL, extra);
+	sleep(wait_s);
+	snprintf(like, sizeof(like), "%s-%%", s.prefix);
+	sql("DELETE FROM it_refusals WHERE order_id LIKE $1", (const char *[]){like}, 1);
+	wait_effects(s.prefix, 8);
+	cr_expect_eq(effects_like(s.prefix), 8, "%s", left_behind);
+	cr_expect_eq(wait_caught_up(s.group, 20000), 0);
+	support_service_stop(&second);
+	support_service_stop(&s.t);
+}
+
+/*
  * A rebalance while a batch is being gathered: the messages gathered before
  * it belong to the old assignment. A consumer that kept them, failed to apply
  * them (a transient error) and then saw the stale rebalance left them
@@ -292,27 +323,12 @@ static void produce_refused(const struct scene *s, int n)
  */
 Test(poison, a_rebalance_while_a_batch_is_gathered_loses_nothing, .timeout = 180)
 {
-	struct scene s;
-	struct service_proc second;
 	const char *extra[] = {"CONSUMER_WAIT_MS=10000", "CONSUMER_STALL_S=1", NULL};
-	char like[200];
 
-	scene_start(&s);
-	support_unique(s.topic, sizeof(s.topic), "it-poison-rebalance");
-	support_create_topic(s.topic, 2); /* one partition for each instance */
-	produce_refused(&s, 8);
-	scene_run(&s, extra);
-	sleep(1); /* it has its batch and waits up to 10 s for more */
-	support_template_start(&second, support_env("TEST_DATABASE_URL"), 19199, s.group, s.topic,
-	                       NULL, extra);
-	sleep(12); /* the first one's gathering saw the rebalance; both have failed since */
-	snprintf(like, sizeof(like), "%s-%%", s.prefix);
-	sql("DELETE FROM it_refusals WHERE order_id LIKE $1", (const char *[]){like}, 1);
-	wait_effects(s.prefix, 8);
-	cr_expect_eq(effects_like(s.prefix), 8, "events were left behind after the rebalance");
-	cr_expect_eq(wait_caught_up(s.group, 20000), 0);
-	support_service_stop(&second);
-	support_service_stop(&s.t);
+	/* After 1 s the first has its batch and waits up to 10 s for more; 12 s
+	 * later its gathering has seen the rebalance and both have failed since. */
+	rebalance_scene("it-poison-rebalance", extra, 1, 12,
+	                "events were left behind after the rebalance");
 }
 
 /*
@@ -323,25 +339,10 @@ Test(poison, a_rebalance_while_a_batch_is_gathered_loses_nothing, .timeout = 180
  */
 Test(poison, a_rebalance_during_a_retry_leaves_no_partition_paused, .timeout = 180)
 {
-	struct scene s;
-	struct service_proc second;
 	const char *extra[] = {"CONSUMER_STALL_S=1", NULL};
-	char like[200];
 
-	scene_start(&s);
-	support_unique(s.topic, sizeof(s.topic), "it-poison-paused");
-	support_create_topic(s.topic, 2);
-	produce_refused(&s, 8);
-	scene_run(&s, extra);
-	sleep(3); /* both partitions: applied, refused, paused for the retry */
-	support_template_start(&second, support_env("TEST_DATABASE_URL"), 19199, s.group, s.topic,
-	                       NULL, extra);
-	sleep(8); /* the rebalance revoked them paused; one came back */
-	snprintf(like, sizeof(like), "%s-%%", s.prefix);
-	sql("DELETE FROM it_refusals WHERE order_id LIKE $1", (const char *[]){like}, 1);
-	wait_effects(s.prefix, 8);
-	cr_expect_eq(effects_like(s.prefix), 8, "a partition stayed paused after the rebalance");
-	cr_expect_eq(wait_caught_up(s.group, 20000), 0);
-	support_service_stop(&second);
-	support_service_stop(&s.t);
+	/* After 3 s both partitions are applied, refused and paused for the
+	 * retry; 8 s later the rebalance has revoked them paused, one came back. */
+	rebalance_scene("it-poison-paused", extra, 3, 8,
+	                "a partition stayed paused after the rebalance");
 }
