@@ -63,20 +63,29 @@ static long n_keys;
 static int violations;
 static long long end_ms;
 
-static void violation(const char *what, long i, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+static void violation(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void violation(const char *what, long i, const char *fmt, ...)
+/* Counts a violation; prints the first 20 ("VIOLATION what: ..."). */
+static void violation(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (++violations <= 20) {
-		printf("VIOLATION %-10s chaos-%s-%ld: ", what, cfg.run, i);
+		printf("VIOLATION %-10s ", what);
 		va_start(ap, fmt);
 		vprintf(fmt, ap);
 		va_end(ap);
 		putchar('\n');
 	}
+}
+
+/* Key i's name as the client sent it (static buffer). */
+static const char *key_name(long i)
+{
+	static char name[96];
+
+	snprintf(name, sizeof(name), "chaos-%s-%ld", cfg.run, i);
+	return name;
 }
 
 static FILE *open_in(const char *name)
@@ -193,7 +202,7 @@ static long long *judge_orders(PGconn *db, long *n)
 	const char *params[1] = {like};
 	PGresult *r;
 	long long *done;
-	long strays = 0, count = 0;
+	long count = 0;
 
 	snprintf(like, sizeof(like), "%%chaos-%s-%%", cfg.run);
 	r = PQexecParams(db,
@@ -211,11 +220,8 @@ static long long *judge_orders(PGconn *db, long *n)
 		struct key_state *k = i >= 0 ? &keys[i] : NULL;
 
 		if (!k || !k->kind) {
-			if (strays++ < 5)
-				printf("VIOLATION stray      order %s of customer %s: no key asked "
-				       "for it\n",
-				       id, PQgetvalue(r, row, 1));
-			violations++;
+			violation("stray", "order %s of customer %s: no key asked for it", id,
+			          PQgetvalue(r, row, 1));
 			continue;
 		}
 		if (terminal(status))
@@ -226,11 +232,11 @@ static long long *judge_orders(PGconn *db, long *n)
 		}
 		k->orders++;
 		if (k->accepted_id[0] && strcmp(k->accepted_id, id) != 0)
-			violation("wrong-id", i, "answered 202 with order %s, the database has %s",
-			          k->accepted_id, id);
+			violation("wrong-id", "%s: answered 202 with order %s, the database has %s",
+			          key_name(i), k->accepted_id, id);
 		/* Whatever its answer, an order that exists must have finished. */
 		if (!terminal(status))
-			violation("unfinished", i, "order %s is %s", id, status);
+			violation("unfinished", "%s: order %s is %s", key_name(i), id, status);
 	}
 	PQclear(r);
 	qsort(done, (size_t)count, sizeof(*done), cmp_ll);
@@ -247,25 +253,30 @@ static void judge_keys(long by_outcome[4])
 
 		if (!k->kind) {
 			if (k->reused_accepted || k->reused_rejected)
-				violation("history", i, "a reused body without its first");
+				violation("history", "%s: a reused body without its first",
+				          key_name(i));
 			continue;
 		}
 		by_outcome[k->accepted_id[0] ? 0 : rejected ? 1 : k->last_status ? 2 : 3]++;
 		if (k->orders > 1)
-			violation("two-orders", i, "%d orders for one Idempotency-Key", k->orders);
+			violation("two-orders", "%s: %d orders for one Idempotency-Key",
+			          key_name(i), k->orders);
 		if (k->id_changed)
-			violation("two-ids", i, "two 202s with different order ids");
+			violation("two-ids", "%s: two 202s with different order ids", key_name(i));
 		if (k->accepted_id[0] && !k->orders)
-			violation("lost", i, "answered 202 (order %s), not in the database",
-			          k->accepted_id);
+			violation("lost", "%s: answered 202 (order %s), not in the database",
+			          key_name(i), k->accepted_id);
 		if (rejected && k->orders)
-			violation("rejected", i, "answered %d, yet made an order", k->last_status);
+			violation("rejected", "%s: answered %d, yet made an order", key_name(i),
+			          k->last_status);
 		if (k->reused_accepted)
-			violation("reused", i, "the same key with another body answered 202");
+			violation("reused", "%s: the same key with another body answered 202",
+			          key_name(i));
 		if (k->orders_other)
-			violation("reused", i, "the same key with another body made an order");
+			violation("reused", "%s: the same key with another body made an order",
+			          key_name(i));
 		if (!strcmp(k->kind, "invalid") && (k->accepted_id[0] || k->orders))
-			violation("invalid", i, "an invalid order was accepted");
+			violation("invalid", "%s: an invalid order was accepted", key_name(i));
 	}
 }
 
@@ -294,19 +305,15 @@ static void judge_dlq(long *n_poison, long *n_dlq)
 		*tab = '\0';
 		(*n_dlq)++;
 		if (!json_object_get(poison, tab + 1)) {
-			if (violations++ < 20)
-				printf("VIOLATION dlq        %s holds a record the run did not "
-				       "inject: "
-				       "%.80s\n",
-				       line, tab + 1);
+			violation("dlq", "%s holds a record the run did not inject: %.80s", line,
+			          tab + 1);
 		} else if (!strcmp(line, "dlq.order")) {
 			json_object_set_new(seen, tab + 1, json_true());
 		}
 	}
 	json_object_foreach (poison, value, v) {
-		if (!json_object_get(seen, value) && violations++ < 20)
-			printf("VIOLATION dlq        poison \"%s\" never reached dlq.order\n",
-			       value);
+		if (!json_object_get(seen, value))
+			violation("dlq", "poison \"%s\" never reached dlq.order", value);
 	}
 	*n_poison = (long)json_object_size(poison);
 	json_decref(poison);
