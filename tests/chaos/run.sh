@@ -91,6 +91,8 @@ log "seed $SEED, $RATE orders/s for $DURATION s, faults: $FAULTS, $KAFKA_BROKERS
 log "instances: $INSTANCES"
 
 gone() { ! pid_alive "$1"; }
+# kcat as the Kafka admin.
+kcat_admin() { kcat -F "$KAFKA_DIR/kcat.conf" -b "$KAFKA_BOOTSTRAP" "$@"; }
 # restart INSTANCE: started again, ready (in the background of a loop).
 restart() { bash deploy/local/daemons.sh start "$1" >>"$OUT/restarts.log" 2>&1 || log "restart of $1 failed"; }
 
@@ -219,7 +221,7 @@ poison_loop() {
 		# Recorded first: a try that fails may still have reached the topic,
 		# so it is tried again until it surely has (copies are harmless).
 		echo "$value" >>"$OUT/poison.tsv"
-		until printf '%s' "$value" | kcat -F "$KAFKA_DIR/kcat.conf" -b "$KAFKA_BOOTSTRAP" -P \
+		until printf '%s' "$value" | kcat_admin -P \
 			-t order-requests -k chaos-poison 2>>"$OUT/run.log"; do
 			sleep 1
 		done
@@ -263,7 +265,7 @@ bash deploy/local/daemons.sh start >>"$OUT/restarts.log" 2>&1 || log "the daemon
 # Every dead letter written since the run began (topic, value).
 : >"$OUT/dlq.tsv"
 for g in $KAFKA_PRINCIPALS; do
-	kcat -F "$KAFKA_DIR/kcat.conf" -b "$KAFKA_BOOTSTRAP" -C -t "dlq.$g" -o "s@$t_start" -e -q \
+	kcat_admin -C -t "dlq.$g" -o "s@$t_start" -e -q \
 		-f "dlq.$g\t%s\n" >>"$OUT/dlq.tsv" 2>>"$OUT/run.log" || true
 done
 passed=0
