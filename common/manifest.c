@@ -28,7 +28,7 @@ int manifest_services(const char *path, char (*names)[MANIFEST_NAME_MAX],
 
 		lineno++;
 		if (sscanf(line, " %63s %63s", name, db) < 1 || name[0] == '#')
-			continue; /* a comment or a blank line */
+			continue;                /* a comment or a blank line */
 		name[strcspn(name, "#")] = '\0'; /* "order#2" is one more "order" */
 		for (int i = 0; i < n && !seen; i++)
 			seen = !strcmp(names[i], name);
