@@ -116,7 +116,7 @@ $(B)/bin/testd: $(B)/tests/testd/testd.o $(B)/services/template/template.o \
 
 # The chaos run's clients and judge (tests/chaos/run.sh); CHAOS_BINS is set
 # above, before the rules that need it.
-$(B)/bin/chaos-client: $(B)/tests/chaos/client.o $(B)/tests/load/httpc.o $(LIBCOMMON)
+$(B)/bin/chaos-client: $(B)/tests/chaos/client.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
@@ -124,7 +124,7 @@ $(B)/bin/chaos-judge: $(B)/tests/chaos/judge.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
-$(B)/bin/loadgen: $(B)/tests/load/loadgen.o $(B)/tests/load/httpc.o $(LIBCOMMON)
+$(B)/bin/loadgen: $(B)/tests/load/loadgen.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
@@ -263,17 +263,18 @@ compose-check:
 compose-env:
 	@sh deploy/compose/make-env.sh
 
-# The compose stack's images, built here without a registry: a Debian base
-# from debootstrap (once), the broker's jars from Maven Central, then the
-# saga's, Kafka's, PostgreSQL's and Redis's images.
+# Where no registry is reachable: the Debian base from debootstrap (once),
+# the servers' stand-ins from Debian's packages and Kafka's jars, their
+# names added to .env (KAFKA_IMAGE=...), then the saga's own image.
 compose-images: compose-env
-	@bash deploy/compose/base-image.sh
-	@bash deploy/local/kafka.sh fetch
+	@bash deploy/compose/images.sh .env
 	@docker-compose build
 
-# The compose stack for real (a Docker engine needed): up, an order, refusals, down.
-compose-test:
-	@bash tests/compose/up.sh
+# The compose stack for real, as make test runs it (a Docker engine is
+# started if none answers): up, the API and every saga path, refusals, a
+# crash, the checker, the dashboard's metrics, the load test, down.
+compose-test: install
+	@bash tests/compose/run.sh
 
 # Every schema must stay compatible, both ways, with its released version.
 # The status is the checker's: a pipe into tail would hide a failure.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the test suites: unit tests, then the integration suites in file order
 # against the real stack (started here if it is not running, and stopped
-# again afterwards). Ends with one summary line: "tests: N passed, N failed".
-# Usage: tests/run.sh [BUILD_DIR] [all|unit|integration]
+# again afterwards), then the compose stack in Docker beside it. Ends with
+# one summary line: "tests: N passed, N failed".
+# Usage: tests/run.sh [BUILD_DIR] [all|unit|integration|e2e|compose]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -167,6 +168,12 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 		broken+=("sanitizers")
 		failed=$((failed + 1))
 	fi
+fi
+
+if [ "$WHAT" = all ] || [ "$WHAT" = compose ]; then
+	# The compose stack, in Docker, beside the native stack (still up here,
+	# and checked to be untouched): built, up, tested end to end, down.
+	run_plain compose bash tests/compose/run.sh
 fi
 
 if [ "$WHAT" = all ] || [ "$WHAT" = integration ] || [ "$WHAT" = e2e ]; then

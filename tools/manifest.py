@@ -51,6 +51,8 @@ def prometheus(svcs):
             "# tools/manifest.py: do not edit.\n"
             "global:\n"
             "  scrape_interval: 5s\n"
+            "rule_files:\n"
+            "  - /etc/prometheus/rules.yml\n"
             "scrape_configs:\n"
             "  - job_name: saga\n"
             "    static_configs:\n"
@@ -96,9 +98,16 @@ def compose_daemons(svcs):
                    f"      ADMIN_PORT: {port}\n" +
                    "".join(f"      {k}: {v}\n" for k, v in s["settings"]) +
                    f"    healthcheck:\n"
-                   f"      test: [\"CMD\", \"curl\", \"-fsS\", \"http://localhost:{port}/readyz\"]\n"
-                   f"      interval: 5s\n")
+                   f"      <<: *daemon-health\n"
+                   f"      test: [\"CMD\", \"probe\", \"http://localhost:{port}/readyz\"]\n")
     return "\n".join(out)
+
+
+def compose_reader_urls(svcs):
+    """The checker's read-only URL of every service's database."""
+    return "".join(f"      READER_{s['name'].upper()}_DATABASE_URL: "
+                   f"postgresql://saga_reader:${{READER_DB_PASSWORD}}@postgres:5432/{s['db']}\n"
+                   for s in svcs if s["db"] != "-")
 
 
 def replace_block(text, what, indent, body):
@@ -116,6 +125,7 @@ def rendered():
     compose = replace_block(compose, "database passwords", "      ", compose_passwords(svcs))
     compose = replace_block(compose, "daemons with a database", "  ", compose_daemons(svcs))
     compose = replace_block(compose, "kafka passwords", "      ", compose_kafka_passwords(svcs))
+    compose = replace_block(compose, "reader urls", "      ", compose_reader_urls(svcs))
     return {COMPOSE: compose, PROMETHEUS: prometheus(svcs)}
 
 

@@ -17,5 +17,11 @@ for role in $(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$manifest" |
 	{ printf '\\set pw %s\n' "$pw"; cat /etc/saga/provision-role.sql; } |
 		psql -h postgres -U postgres -v ON_ERROR_STOP=1 -v role="$role" -f -
 done
-topics /etc/saga/topics.conf "$manifest" /etc/saga/kafka-acls.conf
+# The broker's port opens before it serves requests: try again for a minute.
+tries=0
+until topics /etc/saga/topics.conf "$manifest" /etc/saga/kafka-acls.conf; do
+	tries=$((tries + 1))
+	[ "$tries" -lt 30 ] || { echo "init: the broker did not take the topics and ACLs" >&2; exit 1; }
+	sleep 2
+done
 echo "init: databases, topics and Kafka ACLs ready"

@@ -124,18 +124,28 @@ sasl.username=admin
 sasl.password=$admin_pw
 PROPS
 	)
-	cat <<PROPS
+	if [ "$KAFKA_TLS_LISTENER" = on ]; then
+		cat <<PROPS
 listeners=CLIENT://$KAFKA_LISTEN_HOST:$NODE_PORT,TLS://$KAFKA_LISTEN_HOST:$NODE_TLS_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
 advertised.listeners=CLIENT://$KAFKA_ADVERTISED_HOST:$NODE_PORT,TLS://$KAFKA_ADVERTISED_HOST:$NODE_TLS_PORT
 listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,TLS:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
+listener.name.tls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_DIR/tls/broker-keystore.pem
+PROPS
+	else
+		cat <<PROPS
+listeners=CLIENT://$KAFKA_LISTEN_HOST:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
+advertised.listeners=CLIENT://$KAFKA_ADVERTISED_HOST:$NODE_PORT
+listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+PROPS
+	fi
+	cat <<PROPS
 inter.broker.listener.name=CLIENT
 # Clients: SASL/SCRAM-SHA-512, credentials in the cluster metadata.
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_pw";
-listener.name.tls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-ssl.keystore.type=PEM
-ssl.keystore.location=$KAFKA_DIR/tls/broker-keystore.pem
 # The controller's own listener: PLAIN with one user (SCRAM credentials live
 # in the metadata the controller serves, so it cannot use them itself).
 sasl.mechanism.controller.protocol=PLAIN
@@ -183,7 +193,10 @@ configure() {
 	mkdir -p "$NODE_DIR/data" "$CLUSTER_DIR"
 	chmod 700 "$KAFKA_DIR" "$CLUSTER_DIR" "$NODE_DIR"
 	case "$KAFKA_SECURITY" in
-	sasl) make_tls; security=$(write_sasl_configs) ;;
+	sasl)
+		[ "$KAFKA_TLS_LISTENER" = on ] && make_tls
+		security=$(write_sasl_configs)
+		;;
 	plaintext) security=$(write_plaintext_configs) ;;
 	*) fail kafka "" "KAFKA_SECURITY must be sasl or plaintext, not '$KAFKA_SECURITY'" ;;
 	esac
@@ -367,6 +380,14 @@ leader() {
 run() {
 	secrets_from_env KAFKA_PASSWORD_
 	configure
+	# The container's log is its standard output.
+	cat >"$KAFKA_DIR/log4j.properties" <<'PROPS'
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.state.change.logger=WARN
+PROPS
 	exec_java exec kafka.Kafka "$NODE_DIR/server.properties"
 }
 

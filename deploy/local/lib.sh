@@ -18,7 +18,12 @@ KAFKA_ADVERTISED_HOST=${KAFKA_ADVERTISED_HOST:-127.0.0.1}
 KAFKA_SECURITY=${KAFKA_SECURITY:-sasl}
 KAFKA_HEAP=${KAFKA_HEAP:-768m}
 KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
-KAFKA_LIB=$CACHE_DIR/kafka-$KAFKA_VERSION/lib
+# The broker's jars: fetched from Maven Central into .cache (a container
+# points this at its own, e.g. /opt/kafka/libs in the apache/kafka image).
+KAFKA_LIB=${KAFKA_LIB:-$CACHE_DIR/kafka-$KAFKA_VERSION/lib}
+# on (the default): a TLS listener on KAFKA_TLS_PORT besides the SASL one.
+# off: SASL/SCRAM only (the compose stack, whose clients share a private network).
+KAFKA_TLS_LISTENER=${KAFKA_TLS_LISTENER:-on}
 KAFKA_DIR=$RUN_DIR/kafka
 # 1 (the default): one combined broker and controller. 3: three KRaft nodes,
 # node N on KAFKA_PORT + 10 * (N - 1) (and the same for the controller and

@@ -10,6 +10,7 @@ Prints one line per check and "compose-check: N passed, N failed".
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,21 +33,22 @@ def check(ok, what):
 
 
 def config():
-    """docker-compose's own view of compose.yaml, with throwaway values."""
-    with tempfile.NamedTemporaryFile("w", suffix=".env", delete=False) as env:
-        names = ["POSTGRES_PASSWORD", "READER_DB_PASSWORD", "API_KEY",
-                 "KAFKA_PASSWORD_ADMIN", "KAFKA_PASSWORD_CONTROLLER", "REDIS_PASSWORD_ADMIN",
-                 "REDIS_PASSWORD_GATEWAY", "REDIS_PASSWORD_CHECKER"]
-        names += sorted({manifest.password_var(s["db"]) for s in manifest.services() if s["db"] != "-"})
-        names += [manifest.kafka_password_var(s["name"]) for s in manifest.services()]
-        for name in names:
-            env.write(f"{name}=check-{name.lower()}\n")
+    """docker-compose's own view of compose.yaml, with the values make-env.sh
+    writes (every variable compose.yaml requires), in a throwaway file."""
+    tmp = tempfile.mkdtemp()
+    env_file = os.path.join(tmp, "env")
+    made = subprocess.run(["sh", "deploy/compose/make-env.sh"], capture_output=True, text=True,
+                          env=dict(os.environ, ENV_FILE=env_file,
+                                   LOADTEST_REPORT_DIR=os.path.join(tmp, "report")))
+    check(made.returncode == 0, "make-env.sh writes an env file" +
+          ("" if made.returncode == 0 else ": " + made.stderr.strip()))
     try:
-        out = subprocess.run(["docker-compose", "--env-file", env.name, "-f", "compose.yaml",
-                              "--profile", "observability", "--profile", "loadtest", "config"],
+        out = subprocess.run(["docker-compose", "--env-file", env_file, "-f", "compose.yaml",
+                              "--profile", "observability", "--profile", "loadtest", "--profile", "tools",
+                              "config"],
                              capture_output=True, text=True)
     finally:
-        os.unlink(env.name)
+        shutil.rmtree(tmp)
     check(out.returncode == 0, "docker-compose config accepts compose.yaml" +
           ("" if out.returncode == 0 else ": " + out.stderr.strip()))
     return yaml.safe_load(out.stdout) if out.returncode == 0 else None
@@ -89,8 +91,9 @@ def main():
         env = services.get(name, {}).get("environment", {})
         check(str(env.get("ADMIN_PORT")) == str(m["port"]),
               f"{name}: ADMIN_PORT in compose is the manifest's {m['port']}")
+    saga_image = services.get("init", {}).get("image")
     for name, s in sorted(services.items()):
-        if s.get("image") != "order-saga:latest":
+        if s.get("image") != saga_image:
             continue
         program = s["command"][0]
         if program == "saga-init":
@@ -112,7 +115,9 @@ def main():
             prom = open("deploy/observability/prometheus.yml").read()
             check(f"{name}:{port}" in prom, f"{name}: Prometheus scrapes {name}:{port}")
     gw = services.get("gateway", {})
-    published = [p.get("target") for p in gw.get("ports", [])]
+    # A port is {target: ...} or "[address:]published:target[/protocol]".
+    published = [p.get("target") if isinstance(p, dict) else int(str(p).split("/")[0].split(":")[-1])
+                 for p in gw.get("ports", [])]
     check(int(gw.get("environment", {}).get("GATEWAY_PORT", 0)) in published,
           "gateway: the published port is GATEWAY_PORT")
 

@@ -1,10 +1,11 @@
 /*
- * httpc.h - the small HTTP/1.1 client of the load generator and the chaos
- * clients: keep-alive connections to one gateway, a deadline on every
- * request, the host resolved by name (getaddrinfo) or given as an address.
+ * httpc.h - the small HTTP/1.1 client of the load generator, the chaos
+ * clients and the container healthcheck (probe): keep-alive connections to
+ * one server, a deadline on every request, the host resolved by name
+ * (getaddrinfo) or given as an address.
  */
-#ifndef TESTS_HTTPC_H
-#define TESTS_HTTPC_H
+#ifndef COMMON_HTTPC_H
+#define COMMON_HTTPC_H
 
 #include <stddef.h>
 
