@@ -114,6 +114,21 @@ def main():
                   f"{name}: ADMIN_PORT {port} is the daemon's default")
             prom = open("deploy/observability/prometheus.yml").read()
             check(f"{name}:{port}" in prom, f"{name}: Prometheus scrapes {name}:{port}")
+    # Every service: a non-root user, and an image pinned to a version (the
+    # project's own is built here); each long-running one a healthcheck and a
+    # restart policy, each one-shot (init, check, loadtest) restart "no".
+    for name, s in sorted(services.items()):
+        user = str(s.get("user", ""))
+        check(user not in ("", "root", "0") and not user.startswith("0:"),
+              f"{name}: runs as a non-root user ({user or 'none set'})")
+        image = s.get("image", "")
+        tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else ""
+        check(image == saga_image or (re.search(r"\d", tag) and tag != "latest"),
+              f"{name}: image {image} is pinned to a version")
+        if s.get("restart") == "no":
+            continue
+        check(s.get("restart") == "unless-stopped", f"{name}: restart policy unless-stopped")
+        check(bool(s.get("healthcheck", {}).get("test")), f"{name}: has a healthcheck")
     gw = services.get("gateway", {})
     # A port is {target: ...} or "[address:]published:target[/protocol]".
     published = [p.get("target") if isinstance(p, dict) else int(str(p).split("/")[0].split(":")[-1])

@@ -103,7 +103,7 @@ size=$(docker image inspect -f '{{.Size}}' "$SAGA_IMAGE")
 mb=$((size / 1000000))
 echo "images built in $((SECONDS - t)) s; $SAGA_IMAGE is $mb MB"
 # Small: Debian's slim base and the libraries the programs load, nothing to build with.
-check "$([ "$mb" -lt 200 ]; echo $?)" "the project's image is small ($mb MB, under 200)"
+check "$([ "$mb" -lt 120 ]; echo $?)" "the project's image is small ($mb MB, under 120)"
 check "$([ "$(docker image inspect -f '{{.Config.User}}' "$SAGA_IMAGE")" = saga ]; echo $?)" \
 	"the project's image runs as a non-root user"
 
