@@ -16,21 +16,13 @@ import urllib.error
 import urllib.request
 import uuid
 
+from report import check, summary
+
 URL = os.environ["GATEWAY_URL"].rstrip("/")
 KEY = os.environ["API_KEY"]
 RUN = uuid.uuid4().hex[:8]
 TIMEOUT_S = 60
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
 
 
 def call(method, path, body=None, headers=None, key=True):
@@ -187,8 +179,7 @@ def main():
     paths()
     idempotency()
     bad_input()
-    print(f"compose-api: {passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return summary("compose-api")
 
 
 if __name__ == "__main__":

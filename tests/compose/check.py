@@ -19,17 +19,8 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tools"))
 import manifest  # noqa: E402  (tools/manifest.py: the one reader of deploy/services.conf)
+from report import check, summary  # noqa: E402  (tests/compose/report.py)
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    print(("ok   " if ok else "FAIL ") + what)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
 
 
 def config():
@@ -139,5 +130,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print(f"compose-check: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(summary("compose-check"))

@@ -17,6 +17,8 @@ import urllib.request
 
 import yaml
 
+from report import check, summary
+
 URL = os.environ["PROMETHEUS_URL"].rstrip("/")
 # OBSERVABILITY_DIR: another copy of deploy/observability (to plant a metric no daemon has).
 OBS = os.environ.get("OBSERVABILITY_DIR") or \
@@ -25,16 +27,6 @@ OBS = os.environ.get("OBSERVABILITY_DIR") or \
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
             "and", "or", "unless", "inf", "nan"}
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if ok:
-        passed += 1
-    else:
-        failed += 1
 
 
 def api(path):
@@ -99,8 +91,7 @@ def main():
     check(len(wanted) > 0, f"the dashboards and rules query {len(wanted)} metrics")
     for name, where in sorted(wanted.items()):
         check(name in exposed, f"{name} ({', '.join(sorted(set(where)))}) is scraped")
-    print(f"compose-dashboard: {passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return summary("compose-dashboard")
 
 
 if __name__ == "__main__":
