@@ -12,6 +12,7 @@
 #include "event.h"
 #include "inbox.h"
 #include "kafka.h"
+#include "kafkastats.h"
 #include "log.h"
 #include "signals.h"
 
@@ -88,6 +89,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 	}
 	if ((rc = metrics_new(&d->metrics)) < 0)
 		return rc;
+	kafka_stats_attach(d->metrics); /* every Kafka client made from now on reports */
 	if ((rc = codec_new(&d->codec, why, sizeof(why))) < 0) {
 		LOG(ERROR, "could not load the event schemas: %s", why);
 		return rc;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "kafkastats.h"
 #include "log.h"
 
 static int set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
@@ -114,7 +115,8 @@ static rd_kafka_conf_t *base_conf(const struct kafka_endpoint *ep, const char *c
 	 * TLS record could wait for the broker's delayed ACK, 40 ms a round. */
 	if (set(conf, "socket.nagle.disable", "true", errstr, errstr_size) < 0 ||
 	    set(conf, "socket.keepalive.enable", "true", errstr, errstr_size) < 0 ||
-	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0) {
+	    set(conf, "reconnect.backoff.max.ms", "2000", errstr, errstr_size) < 0 ||
+	    kafka_stats_enable(conf, errstr, errstr_size) < 0) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
 	}

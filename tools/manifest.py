@@ -104,10 +104,14 @@ def compose_daemons(svcs):
 
 
 def compose_reader_urls(svcs):
-    """The checker's read-only URL of every service's database."""
+    """The checker's read-only URL of each database it reads (the
+    READER_<NAME>_DATABASE_URL settings of tools/check-invariants.c)."""
+    read = set(re.findall(r'"(READER_[A-Z0-9_]+_DATABASE_URL)"',
+                          open(os.path.join(ROOT, "tools/check-invariants.c")).read()))
     return "".join(f"      READER_{s['name'].upper()}_DATABASE_URL: "
                    f"postgresql://saga_reader:${{READER_DB_PASSWORD}}@postgres:5432/{s['db']}\n"
-                   for s in svcs if s["db"] != "-")
+                   for s in svcs
+                   if s["db"] != "-" and f"READER_{s['name'].upper()}_DATABASE_URL" in read)
 
 
 def replace_block(text, what, indent, body):

@@ -23,12 +23,20 @@ pg_stat() {
 }
 
 read -r xact0 sync0 <<<"$(pg_stat)"
+bash tests/load/procs.sh cpu >"$OUT/cpu0.txt"
+bash tests/load/procs.sh requests >"$OUT/requests0.txt"
 cpu0=$(cpu_busy)
 t0=$(date +%s.%N)
-"$BUILD_DIR/bin/loadgen"
+# The generator's own CPU (user and system seconds), apart from the stack's.
+TIMEFORMAT='%U %S'
+{ time "$BUILD_DIR/bin/loadgen" 2>&3; } 3>&2 2>"$OUT/loadgen-cpu.txt"
 gen_rc=$?
 t1=$(date +%s.%N)
 cpu1=$(cpu_busy)
+bash tests/load/procs.sh cpu >"$OUT/cpu1.txt"
+# The clients report their request counts every 5 s: wait for the last ones.
+sleep 6
+bash tests/load/procs.sh requests >"$OUT/requests1.txt"
 read -r xact1 sync1 <<<"$(pg_stat)"
 echo
 echo "invariants:"
@@ -89,6 +97,19 @@ plot "$OUT/accept_cdf.tsv" using 1:(\$2/$accepted) with lines title "accept (202
 GP
 fi
 
+# Per process: cores over the run and CPU ms per accepted order.
+tck=$(getconf CLK_TCK)
+per_process=$(join <(sort "$OUT/cpu0.txt") <(sort "$OUT/cpu1.txt") 2>/dev/null |
+	awk -v s="$secs" -v t="$tck" -v n="$accepted" '{ d = ($3 - $2) / t; total += d
+		printf "| %s | %.2f | %.2f |\n", $1, d / s, n ? d * 1000 / n : 0 }
+		END { printf "| **stack** | **%.2f** | **%.2f** |\n", total / s, n ? total * 1000 / n : 0 }')
+read -r gen_user gen_sys <"$OUT/loadgen-cpu.txt" 2>/dev/null || true
+gen_cores=$(echo "scale=2; (${gen_user:-0} + ${gen_sys:-0}) / $secs" | bc)
+# Kafka requests per second by kind, every daemon's clients together.
+request_rates=$(join -a 2 "$OUT/requests0.txt" "$OUT/requests1.txt" 2>/dev/null |
+	awk -v s="$secs" -v n="$accepted" 'NF == 2 { $3 = $2; $2 = 0 } $3 > $2 {
+		printf "| %s | %.0f | %.2f |\n", $1, ($3 - $2) / s, n ? ($3 - $2) / n : 0 }')
+
 cat >"$OUT/results.json" <<JSON
 {"verdict": "$verdict", "rate": $RATE, "duration_s": $DURATION, "mix": "$MIX",
  "scheduled": $orders, "accepted": $accepted, "errors": $errors, "finished": $finished,
@@ -118,6 +139,20 @@ request's scheduled time).
 | PostgreSQL transactions per order | $(per "$((xact1 - xact0))") |
 | WAL syncs per order | $(per "$((sync1 - sync0))") |
 | Kafka messages per order | $(per "$kafka_msgs") |
+
+CPU by process (user + system, from /proc; the load generator apart:
+$gen_cores cores):
+
+| process | cores | CPU ms per order |
+|---|---|---|
+$per_process
+
+Kafka requests sent by the daemons' clients (librdkafka's statistics,
+\`saga_kafka_requests_total\`):
+
+| request | per second | per order |
+|---|---|---|
+$request_rates
 
 Invariants:
 
