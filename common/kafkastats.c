@@ -10,11 +10,10 @@
 #include "err.h"
 
 /* The request kinds counted; others (ApiVersion, SaslHandshake, ...) are rare. */
-static const char *const apis[] = {"Produce",   "Fetch",           "OffsetCommit",
-                                   "Heartbeat", "Metadata",        "ListOffsets",
-                                   "OffsetFetch", "FindCoordinator", "JoinGroup",
-                                   "SyncGroup", "InitProducerId",  "LeaveGroup"};
-#define NAPIS      (sizeof(apis) / sizeof(apis[0]))
+static const char *const apis[] = {"Produce",   "Fetch",       "OffsetCommit",   "Heartbeat",
+                                   "Metadata",  "ListOffsets", "OffsetFetch",    "FindCoordinator",
+                                   "JoinGroup", "SyncGroup",   "InitProducerId", "LeaveGroup"};
+#define NAPIS       (sizeof(apis) / sizeof(apis[0]))
 #define MAX_CLIENTS 32
 
 /* Each client's counts at its last report: librdkafka's are totals since
@@ -41,10 +40,10 @@ void kafka_stats_attach(struct metrics *m)
 	pthread_mutex_lock(&stats.lock);
 	for (size_t i = 0; i < NAPIS; i++) {
 		snprintf(labels, sizeof(labels), "api=\"%s\"", apis[i]);
-		stats.requests[i] = metrics_counter(
-		        m, "saga_kafka_requests_total",
-		        "requests this process's Kafka clients sent, by kind (librdkafka's statistics)",
-		        labels);
+		stats.requests[i] = metrics_counter(m, "saga_kafka_requests_total",
+		                                    "requests this process's Kafka clients sent, "
+		                                    "by kind (librdkafka's statistics)",
+		                                    labels);
 	}
 	stats.attached = true;
 	pthread_mutex_unlock(&stats.lock);

@@ -16,12 +16,13 @@ static int64_t requests(struct metrics *m, const char *api)
 static void report(const rd_kafka_t *rk, int fetch1, int fetch2, int produce)
 {
 	char json[512];
-	int n = snprintf(json, sizeof(json),
-	                 "{\"name\":\"c#consumer-1\",\"brokers\":{"
-	                 "\"sasl_plaintext://127.0.0.1:19092/1\":{\"req\":{\"Fetch\":%d,"
-	                 "\"Produce\":%d,\"ApiVersion\":3}},"
-	                 "\"sasl_plaintext://127.0.0.1:19092/bootstrap\":{\"req\":{\"Fetch\":%d}}}}",
-	                 fetch1, produce, fetch2);
+	int n = snprintf(
+	        json, sizeof(json),
+	        "{\"name\":\"c#consumer-1\",\"brokers\":{"
+	        "\"sasl_plaintext://127.0.0.1:19092/1\":{\"req\":{\"Fetch\":%d,"
+	        "\"Produce\":%d,\"ApiVersion\":3}},"
+	        "\"sasl_plaintext://127.0.0.1:19092/bootstrap\":{\"req\":{\"Fetch\":%d}}}}",
+	        fetch1, produce, fetch2);
 
 	kafka_stats_apply(rk, json, (size_t)n);
 }
@@ -61,13 +62,15 @@ Test(kafkastats, a_client_config_reports_only_once_attached)
 	struct metrics *m;
 
 	cr_assert_eq(kafka_stats_enable(conf, errstr, sizeof(errstr)), 0);
-	cr_assert_eq(rd_kafka_conf_get(conf, "statistics.interval.ms", value, &size), RD_KAFKA_CONF_OK);
+	cr_assert_eq(rd_kafka_conf_get(conf, "statistics.interval.ms", value, &size),
+	             RD_KAFKA_CONF_OK);
 	cr_expect_str_eq(value, "0", "no statistics before kafka_stats_attach");
 	cr_assert_eq(metrics_new(&m), 0);
 	kafka_stats_attach(m);
 	cr_assert_eq(kafka_stats_enable(conf, errstr, sizeof(errstr)), 0);
 	size = sizeof(value);
-	cr_assert_eq(rd_kafka_conf_get(conf, "statistics.interval.ms", value, &size), RD_KAFKA_CONF_OK);
+	cr_assert_eq(rd_kafka_conf_get(conf, "statistics.interval.ms", value, &size),
+	             RD_KAFKA_CONF_OK);
 	cr_expect_str_eq(value, KAFKA_STATS_INTERVAL_MS);
 	rd_kafka_conf_destroy(conf);
 	metrics_free(m);
