@@ -223,9 +223,14 @@ lint:
 
 # Open-loop load on the running stack (make up first, or it is started here).
 # RATE=orders/s DURATION=s MIX=ok=90,declined=5,stock=5; report in .run/load/.
+# STEP=N: steps of N orders/s until one is not sustainable (tests/load/step.sh).
 loadtest: build
 	@bash deploy/local/daemons.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory up
-	@BUILD_DIR=$(B) RATE=$(RATE) DURATION=$(DURATION) MIX=$(MIX) bash tests/load/run.sh
+	@if [ -n "$(STEP)" ]; then \
+		BUILD_DIR=$(B) STEP=$(STEP) DURATION=$(DURATION) MIX=$(MIX) bash tests/load/step.sh; \
+	else \
+		BUILD_DIR=$(B) RATE=$(RATE) DURATION=$(DURATION) MIX=$(MIX) bash tests/load/run.sh; \
+	fi
 
 # The machine's limits (PostgreSQL, Kafka) next to the saga's orders/s.
 bench: build
