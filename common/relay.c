@@ -115,6 +115,14 @@ static bool try_activate(struct relay *r, PGconn *conn)
 	PQclear(res);
 	if (got && db_exec(conn, "LISTEN outbox", 0, NULL, NULL, why, sizeof(why)) < 0)
 		return false;
+	/* The relay's only writes are the deletes of rows the broker has
+	 * acknowledged. A delete lost in a crash (its commit not yet flushed)
+	 * brings the rows back, to be published again and dropped by every
+	 * consumer's inbox: so this session need not wait for the WAL flush.
+	 * Every other transaction of the service stays synchronous. */
+	if (got &&
+	    db_exec(conn, "SET synchronous_commit = off", 0, NULL, NULL, why, sizeof(why)) < 0)
+		return false;
 	if (got) {
 		r->lock_session = db_session(r->db);
 		LOG(INFO, "outbox relay of %s active", r->name);
