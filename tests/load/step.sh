@@ -5,6 +5,8 @@
 # A step is sustainable when its accept → terminal p99 is under
 # SUSTAIN_P99_MS (1000) and the queue does not grow: over the second half of
 # the step, orders finish at 95 % or more of the rate they arrive.
+# First WARMUP_S seconds (5; 0 for none) at the first step's rate, not
+# reported: a stack whose daemons just started may still be rebalancing.
 # Writes .run/load/step-<time>/report.md (a row per step, and each step's
 # own report) and prints the highest sustainable rate.
 set -uo pipefail
@@ -18,6 +20,10 @@ mkdir -p "$OUT"
 
 json() { sed -nE "s/.*\"$1\": \\{[^}]*\"$2\": ([0-9.]+).*/\\1/p" "$3" | head -n 1; }
 
+if [ "${WARMUP_S:-5}" -gt 0 ]; then
+	echo "=== warm-up: $STEP orders/s for ${WARMUP_S:-5} s (not reported)"
+	RATE=$STEP DURATION=${WARMUP_S:-5} bash tests/load/run.sh >"$OUT/warm-up.log" 2>&1
+fi
 best=0
 ok=yes
 limit=found # or "not reached": every step up to MAX_RATE was sustainable
