@@ -3,7 +3,10 @@
 Grafana panel (deploy/observability/grafana/dashboards/*.json) or a
 Prometheus rule (deploy/observability/rules.yml) queries is one that some
 daemon exposes on /metrics, as scraped by a running Prometheus whose
-targets must all be up and whose rules must all load.
+targets must all be up and whose rules must all load. Grafana itself does
+not run here, so its wiring is checked against compose.yaml: the
+provisioned datasource is compose's Prometheus, every panel uses a
+provisioned datasource, and the dashboards are where the provider looks.
 
 Usage: PROMETHEUS_URL=http://127.0.0.1:29090 dashboard.py
 Prints one line per check and "compose-dashboard: N passed, N failed".
@@ -21,8 +24,8 @@ from report import check, summary
 
 URL = os.environ["PROMETHEUS_URL"].rstrip("/")
 # OBSERVABILITY_DIR: another copy of deploy/observability (to plant a metric no daemon has).
-OBS = os.environ.get("OBSERVABILITY_DIR") or \
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../deploy/observability")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
+OBS = os.environ.get("OBSERVABILITY_DIR") or os.path.join(ROOT, "deploy/observability")
 # PromQL's words that are not metric names.
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
             "and", "or", "unless", "inf", "nan"}
@@ -68,7 +71,30 @@ def queried():
     return out
 
 
+def grafana_wiring():
+    """Grafana's provisioning against compose.yaml and the dashboards."""
+    prov = os.path.join(OBS, "grafana/provisioning")
+    sources = [d for f in sorted(glob.glob(os.path.join(prov, "datasources/*.yml")))
+               for d in yaml.safe_load(open(f)).get("datasources", [])]
+    compose = yaml.safe_load(open(os.path.join(ROOT, "compose.yaml")))["services"]
+    check(any(d.get("type") == "prometheus" and d.get("url") == "http://prometheus:9090" for d in sources)
+          and "prometheus" in compose,
+          "Grafana's datasource is compose's Prometheus (http://prometheus:9090)")
+    uids = {d.get("uid") for d in sources}
+    for path in sorted(glob.glob(os.path.join(OBS, "grafana/dashboards/*.json"))):
+        for panel in json.load(open(path)).get("panels", []):
+            uid = (panel.get("datasource") or {}).get("uid")
+            check(uid in uids, f"panel \"{panel.get('title')}\" uses a provisioned datasource ({uid})")
+    mounts = [v.split(":")[1] for v in compose.get("grafana", {}).get("volumes", [])]
+    paths = [p.get("options", {}).get("path")
+             for f in sorted(glob.glob(os.path.join(prov, "dashboards/*.yml")))
+             for p in yaml.safe_load(open(f)).get("providers", [])]
+    check(paths and all(p in mounts for p in paths),
+          f"the dashboards provider reads {paths}, where compose.yaml mounts them")
+
+
 def main():
+    grafana_wiring()
     # Every target up: the daemons answer /metrics where prometheus.yml says.
     deadline = time.time() + 60
     targets = []
