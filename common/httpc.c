@@ -34,8 +34,13 @@ int httpc_parse_url(struct httpc_target *t, const char *url, char *errstr, size_
 		snprintf(errstr, errstr_size, "%s: bad host", url);
 		return -1;
 	}
+	if (strlen(end) >= sizeof(t->path)) {
+		snprintf(errstr, errstr_size, "%s: path too long", url);
+		return -1;
+	}
 	snprintf(t->host, sizeof(t->host), "%.*s", (int)(colon - p), p);
 	snprintf(t->hostport, sizeof(t->hostport), "%s:%s", t->host, t->port);
+	snprintf(t->path, sizeof(t->path), "%s", *end ? end : "/");
 	return 0;
 }
 

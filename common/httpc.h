@@ -13,9 +13,10 @@ struct httpc_target {
 	char host[128];
 	char port[8];
 	char hostport[160]; /* for the Host header */
+	char path[256];     /* the URL's path, "/" when it has none */
 };
 
-/* Parses "http://host:port[/...]" into t. Returns 0, or -1 with errstr set. */
+/* Parses "http://host:port[/path]" into t. Returns 0, or -1 with errstr set. */
 int httpc_parse_url(struct httpc_target *t, const char *url, char *errstr, size_t errstr_size);
 
 /* A connection to t whose reads and writes give up after timeout_ms; -1 when

@@ -1,6 +1,7 @@
 #include "kafkastats.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static struct {
 	struct client clients[MAX_CLIENTS];
 	size_t nclients;
 	unsigned long long reports;
-	bool attached;
+	atomic_bool attached;
 } stats = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void kafka_stats_attach(struct metrics *m)
@@ -45,8 +46,8 @@ void kafka_stats_attach(struct metrics *m)
 		                                    "by kind (librdkafka's statistics)",
 		                                    labels);
 	}
-	stats.attached = true;
 	pthread_mutex_unlock(&stats.lock);
+	atomic_store(&stats.attached, true);
 }
 
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
@@ -58,10 +59,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
 int kafka_stats_enable(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
 {
-	pthread_mutex_lock(&stats.lock);
-	bool attached = stats.attached;
-	pthread_mutex_unlock(&stats.lock);
-	if (!attached)
+	if (!atomic_load(&stats.attached))
 		return 0;
 	if (rd_kafka_conf_set(conf, "statistics.interval.ms", KAFKA_STATS_INTERVAL_MS, errstr,
 	                      errstr_size) != RD_KAFKA_CONF_OK)

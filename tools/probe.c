@@ -9,7 +9,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "httpc.h"
@@ -18,7 +17,6 @@ int main(int argc, char **argv)
 {
 	struct httpc_target t;
 	char errstr[256], resp[512];
-	const char *path;
 	int timeout_ms = argc > 2 ? atoi(argv[2]) : 3000;
 
 	if (argc < 2 || argc > 3 || timeout_ms <= 0) {
@@ -29,13 +27,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "probe: %s\n", errstr);
 		return 2;
 	}
-	path = strstr(argv[1] + strlen("http://"), "/");
 	int fd = httpc_connect(&t, timeout_ms);
 	if (fd < 0) {
 		fprintf(stderr, "probe: nothing answers at %s:%s\n", t.host, t.port);
 		return 1;
 	}
-	int status = httpc_request(fd, &t, "GET", path ? path : "/", "", NULL, resp, sizeof(resp));
+	int status = httpc_request(fd, &t, "GET", t.path, "", NULL, resp, sizeof(resp));
 	close(fd);
 	if (status < 200 || status > 299) {
 		fprintf(stderr, "probe: %s answered %d\n", argv[1], status);
