@@ -124,23 +124,23 @@ sasl.username=admin
 sasl.password=$admin_pw
 PROPS
 	)
+	# CLIENT (SASL/SCRAM) always; TLS (SASL_SSL) on a second port unless
+	# KAFKA_TLS_LISTENER=off; CONTROLLER on the loopback only.
+	local listen=CLIENT://$KAFKA_LISTEN_HOST:$NODE_PORT advertise=CLIENT://$KAFKA_ADVERTISED_HOST:$NODE_PORT
+	local map=CLIENT:SASL_PLAINTEXT tls=
 	if [ "$KAFKA_TLS_LISTENER" = on ]; then
-		cat <<PROPS
-listeners=CLIENT://$KAFKA_LISTEN_HOST:$NODE_PORT,TLS://$KAFKA_LISTEN_HOST:$NODE_TLS_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
-advertised.listeners=CLIENT://$KAFKA_ADVERTISED_HOST:$NODE_PORT,TLS://$KAFKA_ADVERTISED_HOST:$NODE_TLS_PORT
-listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,TLS:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
-listener.name.tls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+		listen+=,TLS://$KAFKA_LISTEN_HOST:$NODE_TLS_PORT
+		advertise+=,TLS://$KAFKA_ADVERTISED_HOST:$NODE_TLS_PORT
+		map+=,TLS:SASL_SSL
+		tls="listener.name.tls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 ssl.keystore.type=PEM
-ssl.keystore.location=$KAFKA_DIR/tls/broker-keystore.pem
-PROPS
-	else
-		cat <<PROPS
-listeners=CLIENT://$KAFKA_LISTEN_HOST:$NODE_PORT,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
-advertised.listeners=CLIENT://$KAFKA_ADVERTISED_HOST:$NODE_PORT
-listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
-PROPS
+ssl.keystore.location=$KAFKA_DIR/tls/broker-keystore.pem"
 	fi
 	cat <<PROPS
+listeners=$listen,CONTROLLER://127.0.0.1:$NODE_CONTROLLER_PORT
+advertised.listeners=$advertise
+listener.security.protocol.map=$map,CONTROLLER:SASL_PLAINTEXT
+$tls
 inter.broker.listener.name=CLIENT
 # Clients: SASL/SCRAM-SHA-512, credentials in the cluster metadata.
 sasl.enabled.mechanisms=SCRAM-SHA-512
@@ -216,14 +216,20 @@ num.io.threads=4
 log.retention.hours=24
 log.segment.bytes=134217728
 PROPS
-	cat >"$KAFKA_DIR/log4j.properties" <<'PROPS'
-log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.RollingFileAppender
-log4j.appender.file.File=${kafka.logs.dir}/server.log
-log4j.appender.file.MaxFileSize=20MB
-log4j.appender.file.MaxBackupIndex=2
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+	# The broker's log: server.log in the node's directory, or (in a
+	# container, KAFKA_LOG=console) standard error, where docker logs reads
+	# it; never standard output, which the tools' answers use (random-uuid).
+	local appender='log4j.appender.out=org.apache.log4j.RollingFileAppender
+log4j.appender.out.File=${kafka.logs.dir}/server.log
+log4j.appender.out.MaxFileSize=20MB
+log4j.appender.out.MaxBackupIndex=2'
+	[ "${KAFKA_LOG:-file}" = console ] &&
+		appender=$'log4j.appender.out=org.apache.log4j.ConsoleAppender\nlog4j.appender.out.Target=System.err'
+	cat >"$KAFKA_DIR/log4j.properties" <<PROPS
+log4j.rootLogger=INFO, out
+$appender
+log4j.appender.out.layout=org.apache.log4j.PatternLayout
+log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka=INFO
 log4j.logger.org.apache.kafka=INFO
 log4j.logger.state.change.logger=WARN
@@ -253,8 +259,11 @@ PROPS
 			done
 		fi
 		java_hidden kafka.tools.StorageTool format -t "$id" \
-			-c "$NODE_DIR/server.properties" "${scram[@]}" >>"$LOG" 2>&1 ||
+			-c "$NODE_DIR/server.properties" "${scram[@]}" >>"$LOG" 2>&1 || {
+			# A usage error echoes the arguments: no password stays in the log.
+			sed -i -E 's/password=[^],]*/password=***/g' "$LOG"
 			fail kafka "$LOG" "could not format the KRaft storage"
+		}
 		chmod 600 "$SCRAM_USERS.new"
 		mv "$SCRAM_USERS.new" "$SCRAM_USERS"
 		echo "$KAFKA_SECURITY" >"$CLUSTER_DIR/security"
@@ -379,15 +388,7 @@ leader() {
 # The secrets come from the environment (KAFKA_PASSWORD_*).
 run() {
 	secrets_from_env KAFKA_PASSWORD_
-	configure
-	# The container's log is its standard output.
-	cat >"$KAFKA_DIR/log4j.properties" <<'PROPS'
-log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.state.change.logger=WARN
-PROPS
+	KAFKA_LOG=console configure
 	exec_java exec kafka.Kafka "$NODE_DIR/server.properties"
 }
 
