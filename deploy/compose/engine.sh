@@ -15,24 +15,8 @@ say() { echo "[engine] $*"; }
 
 answers() { timeout 10 docker info >/dev/null 2>&1; }
 
-install() {
-	local p missing=()
-	for p in docker.io docker-compose debootstrap; do
-		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] ||
-			missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	say "installing ${missing[*]}"
-	local sudo=
-	[ "$(id -u)" = 0 ] || sudo=sudo
-	[ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ] ||
-		$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		"${missing[@]}" >/dev/null
-}
-
 start() {
-	install
+	bash deploy/local/install.sh docker.io docker-compose debootstrap
 	if answers; then
 		say "a Docker engine answers"
 		return 0
@@ -74,6 +58,9 @@ stop() {
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
-status) if answers; then say "an engine answers${PIDFILE:+$([ -f "$PIDFILE" ] && echo " (started here, pid $(cat "$PIDFILE"))")}"; else say "no engine answers"; exit 1; fi ;;
+status)
+	answers || { say "no engine answers"; exit 1; }
+	say "an engine answers$([ -f "$PIDFILE" ] && echo " (started here, pid $(cat "$PIDFILE"))")"
+	;;
 *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

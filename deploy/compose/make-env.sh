@@ -37,11 +37,11 @@ put GRAFANA_ADMIN_PASSWORD "$(rnd)"
 uid=$(id -u)
 [ "$uid" = 0 ] && uid=10001
 put LOADTEST_UID "$uid"
+put LOADTEST_REPORT_DIR "${LOADTEST_REPORT_DIR:-./loadtest-report}"
 echo "compose-env: $ENV has every value ($added added; API_KEY is the key for the gateway)"
 
 dir=$(sed -n 's/^LOADTEST_REPORT_DIR=//p' "$ENV")
-dir=${LOADTEST_REPORT_DIR:-${dir:-./loadtest-report}}
-uid=${LOADTEST_UID:-$(sed -n 's/^LOADTEST_UID=//p' "$ENV")}
+uid=$(sed -n 's/^LOADTEST_UID=//p' "$ENV")
 umask 022
 mkdir -p "$dir"
 [ "$(id -u)" = 0 ] && chown "$uid" "$dir"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only those that are missing.
+# Usage: deploy/local/install.sh [PACKAGE...]: the packages named instead of
+# the project's list (the compose test's Docker engine names its own).
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +13,7 @@ PACKAGES=(
 	python3 python3-avro python3-yaml docker-compose
 	clang-format cppcheck valgrind gnuplot-nox curl procps bc
 )
+[ $# -eq 0 ] || PACKAGES=("$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -119,6 +119,19 @@ pid_alive() {
 		! grep -q '^[0-9]* (.*) Z' "/proc/$pid/stat" 2>/dev/null
 }
 
+# The servers' processes, for fault injection and measurements:
+# pg_pids: the postmaster, then its children (backends and helpers);
+# broker_pids: every Kafka node's.
+pg_pids() {
+	local pm
+	pm=$(bash "$ROOT/deploy/local/postgres.sh" pid 2>/dev/null) || return 0
+	echo "$pm" $(pgrep -P "$pm" || true)
+}
+broker_pids() {
+	local n
+	for n in $(seq 1 "$KAFKA_BROKERS"); do bash "$ROOT/deploy/local/kafka.sh" pid "$n" 2>/dev/null || true; done
+}
+
 # wait_until SECONDS COMMAND...: poll COMMAND every 0.2 s until it succeeds.
 wait_until() {
 	local deadline=$((SECONDS + $1))

@@ -50,15 +50,6 @@ rand() { R=$(($1 + RANDOM % ($2 - $1 + 1))); }
 enabled() { [ "$FAULTS" = all ] || [[ ",$FAULTS," = *",$1,"* ]]; }
 fault() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$OUT/faults.tsv"; }
 
-pg_pids() {
-	local pm
-	pm=$(bash deploy/local/postgres.sh pid 2>/dev/null) || return 0
-	echo "$pm" $(pgrep -P "$pm" || true)
-}
-broker_pids() {
-	local n
-	for n in $(seq 1 "$KAFKA_BROKERS"); do bash deploy/local/kafka.sh pid "$n" 2>/dev/null || true; done
-}
 # pick WORD...: one of the words, drawn from the seeded RANDOM, in R.
 pick() {
 	local words=("$@")

@@ -8,7 +8,7 @@
 # TICKS: user + system CPU time in clock ticks (getconf CLK_TCK).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-RUN=.run
+. deploy/local/lib.sh
 
 # ticks PID [with-children]: utime + stime (+ cutime + cstime) of PID.
 ticks() {
@@ -22,36 +22,33 @@ ticks() {
 	fi
 }
 
-pid_of() { head -n 1 "$1" 2>/dev/null; }
-
 cpu() {
-	local sum=0 f pid child
-	for f in "$RUN"/kafka/kafka.pid "$RUN"/kafka/cluster-3/node-*/kafka.pid; do
-		pid=$(pid_of "$f") && [ -n "$pid" ] && sum=$((sum + $(ticks "$pid" with-children)))
+	local sum=0 pid f
+	for pid in $(broker_pids); do
+		sum=$((sum + $(ticks "$pid" with-children)))
 	done
 	echo "kafka $sum"
+	# The postmaster counts the backends it reaped; the live ones count themselves.
 	sum=0
-	pid=$(pid_of "$RUN/postgres/data/postmaster.pid")
-	if [ -n "$pid" ]; then
-		sum=$(ticks "$pid" with-children)
-		for child in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null); do
-			sum=$((sum + $(ticks "$child")))
-		done
+	set -- $(pg_pids)
+	if [ $# -gt 0 ]; then
+		sum=$(ticks "$1" with-children)
+		shift
+		for pid in "$@"; do sum=$((sum + $(ticks "$pid"))); done
 	fi
 	echo "postgres $sum"
-	pid=$(pid_of "$RUN/redis/redis.pid")
+	pid=$(head -n 1 "$REDIS_DIR/redis.pid" 2>/dev/null)
 	echo "redis $([ -n "$pid" ] && ticks "$pid" with-children || echo 0)"
-	for f in "$RUN"/pids/*.pid; do
+	for f in "$RUN_DIR"/pids/*.pid; do
 		[ -f "$f" ] || continue
-		pid=$(pid_of "$f")
-		echo "$(basename "$f" .pid) $(ticks "$pid" with-children)"
+		echo "$(basename "$f" .pid) $(ticks "$(head -n 1 "$f")" with-children)"
 	done
 }
 
-# Every daemon's admin port, from the manifest (name database port ...).
+# Every daemon instance's admin port is the manifest's third column.
 requests() {
 	local port
-	for port in $(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' deploy/services.conf | awk '{ print $3 }'); do
+	for port in $(manifest | awk '{ print $3 }'); do
 		curl -fsS --max-time 3 "http://127.0.0.1:$port/metrics" 2>/dev/null
 	done | awk -F'[{}" ]+' '/^saga_kafka_requests_total/ { n[$3] += $NF } END { for (a in n) print a, n[a] }' |
 		sort
