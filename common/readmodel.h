@@ -8,12 +8,20 @@
 #define COMMON_READMODEL_H
 
 /* Hash: status (+ status_rank), total_cents, payment_status,
- * inventory_status, shipment_status (each + <field>_rank), cancel_reason. */
+ * inventory_status, shipment_status (each + <field>_rank), cancel_reason.
+ * A finished order's record (and its history) expires READMODEL_TTL_S after
+ * the last event applied to it (occurred_at + TTL, so a rebuild from the
+ * topics ends with the same expiry); an event for a record that is not
+ * there and whose own time + TTL has passed is not applied (it would bring
+ * an expired order back as PENDING). */
 #define READMODEL_ORDER "order:%s"
 /* List: one {"event","event_id","at"} entry per event applied to the order. */
 #define READMODEL_HISTORY "order:%s:history"
-/* Set: the ids of the orders the gateway answered 202 for. */
-#define READMODEL_ACCEPTED "orders:accepted"
+/* Sorted set: the ids of the orders the gateway answered 202 for, scored by
+ * the time (s) of that answer; members older than the TTL are trimmed. */
+#define READMODEL_ACCEPTED "orders:accepted-at"
+/* The TTL's default, in seconds (the gateway's READMODEL_TTL_S). */
+#define READMODEL_TTL_DEFAULT "86400"
 /* Hash: name, price_cents, currency, available of one product. */
 #define READMODEL_PRODUCT "product:%s"
 /* Sorted set: every product id (the catalogue's order). */

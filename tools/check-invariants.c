@@ -37,6 +37,7 @@ struct check_cfg {
 	char *redis_url, *groups, *manifest;
 	struct kafka_endpoint kafka;
 	long settle_s;
+	long readmodel_ttl_s;
 };
 
 static const struct config_var vars[] = {
@@ -61,6 +62,9 @@ static const struct config_var vars[] = {
         CONFIG_INT("CHECK_SETTLE_S", "60", 0, 3600, struct check_cfg, settle_s,
                    "how long to wait for orders to finish, outboxes to drain and consumers "
                    "to catch up"),
+        CONFIG_INT("READMODEL_TTL_S", READMODEL_TTL_DEFAULT, 1, 31536000, struct check_cfg,
+                   readmodel_ttl_s,
+                   "the gateway's: an order finished longer ago may have left the read model"),
 };
 #define NVARS      (sizeof(vars) / sizeof(vars[0]))
 #define MAX_GROUPS 32
@@ -120,7 +124,7 @@ static json_t *accepted_orders(const char *redis_url)
 
 	if (redis_connect(&rc, redis_url, 2000, why, sizeof(why)) < 0)
 		die("%s", why);
-	r = redisCommand(rc, "SMEMBERS " READMODEL_ACCEPTED);
+	r = redisCommand(rc, "ZRANGE " READMODEL_ACCEPTED " 0 -1");
 	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
 		json_array_append_new(ids, json_string(r->element[i]->str));
 	freeReplyObject(r);
@@ -128,19 +132,20 @@ static json_t *accepted_orders(const char *redis_url)
 	return ids;
 }
 
-/* order_id -> {status, total, confirmed, payment} */
+/* order_id -> {status, total, confirmed, updated (s since the epoch)} */
 static json_t *load_orders(PGconn *c)
 {
-	PGresult *r = query(c, "SELECT order_id, status, total_cents, confirmed_at IS NOT NULL"
-	                       " FROM orders");
+	PGresult *r = query(c, "SELECT order_id, status, total_cents, confirmed_at IS NOT NULL,"
+	                       " extract(epoch FROM updated_at)::bigint FROM orders");
 	json_t *orders = json_object();
 
 	for (int i = 0; i < PQntuples(r); i++)
 		json_object_set_new(orders, PQgetvalue(r, i, 0),
-		                    json_pack("{s:s, s:I, s:b}", "status", PQgetvalue(r, i, 1),
+		                    json_pack("{s:s, s:I, s:b, s:I}", "status", PQgetvalue(r, i, 1),
 		                              "total",
 		                              (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
-		                              "confirmed", PQgetvalue(r, i, 3)[0] == 't'));
+		                              "confirmed", PQgetvalue(r, i, 3)[0] == 't', "updated",
+		                              (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10)));
 	PQclear(r);
 	return orders;
 }
@@ -354,9 +359,12 @@ static void collect(json_t *into, PGconn *c, const char *sql, const char *field,
 /*
  * The read model agrees with the databases for every finished order: its
  * status, total and the payment, inventory and shipment status it shows are
- * what the services recorded. A field the read model lacks reads as "".
+ * what the services recorded. A field the read model lacks reads as "". An
+ * order finished more than the read model's TTL ago may have no record at
+ * all (it expired); one finished more recently must have one.
  */
-static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *orders)
+static void check_read_model(PGconn *const *dbs, const char *redis_url, long ttl_s,
+                             json_t *orders)
 {
 	static const char *const pay_map[] = {"CHARGED", "PAID", NULL};
 	static const char *const fields[] = {"status", "total_cents", "payment_status",
@@ -364,20 +372,24 @@ static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *
 	json_t *want = json_object();
 	const char *key;
 	json_t *o;
-	long checked = 0, wrong = 0;
+	long checked = 0, wrong = 0, expired = 0;
+	long long now = clock_wall_ms() / 1000;
 	char example[512] = "-", why[256];
 	redisContext *rc;
 
 	json_object_foreach (orders, key, o) {
 		const char *st = json_string_value(json_object_get(o, "status"));
+		long long updated = json_integer_value(json_object_get(o, "updated"));
 		char total[32];
 
 		if (!terminal(st))
 			continue;
 		snprintf(total, sizeof(total), "%lld",
 		         (long long)json_integer_value(json_object_get(o, "total")));
+		/* Expiry follows the order's last event, a moment after its row. */
 		json_object_set_new(want, key,
-		                    json_pack("{s:s, s:s}", "status", st, "total_cents", total));
+		                    json_pack("{s:s, s:s, s:b}", "status", st, "total_cents", total,
+		                              "may_expire", updated + ttl_s <= now + 2));
 	}
 	collect(want, dbs[1], "SELECT order_id, status FROM payments", "payment_status", pay_map);
 	collect(want, dbs[0],
@@ -396,6 +408,12 @@ static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *
 
 		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
 			die("could not read the read model: %s", r ? r->str : rc->errstr);
+		if (r->element[0]->type == REDIS_REPLY_NIL &&
+		    json_is_true(json_object_get(o, "may_expire"))) {
+			expired++;
+			freeReplyObject(r);
+			continue;
+		}
 		checked++;
 		for (size_t f = 0; f < 5; f++) {
 			const char *got =
@@ -417,8 +435,8 @@ static void check_read_model(PGconn *const *dbs, const char *redis_url, json_t *
 	redisFree(rc);
 	report(!wrong, "read model",
 	       "%ld finished orders: %ld disagree with the databases on status, total, payment, "
-	       "inventory or shipment (e.g. %s)",
-	       checked, wrong, example);
+	       "inventory or shipment (e.g. %s); %ld finished over %lds ago have expired",
+	       checked, wrong, example, expired, ttl_s);
 	json_decref(want);
 }
 
@@ -566,7 +584,7 @@ int main(int argc, char **argv)
 	check_charges(dbs[1], orders);
 	check_shipments(dbs[3], orders);
 	check_notifications(dbs[4], dbs[1], dbs[3], orders);
-	check_read_model(dbs, cfg.redis_url, orders);
+	check_read_model(dbs, cfg.redis_url, cfg.readmodel_ttl_s, orders);
 	for (int d = 0; d < 5; d++)
 		outbox_left += scalar(dbs[d], "SELECT count(*) FROM outbox");
 	report(outbox_left == 0, "outbox", "%lld outbox rows left unpublished in 5 databases",

@@ -137,7 +137,8 @@ static void record_accepted(struct gateway *g, const char *order_id, const struc
 		return;
 	}
 	redisAppendCommand(c, "HSETNX " READMODEL_ORDER " status PENDING", order_id);
-	redisAppendCommand(c, "SADD " READMODEL_ACCEPTED " %s", order_id);
+	redisAppendCommand(c, "ZADD " READMODEL_ACCEPTED " %lld %s", (long long)time(NULL),
+	                   order_id);
 	if (idem) {
 		idem_format(idem, IDEM_DONE, value, sizeof(value));
 		redisAppendCommand(c, "SET %s %s EX %ld", idem->key, value, g->idempotency_ttl_s);

@@ -49,10 +49,12 @@ extern const size_t gateway_nroutes;
 int gateway_parse_keys(struct gateway *g, char *spec);
 
 /* The read model projector (projector.c): consumes the saga topics and the
- * catalogue into Redis until stopped. */
+ * catalogue into Redis until stopped; a finished order's record expires
+ * ttl_s after its last event. */
 struct projector;
 int projector_start(struct projector **out, struct gateway *g, const struct kafka_endpoint *kafka,
-                    const char *redis_url, char *errstr, size_t errstr_size) WARN_UNUSED;
+                    const char *redis_url, long ttl_s, char *errstr,
+                    size_t errstr_size) WARN_UNUSED;
 void projector_stop(struct projector *p);
 
 #endif

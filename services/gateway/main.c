@@ -12,6 +12,7 @@
 #include "gateway.h"
 #include "kafka.h"
 #include "log.h"
+#include "readmodel.h"
 #include "signals.h"
 
 struct gateway_cfg {
@@ -26,6 +27,7 @@ struct gateway_cfg {
 	long max_quantity;
 	long ack_timeout_ms;
 	long idempotency_ttl_s;
+	long readmodel_ttl_s;
 	bool public_catalogue;
 	long linger_ms;
 	long threads, max_connections, max_per_client, max_header_bytes;
@@ -54,6 +56,9 @@ static const struct config_var vars[] = {
                     "serve GET /v1/products to callers without an API key"),
         CONFIG_INT("IDEMPOTENCY_TTL_S", "86400", 60, 2592000, struct gateway_cfg, idempotency_ttl_s,
                    "how long an Idempotency-Key is remembered"),
+        CONFIG_INT("READMODEL_TTL_S", READMODEL_TTL_DEFAULT, 1, 31536000, struct gateway_cfg,
+                   readmodel_ttl_s,
+                   "a finished order leaves the read model this long after its last event"),
         CONFIG_INT("PRODUCER_LINGER_MS", "1", 0, 1000, struct gateway_cfg, linger_ms,
                    "producer batching delay"),
         CONFIG_INT("HTTP_THREADS", "16", 1, 256, struct gateway_cfg, threads,
@@ -114,7 +119,8 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = redis_pool_new(&g.redis, cfg.redis_url, 32, 2000, why, sizeof(why));
 	if (rc == 0)
-		rc = projector_start(&projector, &g, &cfg.d.kafka, cfg.redis_url, why, sizeof(why));
+		rc = projector_start(&projector, &g, &cfg.d.kafka, cfg.redis_url,
+		                     cfg.readmodel_ttl_s, why, sizeof(why));
 	if (rc == 0) {
 		struct http_server_cfg hc = {.addr = cfg.addr,
 		                             .port = (int)cfg.port,

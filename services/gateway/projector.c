@@ -32,11 +32,18 @@
 
 /* KEYS: order hash, history list. ARGV: event id, history entry, sub-status
  * field, its value, rank (of the status, or of the sub-status), status,
- * total ("" when none), reason ("" when none). The history (a dozen
- * entries, each naming its event id) is also the record of the events
- * applied. Neither the status nor a sub-status ever moves back to a lower
- * rank, so events applied out of order (a rebuild) end in the same state. */
+ * total ("" when none), reason ("" when none), the event's time + the TTL
+ * and now (both in seconds). The history (a dozen entries, each naming its
+ * event id) is also the record of the events applied. Neither the status
+ * nor a sub-status ever moves back to a lower rank, so events applied out
+ * of order (a rebuild) end in the same state. A finished record expires at
+ * the latest event time + TTL; an event that finds no record and is older
+ * than the TTL is dropped (its order has expired, or expires on arrival). */
 static const char apply_script[] =
+        "local expire_at = tonumber(ARGV[9])\n"
+        "if expire_at <= tonumber(ARGV[10]) and redis.call('EXISTS', KEYS[1]) == 0 then\n"
+        "  return 0\n"
+        "end\n"
         "for _, e in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do\n"
         "  if string.find(e, ARGV[1], 1, true) then return 0 end\n"
         "end\n"
@@ -55,6 +62,13 @@ static const char apply_script[] =
         "end\n"
         "if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'total_cents', ARGV[7]) end\n"
         "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[8]) end\n"
+        "if tonumber(redis.call('HGET', KEYS[1], 'status_rank')) >= 3 then\n"
+        "  local now_at = redis.call('EXPIRETIME', KEYS[1])\n"
+        "  if now_at < 0 or now_at < expire_at then\n"
+        "    redis.call('EXPIREAT', KEYS[1], expire_at)\n"
+        "    redis.call('EXPIREAT', KEYS[2], expire_at)\n"
+        "  end\n"
+        "end\n"
         "return 1\n";
 
 /* How each event moves the order's record. */
@@ -96,6 +110,8 @@ struct projector {
 	long connections;    /* made so far */
 	bool rewind;         /* reconnected: Redis may have lost its last batches */
 	char *redis_url;
+	long ttl_s;          /* READMODEL_TTL_S */
+	long long trimmed_at; /* when READMODEL_ACCEPTED was last trimmed (s) */
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -105,7 +121,9 @@ struct projector {
 static int queue_order_event(struct projector *p, const char *type, const json_t *r)
 {
 	const char *order_id = event_str(r, "order_id");
-	char entry[512], total[32] = "", rank[8];
+	json_int_t at_ms = json_integer_value(
+	        json_object_get(json_object_get(r, "metadata"), "occurred_at"));
+	char entry[512], total[32] = "", rank[8], expire_at[24], now[24];
 	size_t i;
 
 	for (i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
@@ -114,19 +132,21 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 	if (i == sizeof(effects) / sizeof(effects[0]) || !order_id)
 		return 0;
 	snprintf(entry, sizeof(entry), "{\"event\":\"%s\",\"event_id\":\"%s\",\"at\":%lld}", type,
-	         event_meta(r, "event_id"),
-	         (long long)json_integer_value(
-	                 json_object_get(json_object_get(r, "metadata"), "occurred_at")));
+	         event_meta(r, "event_id"), (long long)at_ms);
 	if (json_object_get(r, "total_cents"))
 		snprintf(total, sizeof(total), "%lld", (long long)event_int(r, "total_cents"));
 	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
+	snprintf(expire_at, sizeof(expire_at), "%lld", (long long)(at_ms / 1000 + p->ttl_s));
+	snprintf(now, sizeof(now), "%lld", (long long)(clock_wall_ms() / 1000));
 	redisAppendCommand(
 	        p->redis,
-	        "EVALSHA %s 2 " READMODEL_ORDER " " READMODEL_HISTORY " %s %s %s %s %s %s %s %s",
+	        "EVALSHA %s 2 " READMODEL_ORDER " " READMODEL_HISTORY
+	        " %s %s %s %s %s %s %s %s %s %s",
 	        p->script_sha, order_id, order_id, event_meta(r, "event_id"), entry,
 	        effects[i].field, effects[i].value, rank, effects[i].status, total,
 	        !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason")
-	                                                                  : "");
+	                                                                  : "",
+	        expire_at, now);
 	return 1;
 }
 
@@ -390,17 +410,38 @@ static int assigned(void *arg, rd_kafka_topic_partition_list_t *parts, char *why
 	return rc;
 }
 
+/* Once a second, idle or not: accepted orders older than the TTL leave
+ * READMODEL_ACCEPTED (a failure is tried again the next second). */
+static void trim_accepted(struct projector *p)
+{
+	long long now = clock_wall_ms() / 1000;
+	redisReply *r;
+
+	if (now == p->trimmed_at || !p->redis)
+		return;
+	p->trimmed_at = now;
+	r = redisCommand(p->redis, "ZREMRANGEBYSCORE " READMODEL_ACCEPTED " -inf (%lld",
+	                 now - p->ttl_s);
+	if (!r)
+		drop_redis(p); /* the next batch reconnects */
+	else if (r->type == REDIS_REPLY_ERROR)
+		LOG(WARN, "could not trim %s: %s", READMODEL_ACCEPTED, r->str);
+	freeReplyObject(r);
+}
+
 static void *projector_main(void *arg)
 {
 	struct projector *p = arg;
 
-	while (!atomic_load(&p->stop) && !signals_stopping())
+	while (!atomic_load(&p->stop) && !signals_stopping()) {
 		consumer_poll_once(p->consumer, 100);
+		trim_accepted(p);
+	}
 	return NULL;
 }
 
 int projector_start(struct projector **out, struct gateway *g, const struct kafka_endpoint *kafka,
-                    const char *redis_url, char *errstr, size_t errstr_size)
+                    const char *redis_url, long ttl_s, char *errstr, size_t errstr_size)
 {
 	struct projector *p = calloc(1, sizeof(*p));
 	struct kafka_producer_cfg pc = {
@@ -419,6 +460,7 @@ int projector_start(struct projector **out, struct gateway *g, const struct kafk
 	if (!p)
 		return ERR_NOMEM;
 	p->g = g;
+	p->ttl_s = ttl_s;
 	p->redis_url = strdup(redis_url);
 	cc.applier = (struct consumer_applier){.apply = apply, .assigned = assigned, .ctx = p};
 	rc = p->redis_url ? kafka_producer_new(&p->dlq, &pc, errstr, errstr_size) : ERR_NOMEM;

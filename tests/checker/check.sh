@@ -77,7 +77,7 @@ INSERT INTO notifications VALUES
   ('n4', 'e-cancelled', 'OrderCancelled', 'email', 'o-off', 'c2', 'cancelled', now());
 SQL
 	redis FLUSHDB
-	redis SADD orders:accepted o-done o-off
+	redis ZADD orders:accepted-at "$(date +%s)" o-done "$(date +%s)" o-off
 	redis HSET order:o-done status COMPLETED total_cents 1000 payment_status PAID \
 		inventory_status RESERVED shipment_status DELIVERED
 	redis HSET order:o-off status CANCELLED total_cents 500 payment_status DECLINED \
@@ -124,7 +124,7 @@ if run_checker; then ok "the whole world passes"; else bad "the whole world does
 
 plant "an accepted order that never finished" terminal orders \
 	"UPDATE orders SET status = 'CONFIRMED' WHERE order_id = 'o-done'"
-plant "an accepted order the service never saw" terminal redis SADD orders:accepted o-lost
+plant "an accepted order the service never saw" terminal redis ZADD orders:accepted-at "$(date +%s)" o-lost
 plant "an order charged twice" charges payments \
 	"ALTER TABLE payments DROP CONSTRAINT payments_order_id_key;
 	 INSERT INTO payments (payment_id, order_id, customer_id, amount_cents, currency, status)
@@ -157,6 +157,16 @@ plant "a notification sent twice" notifications notifications \
 	 INSERT INTO notifications VALUES ('n5', 'e-confirmed', 'OrderConfirmed', 'email', 'o-done', 'c1', 'again', now())"
 plant "a read model that says otherwise" "read model" redis HSET order:o-done status CANCELLED
 plant "a read model with the wrong total" "read model" redis HSET order:o-off total_cents 499
+plant "a recently finished order missing from the read model" "read model" redis DEL order:o-done
+# An order finished longer ago than the read model's TTL may have expired.
+baseline
+psql_db chk_orders -c "UPDATE orders SET updated_at = now() - interval '2 days' WHERE order_id = 'o-done'" >/dev/null
+redis DEL order:o-done
+if run_checker && grep -q '1 finished over 86400s ago have expired' "$OUT/last.txt"; then
+	ok "an order finished over the TTL ago may have left the read model"
+else
+	bad "an order finished over the TTL ago may have left the read model"
+fi
 plant "a stuck outbox row" outbox orders \
 	"INSERT INTO outbox (topic, key, payload) VALUES ('order-events', 'o-done', '\\x00')"
 

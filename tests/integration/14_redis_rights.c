@@ -95,7 +95,7 @@ Test(redis_rights, the_checker_reads_and_writes_nothing)
 {
 	redisContext *c = login("READER_REDIS_URL");
 
-	ALLOWED(c, "SMEMBERS %s", "orders:accepted");
+	ALLOWED(c, "ZRANGE %s 0 -1", "orders:accepted-at");
 	ALLOWED(c, "HGETALL %s", "order:it-rights");
 	ALLOWED(c, "GET %s", "idem:it-rights:probe");
 	REFUSED(c, "NOPERM", "SET %s %s", "idem:it-rights:probe", "y");
