@@ -34,7 +34,7 @@ int64_t clock_wall_ms(void)
 void clock_sleep_ms(int ms)
 {
 	while (ms > 0 && !signals_stopping()) {
-		int step = ms < 50 ? ms : 50;
+		int step = ms < 250 ? ms : 250; /* a stop waits at most this long */
 		struct timespec ts = {0, (long)step * 1000000L};
 
 		nanosleep(&ts, NULL);

@@ -18,6 +18,9 @@
 
 #define INBOX_PRUNE_CHUNK       5000  /* inbox rows deleted per statement */
 #define INBOX_PRUNE_INTERVAL_MS 60000 /* between pruning rounds */
+/* The longest a consumer waits for events before it looks at its tick, the
+ * inbox's pruning and the stop signal (events end the wait at once). */
+#define DAEMON_POLL_MS 500
 
 void daemon_add_check(struct daemon *d, const char *name,
                       int (*fn)(void *arg, char *errstr, size_t errstr_size), void *arg)
@@ -256,7 +259,7 @@ int daemon_consume_topics(struct daemon *d, const char *own_group, const char *c
 	                          .start_at_end = d->settings->consumer_start_at_end,
 	                          .metrics = d->metrics};
 	int fault = dbapply_fault_parse(d->settings->consumer_fault_kill);
-	int rc = 0;
+	int rc = 0, wait_ms = DAEMON_POLL_MS;
 
 	if (handler_types(handlers, typebuf, &types) < 0) {
 		snprintf(why, sizeof(why), "more than %d event types", DAEMON_MAX_TYPES);
@@ -282,15 +285,15 @@ int daemon_consume_topics(struct daemon *d, const char *own_group, const char *c
 	}
 	LOG(INFO, "consuming as group %s", group);
 	while (!signals_stopping()) {
-		consumer_poll_once(d->consumer, d->tick ? 50 : 100);
-		if (d->tick)
-			d->tick(d->tick_ctx);
+		consumer_poll_once(d->consumer, wait_ms);
+		wait_ms = d->tick ? d->tick(d->tick_ctx) : DAEMON_POLL_MS;
+		wait_ms = wait_ms < 0 ? 0 : wait_ms > DAEMON_POLL_MS ? DAEMON_POLL_MS : wait_ms;
 		prune_inbox(d, group);
 	}
 	return 0;
 }
 
-void daemon_set_tick(struct daemon *d, void (*tick)(void *ctx), void *ctx)
+void daemon_set_tick(struct daemon *d, int (*tick)(void *ctx), void *ctx)
 {
 	d->tick = tick;
 	d->tick_ctx = ctx;

@@ -94,14 +94,19 @@ struct daemon_settings {
 	                   "messages a consumer applies per transaction"),                         \
 	        CONFIG_INT("CONSUMER_WAIT_MS", "5", 0, 10000, type, field.consumer_wait_ms,        \
 	                   "how long a consumer gathers a batch after its first message"),         \
-	        CONFIG_INT("FETCH_MIN_BYTES", "1", 1, 10000000, type, field.fetch_min_bytes,       \
-	                   "bytes the broker gathers before it answers a consumer's fetch"),       \
-	        CONFIG_INT("FETCH_WAIT_MS", "100", 1, 10000, type, field.fetch_wait_ms,            \
-	                   "longest the broker holds a fetch waiting for FETCH_MIN_BYTES"),        \
+	        DAEMON_FETCH_VARS(type, field),                                                    \
 	        CONFIG_INT("INBOX_RETENTION_HOURS", "336", 0, 87600, type,                         \
 	                   field.inbox_retention_hours,                                            \
 	                   "consumed-event ids older than this are deleted (0: never)"),           \
 	        DAEMON_CONSUMER_VARS(type, field)
+
+/* How a consumer fetches (kafka.h); every daemon that consumes. */
+#define DAEMON_FETCH_VARS(type, field)                                               \
+	CONFIG_INT("FETCH_MIN_BYTES", "1", 1, 10000000, type, field.fetch_min_bytes, \
+	           "bytes the broker gathers before it answers a consumer's fetch"), \
+	        CONFIG_INT("FETCH_WAIT_MS", KAFKA_FETCH_WAIT_MS, 1, 10000, type,     \
+	                   field.fetch_wait_ms,                                      \
+	                   "longest the broker holds a fetch waiting for FETCH_MIN_BYTES")
 
 /* How a consumer treats failures (consumer.h); every daemon that consumes. */
 #define DAEMON_CONSUMER_VARS(type, field)                                                        \
@@ -134,7 +139,7 @@ struct daemon {
 	struct relay *relay;   /* with a database: publishes the outbox */
 	struct dbapply *applier;
 	struct consumer *consumer;
-	void (*tick)(void *ctx); /* called between batches, see daemon_set_tick */
+	int (*tick)(void *ctx); /* called between batches, see daemon_set_tick */
 	void *tick_ctx;
 	long long next_prune_ms; /* when the inbox is next pruned */
 	long pruned;             /* rows deleted in the current pruning round */
@@ -215,9 +220,11 @@ int daemon_main(const struct daemon_service *svc, int argc, char **argv);
 		return daemon_main(&service, argc, argv);                                  \
 	}
 
-/* Has daemon_consume call tick(ctx) between batches (at least every 50 ms),
- * for work driven by time rather than by events (retries, timers). */
-void daemon_set_tick(struct daemon *d, void (*tick)(void *ctx), void *ctx);
+/* Has daemon_consume call tick(ctx) between batches, for work driven by
+ * time rather than by events (retries, timers). tick returns how many ms
+ * from now it wants to be called again: the consumer waits for events at
+ * most that long (and at most DAEMON_POLL_MS). */
+void daemon_set_tick(struct daemon *d, int (*tick)(void *ctx), void *ctx);
 
 /* Releases everything daemon_start made, in reverse order. Safe to call
  * after a failed start. */

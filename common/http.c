@@ -26,7 +26,9 @@
  * A connection's deadline: what it must have sent by then (the headers of a
  * request, or its body), or 0 while a handler works on it. The watchdog
  * thread shuts down the socket of a connection past its deadline, and
- * libmicrohttpd closes it. slots[] is guarded by the server's lock.
+ * libmicrohttpd closes it; it sleeps until the earliest deadline (woken by
+ * `wake` when one is set), not at all while none is. slots[] is guarded by
+ * the server's lock.
  */
 struct watch {
 	bool used;
@@ -37,6 +39,7 @@ struct watch {
 struct http_server {
 	struct MHD_Daemon *mhd;
 	pthread_mutex_t lock;
+	pthread_cond_t wake; /* a deadline was set, or stop */
 	struct watch *slots;
 	size_t nslots;
 	long header_timeout_ms, body_timeout_ms;
@@ -72,6 +75,8 @@ static void set_deadline(struct http_server *srv, struct MHD_Connection *conn, l
 		return;
 	pthread_mutex_lock(&srv->lock);
 	w->deadline_ms = timeout_ms ? clock_mono_ms() + timeout_ms : 0;
+	if (timeout_ms)
+		pthread_cond_signal(&srv->wake);
 	pthread_mutex_unlock(&srv->lock);
 }
 
@@ -92,6 +97,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 				        (struct watch){true, info->connect_fd,
 				                       clock_mono_ms() + srv->header_timeout_ms};
 				*socket_context = &srv->slots[i];
+				pthread_cond_signal(&srv->wake);
 				break;
 			}
 	} else if (w) {
@@ -105,29 +111,42 @@ static void *watchdog_main(void *arg)
 {
 	struct http_server *srv = arg;
 
+	pthread_mutex_lock(&srv->lock);
 	while (!atomic_load(&srv->stop)) {
-		long long now = clock_mono_ms();
+		long long now = clock_mono_ms(), next = 0;
 		long closed = 0;
 
-		pthread_mutex_lock(&srv->lock);
 		for (size_t i = 0; i < srv->nslots; i++) {
 			struct watch *w = &srv->slots[i];
 
-			if (w->used && w->deadline_ms && now > w->deadline_ms) {
+			if (!w->used || !w->deadline_ms)
+				continue;
+			if (now > w->deadline_ms) {
 				shutdown(w->fd, SHUT_RDWR);
 				w->deadline_ms = 0;
 				closed++;
+			} else if (!next || w->deadline_ms < next) {
+				next = w->deadline_ms;
 			}
 		}
-		pthread_mutex_unlock(&srv->lock);
 		if (closed) {
 			metric_add(srv->m_timed_out, closed);
 			LOG(DEBUG,
 			    "%s: closed %ld connections that were too slow to send a request",
 			    srv->name, closed);
 		}
-		clock_sleep_ms(200);
+		if (next) {
+			struct timespec at;
+
+			next += 10; /* past the deadline, not at it */
+			at.tv_sec = (time_t)(next / 1000);
+			at.tv_nsec = (long)(next % 1000) * 1000000L;
+			pthread_cond_timedwait(&srv->wake, &srv->lock, &at);
+		} else {
+			pthread_cond_wait(&srv->wake, &srv->lock);
+		}
 	}
+	pthread_mutex_unlock(&srv->lock);
 	return NULL;
 }
 
@@ -471,6 +490,14 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	        metrics_counter(cfg->metrics, "saga_http_slow_clients_closed_total",
 	                        "connections closed for not sending a request in time", labels);
 	pthread_mutex_init(&srv->lock, NULL);
+	{
+		pthread_condattr_t attr;
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are clock_mono_ms */
+		pthread_cond_init(&srv->wake, &attr);
+		pthread_condattr_destroy(&attr);
+	}
 	/* Room for every connection libmicrohttpd accepts, and for those it is closing. */
 	srv->nslots = (size_t)max_conns + 64;
 	srv->slots = calloc(srv->nslots, sizeof(*srv->slots));
@@ -523,9 +550,13 @@ void http_server_free(struct http_server *srv)
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	if (srv->watching) {
+		pthread_mutex_lock(&srv->lock);
 		atomic_store(&srv->stop, true);
+		pthread_cond_signal(&srv->wake);
+		pthread_mutex_unlock(&srv->lock);
 		pthread_join(srv->watchdog, NULL);
 	}
+	pthread_cond_destroy(&srv->wake);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv->slots);
 	free(srv);

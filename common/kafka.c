@@ -189,7 +189,10 @@ int kafka_consumer_new(rd_kafka_t **out, const struct kafka_consumer_cfg *cfg, c
 		return ERR_INVALID;
 	snprintf(min_bytes, sizeof(min_bytes), "%d",
 	         cfg->fetch_min_bytes > 0 ? cfg->fetch_min_bytes : 1);
-	snprintf(wait_ms, sizeof(wait_ms), "%d", cfg->fetch_wait_ms > 0 ? cfg->fetch_wait_ms : 100);
+	if (cfg->fetch_wait_ms > 0)
+		snprintf(wait_ms, sizeof(wait_ms), "%d", cfg->fetch_wait_ms);
+	else
+		snprintf(wait_ms, sizeof(wait_ms), "%s", KAFKA_FETCH_WAIT_MS);
 	if (set(conf, "group.id", cfg->group, errstr, errstr_size) < 0 ||
 	    set(conf, "enable.auto.commit", "true", errstr, errstr_size) < 0 ||
 	    set(conf, "auto.commit.interval.ms", KAFKA_COMMIT_INTERVAL_MS, errstr, errstr_size) <
@@ -644,7 +647,7 @@ static void *serve_reports(void *arg)
 
 	while (!atomic_load(&s->stop)) {
 		pthread_rwlock_rdlock(&s->lock);
-		rd_kafka_poll(s->rk, 50);
+		rd_kafka_poll(s->rk, 250); /* a report ends the wait at once */
 		pthread_rwlock_unlock(&s->lock);
 	}
 	return NULL;

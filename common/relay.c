@@ -17,9 +17,12 @@
 
 /* The advisory lock that elects the active relay of a database. */
 #define RELAY_LOCK_KEY        "7215360413"
-#define RELAY_STANDBY_POLL_MS 500
-#define RELAY_IDLE_WAIT_MS    1000
-#define RELAY_STOP_DRAIN_MS   5000
+#define RELAY_STANDBY_POLL_MS 2000 /* a standby tries the lock this often */
+/* Without a NOTIFY (every commit with outbox rows sends one), a round at
+ * least this often anyway. */
+#define RELAY_IDLE_WAIT_MS  5000
+#define RELAY_STOP_CHECK_MS 250 /* the longest a wait goes without looking at stop */
+#define RELAY_STOP_DRAIN_MS 5000
 
 enum row_state { ROW_PENDING, ROW_ACKED, ROW_FAILED };
 
@@ -68,7 +71,7 @@ bool relay_is_active(const struct relay *r)
 static void sleep_unless_stopped(struct relay *r, int ms)
 {
 	while (ms > 0 && !atomic_load(&r->stop)) {
-		int step = ms < 50 ? ms : 50;
+		int step = ms < RELAY_STOP_CHECK_MS ? ms : RELAY_STOP_CHECK_MS;
 		struct timespec ts = {0, (long)step * 1000000L};
 
 		nanosleep(&ts, NULL);
@@ -90,7 +93,7 @@ static void wait_for_notify(struct relay *r, PGconn *conn, int timeout_ms)
 		woken = true;
 	}
 	while (!woken && timeout_ms > 0 && !atomic_load(&r->stop)) {
-		int step = timeout_ms < 100 ? timeout_ms : 100;
+		int step = timeout_ms < RELAY_STOP_CHECK_MS ? timeout_ms : RELAY_STOP_CHECK_MS;
 
 		if (poll(&pfd, 1, step) > 0)
 			break;
@@ -352,7 +355,11 @@ static void *relay_main(void *arg)
 			metric_set(r->m_active, 1);
 		}
 		rc = publish_round(r, conn);
-		if (clock_mono_ms() - last_backlog > 1000) {
+		if (rc == 0) {
+			/* The round found the outbox empty: nothing to count. */
+			metric_set(r->m_backlog, 0);
+			metric_set(r->m_oldest_ms, 0);
+		} else if (clock_mono_ms() - last_backlog > 1000) {
 			update_backlog(r, conn);
 			last_backlog = clock_mono_ms();
 		}

@@ -363,8 +363,7 @@ static void collect(json_t *into, PGconn *c, const char *sql, const char *field,
  * order finished more than the read model's TTL ago may have no record at
  * all (it expired); one finished more recently must have one.
  */
-static void check_read_model(PGconn *const *dbs, const char *redis_url, long ttl_s,
-                             json_t *orders)
+static void check_read_model(PGconn *const *dbs, const char *redis_url, long ttl_s, json_t *orders)
 {
 	static const char *const pay_map[] = {"CHARGED", "PAID", NULL};
 	static const char *const fields[] = {"status", "total_cents", "payment_status",

@@ -36,7 +36,8 @@ struct gateway {
 	int nkeys;
 	long ack_timeout_ms;
 	long idempotency_ttl_s;
-	bool public_catalogue; /* GET /v1/products without an API key */
+	int fetch_min_bytes, fetch_wait_ms; /* the projector's consumer */
+	bool public_catalogue;              /* GET /v1/products without an API key */
 	struct metric *m_accepted, *m_rejected, *m_latency;
 	struct metrics *metrics;
 };

@@ -36,6 +36,7 @@ struct gateway_cfg {
 
 static const struct config_var vars[] = {
         DAEMON_CONFIG_VARS(struct gateway_cfg, d, "9100"),
+        DAEMON_FETCH_VARS(struct gateway_cfg, d),
         CONFIG_STR("GATEWAY_ADDR", "127.0.0.1", struct gateway_cfg, addr, "API listen address"),
         CONFIG_INT("GATEWAY_PORT", "8080", 1, 65535, struct gateway_cfg, port, "API port"),
         CONFIG_SECRET("API_KEYS", NULL, struct gateway_cfg, api_keys,
@@ -100,6 +101,8 @@ int main(int argc, char **argv)
 	g.limits = (struct order_limits){cfg.currencies, cfg.max_lines, cfg.max_quantity};
 	g.ack_timeout_ms = cfg.ack_timeout_ms;
 	g.idempotency_ttl_s = cfg.idempotency_ttl_s;
+	g.fetch_min_bytes = (int)cfg.d.fetch_min_bytes;
+	g.fetch_wait_ms = (int)cfg.d.fetch_wait_ms;
 	g.public_catalogue = cfg.public_catalogue;
 	g.m_accepted = metrics_counter(d.metrics, "saga_gateway_orders_accepted_total",
 	                               "orders answered 202", NULL);
@@ -143,7 +146,7 @@ int main(int argc, char **argv)
 	}
 	LOG(INFO, "taking orders on http://%s:%ld", cfg.addr, cfg.port);
 	while (!signals_stopping())
-		clock_sleep_ms(100);
+		clock_sleep_ms(1000);
 	LOG(INFO, "stopping");
 out:
 	/* Stop taking requests, let the in-flight ones finish, flush, then the rest. */

@@ -110,7 +110,7 @@ struct projector {
 	long connections;    /* made so far */
 	bool rewind;         /* reconnected: Redis may have lost its last batches */
 	char *redis_url;
-	long ttl_s;          /* READMODEL_TTL_S */
+	long ttl_s;           /* READMODEL_TTL_S */
 	long long trimmed_at; /* when READMODEL_ACCEPTED was last trimmed (s) */
 	pthread_t thread;
 	bool started;
@@ -121,8 +121,8 @@ struct projector {
 static int queue_order_event(struct projector *p, const char *type, const json_t *r)
 {
 	const char *order_id = event_str(r, "order_id");
-	json_int_t at_ms = json_integer_value(
-	        json_object_get(json_object_get(r, "metadata"), "occurred_at"));
+	json_int_t at_ms =
+	        json_integer_value(json_object_get(json_object_get(r, "metadata"), "occurred_at"));
 	char entry[512], total[32] = "", rank[8], expire_at[24], now[24];
 	size_t i;
 
@@ -138,15 +138,15 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
 	snprintf(expire_at, sizeof(expire_at), "%lld", (long long)(at_ms / 1000 + p->ttl_s));
 	snprintf(now, sizeof(now), "%lld", (long long)(clock_wall_ms() / 1000));
-	redisAppendCommand(
-	        p->redis,
-	        "EVALSHA %s 2 " READMODEL_ORDER " " READMODEL_HISTORY
-	        " %s %s %s %s %s %s %s %s %s %s",
-	        p->script_sha, order_id, order_id, event_meta(r, "event_id"), entry,
-	        effects[i].field, effects[i].value, rank, effects[i].status, total,
-	        !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason")
-	                                                                  : "",
-	        expire_at, now);
+	redisAppendCommand(p->redis,
+	                   "EVALSHA %s 2 " READMODEL_ORDER " " READMODEL_HISTORY
+	                   " %s %s %s %s %s %s %s %s %s %s",
+	                   p->script_sha, order_id, order_id, event_meta(r, "event_id"), entry,
+	                   effects[i].field, effects[i].value, rank, effects[i].status, total,
+	                   !strcmp(type, "OrderCancelled") && event_str(r, "reason")
+	                           ? event_str(r, "reason")
+	                           : "",
+	                   expire_at, now);
 	return 1;
 }
 
@@ -434,7 +434,7 @@ static void *projector_main(void *arg)
 	struct projector *p = arg;
 
 	while (!atomic_load(&p->stop) && !signals_stopping()) {
-		consumer_poll_once(p->consumer, 100);
+		consumer_poll_once(p->consumer, 500); /* events end the wait at once */
 		trim_accepted(p);
 	}
 	return NULL;
@@ -453,6 +453,8 @@ int projector_start(struct projector **out, struct gateway *g, const struct kafk
 	                          .codec = g->codec,
 	                          .batch_max = PROJECTOR_BATCH,
 	                          .batch_wait_ms = 5,
+	                          .fetch_min_bytes = g->fetch_min_bytes,
+	                          .fetch_wait_ms = g->fetch_wait_ms,
 	                          .metrics = g->metrics};
 	int rc;
 

@@ -11,7 +11,7 @@
 #define SHIPPING_TICK_BATCH  500  /* due shipments advanced per transaction */
 #define SHIPPING_TICK_ROUNDS 8    /* transactions per tick while full ones come back */
 #define SHIPPING_TICK_MS     10   /* how often the tick looks while shipments are due */
-#define SHIPPING_IDLE_MS     1000 /* the longest it sleeps: shipments of other instances */
+#define SHIPPING_IDLE_MS     5000 /* the longest it sleeps: shipments of other instances */
 
 bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address)
 {
@@ -234,13 +234,13 @@ static long long until_next_due(struct shipping_ctx *c)
 	return ms < 0 ? 0 : ms > SHIPPING_IDLE_MS ? SHIPPING_IDLE_MS : ms;
 }
 
-void shipping_tick(void *arg)
+int shipping_tick(void *arg)
 {
 	struct shipping_ctx *c = arg;
 	long long now = clock_mono_ms();
 
 	if (now < c->next_tick_ms)
-		return;
+		return (int)(c->next_tick_ms - now);
 	c->last_tick_ms = now;
 	c->next_tick_ms = now + SHIPPING_TICK_MS;
 	if (c->idle) {
@@ -249,7 +249,7 @@ void shipping_tick(void *arg)
 
 		if (wait > SHIPPING_TICK_MS) {
 			c->next_tick_ms = now + wait;
-			return;
+			return (int)wait;
 		}
 		c->idle = false;
 	}
@@ -259,7 +259,8 @@ void shipping_tick(void *arg)
 
 		c->idle = n == 0;
 		if (n < SHIPPING_TICK_BATCH)
-			return;
+			return SHIPPING_TICK_MS;
 	}
 	c->next_tick_ms = now; /* more are due */
+	return 0;
 }

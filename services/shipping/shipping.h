@@ -28,8 +28,9 @@ extern const struct dbapply_handler shipping_handlers[];
 
 /* Works through the shipments that are due (carrier attempts, deliveries), in
  * one transaction, at most every few milliseconds; when none is due it sleeps
- * until the next one is (at most a second). */
-void shipping_tick(void *ctx);
+ * until the next one is (at most 5 s: the shipments of an instance that
+ * stopped). Returns the ms until it wants to look again. */
+int shipping_tick(void *ctx);
 
 /* Whether the carrier accepts a parcel for this address on this attempt. */
 bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address);

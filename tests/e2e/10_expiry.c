@@ -97,8 +97,8 @@ Test(expiry, a_finished_order_expires_after_its_last_event_and_a_late_event_does
 	redisReply *r;
 	json_t *o;
 
-	cr_assert_eq(e2e_post_order(e2e_order_body("c-expiry", "1 Main St", "p-0010", 1), NULL, NULL,
-	                            id, key, sizeof(key)),
+	cr_assert_eq(e2e_post_order(e2e_order_body("c-expiry", "1 Main St", "p-0010", 1), NULL,
+	                            NULL, id, key, sizeof(key)),
 	             202, "%s", key);
 	o = e2e_wait_terminal(id, TIMEOUT);
 	json_decref(o);
