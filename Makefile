@@ -55,7 +55,7 @@ E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 CHAOS_BINS := $(B)/bin/chaos-client $(B)/bin/chaos-judge
 
-.PHONY: all build tests chaos replay clean schemas-check fuzz bench bench-plumbing loadtest compose-check compose-env compose-images compose-test new-service install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests chaos replay clean schemas-check fuzz bench bench-peer bench-plumbing loadtest compose-check compose-env compose-images compose-test new-service install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
@@ -242,6 +242,13 @@ bench-plumbing: build
 	@bash deploy/local/stack.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory stack-up
 	@set -a && . .run/stack.env && set +a && DATABASE_URL=$$TEST2_DATABASE_URL \
 		build/release/bin/bench-plumbing
+
+# The relay next to Debezium (Kafka Connect with the PostgreSQL connector and
+# its outbox EventRouter, fetched from Maven Central once): throughput, hop
+# latency and CPU per 1,000 events of each (a report in .run/bench/peer.md).
+bench-peer: build
+	@bash deploy/local/stack.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory stack-up
+	@BUILD_DIR=$(B) bash tests/load/bench-peer.sh
 
 # The saga under crashes and freezes, judged from the clients' history
 # (tests/chaos/run.sh): SEED, RATE, DURATION, FAULTS; KAFKA_BROKERS=3 for a
