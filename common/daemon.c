@@ -104,6 +104,7 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 		                          .name = name,
 		                          .batch = (int)settings->relay_batch,
 		                          .linger_ms = (int)settings->relay_linger_ms,
+		                          .gather_ms = (int)settings->relay_gather_ms,
 		                          .metrics = d->metrics,
 		                          .fault_kill_after_ack =
 		                                  settings->relay_fault_kill_after_ack,

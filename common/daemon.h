@@ -45,6 +45,7 @@ struct daemon_settings {
 	char *database_url; /* NULL for a daemon without a database */
 	long relay_batch;
 	long relay_linger_ms;
+	long relay_gather_ms;
 	bool relay_fault_kill_after_ack;
 	bool relay_fault_fatal_error;
 	char *consumer_fault_kill;
@@ -76,6 +77,8 @@ struct daemon_settings {
 	                   "outbox rows the relay publishes per round"),                           \
 	        CONFIG_INT("RELAY_LINGER_MS", "5", 0, 1000, type, field.relay_linger_ms,           \
 	                   "producer batching delay of the relay"),                                \
+	        CONFIG_INT("RELAY_GATHER_MS", "10", 0, 1000, type, field.relay_gather_ms,          \
+	                   "how long the relay lets commits gather after a NOTIFY wakes it"),      \
 	        CONFIG_BOOL(                                                                       \
 	                "RELAY_FAULT_KILL_AFTER_ACK", "false", type,                               \
 	                field.relay_fault_kill_after_ack,                                          \

@@ -34,7 +34,7 @@ struct row {
 struct relay {
 	char *conninfo, *name;
 	const struct kafka_endpoint *kafka;
-	int batch, linger_ms;
+	int batch, linger_ms, gather_ms;
 	bool fault_kill_after_ack;
 	struct kafka_producer_cfg pc;
 	pthread_t thread;
@@ -79,8 +79,8 @@ static void sleep_unless_stopped(struct relay *r, int ms)
 	}
 }
 
-/* Waits for a NOTIFY on the outbox channel (or the timeout). */
-static void wait_for_notify(struct relay *r, PGconn *conn, int timeout_ms)
+/* Waits for a NOTIFY on the outbox channel (or the timeout); true when one came. */
+static bool wait_for_notify(struct relay *r, PGconn *conn, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
 	bool woken = false;
@@ -100,8 +100,11 @@ static void wait_for_notify(struct relay *r, PGconn *conn, int timeout_ms)
 		timeout_ms -= step;
 	}
 	PQconsumeInput(conn);
-	while ((n = PQnotifies(conn)))
+	while ((n = PQnotifies(conn))) {
 		PQfreemem(n);
+		woken = true;
+	}
+	return woken;
 }
 
 /* Tries to become the active relay; true when this process holds the lock. */
@@ -382,8 +385,9 @@ static void *relay_main(void *arg)
 		failures = 0;
 		/* A full round means more rows are waiting; otherwise sleep until a
 		 * commit notifies (rows committed since this round's read do). */
-		if (rc < r->batch)
-			wait_for_notify(r, conn, RELAY_IDLE_WAIT_MS);
+		if (rc < r->batch && wait_for_notify(r, conn, RELAY_IDLE_WAIT_MS) &&
+		    r->gather_ms > 0)
+			sleep_unless_stopped(r, r->gather_ms); /* more commits, one round */
 	}
 	return NULL;
 }
@@ -402,6 +406,7 @@ int relay_start(struct relay **out, const struct relay_cfg *cfg, char *errstr, s
 	r->name = strdup(cfg->name);
 	r->batch = cfg->batch > 0 ? cfg->batch : 1000;
 	r->linger_ms = cfg->linger_ms;
+	r->gather_ms = cfg->gather_ms;
 	r->fault_kill_after_ack = cfg->fault_kill_after_ack;
 	r->fault_fatal = cfg->fault_fatal_error;
 	r->rows = calloc((size_t)r->batch, sizeof(*r->rows));

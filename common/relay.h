@@ -35,7 +35,8 @@ struct relay_cfg {
 	const char *name;                   /* client id and log name, e.g. "order" */
 	int batch;                          /* rows per round, e.g. 1000 */
 	int linger_ms;                      /* producer batching delay */
-	struct metrics *metrics;            /* may be NULL */
+	int gather_ms;             /* after a NOTIFY, commits gather this long before the read */
+	struct metrics *metrics;   /* may be NULL */
 	bool fault_kill_after_ack; /* fault tests: SIGKILL itself after acks, before deleting */
 	bool fault_fatal_error;    /* fault tests: a fatal producer error after the first round */
 };

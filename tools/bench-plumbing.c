@@ -327,9 +327,12 @@ static pid_t relay_process(const struct bench_cfg *cfg, struct metrics *metrics)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		struct relay_cfg rc = {
-		        cfg->database_url, &cfg->kafka, "bench", (int)cfg->relay_batch, 1,
-		        metrics,           false,       false};
+		struct relay_cfg rc = {.conninfo = cfg->database_url,
+		                       .kafka = &cfg->kafka,
+		                       .name = "bench",
+		                       .batch = (int)cfg->relay_batch,
+		                       .linger_ms = 1,
+		                       .metrics = metrics};
 		struct relay *relay;
 		char why[512];
 

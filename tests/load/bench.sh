@@ -4,7 +4,8 @@
 # and .run/bench/bench.md.
 #   1. PostgreSQL: commits/s of a saga-step-shaped transaction (pgbench).
 #   2. Kafka: produce and consume rate of 300-byte messages (acks=all).
-#   3. The saga: orders finished per second under an open-loop load (BENCH_RATE).
+#   3. The saga: orders finished per second under an open-loop load (BENCH_RATE),
+#      with what an order costs: CPU per process and Kafka requests per order.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 set -a
@@ -49,6 +50,15 @@ cat >.run/bench/bench.md <<MD
 | PostgreSQL saga-step commits/s | $pg_tps | $tx_per_order transactions | $pg_bound | $saga_ops orders/s | $(echo "scale=2; $saga_ops / $pg_bound" | bc) |
 | Kafka produce, 300 B, acks=all | $produce msgs/s | $msgs_per_order messages | $kafka_bound | $saga_ops orders/s | $(echo "scale=2; $saga_ops / $kafka_bound" | bc) |
 | Kafka consume, 300 B | $consume msgs/s | | | | |
+
+What an order costs at $BENCH_RATE orders/s offered (CPU of each process
+over the run, from /proc; the load generator apart):
+
+$(sed -n '/^| process | cores/,/^| \*\*stack/p' .run/load/latest/report.md)
+
+Kafka requests per order, by kind:
+
+$(sed -n '/^| request | per second/,/^$/p' .run/load/latest/report.md)
 MD
 cat >.run/bench/bench.json <<JSON
 {"pg_saga_step_tps": $pg_tps, "kafka_produce_per_s": $produce, "kafka_consume_per_s": $consume,

@@ -3,6 +3,8 @@
 # Usage: tests/load/procs.sh cpu        one "NAME TICKS" line per process group
 #        tests/load/procs.sh requests   one "API COUNT" line per Kafka request kind,
 #                                       summed over every daemon's /metrics
+#        tests/load/procs.sh memory     one "NAME PEAK_KB NOW_KB" line per daemon
+#                                       instance: resident memory (VmHWM, VmRSS)
 # NAME: kafka (every node), postgres (the postmaster, its live backends and
 # the ones it reaped), redis, and each daemon instance by its pidfile's name.
 # TICKS: user + system CPU time in clock ticks (getconf CLK_TCK).
@@ -54,8 +56,19 @@ requests() {
 		sort
 }
 
+memory() {
+	local f pid
+	for f in "$RUN_DIR"/pids/*.pid; do
+		[ -f "$f" ] || continue
+		pid=$(head -n 1 "$f")
+		awk -v n="$(basename "$f" .pid)" '/^VmHWM:/ { p = $2 } /^VmRSS:/ { r = $2 }
+			END { if (p) print n, p, r }' "/proc/$pid/status" 2>/dev/null
+	done
+}
+
 case "${1:-}" in
 cpu) cpu ;;
 requests) requests ;;
-*) echo "usage: $0 cpu|requests" >&2; exit 2 ;;
+memory) memory ;;
+*) echo "usage: $0 cpu|requests|memory" >&2; exit 2 ;;
 esac

@@ -34,6 +34,7 @@ gen_rc=$?
 t1=$(date +%s.%N)
 cpu1=$(cpu_busy)
 bash tests/load/procs.sh cpu >"$OUT/cpu1.txt"
+bash tests/load/procs.sh memory >"$OUT/memory.txt"
 # The clients report their request counts every 5 s: wait for the last ones.
 sleep 6
 bash tests/load/procs.sh requests >"$OUT/requests1.txt"
@@ -105,6 +106,8 @@ per_process=$(join <(sort "$OUT/cpu0.txt") <(sort "$OUT/cpu1.txt") 2>/dev/null |
 		END { printf "| **stack** | **%.2f** | **%.2f** |\n", total / s, n ? total * 1000 / n : 0 }')
 read -r gen_user gen_sys <"$OUT/loadgen-cpu.txt" 2>/dev/null || true
 gen_cores=$(echo "scale=2; (${gen_user:-0} + ${gen_sys:-0}) / $secs" | bc)
+memory_rows=$(awk '{ printf "| %s | %.1f | %.1f |\n", $1, $2 / 1024, $3 / 1024 }' "$OUT/memory.txt")
+peak_mib=$(awk '$2 > m { m = $2 } END { printf "%.1f", m / 1024 }' "$OUT/memory.txt")
 # Kafka requests per second by kind, every daemon's clients together.
 request_rates=$(join -a 2 "$OUT/requests0.txt" "$OUT/requests1.txt" 2>/dev/null |
 	awk -v s="$secs" -v n="$accepted" 'NF == 2 { $3 = $2; $2 = 0 } $3 > $2 {
@@ -119,6 +122,7 @@ cat >"$OUT/results.json" <<JSON
  "terminal_ms": {"p50": $(terminal | pct 50), "p99": $(terminal | pct 99), "max": $(terminal | pct 100)},
  "per_order": {"cpu_s": $(per "$cpu_s"), "pg_transactions": $(per "$((xact1 - xact0))"),
                "wal_syncs": $(per "$((sync1 - sync0))"), "kafka_messages": $(per "$kafka_msgs")},
+ "daemon_peak_resident_mib": ${peak_mib:-0},
  "wall_s": $secs}
 JSON
 cat >"$OUT/report.md" <<MD
@@ -153,6 +157,13 @@ Kafka requests sent by the daemons' clients (librdkafka's statistics,
 | request | per second | per order |
 |---|---|---|
 $request_rates
+
+Resident memory of each daemon instance (MiB; the peak since it started,
+VmHWM, and at the end of the load):
+
+| daemon | peak | at the end |
+|---|---|---|
+$memory_rows
 
 Invariants:
 
