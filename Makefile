@@ -224,9 +224,12 @@ lint:
 # Open-loop load on the running stack (make up first, or it is started here).
 # RATE=orders/s DURATION=s MIX=ok=90,declined=5,stock=5; report in .run/load/.
 # STEP=N: steps of N orders/s until one is not sustainable (tests/load/step.sh).
+# IDLE=S: no load, the cores each process uses over S seconds (tests/load/idle.sh).
 loadtest: build
 	@bash deploy/local/daemons.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory up
-	@if [ -n "$(STEP)" ]; then \
+	@if [ -n "$(IDLE)" ]; then \
+		IDLE_S=$(IDLE) bash tests/load/idle.sh; \
+	elif [ -n "$(STEP)" ]; then \
 		BUILD_DIR=$(B) STEP=$(STEP) DURATION=$(DURATION) MIX=$(MIX) bash tests/load/step.sh; \
 	else \
 		BUILD_DIR=$(B) RATE=$(RATE) DURATION=$(DURATION) MIX=$(MIX) bash tests/load/run.sh; \
