@@ -58,6 +58,7 @@ struct bench_cfg {
 	long rate;
 	long seconds;
 	long relay_batch;
+	long fetch_wait_ms;
 	char *publisher, *connect_url, *connector, *cpu_pids, *out;
 };
 
@@ -73,6 +74,8 @@ static const struct config_var vars[] = {
                    "length of the latency run"),
         CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, struct bench_cfg, relay_batch,
                    "relay rows per round"),
+        CONFIG_INT("FETCH_WAIT_MS", KAFKA_FETCH_WAIT_MS, 1, 10000, struct bench_cfg,
+                   fetch_wait_ms, "the consumer's longest fetch wait"),
         CONFIG_STR("BENCH_PUBLISHER", "relay", struct bench_cfg, publisher,
                    "relay (the project's, in a process of its own) or debezium (Kafka "
                    "Connect at BENCH_CONNECT_URL, reading this database's outbox)"),
@@ -477,6 +480,7 @@ int main(int argc, char **argv)
 		                          .codec = codec,
 		                          .batch_max = 500,
 		                          .batch_wait_ms = 1,
+		                          .fetch_wait_ms = (int)cfg.fetch_wait_ms,
 		                          .metrics = metrics};
 
 		if (dbapply_new(&ct.applier, &ac, why, sizeof(why)) < 0)
