@@ -74,8 +74,8 @@ static const struct config_var vars[] = {
                    "length of the latency run"),
         CONFIG_INT("RELAY_BATCH", "1000", 1, 100000, struct bench_cfg, relay_batch,
                    "relay rows per round"),
-        CONFIG_INT("FETCH_WAIT_MS", KAFKA_FETCH_WAIT_MS, 1, 10000, struct bench_cfg,
-                   fetch_wait_ms, "the consumer's longest fetch wait"),
+        CONFIG_INT("FETCH_WAIT_MS", KAFKA_FETCH_WAIT_MS, 1, 10000, struct bench_cfg, fetch_wait_ms,
+                   "the consumer's longest fetch wait"),
         CONFIG_STR("BENCH_PUBLISHER", "relay", struct bench_cfg, publisher,
                    "relay (the project's, in a process of its own) or debezium (Kafka "
                    "Connect at BENCH_CONNECT_URL, reading this database's outbox)"),
