@@ -3,7 +3,7 @@
  *
  * A thread with its own database connection and idempotent producer. It is
  * active in one process per database at a time (a session advisory lock);
- * the others wait as standbys and one takes over within a second when the
+ * the others wait as standbys and one takes over within two seconds when the
  * active one dies. The active relay reads unpublished rows in id order,
  * produces them (acks=all), and deletes exactly the rows whose delivery the
  * broker acknowledged. It wakes on the outbox's NOTIFY, so a committed event
