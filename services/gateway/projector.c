@@ -62,7 +62,7 @@ static const char apply_script[] =
         "end\n"
         "if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'total_cents', ARGV[7]) end\n"
         "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[8]) end\n"
-        "if tonumber(redis.call('HGET', KEYS[1], 'status_rank')) >= 3 then\n"
+        "if tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1') >= 3 then\n"
         "  local now_at = redis.call('EXPIRETIME', KEYS[1])\n"
         "  if now_at < 0 or now_at < expire_at then\n"
         "    redis.call('EXPIREAT', KEYS[1], expire_at)\n"

@@ -164,3 +164,44 @@ Test(expiry, accepted_orders_older_than_the_ttl_leave_the_accepted_set, .timeout
 	             READMODEL_ACCEPTED);
 	redisFree(admin);
 }
+
+/* Lines of the gateway's log that report a failed read-model script. */
+static long script_errors(void)
+{
+	FILE *f = popen("grep -c 'user_script' .run/logs/gateway.log", "r");
+	long n = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		pclose(f);
+	}
+	return n;
+}
+
+/* The gateway writes a record's status alone (HSETNX, before the projector
+ * sees the order): an event that sets no status must still apply to it,
+ * without the script failing (a failed script leaves its first writes and
+ * takes its batch apart, event by event). */
+Test(expiry, an_event_for_a_record_the_gateway_made_is_applied, .timeout = 60)
+{
+	redisContext *admin = redis_as("REDIS_URL");
+	redisContext *c = redis_as("READER_REDIS_URL");
+	long errors_before = script_errors();
+	char id[64], ev[37];
+	redisReply *r;
+
+	cr_assert_geq(errors_before, 0, "cannot read .run/logs/gateway.log");
+	support_unique(id, sizeof(id), "e2e-gateway-made");
+	r = redisCommand(admin, "HSETNX " READMODEL_ORDER " status PENDING", id);
+	freeReplyObject(r);
+	produce_notification(id, id, event_now_ms(), ev);
+	for (int i = 0; i < 100 && !history_has(c, id, ev); i++)
+		usleep(100 * 1000);
+	cr_expect(history_has(c, id, ev), "the event was not applied");
+	usleep(500 * 1000);
+	cr_expect_eq(script_errors(), errors_before,
+	             "the read model's script failed on a record with a status and no rank");
+	redisFree(c);
+	redisFree(admin);
+}
