@@ -11,9 +11,8 @@
  * inventory_status, shipment_status (each + <field>_rank), cancel_reason.
  * A finished order's record (and its history) expires READMODEL_TTL_S after
  * the last event applied to it (occurred_at + TTL, so a rebuild from the
- * topics ends with the same expiry); an event for a record that is not
- * there and whose own time + TTL has passed is not applied (it would bring
- * an expired order back as PENDING). */
+ * topics ends with the same expiry); an event whose own time + TTL has
+ * passed is not applied (it would bring an expired order back as PENDING). */
 #define READMODEL_ORDER "order:%s"
 /* List: one {"event","event_id","at"} entry per event applied to the order. */
 #define READMODEL_HISTORY "order:%s:history"

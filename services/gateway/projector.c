@@ -37,11 +37,12 @@
  * event id) is also the record of the events applied. Neither the status
  * nor a sub-status ever moves back to a lower rank, so events applied out
  * of order (a rebuild) end in the same state. A finished record expires at
- * the latest event time + TTL; an event that finds no record and is older
- * than the TTL is dropped (its order has expired, or expires on arrival). */
+ * the latest event time + TTL; an event older than the TTL is dropped,
+ * whether its record is still there or not (either way would otherwise
+ * depend on the order in which a rebuild brings the events). */
 static const char apply_script[] =
         "local expire_at = tonumber(ARGV[9])\n"
-        "if expire_at <= tonumber(ARGV[10]) and redis.call('EXISTS', KEYS[1]) == 0 then\n"
+        "if expire_at <= tonumber(ARGV[10]) then\n"
         "  return 0\n"
         "end\n"
         "for _, e in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do\n"

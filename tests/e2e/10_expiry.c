@@ -118,10 +118,7 @@ Test(expiry, a_finished_order_expires_after_its_last_event_and_a_late_event_does
 	/* Late events on the order's partition: one older than the TTL for an
 	 * order whose record is gone (never made here), then one from an hour
 	 * ago for this order, whose record is there: that one is applied, and
-	 * the expiry does not move back. (An event older than the TTL for a
-	 * record that exists would be applied or not depending on whether a
-	 * rebuild has made the record yet: make replay would see the
-	 * difference, so the test sends none.) */
+	 * the expiry does not move back. */
 	snprintf(ghost, sizeof(ghost), "%s-ghost", id);
 	produce_notification(ghost, id, now_ms - (ttl_s() + 3600) * 1000, late);
 	produce_notification(id, id, now_ms - 3600 * 1000, old);
