@@ -55,7 +55,7 @@ E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 CHAOS_BINS := $(B)/bin/chaos-client $(B)/bin/chaos-judge
 
-.PHONY: all build tests chaos replay clean schemas-check fuzz bench bench-peer bench-plumbing loadtest compose-check compose-env compose-images compose-test new-service install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests chaos replay clean schemas-check fuzz bench bench-peer bench-plumbing loadtest compose-check compose-env compose-images compose-test contract-test new-service install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
@@ -290,6 +290,11 @@ compose-images: compose-env
 # crash, the checker, the dashboard's metrics, the load test, down.
 compose-test: install
 	@bash tests/compose/run.sh
+
+# The HTTP API against docs/openapi.yaml: schemathesis (from PyPI) against
+# the running stack (make up first).
+contract-test:
+	@bash tests/contract/run.sh
 
 # Every schema must stay compatible, both ways, with its released version.
 # The status is the checker's: a pipe into tail would hide a failure.

@@ -254,6 +254,11 @@ const char *http_request_header(const struct http_request *req, const char *name
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *http_request_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 static void response_release(struct http_response *res)
 {
 	free(res->body);
@@ -333,10 +338,18 @@ static void dispatch(struct http_server *srv, const struct http_request *req,
 			return;
 		}
 	}
-	if (path_known)
+	if (path_known) {
+		char allow[64] = "";
+
+		for (size_t i = 0; i < srv->nroutes; i++)
+			if (route_matches(&srv->routes[i], req->path) &&
+			    strlen(allow) + strlen(srv->routes[i].method) + 3 < sizeof(allow))
+				snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow),
+				         "%s%s", allow[0] ? ", " : "", srv->routes[i].method);
 		http_reply_problem(res, 405, NULL, "method %s is not allowed on %s", req->method,
 		                   req->path);
-	else
+		http_reply_header(res, "Allow", allow);
+	} else
 		http_reply_problem(res, 404, NULL, "no resource at %s", req->path);
 }
 

@@ -80,6 +80,8 @@ void http_server_free(struct http_server *srv);
 
 /* A request header (case-insensitive name), or NULL. */
 const char *http_request_header(const struct http_request *req, const char *name);
+/* A query parameter (decoded; "" when given without a value), or NULL. */
+const char *http_request_query(const struct http_request *req, const char *name);
 
 /* Sets status and a copy of body. */
 void http_reply(struct http_response *res, int status, const char *content_type, const char *body);

@@ -8,7 +8,8 @@
 #define COMMON_READMODEL_H
 
 /* Hash: status (+ status_rank), total_cents, payment_status,
- * inventory_status, shipment_status (each + <field>_rank), cancel_reason.
+ * inventory_status, shipment_status, cancellation (each + <field>_rank),
+ * cancel_reason.
  * A finished order's record (and its history) expires READMODEL_TTL_S after
  * the last event applied to it (occurred_at + TTL, so a rebuild from the
  * topics ends with the same expiry); an event whose own time + TTL has
@@ -19,6 +20,22 @@
 /* Sorted set: the ids of the orders the gateway answered 202 for, scored by
  * the time (s) of that answer; members older than the TTL are trimmed. */
 #define READMODEL_ACCEPTED "orders:accepted-at"
+/* Sorted set, all scores 0, of one customer's orders newest first in
+ * lexical order: members READMODEL_CUSTOMER_ENTRY (the request's time in ms
+ * counted down from READMODEL_TIME_MAX, 13 digits, then the order id); the
+ * cursor of GET /v1/orders?customer_id= is a member. Entries older than the
+ * TTL are trimmed when the customer orders again; the set expires after the
+ * customer's last order (+ twice the TTL). */
+#define READMODEL_CUSTOMER       "orders:customer:%s"
+#define READMODEL_CUSTOMER_ENTRY "%013lld:%s"
+#define READMODEL_TIME_MAX       9999999999999LL
+/* Hash: state -> how many orders the read model has seen in it (PENDING,
+ * CONFIRMED, COMPLETED, CANCELLED; finished ones stay counted after their
+ * record expired). */
+#define READMODEL_BY_STATUS "orders:by-status"
+/* Sorted set: the orders not yet finished, scored by their request's time
+ * (ms); the first is the oldest. */
+#define READMODEL_OPEN "orders:open"
 /* The TTL's default, in seconds (the gateway's READMODEL_TTL_S). */
 #define READMODEL_TTL_DEFAULT "86400"
 /* Hash: name, price_cents, currency, available of one product. */

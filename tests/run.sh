@@ -150,6 +150,8 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 		broken+=("daemons")
 		failed=$((failed + 1))
 	fi
+	# The HTTP API against its OpenAPI document, by a property-based client.
+	run_plain contract bash tests/contract/run.sh
 	BUILD_DIR=$BUILD_DIR run_plain secrets bash tests/secrets/check.sh
 	bash deploy/local/daemons.sh stop
 	if [ "$WHAT" = all ]; then

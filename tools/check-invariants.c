@@ -132,20 +132,24 @@ static json_t *accepted_orders(const char *redis_url)
 	return ids;
 }
 
-/* order_id -> {status, total, confirmed, updated (s since the epoch)} */
+/* order_id -> {status, total, confirmed, updated (s since the epoch),
+ * reason, cancellation ("" for none)} */
 static json_t *load_orders(PGconn *c)
 {
-	PGresult *r = query(c, "SELECT order_id, status, total_cents, confirmed_at IS NOT NULL,"
-	                       " extract(epoch FROM updated_at)::bigint FROM orders");
+	PGresult *r =
+	        query(c, "SELECT order_id, status, total_cents, confirmed_at IS NOT NULL,"
+	                 " extract(epoch FROM updated_at)::bigint, coalesce(cancel_reason, ''),"
+	                 " coalesce(cancellation, '') FROM orders");
 	json_t *orders = json_object();
 
 	for (int i = 0; i < PQntuples(r); i++)
-		json_object_set_new(orders, PQgetvalue(r, i, 0),
-		                    json_pack("{s:s, s:I, s:b, s:I}", "status", PQgetvalue(r, i, 1),
-		                              "total",
-		                              (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
-		                              "confirmed", PQgetvalue(r, i, 3)[0] == 't', "updated",
-		                              (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10)));
+		json_object_set_new(
+		        orders, PQgetvalue(r, i, 0),
+		        json_pack("{s:s, s:I, s:b, s:I, s:s, s:s}", "status", PQgetvalue(r, i, 1),
+		                  "total", (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
+		                  "confirmed", PQgetvalue(r, i, 3)[0] == 't', "updated",
+		                  (json_int_t)strtoll(PQgetvalue(r, i, 4), NULL, 10), "reason",
+		                  PQgetvalue(r, i, 5), "cancellation", PQgetvalue(r, i, 6)));
 	PQclear(r);
 	return orders;
 }
@@ -334,6 +338,76 @@ static void check_shipments(PGconn *ship, json_t *orders)
 	PQclear(r);
 }
 
+/* Whether a cancelled order's reason is one the saga gives, at the point
+ * it gives it: before confirmation, after it, or either. */
+static bool reason_fits(const char *reason, bool confirmed)
+{
+	static const struct {
+		const char *reason;
+		int confirmed; /* 0 never, 1 always, 2 either */
+	} reasons[] = {
+	        {"UNKNOWN_PRODUCT", 0}, {"PAYMENT_DECLINED", 0}, {"INSUFFICIENT_STOCK", 0},
+	        {"TIMEOUT", 0},         {"SHIPPING_FAILED", 1},  {"CUSTOMER_CANCELLED", 2},
+	};
+
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (!strcmp(reason, reasons[i].reason))
+			return reasons[i].confirmed == 2 || reasons[i].confirmed == confirmed;
+	return false;
+}
+
+/*
+ * Each finished order's outcome fits the saga: a cancelled one has a reason
+ * the saga gives at that point (TIMEOUT only before confirmation) and no
+ * shipment that left or is still to leave (none, CANCELLED or FAILED); a
+ * completed one was delivered and has no cancellation pending.
+ */
+static void check_outcomes(PGconn *ship, json_t *orders)
+{
+	PGresult *r = query(ship, "SELECT order_id, status FROM shipments");
+	json_t *shipment = json_object();
+	long bad_reason = 0, bad_shipment = 0, finished = 0;
+	char example[256] = "-";
+	const char *key;
+	json_t *o;
+
+	for (int i = 0; i < PQntuples(r); i++)
+		json_object_set_new(shipment, PQgetvalue(r, i, 0),
+		                    json_string(PQgetvalue(r, i, 1)));
+	PQclear(r);
+	json_object_foreach (orders, key, o) {
+		const char *st = json_string_value(json_object_get(o, "status"));
+		const char *reason = json_string_value(json_object_get(o, "reason"));
+		const char *sh = json_string_value(json_object_get(shipment, key));
+		bool confirmed = json_is_true(json_object_get(o, "confirmed"));
+
+		if (!terminal(st))
+			continue;
+		finished++;
+		if (!strcmp(st, "CANCELLED") && !reason_fits(reason, confirmed)) {
+			if (!bad_reason++ && !bad_shipment)
+				snprintf(example, sizeof(example),
+				         "order %s cancelled, %s, reason \"%s\"", key,
+				         confirmed ? "confirmed" : "never confirmed", reason);
+			continue;
+		}
+		if (!strcmp(st, "CANCELLED")
+		            ? sh && strcmp(sh, "CANCELLED") && strcmp(sh, "FAILED")
+		            : !sh || strcmp(sh, "DELIVERED") ||
+		                      !strcmp(json_string_value(json_object_get(o, "cancellation")),
+		                              "REQUESTED")) {
+			if (!bad_reason && !bad_shipment++)
+				snprintf(example, sizeof(example), "order %s %s, shipment %s", key,
+				         st, sh ? sh : "none");
+		}
+	}
+	report(!bad_reason && !bad_shipment, "outcomes",
+	       "%ld finished orders: %ld cancelled for a reason the saga does not give there, "
+	       "%ld whose shipment does not fit (e.g. %s)",
+	       finished, bad_reason, bad_shipment, example);
+	json_decref(shipment);
+}
+
 /* Fills into[order_id][field] from a query's (order_id, value) rows,
  * translating each value through map ("from", "to", ..., NULL; NULL: as is). */
 static void collect(json_t *into, PGconn *c, const char *sql, const char *field,
@@ -483,6 +557,9 @@ static void check_notifications(PGconn *notif, PGconn *pay, PGconn *ship, json_t
 			        {"ShipmentDispatched",
 			         sh && (!strcmp(sh, "DISPATCHED") || !strcmp(sh, "DELIVERED"))},
 			        {"ShipmentDelivered", sh && !strcmp(sh, "DELIVERED")},
+			        {"CancellationRefused",
+			         !strcmp(json_string_value(json_object_get(o, "cancellation")),
+			                 "REFUSED")},
 			};
 
 			if (!terminal(st))
@@ -582,6 +659,7 @@ int main(int argc, char **argv)
 	check_stock(dbs[2], orders);
 	check_charges(dbs[1], orders);
 	check_shipments(dbs[3], orders);
+	check_outcomes(dbs[3], orders);
 	check_notifications(dbs[4], dbs[1], dbs[3], orders);
 	check_read_model(dbs, cfg.redis_url, cfg.readmodel_ttl_s, orders);
 	for (int d = 0; d < 5; d++)

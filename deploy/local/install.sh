@@ -10,7 +10,7 @@ PACKAGES=(
 	libhiredis-dev libcriterion-dev uuid-dev libssl-dev
 	postgresql postgresql-contrib redis-server
 	openjdk-17-jre-headless maven kcat
-	python3 python3-avro python3-yaml docker-compose
+	python3 python3-avro python3-yaml python3-venv docker-compose
 	clang-format cppcheck valgrind gnuplot-nox curl procps bc
 )
 [ $# -eq 0 ] || PACKAGES=("$@")

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,31 +150,31 @@ static void record_accepted(struct gateway *g, const char *order_id, const struc
 	redis_pool_put(g->redis, slot, c->err != 0);
 }
 
-/* Produces OrderRequested and waits for the broker's acknowledgement. */
-static int publish_order(struct gateway *g, const char *order_id, const char *event_id,
-                         json_t *request, const char *traceparent, char *why, size_t size)
+/* Produces an event of type for the order (record: its fields; the metadata
+ * is added here, with event_id) and waits for the broker's acknowledgement. */
+static int publish(struct gateway *g, const char *type, const char *order_id, const char *event_id,
+                   json_t *record, const char *traceparent, char *why, size_t size)
 {
 	unsigned char *value = NULL;
 	char *headers = NULL;
 	size_t len;
 	int rc;
 
-	json_object_set_new(request, "order_id", json_string(order_id));
-	json_object_set_new(request, "metadata",
+	json_object_set_new(record, "order_id", json_string(order_id));
+	json_object_set_new(record, "metadata",
 	                    event_metadata("gateway", NULL, order_id, traceparent));
-	/* The same event id on every try: a republished order is a duplicate. */
-	json_object_set_new(json_object_get(request, "metadata"), "event_id",
-	                    json_string(event_id));
-	rc = codec_encode(g->codec, "OrderRequested", request, &value, &len, why, size);
-	if (rc == 0 && !(headers = outbox_event_headers("OrderRequested", request))) {
+	/* The same event id on every try: a republished event is a duplicate. */
+	json_object_set_new(json_object_get(record, "metadata"), "event_id", json_string(event_id));
+	rc = codec_encode(g->codec, type, record, &value, &len, why, size);
+	if (rc == 0 && !(headers = outbox_event_headers(type, record))) {
 		snprintf(why, size, "out of memory");
 		rc = ERR_NOMEM;
 	}
-	/* The topic is the schema's (x-topic), like every event's. */
+	/* The topic is the schema's (x-topic), like every event's; the key the
+	 * order's, so its events stay in the order they were published. */
 	if (rc == 0)
-		rc = kafka_sync_produce(g->producer, codec_topic(g->codec, "OrderRequested"),
-		                        order_id, value, len, kafka_headers_parse(headers), why,
-		                        size);
+		rc = kafka_sync_produce(g->producer, codec_topic(g->codec, type), order_id, value,
+		                        len, kafka_headers_parse(headers), why, size);
 	free(headers);
 	free(value);
 	return rc;
@@ -207,13 +208,12 @@ static void accepted(struct http_response *res, const char *order_id)
 	http_reply_header(res, "Location", location);
 }
 
-/* Step 1: authentication, rate limit, media type. The caller's key, or
- * NULL once the refusal is in res. */
-static const struct api_key *admit(struct gateway *g, const struct http_request *req,
-                                   struct http_response *res)
+/* Authentication and rate limit: the caller's key, or NULL once the
+ * refusal is in res. */
+static const struct api_key *admit_key(struct gateway *g, const struct http_request *req,
+                                       struct http_response *res)
 {
 	const struct api_key *key = authenticate(g, req);
-	const char *ctype = http_request_header(req, "Content-Type");
 	int over;
 
 	if (!key) {
@@ -233,6 +233,19 @@ static const struct api_key *admit(struct gateway *g, const struct http_request 
 		http_reply_header(res, "Retry-After", "1");
 		return NULL;
 	}
+	return key;
+}
+
+/* Step 1: authentication, rate limit, media type. The caller's key, or
+ * NULL once the refusal is in res. */
+static const struct api_key *admit(struct gateway *g, const struct http_request *req,
+                                   struct http_response *res)
+{
+	const struct api_key *key = admit_key(g, req, res);
+	const char *ctype = http_request_header(req, "Content-Type");
+
+	if (!key)
+		return NULL;
 	if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
 	    (ctype[16] && ctype[16] != ';' && ctype[16] != ' ')) {
 		http_reply_problem(res, 415, NULL, "the body must be application/json");
@@ -301,7 +314,8 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		goto out;
 	/* Step 3: publish and wait for the broker's acknowledgement. */
 	traceparent_for(req, tp, sizeof(tp));
-	rc = publish_order(g, claim.order_id, claim.event_id, order, tp, why, sizeof(why));
+	rc = publish(g, "OrderRequested", claim.order_id, claim.event_id, order, tp, why,
+	             sizeof(why));
 	if (rc < 0) {
 		struct log_fields f = {.order_id = claim.order_id,
 		                       .correlation_id = claim.order_id};
@@ -349,7 +363,12 @@ static void get_order(void *ctx, const struct http_request *req, struct http_res
 		http_reply_problem(res, 401, NULL, "a valid API key is required");
 		return;
 	}
-	if (strlen(id) > 64 || strchr(id, '/')) {
+	if (strchr(id, '/') && !strcmp(strchr(id, '/'), "/cancel")) {
+		http_reply_problem(res, 405, NULL, "method GET is not allowed on %s", req->path);
+		http_reply_header(res, "Allow", "POST");
+		return;
+	}
+	if (strlen(id) > ORDER_MAX_ID || strchr(id, '/')) {
 		http_reply_problem(res, 404, NULL, "no order %s", id);
 		return;
 	}
@@ -422,33 +441,290 @@ static bool catalogue_allowed(struct gateway *g, const struct http_request *req,
 	return false;
 }
 
+/* Reads the query parameter name as a page size in 1..max (def when
+ * absent); false once the 400 is in res. */
+static bool page_limit(const struct http_request *req, const char *name, long def, long max,
+                       long *out, struct http_response *res)
+{
+	const char *v = http_request_query(req, name);
+	char *end;
+
+	*out = def;
+	if (!v)
+		return true;
+	errno = 0;
+	*out = strtol(v, &end, 10);
+	if (!*v || *end || errno || *out < 1 || *out > max) {
+		http_reply_problem(res, 400, name, "%s must be a whole number from 1 to %ld", name,
+		                   max);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * HGETALL (or the command fmt) of each id in ids, pipelined on one
+ * connection; replies[i] is NULL where Redis gave none. False when Redis
+ * could not be reached (replies untouched).
+ */
+static bool each_hash(struct gateway *g, const char *fmt, const char *const *ids, size_t n,
+                      redisReply **replies)
+{
+	char why[256];
+	int slot;
+	redisContext *c = redis_pool_get(g->redis, &slot, why, sizeof(why));
+	size_t got = 0;
+
+	if (!c)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		redisAppendCommand(c, fmt, ids[i]);
+	for (; got < n; got++)
+		if (redisGetReply(c, (void **)&replies[got]) != REDIS_OK)
+			break;
+	for (size_t i = got; i < n; i++)
+		replies[i] = NULL;
+	redis_pool_put(g->redis, slot, c->err != 0);
+	return got == n;
+}
+
+/* The members of a lexically ordered set after cursor (NULL: from the
+ * start), at most limit; NULL when Redis cannot be asked. */
+static redisReply *lex_page(struct gateway *g, const char *key, const char *cursor, long limit)
+{
+	if (cursor)
+		return redis_cmd(g, "ZRANGEBYLEX %s (%s + LIMIT 0 %ld", key, cursor, limit);
+	return redis_cmd(g, "ZRANGEBYLEX %s - + LIMIT 0 %ld", key, limit);
+}
+
+/* A page's answer: {"items": items, "next_cursor": the last member or null}. */
+static void reply_page(struct http_response *res, json_t *page, json_t *items,
+                       const redisReply *members, long limit)
+{
+	char *text;
+
+	json_object_set_new(page, "items", items);
+	json_object_set_new(page, "next_cursor",
+	                    members->elements == (size_t)limit && limit > 0
+	                            ? json_string(members->element[members->elements - 1]->str)
+	                            : json_null());
+	text = json_dumps(page, JSON_COMPACT);
+	json_decref(page);
+	http_reply_take(res, 200, "application/json", text, text ? strlen(text) : 0);
+}
+
+/* GET /v1/products?limit=&cursor=: the catalogue by product id, paged. */
 static void get_products(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct gateway *g = ctx;
-	redisReply *ids;
+	const char *cursor = http_request_query(req, "cursor");
+	redisReply *ids, **hashes;
+	const char **names;
 	json_t *items;
-	char *text;
+	long limit;
 
-	if (!catalogue_allowed(g, req, res))
+	if (!catalogue_allowed(g, req, res) || !page_limit(req, "limit", 100, 1000, &limit, res))
 		return;
-	ids = redis_cmd(g, "ZRANGE " READMODEL_PRODUCTS " 0 99");
-	items = json_array();
+	if (cursor && (!*cursor || strlen(cursor) > ORDER_MAX_ID)) {
+		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
+		return;
+	}
+	ids = lex_page(g, READMODEL_PRODUCTS, cursor, limit);
 	if (!ids || ids->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(ids);
-		json_decref(items);
 		http_reply_problem(res, 503, NULL, "the catalogue is unavailable");
+		http_reply_header(res, "Retry-After", "1");
 		return;
 	}
+	hashes = calloc(ids->elements + 1, sizeof(*hashes));
+	names = calloc(ids->elements + 1, sizeof(*names));
+	for (size_t i = 0; names && i < ids->elements; i++)
+		names[i] = ids->element[i]->str;
+	if (!hashes || !names ||
+	    !each_hash(g, "HGETALL " READMODEL_PRODUCT, names, ids->elements, hashes)) {
+		free(hashes);
+		free(names);
+		freeReplyObject(ids);
+		http_reply_problem(res, 503, NULL, "the catalogue is unavailable");
+		http_reply_header(res, "Retry-After", "1");
+		return;
+	}
+	items = json_array();
 	for (size_t i = 0; i < ids->elements; i++) {
-		redisReply *h = redis_cmd(g, "HGETALL " READMODEL_PRODUCT, ids->element[i]->str);
+		if (hashes[i]->type == REDIS_REPLY_ARRAY && hashes[i]->elements)
+			json_array_append_new(items, product_json(hashes[i], names[i]));
+		freeReplyObject(hashes[i]);
+	}
+	reply_page(res, json_object(), items, ids, limit);
+	free(hashes);
+	free(names);
+	freeReplyObject(ids);
+}
 
-		if (h && h->type == REDIS_REPLY_ARRAY && h->elements)
-			json_array_append_new(items, product_json(h, ids->element[i]->str));
+/* GET /v1/orders?customer_id=&limit=&cursor=: a customer's orders, newest
+ * first (READMODEL_CUSTOMER), each with its status and total. */
+static void list_orders(void *ctx, const struct http_request *req, struct http_response *res)
+{
+	struct gateway *g = ctx;
+	const char *customer = http_request_query(req, "customer_id");
+	const char *cursor = http_request_query(req, "cursor");
+	char key[ORDER_MAX_ID + 32];
+	redisReply *members = NULL, **hashes = NULL;
+	const char **ids = NULL;
+	json_t *items;
+	long limit;
+
+	if (!authenticate(g, req)) {
+		http_reply_problem(res, 401, NULL, "a valid API key is required");
+		http_reply_header(res, "WWW-Authenticate", "Bearer");
+		return;
+	}
+	if (!customer || !*customer || strlen(customer) > ORDER_MAX_ID) {
+		http_reply_problem(res, 400, "customer_id",
+		                   "customer_id is required: 1 to %d bytes", ORDER_MAX_ID);
+		return;
+	}
+	if (!page_limit(req, "limit", 20, 100, &limit, res))
+		return;
+	if (cursor && (strlen(cursor) < 15 || strlen(cursor) > 14 + ORDER_MAX_ID ||
+	               strspn(cursor, "0123456789") != 13 || cursor[13] != ':')) {
+		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
+		return;
+	}
+	snprintf(key, sizeof(key), READMODEL_CUSTOMER, customer);
+	members = lex_page(g, key, cursor, limit);
+	if (members && members->type == REDIS_REPLY_ARRAY) {
+		hashes = calloc(members->elements + 1, sizeof(*hashes));
+		ids = calloc(members->elements + 1, sizeof(*ids));
+	}
+	for (size_t i = 0; ids && i < members->elements; i++)
+		ids[i] = members->element[i]->str + 14; /* after the time */
+	if (!hashes || !ids ||
+	    !each_hash(g, "HMGET " READMODEL_ORDER " status total_cents cancel_reason", ids,
+	               members->elements, hashes)) {
+		free(hashes);
+		free(ids);
+		freeReplyObject(members);
+		http_reply_problem(res, 503, NULL, "the read model is unavailable");
+		http_reply_header(res, "Retry-After", "1");
+		return;
+	}
+	items = json_array();
+	for (size_t i = 0; i < members->elements; i++) {
+		redisReply *h = hashes[i];
+
+		/* An order whose record expired is gone from the list too. */
+		if (h->type == REDIS_REPLY_ARRAY && h->elements == 3 &&
+		    h->element[0]->type == REDIS_REPLY_STRING) {
+			json_t *o = json_pack(
+			        "{s:s, s:s, s:I}", "order_id", ids[i], "status", h->element[0]->str,
+			        "requested_at",
+			        (json_int_t)(READMODEL_TIME_MAX -
+			                     strtoll(members->element[i]->str, NULL, 10)));
+
+			if (h->element[1]->type == REDIS_REPLY_STRING)
+				json_object_set_new(
+				        o, "total_cents",
+				        json_integer(strtoll(h->element[1]->str, NULL, 10)));
+			if (h->element[2]->type == REDIS_REPLY_STRING)
+				json_object_set_new(o, "cancel_reason",
+				                    json_string(h->element[2]->str));
+			json_array_append_new(items, o);
+		}
 		freeReplyObject(h);
 	}
-	freeReplyObject(ids);
-	text = json_dumps(json_pack("{s:o}", "items", items), JSON_COMPACT);
-	http_reply_take(res, 200, "application/json", text, text ? strlen(text) : 0);
+	reply_page(res, json_pack("{s:s}", "customer_id", customer), items, members, limit);
+	free(hashes);
+	free(ids);
+	freeReplyObject(members);
+}
+
+/*
+ * POST /v1/orders/{id}/cancel: the order service decides (its state
+ * machine); the gateway refuses (409) only what its read model already
+ * shows is too late: dispatched, delivered, or a cancellation refused. 202
+ * once the broker has CancellationRequested, and for an order cancelled
+ * already (a repeated cancellation changes nothing).
+ */
+static void cancel_order(void *ctx, const struct http_request *req, struct http_response *res)
+{
+	struct gateway *g = ctx;
+	const char *rest = req->path + strlen("/v1/orders/");
+	const char *slash = strchr(rest, '/');
+	char id[ORDER_MAX_ID + 1], event_id[40], why[256], tp[64], location[160];
+	const char *status, *shipment, *cancellation;
+	redisReply *h;
+	json_t *body;
+	char *text;
+	size_t n = slash ? (size_t)(slash - rest) : 0;
+	int rc;
+
+	if (!slash) {
+		http_reply_problem(res, 405, NULL, "method POST is not allowed on %s", req->path);
+		http_reply_header(res, "Allow", "GET");
+		return;
+	}
+	if (strcmp(slash, "/cancel") != 0 || n == 0 || n > ORDER_MAX_ID) {
+		http_reply_problem(res, 404, NULL, "no resource at %s", req->path);
+		return;
+	}
+	if (!admit_key(g, req, res))
+		return;
+	memcpy(id, rest, n);
+	id[n] = '\0';
+	h = redis_cmd(g, "HMGET " READMODEL_ORDER " status shipment_status cancellation", id);
+	if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 3) {
+		freeReplyObject(h);
+		http_reply_problem(res, 503, NULL, "the read model is unavailable");
+		http_reply_header(res, "Retry-After", "1");
+		return;
+	}
+	status = h->element[0]->type == REDIS_REPLY_STRING ? h->element[0]->str : NULL;
+	shipment = h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "";
+	cancellation = h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "";
+	if (!status)
+		http_reply_problem(res, 404, NULL, "no order %s", id);
+	else if (!strcmp(status, "COMPLETED") || !strcmp(shipment, "DELIVERED"))
+		http_reply_problem(res, 409, NULL, "order %s was delivered: too late to cancel",
+		                   id);
+	else if (!strcmp(shipment, "DISPATCHED") || !strcmp(cancellation, "REFUSED"))
+		http_reply_problem(res, 409, NULL,
+		                   "order %s has been dispatched: too late to cancel", id);
+	if (!status || res->status) {
+		freeReplyObject(h);
+		return;
+	}
+	body = json_pack("{s:s, s:s}", "order_id", id, "status", status);
+	freeReplyObject(h);
+	if (strcmp(json_string_value(json_object_get(body, "status")), "CANCELLED") != 0) {
+		json_t *request = json_object();
+
+		event_uuid(event_id);
+		traceparent_for(req, tp, sizeof(tp));
+		rc = request ? publish(g, "CancellationRequested", id, event_id, request, tp, why,
+		                       sizeof(why))
+		             : ERR_NOMEM;
+		json_decref(request);
+		if (rc < 0) {
+			struct log_fields f = {.order_id = id};
+
+			/* Not acknowledged is unknown, not failed; a retry is harmless. */
+			LOGX(WARN, &f, "could not publish the cancellation of order %s: %s", id,
+			     why);
+			json_decref(body);
+			http_reply_problem(res, 503, NULL,
+			                   "the cancellation was not acknowledged (%s): retry",
+			                   why);
+			http_reply_header(res, "Retry-After", "1");
+			return;
+		}
+		json_object_set_new(body, "cancellation", json_string("REQUESTED"));
+	}
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	snprintf(location, sizeof(location), "/v1/orders/%s", id);
+	http_reply_take(res, 202, "application/json", text, text ? strlen(text) : 0);
+	http_reply_header(res, "Location", location);
 }
 
 static void get_product(void *ctx, const struct http_request *req, struct http_response *res)
@@ -481,9 +757,8 @@ static void get_product(void *ctx, const struct http_request *req, struct http_r
 }
 
 const struct http_route gateway_routes[] = {
-        {"POST", "/v1/orders", post_order},
-        {"GET", "/v1/orders/", get_order},
-        {"GET", "/v1/products", get_products},
-        {"GET", "/v1/products/", get_product},
+        {"POST", "/v1/orders", post_order},    {"GET", "/v1/orders", list_orders},
+        {"POST", "/v1/orders/", cancel_order}, {"GET", "/v1/orders/", get_order},
+        {"GET", "/v1/products", get_products}, {"GET", "/v1/products/", get_product},
 };
 const size_t gateway_nroutes = sizeof(gateway_routes) / sizeof(gateway_routes[0]);

@@ -30,16 +30,22 @@
 #define PROJECTOR_GROUP "gateway"
 #define DLQ_TIMEOUT_MS  30000
 
-/* KEYS: order hash, history list. ARGV: event id, history entry, sub-status
- * field, its value, rank (of the status, or of the sub-status), status,
- * total ("" when none), reason ("" when none), the event's time + the TTL
- * and now (both in seconds). The history (a dozen entries, each naming its
- * event id) is also the record of the events applied. Neither the status
- * nor a sub-status ever moves back to a lower rank, so events applied out
- * of order (a rebuild) end in the same state. A finished record expires at
- * the latest event time + TTL; an event older than the TTL is dropped,
- * whether its record is still there or not (either way would otherwise
- * depend on the order in which a rebuild brings the events). */
+/* KEYS: order hash, history list, counts by status, open orders, the
+ * customer's orders. ARGV: event id, history entry, sub-status field, its
+ * value, rank (of the status, or of the sub-status), status, total ("" when
+ * none), reason ("" when none), the event's time + the TTL and now (both in
+ * seconds), the event's time (ms), the customer's entry ("" when the event
+ * names no customer), the bound below which customer entries are older than
+ * the TTL, the customer set's expiry (s), the order id.
+ *
+ * The history (a dozen entries, each naming its event id) is also the
+ * record of the events applied. Neither the status nor a sub-status ever
+ * moves back to a lower rank, so events applied out of order (a rebuild) end
+ * in the same state; the counts move with the status (-1 the old one, +1 the
+ * new), so they too end the same. A finished record expires at the latest
+ * event time + TTL; an event older than the TTL is dropped, whether its
+ * record is still there or not (either way would otherwise depend on the
+ * order in which a rebuild brings the events). */
 static const char apply_script[] =
         "local expire_at = tonumber(ARGV[9])\n"
         "if expire_at <= tonumber(ARGV[10]) then\n"
@@ -55,19 +61,37 @@ static const char apply_script[] =
         "    redis.call('HSET', KEYS[1], ARGV[3], ARGV[4], ARGV[3] .. '_rank', ARGV[5])\n"
         "  end\n"
         "end\n"
-        "local rank = tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1')\n"
-        "if ARGV[6] ~= '' and tonumber(ARGV[5]) > rank then\n"
-        "  redis.call('HSET', KEYS[1], 'status', ARGV[6], 'status_rank', ARGV[5])\n"
-        "elseif not redis.call('HGET', KEYS[1], 'status') then\n"
-        "  redis.call('HSET', KEYS[1], 'status', 'PENDING', 'status_rank', '0')\n"
+        "local had = redis.call('HGET', KEYS[1], 'status_rank')\n"
+        "local old = redis.call('HGET', KEYS[1], 'status')\n"
+        "local new, new_rank\n"
+        "if ARGV[6] ~= '' and tonumber(ARGV[5]) > tonumber(had or '-1') then\n"
+        "  new, new_rank = ARGV[6], ARGV[5]\n"
+        "elseif not had then\n"
+        "  new, new_rank = old or 'PENDING', '0'\n"
+        "end\n"
+        "if new then\n"
+        "  redis.call('HSET', KEYS[1], 'status', new, 'status_rank', new_rank)\n"
+        "  if had and old then redis.call('HINCRBY', KEYS[3], old, -1) end\n"
+        "  redis.call('HINCRBY', KEYS[3], new, 1)\n"
         "end\n"
         "if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'total_cents', ARGV[7]) end\n"
         "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[8]) end\n"
         "if tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1') >= 3 then\n"
+        "  redis.call('ZREM', KEYS[4], ARGV[15])\n"
         "  local now_at = redis.call('EXPIRETIME', KEYS[1])\n"
         "  if now_at < 0 or now_at < expire_at then\n"
         "    redis.call('EXPIREAT', KEYS[1], expire_at)\n"
         "    redis.call('EXPIREAT', KEYS[2], expire_at)\n"
+        "  end\n"
+        "else\n"
+        "  redis.call('ZADD', KEYS[4], 'LT', ARGV[11], ARGV[15])\n"
+        "end\n"
+        "if ARGV[12] ~= '' then\n"
+        "  redis.call('ZADD', KEYS[5], 0, ARGV[12])\n"
+        "  redis.call('ZREMRANGEBYLEX', KEYS[5], ARGV[13], '+')\n"
+        "  local at = redis.call('EXPIRETIME', KEYS[5])\n"
+        "  if at < 0 or at < tonumber(ARGV[14]) then\n"
+        "    redis.call('EXPIREAT', KEYS[5], ARGV[14])\n"
         "  end\n"
         "end\n"
         "return 1\n";
@@ -95,6 +119,10 @@ static const struct {
         {"ShipmentDispatched", "shipment_status", "DISPATCHED", "", 2},
         {"ShipmentDelivered", "shipment_status", "DELIVERED", "", 3},
         {"ShipmentFailed", "shipment_status", "FAILED", "", 3},
+        {"ShipmentCancelled", "shipment_status", "CANCELLED", "", 3},
+        {"CancellationRequested", "cancellation", "REQUESTED", "", 1},
+        {"OrderCancelling", "cancellation", "REQUESTED", "", 1},
+        {"CancellationRefused", "cancellation", "REFUSED", "", 2},
         {"NotificationSent", "", "", "", 0},
 };
 
@@ -113,18 +141,31 @@ struct projector {
 	char *redis_url;
 	long ttl_s;           /* READMODEL_TTL_S */
 	long long trimmed_at; /* when READMODEL_ACCEPTED was last trimmed (s) */
+	/* The read model's orders by state, the open ones and the oldest one's
+	 * age, refreshed once a second. */
+	struct metric *m_state[4], *m_open, *m_oldest_age;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
 };
 
-/* Queues the command(s) that apply one event; returns how many replies to read. */
-static int queue_order_event(struct projector *p, const char *type, const json_t *r)
+/* A customer's entry at time ms (READMODEL_CUSTOMER_ENTRY), into buf. */
+static void customer_entry(char *buf, size_t size, long long ms, const char *order_id)
+{
+	ms = ms < 0 ? 0 : ms > READMODEL_TIME_MAX ? READMODEL_TIME_MAX : ms;
+	snprintf(buf, size, READMODEL_CUSTOMER_ENTRY, READMODEL_TIME_MAX - ms, order_id);
+}
+
+/* Queues the command(s) that apply one event at now_s; returns how many replies to read. */
+static int queue_order_event(struct projector *p, const char *type, const json_t *r,
+                             long long now_s)
 {
 	const char *order_id = event_str(r, "order_id");
+	const char *customer = !strcmp(type, "OrderRequested") ? event_str(r, "customer_id") : NULL;
 	json_int_t at_ms =
 	        json_integer_value(json_object_get(json_object_get(r, "metadata"), "occurred_at"));
-	char entry[512], total[32] = "", rank[8], expire_at[24], now[24];
+	char entry[512], total[32] = "", rank[8], expire_at[24], now[24], at[24], mine[128] = "",
+	                 bound[128] = "", kept[24] = "";
 	size_t i;
 
 	for (i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
@@ -138,16 +179,25 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 		snprintf(total, sizeof(total), "%lld", (long long)event_int(r, "total_cents"));
 	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
 	snprintf(expire_at, sizeof(expire_at), "%lld", (long long)(at_ms / 1000 + p->ttl_s));
-	snprintf(now, sizeof(now), "%lld", (long long)(clock_wall_ms() / 1000));
+	snprintf(now, sizeof(now), "%lld", now_s);
+	snprintf(at, sizeof(at), "%lld", (long long)at_ms);
+	if (customer) {
+		customer_entry(mine, sizeof(mine), at_ms, order_id);
+		bound[0] = '[';
+		customer_entry(bound + 1, sizeof(bound) - 1, (now_s - p->ttl_s) * 1000, "");
+		snprintf(kept, sizeof(kept), "%lld", (long long)(at_ms / 1000 + 2 * p->ttl_s));
+	}
 	redisAppendCommand(p->redis,
-	                   "EVALSHA %s 2 " READMODEL_ORDER " " READMODEL_HISTORY
-	                   " %s %s %s %s %s %s %s %s %s %s",
-	                   p->script_sha, order_id, order_id, event_meta(r, "event_id"), entry,
-	                   effects[i].field, effects[i].value, rank, effects[i].status, total,
+	                   "EVALSHA %s 5 " READMODEL_ORDER " " READMODEL_HISTORY
+	                   " " READMODEL_BY_STATUS " " READMODEL_OPEN " " READMODEL_CUSTOMER
+	                   " %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
+	                   p->script_sha, order_id, order_id, customer ? customer : "",
+	                   event_meta(r, "event_id"), entry, effects[i].field, effects[i].value,
+	                   rank, effects[i].status, total,
 	                   !strcmp(type, "OrderCancelled") && event_str(r, "reason")
 	                           ? event_str(r, "reason")
 	                           : "",
-	                   expire_at, now);
+	                   expire_at, now, at, mine, bound, kept, order_id);
 	return 1;
 }
 
@@ -166,11 +216,11 @@ static int queue_product(struct projector *p, const json_t *r)
 	return 2;
 }
 
-/* Queues the commands that apply one decoded event; returns how many. */
-static int queue_event(struct projector *p, const char *type, const json_t *r)
+/* Queues the commands that apply one decoded event at now_s; returns how many. */
+static int queue_event(struct projector *p, const char *type, const json_t *r, long long now_s)
 {
 	return !strcmp(type, "ProductUpdated") ? queue_product(p, r)
-	                                       : queue_order_event(p, type, r);
+	                                       : queue_order_event(p, type, r, now_s);
 }
 
 /* Connects and loads the script; 0 or ERR_RETRY with why. */
@@ -342,6 +392,7 @@ static int apply(void *arg, struct consumer_item *items, int n, struct consumer_
 	struct projector *p = arg;
 	int *owner = calloc((size_t)n * 2 + 1, sizeof(*owner)); /* command -> item */
 	int queued = 0, failed_cmd = -1, rc;
+	long long now_s = clock_wall_ms() / 1000;
 
 	if (!owner) {
 		snprintf(why, size, "out of memory");
@@ -363,7 +414,7 @@ static int apply(void *arg, struct consumer_item *items, int n, struct consumer_
 	for (int i = 0; i < n; i++) {
 		int k = items[i].skip || !items[i].record
 		                ? 0
-		                : queue_event(p, items[i].type, items[i].record);
+		                : queue_event(p, items[i].type, items[i].record, now_s);
 
 		for (int j = 0; j < k; j++)
 			owner[queued++] = i;
@@ -411,11 +462,45 @@ static int assigned(void *arg, rd_kafka_topic_partition_list_t *parts, char *why
 	return rc;
 }
 
-/* Once a second, idle or not: accepted orders older than the TTL leave
- * READMODEL_ACCEPTED (a failure is tried again the next second). */
-static void trim_accepted(struct projector *p)
+static const char *const states[4] = {"PENDING", "CONFIRMED", "COMPLETED", "CANCELLED"};
+
+/* The gauges from one round trip: counts by state, the open orders and the oldest one. */
+static void refresh_gauges(struct projector *p, long long now_ms)
 {
-	long long now = clock_wall_ms() / 1000;
+	redisReply *r[3] = {NULL, NULL, NULL};
+	bool ok = true;
+
+	redisAppendCommand(p->redis, "HMGET " READMODEL_BY_STATUS " %s %s %s %s", states[0],
+	                   states[1], states[2], states[3]);
+	redisAppendCommand(p->redis, "ZCARD " READMODEL_OPEN);
+	redisAppendCommand(p->redis, "ZRANGE " READMODEL_OPEN " 0 0 WITHSCORES");
+	for (int i = 0; i < 3; i++)
+		if (redisGetReply(p->redis, (void **)&r[i]) != REDIS_OK)
+			ok = false;
+	if (!ok) {
+		drop_redis(p); /* the next batch reconnects */
+	} else {
+		for (size_t i = 0; r[0]->type == REDIS_REPLY_ARRAY && i < r[0]->elements && i < 4;
+		     i++)
+			metric_set(p->m_state[i], r[0]->element[i]->type == REDIS_REPLY_STRING
+			                                  ? strtoll(r[0]->element[i]->str, NULL, 10)
+			                                  : 0);
+		metric_set(p->m_open, r[1]->type == REDIS_REPLY_INTEGER ? r[1]->integer : 0);
+		metric_set(p->m_oldest_age,
+		           r[2]->type == REDIS_REPLY_ARRAY && r[2]->elements == 2
+		                   ? (now_ms - strtoll(r[2]->element[1]->str, NULL, 10)) / 1000
+		                   : 0);
+	}
+	for (int i = 0; i < 3; i++)
+		freeReplyObject(r[i]);
+}
+
+/* Once a second, idle or not: accepted orders older than the TTL leave
+ * READMODEL_ACCEPTED (a failure is tried again the next second), and the
+ * gauges are refreshed. */
+static void every_second(struct projector *p)
+{
+	long long now_ms = clock_wall_ms(), now = now_ms / 1000;
 	redisReply *r;
 
 	if (now == p->trimmed_at || !p->redis)
@@ -423,11 +508,14 @@ static void trim_accepted(struct projector *p)
 	p->trimmed_at = now;
 	r = redisCommand(p->redis, "ZREMRANGEBYSCORE " READMODEL_ACCEPTED " -inf (%lld",
 	                 now - p->ttl_s);
-	if (!r)
+	if (!r) {
 		drop_redis(p); /* the next batch reconnects */
-	else if (r->type == REDIS_REPLY_ERROR)
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR)
 		LOG(WARN, "could not trim %s: %s", READMODEL_ACCEPTED, r->str);
 	freeReplyObject(r);
+	refresh_gauges(p, now_ms);
 }
 
 static void *projector_main(void *arg)
@@ -436,7 +524,7 @@ static void *projector_main(void *arg)
 
 	while (!atomic_load(&p->stop) && !signals_stopping()) {
 		consumer_poll_once(p->consumer, 500); /* events end the wait at once */
-		trim_accepted(p);
+		every_second(p);
 	}
 	return NULL;
 }
@@ -464,6 +552,18 @@ int projector_start(struct projector **out, struct gateway *g, const struct kafk
 		return ERR_NOMEM;
 	p->g = g;
 	p->ttl_s = ttl_s;
+	for (int i = 0; i < 4; i++) {
+		char label[32];
+
+		snprintf(label, sizeof(label), "state=\"%s\"", states[i]);
+		p->m_state[i] =
+		        metrics_gauge(g->metrics, "saga_readmodel_orders",
+		                      "orders the read model has seen in each state", label);
+	}
+	p->m_open = metrics_gauge(g->metrics, "saga_readmodel_open_orders",
+	                          "orders in the read model not yet finished", NULL);
+	p->m_oldest_age = metrics_gauge(g->metrics, "saga_readmodel_oldest_open_age_seconds",
+	                                "age of the oldest order not yet finished", NULL);
 	p->redis_url = strdup(redis_url);
 	cc.applier = (struct consumer_applier){.apply = apply, .assigned = assigned, .ctx = p};
 	rc = p->redis_url ? kafka_producer_new(&p->dlq, &pc, errstr, errstr_size) : ERR_NOMEM;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_ID         100
+#define MAX_ID         ORDER_MAX_ID
 #define MAX_ADDRESS    500
 #define MAX_PRODUCT_ID 64
 

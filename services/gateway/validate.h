@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#define ORDER_MAX_ID 100 /* bytes of a customer_id (and of an order's ids) */
+
 struct order_limits {
 	const char *currencies; /* comma-separated, e.g. "EUR,USD" */
 	long max_lines;

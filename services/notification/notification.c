@@ -12,7 +12,8 @@
 	X("OrderCancelled", "Your order was cancelled.")     \
 	X("PaymentRefunded", "Your payment was refunded.")   \
 	X("ShipmentDispatched", "Your order is on its way.") \
-	X("ShipmentDelivered", "Your order was delivered.")
+	X("ShipmentDelivered", "Your order was delivered.")  \
+	X("CancellationRefused", "Your order had left already: it cannot be cancelled.")
 
 #define MESSAGE_ENTRY(type, text) {type, text},
 static const struct {

@@ -8,35 +8,89 @@
 #include "event.h"
 #include "log.h"
 
-enum order_decision order_decide(const char *status, const char *payment, const char *inventory)
+/* A NULL-able text column of row i. */
+static const char *column(const PGresult *res, int i, int col)
 {
-	if (strcmp(status, "CREATED") != 0)
-		return ORDER_NOTHING;
-	if ((payment && strcmp(payment, "DECLINED") == 0) ||
-	    (inventory && strcmp(inventory, "INSUFFICIENT") == 0))
-		return ORDER_CANCEL;
-	if (payment && inventory)
-		return ORDER_CONFIRM;
-	return ORDER_WAIT;
+	return PQgetisnull(res, i, col) ? NULL : PQgetvalue(res, i, col);
 }
 
-/* Emits OrderCancelled and records the cancellation. */
-static int cancel(struct order_ctx *c, PGconn *tx, const json_t *cause, const char *order_id,
-                  const char *customer_id, const char *reason, char *errstr, size_t size)
+struct order_state order_state_of(const PGresult *res, int i)
 {
-	const char *p[2] = {order_id, reason};
-	int rc = db_exec(
-	        tx,
-	        "UPDATE orders SET status = 'CANCELLED', cancel_reason = $2, updated_at = now()"
-	        " WHERE order_id = $1",
-	        2, p, NULL, errstr, size);
+	return (struct order_state){.status = column(res, i, 0),
+	                            .payment = column(res, i, 1),
+	                            .inventory = column(res, i, 2),
+	                            .shipment = column(res, i, 3),
+	                            .cancellation = column(res, i, 4)};
+}
 
+/* Adds an event for the order: caused by cause, or by the order's own timer. */
+static int emit(struct order_ctx *c, PGconn *tx, const char *type, json_t *fields,
+                const json_t *cause, const char *correlation_id, char *errstr, size_t size)
+{
+	if (cause)
+		return outbox_emit(c->outbox, tx, type, fields, cause, errstr, size);
+	return outbox_add(c->outbox, tx, type, fields, NULL, correlation_id, NULL, NULL, NULL,
+	                  errstr, size);
+}
+
+/* The row change of each action: its SQL ($1 the order; ORDER_CANCEL's $2 its reason). */
+static const char *const action_sql[] = {
+        [ORDER_CONFIRM] = "UPDATE orders SET status = 'CONFIRMED', confirmed_at = now(),"
+                          " updated_at = now() WHERE order_id = $1",
+        [ORDER_CANCEL] = "UPDATE orders SET status = 'CANCELLED', cancel_reason = $2,"
+                         " updated_at = now() WHERE order_id = $1",
+        [ORDER_ASK_SHIPPING] = "UPDATE orders SET cancellation = 'REQUESTED',"
+                               " updated_at = now() WHERE order_id = $1",
+        [ORDER_REFUSE] = "UPDATE orders SET cancellation = 'REFUSED', updated_at = now()"
+                         " WHERE order_id = $1",
+        [ORDER_COMPLETE] = "UPDATE orders SET status = 'COMPLETED', updated_at = now()"
+                           " WHERE order_id = $1",
+};
+
+int order_apply(struct order_ctx *c, PGconn *tx, const PGresult *res, int i, struct order_step st,
+                const json_t *cause, char *errstr, size_t size)
+{
+	const char *customer = PQgetvalue(res, i, 5), *address = PQgetvalue(res, i, 6);
+	const char *correlation = PQgetvalue(res, i, 8), *order_id = PQgetvalue(res, i, 9);
+	json_int_t total = strtoll(PQgetvalue(res, i, 7), NULL, 10);
+	const char *p[2] = {order_id, st.reason};
+	const char *type = NULL;
+	json_t *fields = NULL;
+	int rc;
+
+	if (st.action == ORDER_NOTHING)
+		return 0;
+	rc = db_exec(tx, action_sql[st.action], st.action == ORDER_CANCEL ? 2 : 1, p, NULL, errstr,
+	             size);
 	if (rc < 0)
 		return rc;
-	return outbox_emit(c->outbox, tx, "OrderCancelled",
-	                   json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id",
-	                             customer_id, "reason", reason),
-	                   cause, errstr, size);
+	switch (st.action) {
+	case ORDER_CONFIRM:
+		type = "OrderConfirmed";
+		fields = json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id, "customer_id",
+		                   customer, "shipping_address", address, "total_cents", total);
+		break;
+	case ORDER_CANCEL:
+		type = "OrderCancelled";
+		fields = json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id", customer,
+		                   "reason", st.reason);
+		break;
+	case ORDER_ASK_SHIPPING:
+		type = "OrderCancelling";
+		fields = json_pack("{s:s, s:s}", "order_id", order_id, "customer_id", customer);
+		break;
+	case ORDER_REFUSE:
+		type = "CancellationRefused";
+		fields = json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id", customer,
+		                   "reason", st.reason);
+		break;
+	case ORDER_COMPLETE:
+		type = "OrderCompleted";
+		fields = json_pack("{s:s, s:s}", "order_id", order_id, "customer_id", customer);
+		break;
+	case ORDER_NOTHING: break;
+	}
+	return emit(c, tx, type, fields, cause, correlation, errstr, size);
 }
 
 /* The catalogue price of each product named, in one query; unknown ones are absent. */
@@ -80,12 +134,12 @@ out:
 
 /* Stores the order and its priced lines (none when cancelled) in one statement. */
 static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long long total,
-                       bool cancelled, char *errstr, size_t size)
+                       bool cancelled, long deadline_ms, char *errstr, size_t size)
 {
 	size_t n = json_array_size(priced), i;
 	const char **cells = calloc(n ? n * 3 : 1, sizeof(*cells));
 	char(*num)[2][24] = calloc(n ? n : 1, sizeof(*num));
-	char *lit[3] = {NULL, NULL, NULL}, total_s[32];
+	char *lit[3] = {NULL, NULL, NULL}, total_s[32], deadline_s[24];
 	const json_t *item;
 	int rc = ERR_NOMEM;
 
@@ -103,19 +157,22 @@ static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long l
 	if (db_array_literals(cells, n, 3, lit) < 0)
 		goto out;
 	snprintf(total_s, sizeof(total_s), "%lld", total);
+	snprintf(deadline_s, sizeof(deadline_s), "%ld", deadline_ms);
 	rc = db_exec(
 	        tx,
 	        "WITH o AS (INSERT INTO orders (order_id, customer_id, currency, shipping_address,"
-	        " total_cents, status, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7))"
+	        " total_cents, status, correlation_id, deadline_at) VALUES ($1, $2, $3, $4, $5,"
+	        " $6, $7, now() + $11::bigint * interval '1 millisecond'))"
 	        " INSERT INTO order_items (order_id, line, product_id, quantity, unit_price_cents)"
 	        " SELECT $1, u.line, u.product_id, u.quantity, u.price"
 	        " FROM unnest($8::text[], $9::int[], $10::bigint[])"
 	        " WITH ORDINALITY AS u(product_id, quantity, price, line)",
-	        10,
+	        11,
 	        (const char *const[]){event_str(r, "order_id"), event_str(r, "customer_id"),
 	                              event_str(r, "currency"), event_str(r, "shipping_address"),
 	                              total_s, cancelled ? "CANCELLED" : "CREATED",
-	                              event_meta(r, "correlation_id"), lit[0], lit[1], lit[2]},
+	                              event_meta(r, "correlation_id"), lit[0], lit[1], lit[2],
+	                              deadline_s},
 	        NULL, errstr, size);
 out:
 	if (rc == ERR_NOMEM)
@@ -178,7 +235,8 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 	}
 	if (unknown)
 		json_array_clear(priced); /* a cancelled order has no lines */
-	rc = store_order(tx, r, priced, unknown ? 0 : total, unknown != NULL, errstr, size);
+	rc = store_order(tx, r, priced, unknown ? 0 : total, unknown != NULL, c->deadline_ms,
+	                 errstr, size);
 	if (rc < 0)
 		goto out;
 	if (unknown) {
@@ -187,9 +245,13 @@ static int on_requested(struct order_ctx *c, PGconn *tx, const struct consumed *
 		                       .correlation_id = event_meta(r, "correlation_id")};
 
 		LOGX(INFO, &f, "order %s names unknown product %s; cancelling", order_id, unknown);
-		rc = cancel(c, tx, r, order_id, customer, "UNKNOWN_PRODUCT", errstr, size);
+		rc = outbox_emit(c->outbox, tx, "OrderCancelled",
+		                 json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id",
+		                           customer, "reason", "UNKNOWN_PRODUCT"),
+		                 r, errstr, size);
 		goto out;
 	}
+	duetimer_within(&c->timer, c->deadline_ms); /* this instance's timer looks by then */
 	rc = outbox_emit(c->outbox, tx, "OrderCreated",
 	                 json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "order_id", order_id,
 	                           "customer_id", customer, "currency", currency,
@@ -202,87 +264,42 @@ out:
 	return rc;
 }
 
-/* A payment or inventory result: record it and move the state machine. */
-static int on_result(struct order_ctx *c, PGconn *tx, const struct consumed *ev, const char *column,
-                     const char *value, const char *reason, char *errstr, size_t size)
+/*
+ * An input of the state machine: the order's row, locked (with the input's
+ * own fact recorded first when column is not NULL), decides the step, which
+ * is carried out in the same transaction.
+ */
+static int on_input(struct order_ctx *c, PGconn *tx, const struct consumed *ev, enum order_input in,
+                    const char *column, const char *value, char *errstr, size_t size)
 {
 	const char *order_id = event_str(ev->record, "order_id");
 	char sql[256];
 	PGresult *res = NULL;
-	enum order_decision d;
 	int rc;
 
-	/* Records the result; the row as it is now decides what follows. */
-	snprintf(sql, sizeof(sql),
-	         "UPDATE orders SET %s = $2, updated_at = now() WHERE order_id = $1"
-	         " RETURNING status, payment_status, inventory_status, customer_id,"
-	         " shipping_address, total_cents",
-	         column);
-	rc = db_exec(tx, sql, 2, (const char *const[]){order_id, value}, &res, errstr, size);
-	if (rc < 0)
-		return rc;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		snprintf(errstr, size, "%s for unknown order %s", ev->type, order_id);
+	if (!order_id) {
+		snprintf(errstr, size, "%s without order_id", ev->type);
 		return ERR_INVALID;
 	}
-	d = order_decide(PQgetvalue(res, 0, 0),
-	                 PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
-	                 PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
-	if (d == ORDER_CONFIRM) {
-		rc = db_exec(tx,
-		             "UPDATE orders SET status = 'CONFIRMED', confirmed_at = now() WHERE"
-		             " order_id = $1",
-		             1, (const char *const[]){order_id}, NULL, errstr, size);
-		if (rc == 0)
-			rc = outbox_emit(
-			        c->outbox, tx, "OrderConfirmed",
-			        json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id,
-			                  "customer_id", PQgetvalue(res, 0, 3), "shipping_address",
-			                  PQgetvalue(res, 0, 4), "total_cents",
-			                  (json_int_t)strtoll(PQgetvalue(res, 0, 5), NULL, 10)),
-			        ev->record, errstr, size);
-	} else if (d == ORDER_CANCEL) {
-		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 3), reason, errstr,
-		            size);
-	}
-	PQclear(res);
-	return rc;
-}
-
-/* Shipping results: delivery completes the order, a final failure cancels it. */
-static int on_shipping(struct order_ctx *c, PGconn *tx, const struct consumed *ev, bool delivered,
-                       char *errstr, size_t size)
-{
-	const char *order_id = event_str(ev->record, "order_id");
-	const char *p[1] = {order_id};
-	PGresult *res = NULL;
-	int rc;
-
-	/* Only a confirmed order moves on; one already completed or cancelled does not. */
-	rc = delivered ? db_exec(tx,
-	                         "UPDATE orders SET status = 'COMPLETED', updated_at = now()"
-	                         " WHERE order_id = $1 AND status = 'CONFIRMED' RETURNING "
-	                         "customer_id",
-	                         1, p, &res, errstr, size)
-	               : db_exec(tx,
-	                         "SELECT customer_id FROM orders WHERE order_id = $1"
-	                         " AND status = 'CONFIRMED' FOR UPDATE",
-	                         1, p, &res, errstr, size);
-	if (rc < 0)
-		return rc;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return 0;
-	}
-	if (delivered)
-		rc = outbox_emit(c->outbox, tx, "OrderCompleted",
-		                 json_pack("{s:s, s:s}", "order_id", order_id, "customer_id",
-		                           PQgetvalue(res, 0, 0)),
-		                 ev->record, errstr, size);
+	if (column)
+		snprintf(sql, sizeof(sql),
+		         "UPDATE orders SET %s = $2, updated_at = now() WHERE order_id = $1"
+		         " RETURNING " ORDER_ROW,
+		         column);
 	else
-		rc = cancel(c, tx, ev->record, order_id, PQgetvalue(res, 0, 0), "SHIPPING_FAILED",
-		            errstr, size);
+		snprintf(sql, sizeof(sql),
+		         "SELECT " ORDER_ROW " FROM orders WHERE order_id = $1 FOR UPDATE");
+	rc = db_exec(tx, sql, column ? 2 : 1, (const char *const[]){order_id, value}, &res, errstr,
+	             size);
+	if (rc == 0 && PQntuples(res) == 0) {
+		snprintf(errstr, size, "%s for unknown order %s", ev->type, order_id);
+		rc = ERR_INVALID;
+	}
+	if (rc == 0) {
+		struct order_state state = order_state_of(res, 0);
+
+		rc = order_apply(c, tx, res, 0, order_next(&state, in), ev->record, errstr, size);
+	}
 	PQclear(res);
 	return rc;
 }
@@ -317,43 +334,35 @@ static int product(void *c, PGconn *tx, const struct consumed *ev, char *e, size
 	return on_product(tx, ev, e, n);
 }
 
-static int paid(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
-{
-	return on_result(c, tx, ev, "payment_status", "PAID", NULL, e, n);
-}
+/* One handler per input: the input, and the column it records (or NULL). */
+#define ORDER_INPUTS(X)                                                           \
+	X(paid, ORDER_PAID, "payment_status", "PAID")                             \
+	X(declined, ORDER_DECLINED, "payment_status", "DECLINED")                 \
+	X(reserved, ORDER_RESERVED, "inventory_status", "RESERVED")               \
+	X(insufficient, ORDER_INSUFFICIENT, "inventory_status", "INSUFFICIENT")   \
+	X(cancel_requested, ORDER_CANCEL_REQUESTED, NULL, NULL)                   \
+	X(dispatched, ORDER_SHIPMENT_DISPATCHED, "shipment_status", "DISPATCHED") \
+	X(shipment_cancelled, ORDER_SHIPMENT_CANCELLED, NULL, NULL)               \
+	X(delivered, ORDER_DELIVERED, "shipment_status", "DELIVERED")             \
+	X(shipping_failed, ORDER_SHIPPING_FAILED, NULL, NULL)
 
-static int declined(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
-{
-	return on_result(c, tx, ev, "payment_status", "DECLINED", "PAYMENT_DECLINED", e, n);
-}
-
-static int reserved(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
-{
-	return on_result(c, tx, ev, "inventory_status", "RESERVED", NULL, e, n);
-}
-
-static int short_of_stock(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
-{
-	return on_result(c, tx, ev, "inventory_status", "INSUFFICIENT", "INSUFFICIENT_STOCK", e, n);
-}
-
-static int delivered(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
-{
-	return on_shipping(c, tx, ev, true, e, n);
-}
-
-static int shipping_failed(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n)
-{
-	return on_shipping(c, tx, ev, false, e, n);
-}
+#define INPUT_HANDLER(name, in, col, value)                                                \
+	static int name(void *c, PGconn *tx, const struct consumed *ev, char *e, size_t n) \
+	{                                                                                  \
+		return on_input(c, tx, ev, in, col, value, e, n);                          \
+	}
+ORDER_INPUTS(INPUT_HANDLER)
 
 const struct dbapply_handler order_handlers[] = {
         {"OrderRequested", requested},
         {"ProductUpdated", product},
+        {"CancellationRequested", cancel_requested},
         {"PaymentProcessed", paid},
         {"PaymentFailed", declined},
         {"InventoryReserved", reserved},
-        {"InventoryInsufficient", short_of_stock},
+        {"InventoryInsufficient", insufficient},
+        {"ShipmentDispatched", dispatched},
+        {"ShipmentCancelled", shipment_cancelled},
         {"ShipmentDelivered", delivered},
         {"ShipmentFailed", shipping_failed},
         {NULL, NULL},

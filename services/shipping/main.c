@@ -39,6 +39,7 @@ static int setup(struct daemon *d, const void *arg, void *ctx)
 	                           .backoff_ms = cfg->backoff_ms,
 	                           .delivery_delay_ms = cfg->delivery_delay_ms,
 	                           .failure_rate = cfg->failure_rate};
+	shipping_init(c);
 	daemon_set_tick(d, shipping_tick, c);
 	return 0;
 }

@@ -8,10 +8,7 @@
 #include "event.h"
 #include "log.h"
 
-#define SHIPPING_TICK_BATCH  500  /* due shipments advanced per transaction */
-#define SHIPPING_TICK_ROUNDS 8    /* transactions per tick while full ones come back */
-#define SHIPPING_TICK_MS     10   /* how often the tick looks while shipments are due */
-#define SHIPPING_IDLE_MS     5000 /* the longest it sleeps: shipments of other instances */
+#define SHIPPING_TICK_BATCH 500 /* due shipments advanced per transaction */
 
 bool shipping_carrier_accepts(const struct shipping_ctx *c, const char *address)
 {
@@ -57,17 +54,62 @@ static int on_confirmed(void *arg, PGconn *tx, const struct consumed *ev, char *
 		return rc; /* at most one shipment per order */
 	}
 	PQclear(res);
-	/* Due at once: the tick looks again within SHIPPING_TICK_MS of its last look. */
-	if (c->next_tick_ms > c->last_tick_ms + SHIPPING_TICK_MS)
-		c->next_tick_ms = c->last_tick_ms + SHIPPING_TICK_MS;
+	duetimer_within(&c->timer, 0); /* due at once */
 	return outbox_emit(
 	        c->outbox, tx, "ShipmentCreated",
 	        json_pack("{s:s, s:s}", "order_id", order_id, "shipment_id", shipment_id), r,
 	        errstr, size);
 }
 
+/*
+ * OrderCancelling: the customer cancels a confirmed order. A shipment that
+ * has not left is stopped (ShipmentCancelled); one that has left goes on,
+ * and the order, which sees its ShipmentDispatched, refuses the
+ * cancellation. The row lock orders this against the tick's dispatch, so
+ * exactly one of the two happens.
+ */
+static int on_cancelling(void *arg, PGconn *tx, const struct consumed *ev, char *errstr,
+                         size_t size)
+{
+	struct shipping_ctx *c = arg;
+	const char *order_id = event_str(ev->record, "order_id");
+	PGresult *res = NULL;
+	json_t *shipment_id;
+	int rc;
+
+	if (!order_id) {
+		snprintf(errstr, size, "OrderCancelling without order_id");
+		return ERR_INVALID;
+	}
+	rc = db_exec(tx, "SELECT shipment_id, status FROM shipments WHERE order_id = $1 FOR UPDATE",
+	             1, (const char *const[]){order_id}, &res, errstr, size);
+	if (rc < 0)
+		return rc;
+	if (PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 1), "CREATED") != 0) {
+		PQclear(res); /* it left, failed or was stopped already: its own event says so */
+		return 0;
+	}
+	if (PQntuples(res) > 0)
+		rc = db_exec(tx,
+		             "UPDATE shipments SET status = 'CANCELLED', updated_at = now()"
+		             " WHERE shipment_id = $1",
+		             1, (const char *const[]){PQgetvalue(res, 0, 0)}, NULL, errstr, size);
+	if (rc < 0) {
+		PQclear(res);
+		return rc;
+	}
+	/* No shipment yet (its OrderConfirmed went to the dead letters) or one stopped now. */
+	shipment_id = PQntuples(res) > 0 ? json_string(PQgetvalue(res, 0, 0)) : json_null();
+	PQclear(res);
+	return outbox_emit(
+	        c->outbox, tx, "ShipmentCancelled",
+	        json_pack("{s:s, s:o}", "order_id", order_id, "shipment_id", shipment_id),
+	        ev->record, errstr, size);
+}
+
 const struct dbapply_handler shipping_handlers[] = {
         {"OrderConfirmed", on_confirmed},
+        {"OrderCancelling", on_cancelling},
         {NULL, NULL},
 };
 
@@ -83,9 +125,9 @@ static int emit(struct shipping_ctx *c, PGconn *tx, const char *type, json_t *fi
 }
 
 /* Advances due shipment i of rows (locked by the caller's transaction). */
-static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *rows, int i, char *errstr,
-                   size_t size)
+static int advance(void *arg, PGconn *tx, const PGresult *rows, int i, char *errstr, size_t size)
 {
+	struct shipping_ctx *c = arg;
 	const char *shipment_id = PQgetvalue(rows, i, 0);
 	const char *order_id = PQgetvalue(rows, i, 1);
 	const char *address = PQgetvalue(rows, i, 2);
@@ -171,96 +213,24 @@ static int advance(struct shipping_ctx *c, PGconn *tx, PGresult *rows, int i, ch
 	}
 }
 
-/* Advances up to SHIPPING_TICK_BATCH due shipments in one transaction;
- * returns how many, or an error (logged, retried at a later tick). */
-static int advance_due(struct shipping_ctx *c)
+void shipping_init(struct shipping_ctx *c)
 {
-	char errstr[512], limit[16];
-	PGresult *rows = NULL;
-	PGconn *tx;
-	int rc, n = 0;
-
-	tx = db_conn(c->db, &rc, errstr, sizeof(errstr));
-	if (!tx)
-		return rc;
-	snprintf(limit, sizeof(limit), "%d", SHIPPING_TICK_BATCH);
-	rc = db_exec(tx, "BEGIN", 0, NULL, NULL, errstr, sizeof(errstr));
-	if (rc == 0)
-		rc = db_exec(
-		        tx,
-		        "SELECT shipment_id, order_id, shipping_address, status, attempts,"
-		        " cause_event::text FROM shipments"
-		        " WHERE status IN ('CREATED', 'DISPATCHED') AND next_attempt_at <= now()"
-		        " ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-		        1, (const char *const[]){limit}, &rows, errstr, sizeof(errstr));
-	if (rc == 0)
-		n = PQntuples(rows);
-	outbox_batch_begin(c->outbox, tx);
-	for (int i = 0; rc == 0 && i < n; i++)
-		rc = advance(c, tx, rows, i, errstr, sizeof(errstr));
-	PQclear(rows);
-	if (rc == 0 && n > 0)
-		rc = outbox_batch_flush(c->outbox, errstr, sizeof(errstr));
-	if (rc == 0 && n > 0)
-		rc = db_exec(tx, "COMMIT", 0, NULL, NULL, errstr, sizeof(errstr));
-	if (rc < 0 || n == 0) {
-		outbox_batch_discard(c->outbox);
-		PQclear(PQexec(tx, "ROLLBACK"));
-	}
-	if (rc < 0)
-		LOG(WARN, "could not advance shipments, will retry: %s", errstr);
-	return rc < 0 ? rc : n;
-}
-
-/* Milliseconds until the next shipment falls due (0: one is due now), or
- * SHIPPING_IDLE_MS when none waits or the database cannot say. */
-static long long until_next_due(struct shipping_ctx *c)
-{
-	char errstr[512];
-	PGresult *res = NULL;
-	PGconn *conn;
-	long long ms = SHIPPING_IDLE_MS;
-	int rc;
-
-	conn = db_conn(c->db, &rc, errstr, sizeof(errstr));
-	if (conn && db_exec(conn,
-	                    "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
+	c->timer = (struct duetimer){
+	        .db = c->db,
+	        .outbox = c->outbox,
+	        .due_sql = "SELECT shipment_id, order_id, shipping_address, status, attempts,"
+	                   " cause_event::text FROM shipments"
+	                   " WHERE status IN ('CREATED', 'DISPATCHED') AND next_attempt_at <= now()"
+	                   " ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+	        .next_sql = "SELECT ceil(extract(epoch FROM min(next_attempt_at) - now()) * 1000)"
 	                    " FROM shipments WHERE status IN ('CREATED', 'DISPATCHED')",
-	                    0, NULL, &res, errstr, sizeof(errstr)) == 0) {
-		if (!PQgetisnull(res, 0, 0))
-			ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-	}
-	return ms < 0 ? 0 : ms > SHIPPING_IDLE_MS ? SHIPPING_IDLE_MS : ms;
+	        .each = advance,
+	        .ctx = c,
+	        .batch = SHIPPING_TICK_BATCH,
+	        .what = "advance shipments"};
 }
 
 int shipping_tick(void *arg)
 {
-	struct shipping_ctx *c = arg;
-	long long now = clock_mono_ms();
-
-	if (now < c->next_tick_ms)
-		return (int)(c->next_tick_ms - now);
-	c->last_tick_ms = now;
-	c->next_tick_ms = now + SHIPPING_TICK_MS;
-	if (c->idle) {
-		/* Nothing was due last time: one cheap look decides whether to sleep on. */
-		long long wait = until_next_due(c);
-
-		if (wait > SHIPPING_TICK_MS) {
-			c->next_tick_ms = now + wait;
-			return (int)wait;
-		}
-		c->idle = false;
-	}
-	/* A backlog is worked off here rather than a batch per consumer poll. */
-	for (int round = 0; round < SHIPPING_TICK_ROUNDS; round++) {
-		int n = advance_due(c);
-
-		c->idle = n == 0;
-		if (n < SHIPPING_TICK_BATCH)
-			return SHIPPING_TICK_MS;
-	}
-	c->next_tick_ms = now; /* more are due */
-	return 0;
+	return duetimer_tick(&((struct shipping_ctx *)arg)->timer);
 }

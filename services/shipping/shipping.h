@@ -9,6 +9,7 @@
 
 #include "dbapply.h"
 #include "db.h"
+#include "duetimer.h"
 #include "outbox.h"
 
 struct shipping_ctx {
@@ -18,18 +19,17 @@ struct shipping_ctx {
 	long backoff_ms;        /* first retry delay; doubles, with jitter */
 	long delivery_delay_ms; /* dispatched -> delivered */
 	double failure_rate;    /* load tests: share of attempts failing at random */
-	long long last_tick_ms; /* when the tick last looked for due shipments */
-	long long next_tick_ms; /* when it looks next: soon while busy, later when idle */
-	bool idle;              /* the last look found nothing due */
+	struct duetimer timer;  /* the shipments due (shipping_init sets it up) */
 };
 
 /* The events the service applies, each with its handler (ctx: struct shipping_ctx). */
 extern const struct dbapply_handler shipping_handlers[];
 
-/* Works through the shipments that are due (carrier attempts, deliveries), in
- * one transaction, at most every few milliseconds; when none is due it sleeps
- * until the next one is (at most 5 s: the shipments of an instance that
- * stopped). Returns the ms until it wants to look again. */
+/* Sets up c's timer of due shipments (carrier attempts, deliveries). */
+void shipping_init(struct shipping_ctx *c);
+
+/* Works through the shipments that are due, a batch per transaction
+ * (duetimer.h). Returns the ms until it wants to look again. */
 int shipping_tick(void *ctx);
 
 /* Whether the carrier accepts a parcel for this address on this attempt. */

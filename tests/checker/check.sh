@@ -51,9 +51,10 @@ baseline() {
 	done
 	psql_db chk_orders >/dev/null <<'SQL'
 INSERT INTO orders (order_id, customer_id, currency, shipping_address, total_cents, status,
-                    payment_status, inventory_status, correlation_id, confirmed_at)
-VALUES ('o-done', 'c1', 'EUR', '1 Main St', 1000, 'COMPLETED', 'PAID', 'RESERVED', 'o-done', now()),
-       ('o-off', 'c2', 'EUR', '2 Main St', 500, 'CANCELLED', 'DECLINED', 'RESERVED', 'o-off', NULL);
+                    payment_status, inventory_status, correlation_id, confirmed_at, cancel_reason)
+VALUES ('o-done', 'c1', 'EUR', '1 Main St', 1000, 'COMPLETED', 'PAID', 'RESERVED', 'o-done', now(), NULL),
+       ('o-off', 'c2', 'EUR', '2 Main St', 500, 'CANCELLED', 'DECLINED', 'RESERVED', 'o-off', NULL,
+        'PAYMENT_DECLINED');
 INSERT INTO order_items VALUES ('o-done', 1, 'p1', 2, 500), ('o-off', 1, 'p1', 1, 500);
 SQL
 	psql_db chk_payments >/dev/null <<'SQL'
@@ -150,6 +151,17 @@ plant "two shipments for one order" shipments shipping \
 	"ALTER TABLE shipments DROP CONSTRAINT shipments_order_id_key;
 	 INSERT INTO shipments (shipment_id, order_id, customer_id, shipping_address, status, correlation_id, cause_event)
 	 VALUES ('s3', 'o-done', 'c1', '1 Main St', 'CREATED', 'o-done', '{}')"
+plant "a cancellation reason the saga does not give" outcomes orders \
+	"UPDATE orders SET cancel_reason = 'BECAUSE' WHERE order_id = 'o-off'"
+plant "a confirmed order cancelled for TIMEOUT" outcomes orders \
+	"UPDATE orders SET cancel_reason = 'TIMEOUT', confirmed_at = now() WHERE order_id = 'o-off'"
+plant "a cancelled order whose shipment left" outcomes shipping \
+	"INSERT INTO shipments (shipment_id, order_id, customer_id, shipping_address, status, correlation_id, cause_event)
+	 VALUES ('s2', 'o-off', 'c2', '2 Main St', 'DISPATCHED', 'o-off', '{}')"
+plant "a completed order with its cancellation still pending" outcomes orders \
+	"UPDATE orders SET cancellation = 'REQUESTED' WHERE order_id = 'o-done'"
+plant "a refused cancellation the customer was not told of" notifications orders \
+	"UPDATE orders SET cancellation = 'REFUSED' WHERE order_id = 'o-done'"
 plant "a missing notification" notifications notifications \
 	"DELETE FROM notifications WHERE cause_event_type = 'ShipmentDelivered'"
 plant "a notification sent twice" notifications notifications \

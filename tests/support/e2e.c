@@ -46,6 +46,39 @@ int e2e_post_order(const char *body, const char *idem, const char *api_key, char
 	return status;
 }
 
+int e2e_call(const char *method, const char *path, const char *extra_headers, const char *body,
+             struct e2e_reply *r)
+{
+	char headers[1024];
+
+	snprintf(headers, sizeof(headers), "%s%s%s%s",
+	         extra_headers && strstr(extra_headers, "Authorization:")
+	                 ? ""
+	                 : "Authorization: Bearer ",
+	         extra_headers && strstr(extra_headers, "Authorization:") ? ""
+	                                                                  : support_env("API_KEY"),
+	         extra_headers && strstr(extra_headers, "Authorization:") ? "" : "\r\n",
+	         extra_headers ? extra_headers : "");
+	r->status = support_http_full(gateway_port(), method, path, headers, body, r->head,
+	                              sizeof(r->head), r->body, sizeof(r->body));
+	return r->status;
+}
+
+const char *e2e_header(const struct e2e_reply *r, const char *name)
+{
+	static char value[512];
+
+	return support_http_header(r->head, name, value, sizeof(value)) ? value : "";
+}
+
+int e2e_cancel(const char *order_id, struct e2e_reply *r)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/v1/orders/%s/cancel", order_id);
+	return e2e_call("POST", path, NULL, NULL, r);
+}
+
 const char *e2e_order_body(const char *customer, const char *address, const char *product,
                            int quantity)
 {

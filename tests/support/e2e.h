@@ -13,6 +13,24 @@
 int e2e_post_order(const char *body, const char *idem, const char *api_key, char *order_id,
                    char *reply, size_t reply_size);
 
+/* A gateway's answer, headers kept. */
+struct e2e_reply {
+	int status; /* -1: no answer */
+	char head[4096];
+	char body[16384];
+};
+
+/* One request to the gateway (extra_headers: NULL or "Name: value\r\n"...;
+ * the development key is added unless they hold an Authorization). */
+int e2e_call(const char *method, const char *path, const char *extra_headers, const char *body,
+             struct e2e_reply *r);
+
+/* A header of the answer (case-insensitive), in a static buffer; "" when absent. */
+const char *e2e_header(const struct e2e_reply *r, const char *name);
+
+/* POST /v1/orders/{id}/cancel; returns the status. */
+int e2e_cancel(const char *order_id, struct e2e_reply *r);
+
 /* A JSON body for one order: customer, address and one line. Static buffer. */
 const char *e2e_order_body(const char *customer, const char *address, const char *product,
                            int quantity);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -100,6 +101,12 @@ void support_unique(char *buf, size_t size, const char *prefix)
 int support_http(int port, const char *method, const char *path, const char *extra_headers,
                  const char *req_body, char *body, size_t size)
 {
+	return support_http_full(port, method, path, extra_headers, req_body, NULL, 0, body, size);
+}
+
+int support_http_full(int port, const char *method, const char *path, const char *extra_headers,
+                      const char *req_body, char *head, size_t head_size, char *body, size_t size)
+{
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	struct timeval tv = {10, 0};
 	char req[8192];
@@ -110,6 +117,8 @@ int support_http(int port, const char *method, const char *path, const char *ext
 
 	if (body && size)
 		body[0] = '\0';
+	if (head && head_size)
+		head[0] = '\0';
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
@@ -157,10 +166,31 @@ int support_http(int port, const char *method, const char *path, const char *ext
 	p = strstr(resp, "\r\n\r\n");
 	if (body && size && p)
 		snprintf(body, size, "%s", p + 4);
+	if (head && head_size && p)
+		snprintf(head, head_size, "%.*s\r\n", (int)(p - resp), resp);
 out:
 	free(resp);
 	close(fd);
 	return status;
+}
+
+const char *support_http_header(const char *head, const char *name, char *out, size_t size)
+{
+	size_t n = strlen(name);
+
+	for (const char *line = strstr(head, "\r\n"); line && line[2];
+	     line = strstr(line + 2, "\r\n")) {
+		const char *h = line + 2, *end = strstr(h, "\r\n");
+
+		if (end && strncasecmp(h, name, n) == 0 && h[n] == ':') {
+			h += n + 1;
+			while (*h == ' ')
+				h++;
+			snprintf(out, size, "%.*s", (int)(end - h), h);
+			return out;
+		}
+	}
+	return NULL;
 }
 
 long long support_metric(int port, const char *line)

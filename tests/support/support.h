@@ -35,6 +35,14 @@ void support_unique(char *buf, size_t size, const char *prefix);
 int support_http(int port, const char *method, const char *path, const char *extra_headers,
                  const char *req_body, char *body, size_t size);
 
+/* support_http that also keeps the status line and headers in head
+ * ("HTTP/1.1 ...\r\nName: value\r\n...\r\n", cut to head_size). */
+int support_http_full(int port, const char *method, const char *path, const char *extra_headers,
+                      const char *req_body, char *head, size_t head_size, char *body, size_t size);
+
+/* A header's value in head (case-insensitive name) into out, or NULL. */
+const char *support_http_header(const char *head, const char *name, char *out, size_t size);
+
 /* The value on a daemon's /metrics of the line starting with line (e.g.
  * "saga_consumer_lag{group=\"x\"} "), or -1 when absent or unreachable. */
 long long support_metric(int port, const char *line);

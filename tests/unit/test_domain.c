@@ -12,23 +12,6 @@
 #include "shipping.h"
 #include "validate.h"
 
-Test(order, the_state_machine_handles_every_interleaving)
-{
-	/* Results in any order: wait for both, cancel at the first failure. */
-	cr_expect_eq(order_decide("CREATED", NULL, NULL), ORDER_WAIT);
-	cr_expect_eq(order_decide("CREATED", "PAID", NULL), ORDER_WAIT);
-	cr_expect_eq(order_decide("CREATED", NULL, "RESERVED"), ORDER_WAIT);
-	cr_expect_eq(order_decide("CREATED", "PAID", "RESERVED"), ORDER_CONFIRM);
-	cr_expect_eq(order_decide("CREATED", "DECLINED", NULL), ORDER_CANCEL);
-	cr_expect_eq(order_decide("CREATED", NULL, "INSUFFICIENT"), ORDER_CANCEL);
-	cr_expect_eq(order_decide("CREATED", "DECLINED", "RESERVED"), ORDER_CANCEL);
-	cr_expect_eq(order_decide("CREATED", "PAID", "INSUFFICIENT"), ORDER_CANCEL);
-	/* After the decision, later results change nothing. */
-	cr_expect_eq(order_decide("CANCELLED", "PAID", "RESERVED"), ORDER_NOTHING);
-	cr_expect_eq(order_decide("CONFIRMED", "PAID", "RESERVED"), ORDER_NOTHING);
-	cr_expect_eq(order_decide("COMPLETED", "PAID", "RESERVED"), ORDER_NOTHING);
-}
-
 Test(payment, declines_by_customer_limit_and_seeded_rate)
 {
 	struct payment_ctx c = {.limit_cents = 10000, .decline_rate = 0, .seed = 7};
