@@ -47,7 +47,7 @@ verdict "$rc" "every generated request was answered as docs/openapi.yaml says (s
 requests=$(python3 -c '
 import glob, json, sys
 n = 0
-for path in glob.glob(sys.argv[1] + "/*.har"):
+for path in glob.glob(sys.argv[1] + "/har-*.json"):
     n += len(json.load(open(path))["log"]["entries"])
 print(n)' "$OUT" 2>/dev/null || echo 0)
 [ "${requests:-0}" -ge "$MIN_REQUESTS" ]
