@@ -42,7 +42,7 @@ struct duetimer {
 	void (*looked)(void *ctx, const PGresult *next); /* may be NULL: next_sql's answer */
 	void *ctx;
 	int batch;
-	const char *what; /* for logs, e.g. "advance shipments" */
+	const char *what;  /* for logs, e.g. "advance shipments" */
 	long long next_ms; /* when it looks next (monotonic) */
 	bool idle;         /* the last look found nothing due */
 };

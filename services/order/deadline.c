@@ -34,8 +34,8 @@ static int time_out(void *arg, PGconn *tx, const PGresult *rows, int i, char *er
 
 	LOGX(INFO, &f, "order %s was not confirmed by its deadline; cancelling",
 	     PQgetvalue(rows, i, 9));
-	return order_apply(arg, tx, rows, i, order_next(&state, ORDER_DEADLINE_PASSED), NULL, errstr,
-	                   size);
+	return order_apply(arg, tx, rows, i, order_next(&state, ORDER_DEADLINE_PASSED), NULL,
+	                   errstr, size);
 }
 
 void order_deadline_init(struct order_ctx *c, struct metrics *m)

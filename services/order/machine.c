@@ -58,10 +58,8 @@ struct order_step order_next(const struct order_state *s, enum order_input in)
 	case ORDER_PAID:
 	case ORDER_DECLINED:
 	case ORDER_RESERVED:
-	case ORDER_INSUFFICIENT:
-		return on_result(s, in);
-	case ORDER_CANCEL_REQUESTED:
-		return on_cancel(s);
+	case ORDER_INSUFFICIENT: return on_result(s, in);
+	case ORDER_CANCEL_REQUESTED: return on_cancel(s);
 	case ORDER_DEADLINE_PASSED:
 		return is(s->status, "CREATED") ? step(ORDER_CANCEL, "TIMEOUT")
 		                                : step(ORDER_NOTHING, NULL);
@@ -75,9 +73,9 @@ struct order_step order_next(const struct order_state *s, enum order_input in)
 	case ORDER_DELIVERED:
 		return confirmed ? step(ORDER_COMPLETE, NULL) : step(ORDER_NOTHING, NULL);
 	case ORDER_SHIPPING_FAILED:
-		return confirmed ? step(ORDER_CANCEL, "SHIPPING_FAILED") : step(ORDER_NOTHING, NULL);
-	case ORDER_NINPUTS:
-		break;
+		return confirmed ? step(ORDER_CANCEL, "SHIPPING_FAILED")
+		                 : step(ORDER_NOTHING, NULL);
+	case ORDER_NINPUTS: break;
 	}
 	return step(ORDER_NOTHING, NULL);
 }

@@ -10,16 +10,16 @@
 
 /* What happened to the order. */
 enum order_input {
-	ORDER_PAID,               /* PaymentProcessed (payment_status PAID recorded) */
-	ORDER_DECLINED,           /* PaymentFailed (DECLINED recorded) */
-	ORDER_RESERVED,           /* InventoryReserved (inventory_status RESERVED recorded) */
-	ORDER_INSUFFICIENT,       /* InventoryInsufficient (INSUFFICIENT recorded) */
-	ORDER_CANCEL_REQUESTED,   /* CancellationRequested, from the customer */
-	ORDER_DEADLINE_PASSED,    /* the saga's deadline, from the order's timer */
+	ORDER_PAID,                /* PaymentProcessed (payment_status PAID recorded) */
+	ORDER_DECLINED,            /* PaymentFailed (DECLINED recorded) */
+	ORDER_RESERVED,            /* InventoryReserved (inventory_status RESERVED recorded) */
+	ORDER_INSUFFICIENT,        /* InventoryInsufficient (INSUFFICIENT recorded) */
+	ORDER_CANCEL_REQUESTED,    /* CancellationRequested, from the customer */
+	ORDER_DEADLINE_PASSED,     /* the saga's deadline, from the order's timer */
 	ORDER_SHIPMENT_DISPATCHED, /* ShipmentDispatched (shipment_status DISPATCHED recorded) */
-	ORDER_SHIPMENT_CANCELLED, /* ShipmentCancelled: shipping stopped it, as asked */
-	ORDER_DELIVERED,          /* ShipmentDelivered */
-	ORDER_SHIPPING_FAILED,    /* ShipmentFailed: the carrier failed for good */
+	ORDER_SHIPMENT_CANCELLED,  /* ShipmentCancelled: shipping stopped it, as asked */
+	ORDER_DELIVERED,           /* ShipmentDelivered */
+	ORDER_SHIPPING_FAILED,     /* ShipmentFailed: the carrier failed for good */
 	ORDER_NINPUTS
 };
 

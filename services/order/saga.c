@@ -33,64 +33,54 @@ static int emit(struct order_ctx *c, PGconn *tx, const char *type, json_t *field
 	                  errstr, size);
 }
 
-/* The row change of each action: its SQL ($1 the order; ORDER_CANCEL's $2 its reason). */
-static const char *const action_sql[] = {
-        [ORDER_CONFIRM] = "UPDATE orders SET status = 'CONFIRMED', confirmed_at = now(),"
+/* What each action does: the row's change ($1 the order; ORDER_CANCEL's
+ * $2 its reason) and the event it emits. */
+static const struct {
+	const char *sql;
+	const char *event;
+} actions[] = {
+        [ORDER_CONFIRM] = {"UPDATE orders SET status = 'CONFIRMED', confirmed_at = now(),"
+                           " updated_at = now() WHERE order_id = $1",
+                           "OrderConfirmed"},
+        [ORDER_CANCEL] = {"UPDATE orders SET status = 'CANCELLED', cancel_reason = $2,"
                           " updated_at = now() WHERE order_id = $1",
-        [ORDER_CANCEL] = "UPDATE orders SET status = 'CANCELLED', cancel_reason = $2,"
-                         " updated_at = now() WHERE order_id = $1",
-        [ORDER_ASK_SHIPPING] = "UPDATE orders SET cancellation = 'REQUESTED',"
-                               " updated_at = now() WHERE order_id = $1",
-        [ORDER_REFUSE] = "UPDATE orders SET cancellation = 'REFUSED', updated_at = now()"
-                         " WHERE order_id = $1",
-        [ORDER_COMPLETE] = "UPDATE orders SET status = 'COMPLETED', updated_at = now()"
-                           " WHERE order_id = $1",
+                          "OrderCancelled"},
+        [ORDER_ASK_SHIPPING] = {"UPDATE orders SET cancellation = 'REQUESTED',"
+                                " updated_at = now() WHERE order_id = $1",
+                                "OrderCancelling"},
+        [ORDER_REFUSE] = {"UPDATE orders SET cancellation = 'REFUSED', updated_at = now()"
+                          " WHERE order_id = $1",
+                          "CancellationRefused"},
+        [ORDER_COMPLETE] = {"UPDATE orders SET status = 'COMPLETED', updated_at = now()"
+                            " WHERE order_id = $1",
+                            "OrderCompleted"},
 };
 
 int order_apply(struct order_ctx *c, PGconn *tx, const PGresult *res, int i, struct order_step st,
                 const json_t *cause, char *errstr, size_t size)
 {
-	const char *customer = PQgetvalue(res, i, 5), *address = PQgetvalue(res, i, 6);
-	const char *correlation = PQgetvalue(res, i, 8), *order_id = PQgetvalue(res, i, 9);
-	json_int_t total = strtoll(PQgetvalue(res, i, 7), NULL, 10);
+	const char *order_id = PQgetvalue(res, i, 9), *correlation = PQgetvalue(res, i, 8);
 	const char *p[2] = {order_id, st.reason};
-	const char *type = NULL;
-	json_t *fields = NULL;
+	json_t *fields;
 	int rc;
 
 	if (st.action == ORDER_NOTHING)
 		return 0;
-	rc = db_exec(tx, action_sql[st.action], st.action == ORDER_CANCEL ? 2 : 1, p, NULL, errstr,
+	rc = db_exec(tx, actions[st.action].sql, st.action == ORDER_CANCEL ? 2 : 1, p, NULL, errstr,
 	             size);
 	if (rc < 0)
 		return rc;
-	switch (st.action) {
-	case ORDER_CONFIRM:
-		type = "OrderConfirmed";
-		fields = json_pack("{s:s, s:s, s:s, s:I}", "order_id", order_id, "customer_id",
-		                   customer, "shipping_address", address, "total_cents", total);
-		break;
-	case ORDER_CANCEL:
-		type = "OrderCancelled";
-		fields = json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id", customer,
-		                   "reason", st.reason);
-		break;
-	case ORDER_ASK_SHIPPING:
-		type = "OrderCancelling";
-		fields = json_pack("{s:s, s:s}", "order_id", order_id, "customer_id", customer);
-		break;
-	case ORDER_REFUSE:
-		type = "CancellationRefused";
-		fields = json_pack("{s:s, s:s, s:s}", "order_id", order_id, "customer_id", customer,
-		                   "reason", st.reason);
-		break;
-	case ORDER_COMPLETE:
-		type = "OrderCompleted";
-		fields = json_pack("{s:s, s:s}", "order_id", order_id, "customer_id", customer);
-		break;
-	case ORDER_NOTHING: break;
+	/* Every event names the order and its customer; the rest as the schema says. */
+	fields =
+	        json_pack("{s:s, s:s}", "order_id", order_id, "customer_id", PQgetvalue(res, i, 5));
+	if (st.reason)
+		json_object_set_new(fields, "reason", json_string(st.reason));
+	if (st.action == ORDER_CONFIRM) {
+		json_object_set_new(fields, "shipping_address", json_string(PQgetvalue(res, i, 6)));
+		json_object_set_new(fields, "total_cents",
+		                    json_integer(strtoll(PQgetvalue(res, i, 7), NULL, 10)));
 	}
-	return emit(c, tx, type, fields, cause, correlation, errstr, size);
+	return emit(c, tx, actions[st.action].event, fields, cause, correlation, errstr, size);
 }
 
 /* The catalogue price of each product named, in one query; unknown ones are absent. */
@@ -132,7 +122,8 @@ out:
 	return rc;
 }
 
-/* Stores the order and its priced lines (none when cancelled) in one statement. */
+/* Stores the order and its priced lines in one statement; a cancelled one
+ * (an unknown product) without lines, with its reason. */
 static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long long total,
                        bool cancelled, long deadline_ms, char *errstr, size_t size)
 {
@@ -161,18 +152,18 @@ static int store_order(PGconn *tx, const json_t *r, const json_t *priced, long l
 	rc = db_exec(
 	        tx,
 	        "WITH o AS (INSERT INTO orders (order_id, customer_id, currency, shipping_address,"
-	        " total_cents, status, correlation_id, deadline_at) VALUES ($1, $2, $3, $4, $5,"
-	        " $6, $7, now() + $11::bigint * interval '1 millisecond'))"
+	        " total_cents, status, correlation_id, deadline_at, cancel_reason) VALUES ($1, $2,"
+	        " $3, $4, $5, $6, $7, now() + $11::bigint * interval '1 millisecond', $12))"
 	        " INSERT INTO order_items (order_id, line, product_id, quantity, unit_price_cents)"
 	        " SELECT $1, u.line, u.product_id, u.quantity, u.price"
 	        " FROM unnest($8::text[], $9::int[], $10::bigint[])"
 	        " WITH ORDINALITY AS u(product_id, quantity, price, line)",
-	        11,
+	        12,
 	        (const char *const[]){event_str(r, "order_id"), event_str(r, "customer_id"),
 	                              event_str(r, "currency"), event_str(r, "shipping_address"),
 	                              total_s, cancelled ? "CANCELLED" : "CREATED",
 	                              event_meta(r, "correlation_id"), lit[0], lit[1], lit[2],
-	                              deadline_s},
+	                              deadline_s, cancelled ? "UNKNOWN_PRODUCT" : NULL},
 	        NULL, errstr, size);
 out:
 	if (rc == ERR_NOMEM)

@@ -81,36 +81,40 @@ static void cancel_accepted(const char *id)
 	cr_expect_str_eq(e2e_header(&r, "Content-Type"), "application/json");
 }
 
-Test(cancel, before_payment_nothing_stays_charged_or_reserved, .timeout = 300)
+/*
+ * Holds an order before confirmation by stopping one participant; once the
+ * other has done its part (field = done), cancels it: the running one
+ * compensates at once (field = undone); the stopped one, started again, does
+ * its part late and compensates it (late_field = late_undone).
+ */
+static void cancel_while_stopped(const char *stopped, const char *field_name, const char *done,
+                                 const char *undone, const char *late_field,
+                                 const char *late_undone)
 {
 	char id[40];
 
-	daemons("stop", "payment");
+	daemons("stop", stopped);
 	order("e2e-cancel", id);
-	wait_field(id, "inventory_status", "RESERVED");
+	wait_field(id, field_name, done);
 	cancel_accepted(id);
 	expect_cancelled_by_customer(id);
-	wait_field(id, "inventory_status", "RELEASED");
-	daemons("start", "payment");
-	/* Payment comes back, charges the order it missed, and refunds it. */
-	wait_field(id, "payment_status", "REFUNDED");
-	cr_expect_eq(e2e_db("PAYMENT", "SELECT count(*) FROM payments WHERE order_id = $1", id), 1);
+	wait_field(id, field_name, undone);
+	daemons("start", stopped);
+	wait_field(id, late_field, late_undone);
 	e2e_expect_invariants();
+}
+
+Test(cancel, before_payment_nothing_stays_charged_or_reserved, .timeout = 300)
+{
+	/* Payment comes back, charges the order it missed, and refunds it. */
+	cancel_while_stopped("payment", "inventory_status", "RESERVED", "RELEASED",
+	                     "payment_status", "REFUNDED");
 }
 
 Test(cancel, between_payment_and_reservation, .timeout = 300)
 {
-	char id[40];
-
-	daemons("stop", "inventory");
-	order("e2e-cancel", id);
-	wait_field(id, "payment_status", "PAID");
-	cancel_accepted(id);
-	expect_cancelled_by_customer(id);
-	wait_field(id, "payment_status", "REFUNDED");
-	daemons("start", "inventory");
-	wait_field(id, "inventory_status", "RELEASED");
-	e2e_expect_invariants();
+	cancel_while_stopped("inventory", "payment_status", "PAID", "REFUNDED", "inventory_status",
+	                     "RELEASED");
 }
 
 Test(cancel, after_confirmation_the_shipment_is_stopped, .timeout = 300)
@@ -171,9 +175,9 @@ Test(cancel, after_dispatch_it_is_refused, .timeout = 300)
 	request_cancellation(id);
 	wait_field(id, "cancellation", "REFUSED");
 	cr_expect_str_eq(field(id, "status"), "COMPLETED");
-	cr_expect_str_eq(e2e_db_text("ORDER", "SELECT cancellation FROM orders WHERE order_id = $1",
-	                             id),
-	                 "REFUSED");
+	cr_expect_str_eq(
+	        e2e_db_text("ORDER", "SELECT cancellation FROM orders WHERE order_id = $1", id),
+	        "REFUSED");
 	e2e_expect_invariants();
 }
 
@@ -194,10 +198,11 @@ Test(cancel, is_idempotent_and_knows_unknown_orders, .timeout = 300)
 	cr_expect(!strncmp(e2e_header(&r, "Location"), "/v1/orders/", 11));
 	daemons("start", "payment");
 	wait_field(id, "payment_status", "REFUNDED");
-	cr_expect_eq(e2e_db("ORDER",
-	                    "SELECT count(*) FROM orders WHERE order_id = $1 AND status = 'CANCELLED'",
-	                    id),
-	             1);
+	cr_expect_eq(
+	        e2e_db("ORDER",
+	               "SELECT count(*) FROM orders WHERE order_id = $1 AND status = 'CANCELLED'",
+	               id),
+	        1);
 	e2e_expect_invariants();
 }
 
@@ -252,7 +257,8 @@ Test(cancel, racing_orders_end_in_exactly_one_terminal_state, .timeout = 600)
 		int terminals = 0;
 
 		for (const char *p = h; (p = strstr(p, "Order")); p++)
-			terminals += !strncmp(p, "OrderCancelled", 14) || !strncmp(p, "OrderCompleted", 14);
+			terminals += !strncmp(p, "OrderCancelled", 14) ||
+			             !strncmp(p, "OrderCompleted", 14);
 		cr_expect_eq(terminals, 1, "order %s: %s", race_ids[i], h);
 		if (!strcmp(json_string_value(json_object_get(o, "status")), "CANCELLED"))
 			cancelled++;
@@ -285,9 +291,9 @@ Test(headers, location_retry_after_and_problem_type_are_sent)
 	cr_expect_str_eq(e2e_header(&r, "Content-Type"), "application/problem+json");
 	cr_expect_eq(e2e_call("GET", "/v1/orders", NULL, NULL, &r), 400, "no customer_id");
 	cr_expect_str_eq(e2e_header(&r, "Content-Type"), "application/problem+json");
-	cr_expect_eq(e2e_call("GET", "/v1/products", "Authorization: Bearer not-a-key\r\n", NULL,
-	                      &r),
-	             401);
+	cr_expect_eq(
+	        e2e_call("GET", "/v1/products", "Authorization: Bearer not-a-key\r\n", NULL, &r),
+	        401);
 	cr_expect_str_eq(e2e_header(&r, "WWW-Authenticate"), "Bearer");
 	/* LIMITED_API_KEY allows 3 requests per second: the fifth in a row is refused. */
 	snprintf(headers, sizeof(headers),

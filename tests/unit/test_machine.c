@@ -53,10 +53,10 @@ static void expect_step_fits(const struct order_state *s, enum order_input in, s
 		cr_expect_eq(!strcmp(st.reason, "TIMEOUT"), in == ORDER_DEADLINE_PASSED,
 		             "%s: TIMEOUT is the deadline's reason, and only its", where);
 		if (is(s->status, "CONFIRMED"))
-			cr_expect(in == ORDER_SHIPPING_FAILED ||
-			                  (in == ORDER_SHIPMENT_CANCELLED &&
-			                   is(s->cancellation, "REQUESTED")),
-			          "%s: a confirmed order is cancelled only once shipping stopped", where);
+			cr_expect(in == ORDER_SHIPPING_FAILED || (in == ORDER_SHIPMENT_CANCELLED &&
+			                                          is(s->cancellation, "REQUESTED")),
+			          "%s: a confirmed order is cancelled only once shipping stopped",
+			          where);
 	}
 	if (st.action == ORDER_ASK_SHIPPING)
 		cr_expect(is(s->status, "CONFIRMED") && !s->cancellation && !s->shipment &&
@@ -65,8 +65,8 @@ static void expect_step_fits(const struct order_state *s, enum order_input in, s
 	if (st.action == ORDER_COMPLETE)
 		cr_expect(is(s->status, "CONFIRMED") && in == ORDER_DELIVERED, "%s", where);
 	if (st.action == ORDER_REFUSE)
-		cr_expect(!s->cancellation || is(s->cancellation, "REQUESTED"),
-		          "%s: refused once", where);
+		cr_expect(!s->cancellation || is(s->cancellation, "REQUESTED"), "%s: refused once",
+		          where);
 }
 
 Test(machine, every_state_and_input_has_one_fitting_step)
@@ -80,10 +80,12 @@ Test(machine, every_state_and_input_has_one_fitting_step)
 					for (size_t e = 0; e < N(cancellations); e++)
 						for (int in = 0; in < ORDER_NINPUTS; in++) {
 							struct order_state s = {
-							        statuses[a], payments[b], inventories[c],
-							        shipments[d], cancellations[e]};
+							        statuses[a], payments[b],
+							        inventories[c], shipments[d],
+							        cancellations[e]};
 
-							expect_step_fits(&s, in, order_next(&s, in));
+							expect_step_fits(&s, in,
+							                 order_next(&s, in));
 							pairs++;
 						}
 	cr_expect_eq(pairs, 4 * 3 * 3 * 3 * 3 * ORDER_NINPUTS);
@@ -108,7 +110,8 @@ static struct order_step feed(struct row *r, enum order_input in)
 	struct order_step st;
 
 	if (in == ORDER_PAID || in == ORDER_DECLINED)
-		snprintf(r->payment, sizeof(r->payment), "%s", in == ORDER_PAID ? "PAID" : "DECLINED");
+		snprintf(r->payment, sizeof(r->payment), "%s",
+		         in == ORDER_PAID ? "PAID" : "DECLINED");
 	if (in == ORDER_RESERVED || in == ORDER_INSUFFICIENT)
 		snprintf(r->inventory, sizeof(r->inventory), "%s",
 		         in == ORDER_RESERVED ? "RESERVED" : "INSUFFICIENT");
@@ -120,9 +123,7 @@ static struct order_step feed(struct row *r, enum order_input in)
 	                         col(r->cancellation)};
 	st = order_next(&s, in);
 	switch (st.action) {
-	case ORDER_CONFIRM:
-		snprintf(r->status, sizeof(r->status), "CONFIRMED");
-		break;
+	case ORDER_CONFIRM: snprintf(r->status, sizeof(r->status), "CONFIRMED"); break;
 	case ORDER_CANCEL:
 		snprintf(r->status, sizeof(r->status), "CANCELLED");
 		snprintf(r->reason, sizeof(r->reason), "%s", st.reason);
@@ -136,11 +137,8 @@ static struct order_step feed(struct row *r, enum order_input in)
 		snprintf(r->cancellation, sizeof(r->cancellation), "REQUESTED");
 		r->asked = true;
 		break;
-	case ORDER_REFUSE:
-		snprintf(r->cancellation, sizeof(r->cancellation), "REFUSED");
-		break;
-	case ORDER_NOTHING:
-		break;
+	case ORDER_REFUSE: snprintf(r->cancellation, sizeof(r->cancellation), "REFUSED"); break;
+	case ORDER_NOTHING: break;
 	}
 	return st;
 }
@@ -159,8 +157,9 @@ static void live(const int *perm, int n, bool pay_ok, bool stock_ok, bool carrie
 	bool cancel_waiting = false;
 
 	for (int k = 0; k < n; k++) {
-		enum order_input in = perm[k] == 0   ? (pay_ok ? ORDER_PAID : ORDER_DECLINED)
-		                      : perm[k] == 1 ? (stock_ok ? ORDER_RESERVED : ORDER_INSUFFICIENT)
+		enum order_input in = perm[k] == 0 ? (pay_ok ? ORDER_PAID : ORDER_DECLINED)
+		                      : perm[k] == 1
+		                              ? (stock_ok ? ORDER_RESERVED : ORDER_INSUFFICIENT)
 		                      : perm[k] == 2 ? ORDER_CANCEL_REQUESTED
 		                                     : ORDER_DEADLINE_PASSED;
 
@@ -175,7 +174,8 @@ static void live(const int *perm, int n, bool pay_ok, bool stock_ok, bool carrie
 	}
 	if (!strcmp(r.status, "CONFIRMED")) {
 		/* Shipping's run: dispatch then delivery, or a final failure. */
-		enum order_input run[2] = {carrier_ok ? ORDER_SHIPMENT_DISPATCHED : ORDER_SHIPPING_FAILED,
+		enum order_input run[2] = {carrier_ok ? ORDER_SHIPMENT_DISPATCHED
+		                                      : ORDER_SHIPPING_FAILED,
 		                           ORDER_DELIVERED};
 		int steps = carrier_ok ? 2 : 1;
 		bool stopped = false;
@@ -211,7 +211,8 @@ static void live(const int *perm, int n, bool pay_ok, bool stock_ok, bool carrie
 	if (pay_ok && stock_ok && carrier_ok && !cancel && !deadline)
 		cr_expect_str_eq(r.status, "COMPLETED");
 	if (cancel && ship_at == 0 && !is(r.reason, "TIMEOUT") && pay_ok && stock_ok)
-		cr_expect_str_eq(r.reason, "CUSTOMER_CANCELLED", "a cancellation before dispatch is done");
+		cr_expect_str_eq(r.reason, "CUSTOMER_CANCELLED",
+		                 "a cancellation before dispatch is done");
 	if (!pay_ok || !stock_ok)
 		cr_expect_str_eq(r.status, "CANCELLED");
 	if (is(r.status, "CANCELLED") && is(r.cancellation, "REQUESTED"))
@@ -231,8 +232,8 @@ Test(machine, every_interleaving_ends_in_exactly_one_terminal_state)
 	for (int p = 0; p < 24; p++)
 		for (int flags = 0; flags < 32; flags++)
 			for (int ship_at = 0; ship_at < 3; ship_at++) {
-				live(perms[p], 4, flags & 1, flags & 2, flags & 4, ship_at, flags & 8,
-				     flags & 16);
+				live(perms[p], 4, flags & 1, flags & 2, flags & 4, ship_at,
+				     flags & 8, flags & 16);
 				lives++;
 			}
 	cr_expect_eq(lives, 24 * 32 * 3);
