@@ -1,0 +1,103 @@
+/*
+ * End to end: the lists page. A customer's orders come newest first, a page
+ * of `limit` at a time, each page's next_cursor leading to the next and null
+ * on the last, with no order twice or missing; the catalogue pages the same
+ * way by product id, past the first 100 products.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "support.h"
+
+#define ORDERS 5
+
+/* GET path as JSON (a new reference); fails the test unless 200. */
+static json_t *get_json(const char *path)
+{
+	struct e2e_reply r;
+	json_t *j;
+
+	cr_assert_eq(e2e_call("GET", path, NULL, NULL, &r), 200, "%s: %s", path, r.body);
+	j = json_loads(r.body, 0, NULL);
+	cr_assert_not_null(j, "%s: %s", path, r.body);
+	return j;
+}
+
+Test(listing, a_customers_orders_page_newest_first)
+{
+	char customer[64], ids[ORDERS][40], path[512];
+	const char *cursor = NULL;
+	json_t *page = NULL;
+	int seen = 0;
+
+	support_unique(customer, sizeof(customer), "e2e-list");
+	for (int i = 0; i < ORDERS; i++) {
+		cr_assert_eq(e2e_post_order(e2e_order_body(customer, "1 List St", "p-0003", 1), NULL,
+		                            NULL, ids[i], NULL, 0),
+		             202);
+		usleep(5000); /* distinct request times */
+	}
+	for (int i = 0; i < ORDERS; i++)
+		json_decref(e2e_wait_terminal(ids[i], 60000));
+	do {
+		json_t *next = NULL, *items;
+		size_t n;
+
+		snprintf(path, sizeof(path), "/v1/orders?customer_id=%s&limit=2%s%s", customer,
+		         cursor ? "&cursor=" : "", cursor ? cursor : "");
+		next = get_json(path);
+		json_decref(page);
+		page = next;
+		items = json_object_get(page, "items");
+		n = json_array_size(items);
+		cr_assert(n <= 2, "a page of %zu with limit 2", n);
+		for (size_t k = 0; k < n; k++, seen++) {
+			const char *id = json_string_value(json_object_get(json_array_get(items, k),
+			                                                   "order_id"));
+
+			cr_assert(seen < ORDERS, "more orders listed than placed");
+			/* Newest first: the last placed comes first. */
+			cr_expect_str_eq(id, ids[ORDERS - 1 - seen], "position %d", seen);
+		}
+		cursor = json_string_value(json_object_get(page, "next_cursor"));
+	} while (cursor);
+	cr_expect_eq(seen, ORDERS);
+	json_decref(page);
+	cr_expect_eq(e2e_call("GET", "/v1/orders?customer_id=x&cursor=nonsense", NULL, NULL,
+	                      &(struct e2e_reply){0}),
+	             400);
+}
+
+Test(listing, the_catalogue_pages_past_its_first_hundred)
+{
+	char path[256], last[128] = "";
+	const char *cursor = NULL;
+	json_t *page = NULL;
+	int products = 0, pages = 0;
+
+	do {
+		json_t *items;
+
+		snprintf(path, sizeof(path), "/v1/products?limit=300%s%s", cursor ? "&cursor=" : "",
+		         cursor ? cursor : "");
+		json_decref(page);
+		page = get_json(path);
+		items = json_object_get(page, "items");
+		for (size_t k = 0; k < json_array_size(items); k++, products++) {
+			const char *id = json_string_value(json_object_get(json_array_get(items, k),
+			                                                   "product_id"));
+
+			cr_assert_gt(strcmp(id, last), 0, "%s after %s: not in order", id, last);
+			snprintf(last, sizeof(last), "%s", id);
+		}
+		pages++;
+		cursor = json_string_value(json_object_get(page, "next_cursor"));
+	} while (cursor && pages < 100);
+	json_decref(page);
+	/* The stack seeds 1,000 products (SEED_PRODUCTS); tests add more. */
+	cr_expect_geq(products, 1000, "%d products in %d pages", products, pages);
+	cr_expect_geq(pages, 4);
+}
