@@ -35,8 +35,8 @@ Test(listing, a_customers_orders_page_newest_first)
 
 	support_unique(customer, sizeof(customer), "e2e-list");
 	for (int i = 0; i < ORDERS; i++) {
-		cr_assert_eq(e2e_post_order(e2e_order_body(customer, "1 List St", "p-0003", 1), NULL,
-		                            NULL, ids[i], NULL, 0),
+		cr_assert_eq(e2e_post_order(e2e_order_body(customer, "1 List St", "p-0003", 1),
+		                            NULL, NULL, ids[i], NULL, 0),
 		             202);
 		usleep(5000); /* distinct request times */
 	}
@@ -55,8 +55,8 @@ Test(listing, a_customers_orders_page_newest_first)
 		n = json_array_size(items);
 		cr_assert(n <= 2, "a page of %zu with limit 2", n);
 		for (size_t k = 0; k < n; k++, seen++) {
-			const char *id = json_string_value(json_object_get(json_array_get(items, k),
-			                                                   "order_id"));
+			const char *id = json_string_value(
+			        json_object_get(json_array_get(items, k), "order_id"));
 
 			cr_assert(seen < ORDERS, "more orders listed than placed");
 			/* Newest first: the last placed comes first. */
@@ -81,23 +81,23 @@ Test(listing, the_catalogue_pages_past_its_first_hundred)
 	do {
 		json_t *items;
 
-		snprintf(path, sizeof(path), "/v1/products?limit=300%s%s", cursor ? "&cursor=" : "",
+		snprintf(path, sizeof(path), "/v1/products?limit=100%s%s", cursor ? "&cursor=" : "",
 		         cursor ? cursor : "");
 		json_decref(page);
 		page = get_json(path);
 		items = json_object_get(page, "items");
 		for (size_t k = 0; k < json_array_size(items); k++, products++) {
-			const char *id = json_string_value(json_object_get(json_array_get(items, k),
-			                                                   "product_id"));
+			const char *id = json_string_value(
+			        json_object_get(json_array_get(items, k), "product_id"));
 
 			cr_assert_gt(strcmp(id, last), 0, "%s after %s: not in order", id, last);
 			snprintf(last, sizeof(last), "%s", id);
 		}
 		pages++;
 		cursor = json_string_value(json_object_get(page, "next_cursor"));
-	} while (cursor && pages < 100);
+	} while (cursor && pages < 1000);
 	json_decref(page);
 	/* The stack seeds 1,000 products (SEED_PRODUCTS); tests add more. */
 	cr_expect_geq(products, 1000, "%d products in %d pages", products, pages);
-	cr_expect_geq(pages, 4);
+	cr_expect_geq(pages, 10);
 }
