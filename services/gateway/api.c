@@ -208,6 +208,13 @@ static void accepted(struct http_response *res, const char *order_id)
 	http_reply_header(res, "Location", location);
 }
 
+/* 503 with Retry-After: a store the answer needs cannot be reached. */
+static void unavailable(struct http_response *res, const char *what)
+{
+	http_reply_problem(res, 503, NULL, "%s is unavailable", what);
+	http_reply_header(res, "Retry-After", "1");
+}
+
 /* Authentication and rate limit: the caller's key, or NULL once the
  * refusal is in res. */
 static const struct api_key *admit_key(struct gateway *g, const struct http_request *req,
@@ -229,8 +236,9 @@ static const struct api_key *admit_key(struct gateway *g, const struct http_requ
 			http_reply_problem(res, 429, NULL, "more than %ld requests per second",
 			                   key->limit);
 		else
-			http_reply_problem(res, 503, NULL, "the rate limiter is unavailable");
-		http_reply_header(res, "Retry-After", "1");
+			unavailable(res, "the rate limiter");
+		if (over > 0)
+			http_reply_header(res, "Retry-After", "1");
 		return NULL;
 	}
 	return key;
@@ -268,8 +276,7 @@ static bool claim_key(struct gateway *g, const char *header, struct idem *claim,
 
 	if (idem_claim(g->redis, claim, g->idempotency_ttl_s, &state, why, sizeof(why)) < 0) {
 		LOG(WARN, "idempotency store: %s", why);
-		http_reply_problem(res, 503, NULL, "the idempotency store is unavailable");
-		http_reply_header(res, "Retry-After", "1");
+		unavailable(res, "the idempotency store");
 		return false;
 	}
 	if (state == IDEM_CONFLICT) {
@@ -375,7 +382,7 @@ static void get_order(void *ctx, const struct http_request *req, struct http_res
 	h = redis_cmd(g, "HGETALL " READMODEL_ORDER, id);
 	if (!h || h->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(h);
-		http_reply_problem(res, 503, NULL, "the read model is unavailable");
+		unavailable(res, "the read model");
 		return;
 	}
 	if (h->elements == 0) {
@@ -462,39 +469,55 @@ static bool page_limit(const struct http_request *req, const char *name, long de
 	return true;
 }
 
+/* One page of a lexically ordered set and a hash command for each member. */
+struct page {
+	redisReply *members; /* after the cursor, at most limit */
+	const char **ids;    /* each member from id_offset on (borrowed from members) */
+	redisReply **hashes; /* the command's reply for each id */
+};
+
 /*
- * HGETALL (or the command fmt) of each id in ids, pipelined on one
- * connection; replies[i] is NULL where Redis gave none. False when Redis
- * could not be reached (replies untouched).
+ * Reads the members of key after cursor (NULL: from the start), at most
+ * limit, then runs fmt (e.g. "HGETALL product:%s") for each member's id
+ * (the member from id_offset on), pipelined on one connection. False when
+ * Redis could not be asked; page_free() either way.
  */
-static bool each_hash(struct gateway *g, const char *fmt, const char *const *ids, size_t n,
-                      redisReply **replies)
+static bool page_load(struct gateway *g, const char *key, const char *cursor, long limit,
+                      const char *fmt, size_t id_offset, struct page *pg)
 {
 	char why[256];
+	redisContext *c;
+	size_t n, got = 0;
 	int slot;
-	redisContext *c = redis_pool_get(g->redis, &slot, why, sizeof(why));
-	size_t got = 0;
 
-	if (!c)
+	*pg = (struct page){0};
+	pg->members = cursor ? redis_cmd(g, "ZRANGEBYLEX %s (%s + LIMIT 0 %ld", key, cursor, limit)
+	                     : redis_cmd(g, "ZRANGEBYLEX %s - + LIMIT 0 %ld", key, limit);
+	if (!pg->members || pg->members->type != REDIS_REPLY_ARRAY)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		redisAppendCommand(c, fmt, ids[i]);
+	n = pg->members->elements;
+	pg->ids = calloc(n + 1, sizeof(*pg->ids));
+	pg->hashes = calloc(n + 1, sizeof(*pg->hashes));
+	if (!pg->ids || !pg->hashes || !(c = redis_pool_get(g->redis, &slot, why, sizeof(why))))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		pg->ids[i] = pg->members->element[i]->str + id_offset;
+		redisAppendCommand(c, fmt, pg->ids[i]);
+	}
 	for (; got < n; got++)
-		if (redisGetReply(c, (void **)&replies[got]) != REDIS_OK)
+		if (redisGetReply(c, (void **)&pg->hashes[got]) != REDIS_OK)
 			break;
-	for (size_t i = got; i < n; i++)
-		replies[i] = NULL;
 	redis_pool_put(g->redis, slot, c->err != 0);
 	return got == n;
 }
 
-/* The members of a lexically ordered set after cursor (NULL: from the
- * start), at most limit; NULL when Redis cannot be asked. */
-static redisReply *lex_page(struct gateway *g, const char *key, const char *cursor, long limit)
+static void page_free(struct page *pg)
 {
-	if (cursor)
-		return redis_cmd(g, "ZRANGEBYLEX %s (%s + LIMIT 0 %ld", key, cursor, limit);
-	return redis_cmd(g, "ZRANGEBYLEX %s - + LIMIT 0 %ld", key, limit);
+	for (size_t i = 0; pg->hashes && pg->members && i < pg->members->elements; i++)
+		freeReplyObject(pg->hashes[i]);
+	free(pg->hashes);
+	free(pg->ids);
+	freeReplyObject(pg->members);
 }
 
 /* A page's answer: {"items": items, "next_cursor": the last member or null}. */
@@ -518,8 +541,7 @@ static void get_products(void *ctx, const struct http_request *req, struct http_
 {
 	struct gateway *g = ctx;
 	const char *cursor = http_request_query(req, "cursor");
-	redisReply *ids, **hashes;
-	const char **names;
+	struct page pg;
 	json_t *items;
 	long limit;
 
@@ -529,36 +551,18 @@ static void get_products(void *ctx, const struct http_request *req, struct http_
 		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
 		return;
 	}
-	ids = lex_page(g, READMODEL_PRODUCTS, cursor, limit);
-	if (!ids || ids->type != REDIS_REPLY_ARRAY) {
-		freeReplyObject(ids);
-		http_reply_problem(res, 503, NULL, "the catalogue is unavailable");
-		http_reply_header(res, "Retry-After", "1");
-		return;
-	}
-	hashes = calloc(ids->elements + 1, sizeof(*hashes));
-	names = calloc(ids->elements + 1, sizeof(*names));
-	for (size_t i = 0; names && i < ids->elements; i++)
-		names[i] = ids->element[i]->str;
-	if (!hashes || !names ||
-	    !each_hash(g, "HGETALL " READMODEL_PRODUCT, names, ids->elements, hashes)) {
-		free(hashes);
-		free(names);
-		freeReplyObject(ids);
-		http_reply_problem(res, 503, NULL, "the catalogue is unavailable");
-		http_reply_header(res, "Retry-After", "1");
+	if (!page_load(g, READMODEL_PRODUCTS, cursor, limit, "HGETALL " READMODEL_PRODUCT, 0,
+	               &pg)) {
+		page_free(&pg);
+		unavailable(res, "the catalogue");
 		return;
 	}
 	items = json_array();
-	for (size_t i = 0; i < ids->elements; i++) {
-		if (hashes[i]->type == REDIS_REPLY_ARRAY && hashes[i]->elements)
-			json_array_append_new(items, product_json(hashes[i], names[i]));
-		freeReplyObject(hashes[i]);
-	}
-	reply_page(res, json_object(), items, ids, limit);
-	free(hashes);
-	free(names);
-	freeReplyObject(ids);
+	for (size_t i = 0; i < pg.members->elements; i++)
+		if (pg.hashes[i]->type == REDIS_REPLY_ARRAY && pg.hashes[i]->elements)
+			json_array_append_new(items, product_json(pg.hashes[i], pg.ids[i]));
+	reply_page(res, json_object(), items, pg.members, limit);
+	page_free(&pg);
 }
 
 /* GET /v1/orders?customer_id=&limit=&cursor=: a customer's orders, newest
@@ -569,8 +573,7 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 	const char *customer = http_request_query(req, "customer_id");
 	const char *cursor = http_request_query(req, "cursor");
 	char key[ORDER_MAX_ID + 32];
-	redisReply *members = NULL, **hashes = NULL;
-	const char **ids = NULL;
+	struct page pg;
 	json_t *items;
 	long limit;
 
@@ -592,35 +595,25 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 		return;
 	}
 	snprintf(key, sizeof(key), READMODEL_CUSTOMER, customer);
-	members = lex_page(g, key, cursor, limit);
-	if (members && members->type == REDIS_REPLY_ARRAY) {
-		hashes = calloc(members->elements + 1, sizeof(*hashes));
-		ids = calloc(members->elements + 1, sizeof(*ids));
-	}
-	for (size_t i = 0; ids && i < members->elements; i++)
-		ids[i] = members->element[i]->str + 14; /* after the time */
-	if (!hashes || !ids ||
-	    !each_hash(g, "HMGET " READMODEL_ORDER " status total_cents cancel_reason", ids,
-	               members->elements, hashes)) {
-		free(hashes);
-		free(ids);
-		freeReplyObject(members);
-		http_reply_problem(res, 503, NULL, "the read model is unavailable");
-		http_reply_header(res, "Retry-After", "1");
+	/* The id is each member after its time (READMODEL_CUSTOMER_ENTRY). */
+	if (!page_load(g, key, cursor, limit,
+	               "HMGET " READMODEL_ORDER " status total_cents cancel_reason", 14, &pg)) {
+		page_free(&pg);
+		unavailable(res, "the read model");
 		return;
 	}
 	items = json_array();
-	for (size_t i = 0; i < members->elements; i++) {
-		redisReply *h = hashes[i];
+	for (size_t i = 0; i < pg.members->elements; i++) {
+		redisReply *h = pg.hashes[i];
 
 		/* An order whose record expired is gone from the list too. */
 		if (h->type == REDIS_REPLY_ARRAY && h->elements == 3 &&
 		    h->element[0]->type == REDIS_REPLY_STRING) {
 			json_t *o = json_pack(
-			        "{s:s, s:s, s:I}", "order_id", ids[i], "status", h->element[0]->str,
-			        "requested_at",
+			        "{s:s, s:s, s:I}", "order_id", pg.ids[i], "status",
+			        h->element[0]->str, "requested_at",
 			        (json_int_t)(READMODEL_TIME_MAX -
-			                     strtoll(members->element[i]->str, NULL, 10)));
+			                     strtoll(pg.members->element[i]->str, NULL, 10)));
 
 			if (h->element[1]->type == REDIS_REPLY_STRING)
 				json_object_set_new(
@@ -631,12 +624,9 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 				                    json_string(h->element[2]->str));
 			json_array_append_new(items, o);
 		}
-		freeReplyObject(h);
 	}
-	reply_page(res, json_pack("{s:s}", "customer_id", customer), items, members, limit);
-	free(hashes);
-	free(ids);
-	freeReplyObject(members);
+	reply_page(res, json_pack("{s:s}", "customer_id", customer), items, pg.members, limit);
+	page_free(&pg);
 }
 
 /*
@@ -675,8 +665,7 @@ static void cancel_order(void *ctx, const struct http_request *req, struct http_
 	h = redis_cmd(g, "HMGET " READMODEL_ORDER " status shipment_status cancellation", id);
 	if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 3) {
 		freeReplyObject(h);
-		http_reply_problem(res, 503, NULL, "the read model is unavailable");
-		http_reply_header(res, "Retry-After", "1");
+		unavailable(res, "the read model");
 		return;
 	}
 	status = h->element[0]->type == REDIS_REPLY_STRING ? h->element[0]->str : NULL;
@@ -741,7 +730,7 @@ static void get_product(void *ctx, const struct http_request *req, struct http_r
 
 	if (!h || h->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(h);
-		http_reply_problem(res, 503, NULL, "the catalogue is unavailable");
+		unavailable(res, "the catalogue");
 		return;
 	}
 	if (h->elements == 0) {

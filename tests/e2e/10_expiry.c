@@ -61,18 +61,11 @@ static void produce_notification(const char *order_id, const char *key, long lon
 	                        "c-expiry", "channel", "email", "cause_event_id", "e2e-expiry",
 	                        "cause_event_type", "OrderCompleted");
 	json_t *meta = event_metadata("notification", NULL, order_id, NULL);
-	unsigned char *out;
-	size_t len;
-	char err[256];
 
 	json_object_set_new(meta, "occurred_at", json_integer(at_ms));
 	json_object_set_new(rec, "metadata", meta);
 	snprintf(event_id, 37, "%s", event_meta(rec, "event_id"));
-	cr_assert_eq(codec_encode(support_codec(), "NotificationSent", rec, &out, &len, err,
-	                          sizeof(err)),
-	             0, "%s", err);
-	support_produce_typed("notification-events", key, out, len, "NotificationSent");
-	free(out);
+	support_produce_record("NotificationSent", key, rec);
 	json_decref(rec);
 }
 

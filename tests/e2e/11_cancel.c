@@ -144,16 +144,9 @@ Test(cancel, after_confirmation_the_shipment_is_stopped, .timeout = 300)
 static void request_cancellation(const char *order_id)
 {
 	json_t *rec = json_pack("{s:s}", "order_id", order_id);
-	unsigned char *out;
-	size_t len;
-	char err[256];
 
 	json_object_set_new(rec, "metadata", event_metadata("gateway", NULL, order_id, NULL));
-	cr_assert_eq(codec_encode(support_codec(), "CancellationRequested", rec, &out, &len, err,
-	                          sizeof(err)),
-	             0, "%s", err);
-	support_produce_typed("order-requests", order_id, out, len, "CancellationRequested");
-	free(out);
+	support_produce_record("CancellationRequested", order_id, rec);
 	json_decref(rec);
 }
 

@@ -400,6 +400,18 @@ void support_produce(const char *topic, const char *key, const void *value, size
 	support_produce_typed(topic, key, value, len, NULL);
 }
 
+void support_produce_record(const char *type, const char *key, const json_t *rec)
+{
+	unsigned char *out = NULL;
+	size_t len;
+	char err[256];
+
+	cr_assert_eq(codec_encode(support_codec(), type, rec, &out, &len, err, sizeof(err)), 0,
+	             "%s: %s", type, err);
+	support_produce_typed(codec_topic(support_codec(), type), key, out, len, type);
+	free(out);
+}
+
 void support_produce_typed(const char *topic, const char *key, const void *value, size_t len,
                            const char *event_type)
 {

@@ -108,6 +108,10 @@ void support_produce(const char *topic, const char *key, const void *value, size
 void support_produce_typed(const char *topic, const char *key, const void *value, size_t len,
                            const char *event_type);
 
+/* Encodes rec (an event of type, metadata included) and produces it to its
+ * schema's topic with key and an event-type header (fails the test on error). */
+void support_produce_record(const char *type, const char *key, const json_t *rec);
+
 /* Produces n encoded events with order ids "prefix-0" .. "prefix-(n-1)", keyed by them. */
 void support_produce_events(const struct codec *c, const char *topic, const char *prefix, int n);
 
