@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +19,52 @@ struct codec_entry {
 	char *key_field; /* x-key, or NULL */
 	uint64_t fingerprint;
 	bool is_reader;
-	json_t *normal; /* schema_normalize() of the schema */
+	bool has_id;         /* registry_id is set: encoding uses the Confluent framing */
+	int32_t registry_id; /* the schema's id in the schema registry */
+	json_t *normal;      /* schema_normalize() of the schema */
 	avro_schema_t avro;
 	avro_value_iface_t *iface;
+};
+
+/* A registry id and its writer schema; NULL: the registry has no such id. */
+struct codec_id {
+	int32_t id;
+	const struct codec_entry *entry;
+};
+
+/*
+ * What the codec knows of the schema registry. Decoding (const, shared by
+ * threads) learns ids as it meets them: the table and the schemas learned
+ * at run time are the codec's only mutable state, behind the lock.
+ */
+struct codec_registry {
+	pthread_mutex_t lock;
+	codec_lookup_fn lookup; /* NULL: no registry; a Confluent-framed record is poison */
+	void *arg;
+	struct codec_id *ids;
+	size_t nids, idcap;
+	struct codec_entry **learned; /* writers learned from the registry */
+	size_t nlearned, learnedcap;
 };
 
 struct codec {
 	struct codec_entry *entries;
 	size_t n, cap;
+	struct codec_registry *reg;
 };
 
 int codec_new_empty(struct codec **out)
 {
-	*out = calloc(1, sizeof(**out));
-	return *out ? 0 : ERR_NOMEM;
+	struct codec *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->reg = calloc(1, sizeof(*c->reg)))) {
+		free(c);
+		*out = NULL;
+		return ERR_NOMEM;
+	}
+	pthread_mutex_init(&c->reg->lock, NULL);
+	*out = c;
+	return 0;
 }
 
 static void entry_release(struct codec_entry *e)
@@ -53,6 +86,14 @@ void codec_free(struct codec *c)
 	for (size_t i = 0; i < c->n; i++)
 		entry_release(&c->entries[i]);
 	free(c->entries);
+	for (size_t i = 0; i < c->reg->nlearned; i++) {
+		entry_release(c->reg->learned[i]);
+		free(c->reg->learned[i]);
+	}
+	free(c->reg->learned);
+	free(c->reg->ids);
+	pthread_mutex_destroy(&c->reg->lock);
+	free(c->reg);
 	free(c);
 }
 
@@ -108,10 +149,14 @@ static char *dup_attr(const json_t *schema, const char *attr)
 	return v ? strdup(v) : NULL;
 }
 
-int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, char *errstr,
-                     size_t errstr_size)
+/*
+ * Parses a schema into e. *dup is set (and e left empty) when the codec has
+ * a schema of the same fingerprint. A writer is checked against the reader
+ * of its name, if there is one.
+ */
+static int entry_make(const struct codec *c, struct codec_entry *e, const char *json_text,
+                      bool is_reader, bool *dup, char *errstr, size_t errstr_size)
 {
-	struct codec_entry e = {0};
 	json_error_t jerr;
 	json_t *raw = json_loads(json_text, 0, &jerr);
 	char *pcf = NULL;
@@ -119,81 +164,101 @@ int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, cha
 	struct codec_entry *reader;
 	int rc = ERR_INVALID;
 
+	memset(e, 0, sizeof(*e));
+	*dup = false;
 	if (!raw) {
 		err_format(errstr, errstr_size, "not JSON: %s (line %d)", jerr.text, jerr.line);
 		return ERR_INVALID;
 	}
-	e.is_reader = is_reader;
-	e.normal = schema_normalize(raw, errstr, errstr_size);
-	if (!e.normal)
+	e->is_reader = is_reader;
+	e->normal = schema_normalize(raw, errstr, errstr_size);
+	if (!e->normal)
 		goto out;
-	full = json_string_value(json_object_get(e.normal, "name"));
-	if (!full || strcmp(schema_type(e.normal), "record") != 0) {
+	full = json_string_value(json_object_get(e->normal, "name"));
+	if (!full || strcmp(schema_type(e->normal), "record") != 0) {
 		err_format(errstr, errstr_size, "an event schema must be a named record");
 		goto out;
 	}
 	dot = strrchr(full, '.');
-	e.name = strdup(dot ? dot + 1 : full);
-	e.topic = dup_attr(raw, "x-topic");
-	e.key_field = dup_attr(raw, "x-key");
+	e->name = strdup(dot ? dot + 1 : full);
+	e->topic = dup_attr(raw, "x-topic");
+	e->key_field = dup_attr(raw, "x-key");
 	pcf = schema_canonical(raw, errstr, errstr_size);
-	if (!pcf || !e.name)
+	if (!pcf || !e->name)
 		goto out;
-	e.fingerprint = schema_crc64(pcf, strlen(pcf));
-	if (find_writer(c, e.fingerprint)) {
-		/* The same schema twice (e.g. a released copy of an unchanged one). */
-		if (!is_reader || find_reader(c, e.name)) {
-			rc = 0;
-			goto out;
-		}
-		for (size_t i = 0; i < c->n; i++)
-			if (c->entries[i].fingerprint == e.fingerprint)
-				c->entries[i].is_reader = true;
+	e->fingerprint = schema_crc64(pcf, strlen(pcf));
+	if (find_writer(c, e->fingerprint)) {
+		*dup = true;
 		rc = 0;
 		goto out;
 	}
-	if (is_reader && find_reader(c, e.name)) {
-		err_format(errstr, errstr_size, "a second reader schema for %s", e.name);
+	if (is_reader && find_reader(c, e->name)) {
+		err_format(errstr, errstr_size, "a second reader schema for %s", e->name);
 		goto out;
 	}
-	reader = find_reader(c, e.name);
+	reader = find_reader(c, e->name);
 	if (!is_reader && reader) {
 		char why[512];
 
-		if (schema_compatible(reader->normal, e.normal, why, sizeof(why)) < 0) {
+		if (schema_compatible(reader->normal, e->normal, why, sizeof(why)) < 0) {
 			err_format(errstr, errstr_size,
-			           "the current %s cannot read this version: %s", e.name, why);
+			           "the current %s cannot read this version: %s", e->name, why);
 			goto out;
 		}
 	}
-	if (avro_schema_from_json_length(json_text, strlen(json_text), &e.avro) != 0) {
+	if (avro_schema_from_json_length(json_text, strlen(json_text), &e->avro) != 0) {
 		err_format(errstr, errstr_size, "avro: %s", avro_strerror());
 		goto out;
 	}
-	e.iface = avro_generic_class_from_schema(e.avro);
-	if (!e.iface) {
+	e->iface = avro_generic_class_from_schema(e->avro);
+	if (!e->iface) {
 		err_format(errstr, errstr_size, "avro: %s", avro_strerror());
 		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0 || *dup) {
+		uint64_t fp = e->fingerprint;
+
+		entry_release(e);
+		memset(e, 0, sizeof(*e));
+		e->fingerprint = fp;
+	}
+	free(pcf);
+	json_decref(raw);
+	return rc;
+}
+
+int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, char *errstr,
+                     size_t errstr_size)
+{
+	struct codec_entry e;
+	bool dup;
+	int rc = entry_make(c, &e, json_text, is_reader, &dup, errstr, errstr_size);
+
+	if (rc < 0)
+		return rc;
+	if (dup) {
+		/* The same schema twice (e.g. a released copy of an unchanged one). */
+		struct codec_entry *same = find_writer(c, e.fingerprint);
+
+		if (is_reader && !find_reader(c, same->name))
+			same->is_reader = true;
+		return 0;
 	}
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 32;
 		struct codec_entry *grown = realloc(c->entries, cap * sizeof(*grown));
 
 		if (!grown) {
-			rc = ERR_NOMEM;
-			goto out;
+			entry_release(&e);
+			return ERR_NOMEM;
 		}
 		c->entries = grown;
 		c->cap = cap;
 	}
 	c->entries[c->n++] = e;
-	memset(&e, 0, sizeof(e));
-	rc = 0;
-out:
-	entry_release(&e);
-	free(pcf);
-	json_decref(raw);
-	return rc;
+	return 0;
 }
 
 const char *codec_topic(const struct codec *c, const char *type)
@@ -215,6 +280,171 @@ uint64_t codec_fingerprint(const struct codec *c, const char *type)
 	const struct codec_entry *e = find_reader(c, type);
 
 	return e ? e->fingerprint : 0;
+}
+
+/* --- the schema registry's ids --------------------------------------------- */
+
+void codec_use_registry(struct codec *c, codec_lookup_fn lookup, void *arg)
+{
+	c->reg->lookup = lookup;
+	c->reg->arg = arg;
+}
+
+/* The entry of id, or NULL; *known says whether the id is in the table
+ * (a NULL entry is then an id the registry does not have). Lock held. */
+static const struct codec_entry *id_find(const struct codec_registry *r, int32_t id, bool *known)
+{
+	for (size_t i = 0; i < r->nids; i++) {
+		if (r->ids[i].id == id) {
+			*known = true;
+			return r->ids[i].entry;
+		}
+	}
+	*known = false;
+	return NULL;
+}
+
+/* Adds id -> entry unless the id is there (another thread was first). Lock held. */
+static int id_put(struct codec_registry *r, int32_t id, const struct codec_entry *entry)
+{
+	bool known;
+
+	id_find(r, id, &known);
+	if (known)
+		return 0;
+	if (r->nids == r->idcap) {
+		size_t cap = r->idcap ? r->idcap * 2 : 64;
+		struct codec_id *grown = realloc(r->ids, cap * sizeof(*grown));
+
+		if (!grown)
+			return ERR_NOMEM;
+		r->ids = grown;
+		r->idcap = cap;
+	}
+	r->ids[r->nids++] = (struct codec_id){id, entry};
+	return 0;
+}
+
+int codec_bind_id(struct codec *c, int32_t id, const char *json_text, char *errstr,
+                  size_t errstr_size)
+{
+	struct codec_entry e;
+	struct codec_entry *bound;
+	bool dup;
+	int rc;
+
+	rc = entry_make(c, &e, json_text, false, &dup, errstr, errstr_size);
+	if (rc < 0)
+		return rc;
+	if (!dup) {
+		entry_release(&e);
+		err_format(errstr, errstr_size, "schema id %d is not one of the codec's schemas",
+		           (int)id);
+		return ERR_INVALID;
+	}
+	bound = find_writer(c, e.fingerprint);
+	if (bound->is_reader) {
+		bound->has_id = true;
+		bound->registry_id = id;
+	}
+	pthread_mutex_lock(&c->reg->lock);
+	rc = id_put(c->reg, id, bound);
+	pthread_mutex_unlock(&c->reg->lock);
+	return rc;
+}
+
+/* Keeps a writer learned from the registry (or the entry it duplicates);
+ * *out is the entry to decode with. */
+static int learn(const struct codec *c, int32_t id, const char *text,
+                 const struct codec_entry **out, char *errstr, size_t errstr_size)
+{
+	struct codec_registry *r = c->reg;
+	struct codec_entry e, *kept = NULL;
+	const struct codec_entry *entry = NULL;
+	bool dup, known;
+	int rc;
+
+	rc = entry_make(c, &e, text, false, &dup, errstr, errstr_size);
+	pthread_mutex_lock(&r->lock);
+	if (rc == 0 && dup) {
+		entry = find_writer(c, e.fingerprint);
+	} else if (rc == 0) {
+		for (size_t i = 0; i < r->nlearned && !entry; i++)
+			if (r->learned[i]->fingerprint == e.fingerprint)
+				entry = r->learned[i];
+	}
+	if (rc == 0 && !entry) {
+		if (r->nlearned == r->learnedcap) {
+			size_t cap = r->learnedcap ? r->learnedcap * 2 : 8;
+			struct codec_entry **grown = realloc(r->learned, cap * sizeof(*grown));
+
+			if (grown) {
+				r->learned = grown;
+				r->learnedcap = cap;
+			}
+		}
+		if (r->nlearned < r->learnedcap && (kept = malloc(sizeof(*kept)))) {
+			*kept = e;
+			r->learned[r->nlearned++] = kept;
+			entry = kept;
+		} else {
+			rc = ERR_NOMEM;
+		}
+	}
+	if (rc != ERR_NOMEM) {
+		/* An id whose schema the codec cannot use is remembered as poison. */
+		if (id_put(r, id, entry) == 0)
+			entry = id_find(r, id, &known);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!kept)
+		entry_release(&e); /* empty unless it duplicated a learned one */
+	*out = entry;
+	return rc;
+}
+
+/* The writer schema of a registry id: from the table, else from the registry (once). */
+static int writer_by_id(const struct codec *c, int32_t id, const struct codec_entry **out,
+                        char *errstr, size_t errstr_size)
+{
+	struct codec_registry *r = c->reg;
+	char *text = NULL, why[256] = "";
+	bool known;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	*out = id_find(r, id, &known);
+	pthread_mutex_unlock(&r->lock);
+	if (known) {
+		if (!*out)
+			err_format(errstr, errstr_size,
+			           "schema id %d is not an event this codec reads", (int)id);
+		return *out ? 0 : ERR_INVALID;
+	}
+	if (!r->lookup) {
+		err_format(errstr, errstr_size,
+		           "schema registry id %d, but no schema registry is configured", (int)id);
+		return ERR_INVALID;
+	}
+	rc = r->lookup(r->arg, id, &text, why, sizeof(why));
+	if (rc == ERR_NOTFOUND) {
+		pthread_mutex_lock(&r->lock);
+		rc = id_put(r, id, NULL);
+		pthread_mutex_unlock(&r->lock);
+		err_format(errstr, errstr_size, "the schema registry has no schema id %d", (int)id);
+		return rc < 0 ? rc : ERR_INVALID;
+	}
+	if (rc < 0) {
+		err_format(errstr, errstr_size, "could not look up schema id %d: %s", (int)id, why);
+		return rc == ERR_NOMEM ? rc : ERR_RETRY;
+	}
+	rc = learn(c, id, text, out, why, sizeof(why));
+	free(text);
+	if (rc == 0 && !*out)
+		rc = ERR_INVALID;
+	if (rc < 0)
+		err_format(errstr, errstr_size, "schema id %d: %s", (int)id, why);
+	return rc;
 }
 
 /* --- JSON to Avro ---------------------------------------------------------- */
@@ -416,7 +646,7 @@ int codec_encode(const struct codec *c, const char *type, const json_t *value, u
 	struct walk w = {errstr, errstr_size, NULL};
 	avro_value_t v;
 	avro_writer_t writer = NULL;
-	size_t size = 0;
+	size_t size = 0, head;
 	unsigned char *buf = NULL;
 	int rc;
 
@@ -434,22 +664,29 @@ int codec_encode(const struct codec *c, const char *type, const json_t *value, u
 	rc = ERR_FATAL;
 	if (avro_value_sizeof(&v, &size) != 0)
 		goto out;
-	buf = malloc(CODEC_HEADER_SIZE + size);
+	head = e->has_id ? CODEC_CONFLUENT_HEADER_SIZE : CODEC_HEADER_SIZE;
+	buf = malloc(head + size);
 	if (!buf) {
 		rc = ERR_NOMEM;
 		goto out;
 	}
-	buf[0] = 0xC3;
-	buf[1] = 0x01;
-	for (int i = 0; i < 8; i++)
-		buf[2 + i] = (unsigned char)(e->fingerprint >> (8 * i));
-	writer = avro_writer_memory((char *)buf + CODEC_HEADER_SIZE, (int64_t)size);
+	if (e->has_id) {
+		buf[0] = 0x00;
+		for (int i = 0; i < 4; i++)
+			buf[1 + i] = (unsigned char)((uint32_t)e->registry_id >> (8 * (3 - i)));
+	} else {
+		buf[0] = 0xC3;
+		buf[1] = 0x01;
+		for (int i = 0; i < 8; i++)
+			buf[2 + i] = (unsigned char)(e->fingerprint >> (8 * i));
+	}
+	writer = avro_writer_memory((char *)buf + head, (int64_t)size);
 	if (!writer || avro_value_write(writer, &v) != 0) {
 		err_format(errstr, errstr_size, "avro: %s", avro_strerror());
 		goto out;
 	}
 	*out = buf;
-	*len = CODEC_HEADER_SIZE + size;
+	*len = head + size;
 	buf = NULL;
 	rc = 0;
 out:
@@ -812,22 +1049,36 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 	avro_reader_t rd = NULL;
 	avro_value_t v;
 	uint64_t fp = 0;
+	size_t head;
 	json_t *out = NULL;
 
 	*type = NULL;
 	*value = NULL;
 	if (errstr && errstr_size)
 		errstr[0] = '\0';
-	if (len < CODEC_HEADER_SIZE || p[0] != 0xC3 || p[1] != 0x01) {
-		err_format(errstr, errstr_size, "not Avro single-object encoding (%zu bytes)", len);
-		return ERR_INVALID;
-	}
-	for (int i = 0; i < 8; i++)
-		fp |= (uint64_t)p[2 + i] << (8 * i);
-	writer = find_writer(c, fp);
-	if (!writer) {
-		err_format(errstr, errstr_size, "unknown schema fingerprint %016llx",
-		           (unsigned long long)fp);
+	if (len >= CODEC_CONFLUENT_HEADER_SIZE && p[0] == 0x00) {
+		int32_t id = (int32_t)((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+		                       (uint32_t)p[3] << 8 | (uint32_t)p[4]);
+		int rc = writer_by_id(c, id, &writer, errstr, errstr_size);
+
+		if (rc < 0)
+			return rc;
+		head = CODEC_CONFLUENT_HEADER_SIZE;
+	} else if (len >= CODEC_HEADER_SIZE && p[0] == 0xC3 && p[1] == 0x01) {
+		for (int i = 0; i < 8; i++)
+			fp |= (uint64_t)p[2 + i] << (8 * i);
+		writer = find_writer(c, fp);
+		if (!writer) {
+			err_format(errstr, errstr_size, "unknown schema fingerprint %016llx",
+			           (unsigned long long)fp);
+			return ERR_INVALID;
+		}
+		head = CODEC_HEADER_SIZE;
+	} else {
+		err_format(
+		        errstr, errstr_size,
+		        "neither Avro single-object encoding nor the Confluent framing (%zu bytes)",
+		        len);
 		return ERR_INVALID;
 	}
 	reader = find_reader(c, writer->name);
@@ -835,7 +1086,7 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 		err_format(errstr, errstr_size, "no reader schema for %s", writer->name);
 		return ERR_INVALID;
 	}
-	cur.p = p + CODEC_HEADER_SIZE;
+	cur.p = p + head;
 	cur.end = p + len;
 	if (validate(writer->normal, writer->normal, &cur, 0) < 0 || cur.p != cur.end) {
 		err_format(errstr, errstr_size, "malformed %s datum", writer->name);
@@ -843,8 +1094,7 @@ int codec_decode(const struct codec *c, const void *buf, size_t len, const char 
 	}
 	if (avro_generic_value_new(writer->iface, &v) != 0)
 		return ERR_NOMEM;
-	rd = avro_reader_memory((const char *)p + CODEC_HEADER_SIZE,
-	                        (int64_t)(len - CODEC_HEADER_SIZE));
+	rd = avro_reader_memory((const char *)p + head, (int64_t)(len - head));
 	if (!rd || avro_value_read(rd, &v) != 0) {
 		err_format(errstr, errstr_size, "malformed %s datum: %s", writer->name,
 		           avro_strerror());

@@ -1,9 +1,15 @@
 /*
- * codec.h - events as Avro single-object encoding.
+ * codec.h - events as Avro, in one of two framings.
  *
- * On the wire: C3 01, the 8-byte little-endian CRC-64-AVRO fingerprint of the
- * writer schema's Parsing Canonical Form, then the Avro binary datum, so a
- * client written elsewhere can decode it from the .avsc files in schemas/ alone.
+ * Single-object encoding (the default): C3 01, the 8-byte little-endian
+ * CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form,
+ * then the Avro binary datum, so a client written elsewhere can decode it
+ * from the .avsc files in schemas/ alone.
+ *
+ * The Confluent framing, once ids are bound from a schema registry
+ * (registry.h): 00, the schema's 4-byte big-endian registry id, then the
+ * datum, as Confluent's serializers write it. Decoding reads both framings,
+ * whatever the codec encodes with, so a running system can switch.
  *
  * In the program an event is a jansson object shaped like its schema (a
  * union with null is the plain value or JSON null; money is an integer).
@@ -13,7 +19,9 @@
  * reader schema of the same name, filling in defaults, so a reader reads
  * data from older and newer writers alike.
  *
- * A codec is read-only after codec_new: share it between threads.
+ * Share a codec between threads once it is set up (schemas added, registry
+ * ids bound): encoding only reads it, and decoding changes nothing but the
+ * table of registry ids, behind a lock.
  */
 #ifndef COMMON_CODEC_H
 #define COMMON_CODEC_H
@@ -34,7 +42,8 @@ struct codec_source {
 extern const struct codec_source codec_builtin_schemas[];
 extern const size_t codec_nbuiltin_schemas;
 
-#define CODEC_HEADER_SIZE 10
+#define CODEC_HEADER_SIZE           10 /* single-object encoding */
+#define CODEC_CONFLUENT_HEADER_SIZE 5  /* Confluent framing */
 
 struct codec;
 
@@ -59,10 +68,12 @@ int codec_encode(const struct codec *c, const char *type, const json_t *value, u
                  size_t *len, char *errstr, size_t errstr_size) WARN_UNUSED;
 
 /*
- * Decodes a single-object value. *type is the event's short name (borrowed
- * from the codec), *value a new reference. Anything malformed (short,
- * corrupt, unknown fingerprint, trailing bytes, invalid UTF-8) is
- * ERR_INVALID: poison, never a crash.
+ * Decodes a value in either framing. *type is the event's short name
+ * (borrowed from the codec), *value a new reference. Anything malformed
+ * (short, corrupt, unknown fingerprint or registry id, trailing bytes,
+ * invalid UTF-8) is ERR_INVALID: poison, never a crash. ERR_RETRY: the
+ * record names a registry id the codec has not met and the registry did
+ * not answer; the record may be fine, so try it again later.
  */
 int codec_decode(const struct codec *c, const void *buf, size_t len, const char **type,
                  json_t **value, char *errstr, size_t errstr_size) WARN_UNUSED;
@@ -80,6 +91,27 @@ json_t *codec_record_from(const struct codec *c, const char *type, const json_t 
 /* The topic (x-topic) and key field (x-key) of an event type, or NULL. */
 const char *codec_topic(const struct codec *c, const char *type);
 const char *codec_key_field(const struct codec *c, const char *type);
+
+/*
+ * The schema registry. lookup gives the text of a schema by id: 0 with *text
+ * malloc'd, ERR_NOTFOUND when the registry has no such id, ERR_RETRY when it
+ * did not answer. Called from whichever thread decodes, without the codec's
+ * lock held. Set before the codec is shared.
+ */
+typedef int (*codec_lookup_fn)(void *arg, int32_t id, char **text, char *errstr,
+                               size_t errstr_size);
+void codec_use_registry(struct codec *c, codec_lookup_fn lookup, void *arg);
+
+/*
+ * Binds registry id to the codec's schema equal to json_text (same
+ * fingerprint); ERR_INVALID when the codec has none. A reader schema with
+ * an id is from then on encoded in the Confluent framing. Bind before the
+ * codec is shared; decoding learns further ids by itself (lookup, once per
+ * id, remembered: an id the registry lacks or whose schema the codec
+ * cannot read is poison from then on without asking again).
+ */
+int codec_bind_id(struct codec *c, int32_t id, const char *json_text, char *errstr,
+                  size_t errstr_size) WARN_UNUSED;
 
 /* The fingerprint of the reader schema of type; 0 when unknown. */
 uint64_t codec_fingerprint(const struct codec *c, const char *type);

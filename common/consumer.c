@@ -262,36 +262,6 @@ static bool skip_by_header(const struct consumer *c, rd_kafka_message_t *msg)
 	       type && !handles(c, type, len);
 }
 
-/* Decodes the batch; returns how many items need the applier. */
-static int decode_items(struct consumer *c, int n)
-{
-	int todo = 0;
-
-	for (int i = 0; i < n; i++) {
-		struct consumer_item *it = &c->items[i];
-		char why[256] = "";
-		const char *id;
-
-		if (skip_by_header(c, it->msg)) {
-			it->skip = true;
-			continue;
-		}
-		if (codec_decode(c->codec, it->msg->payload, it->msg->len, &it->type, &it->record,
-		                 why, sizeof(why)) < 0) {
-			mark_poison(it, why, NULL);
-		} else if (!(id = event_meta(it->record, "event_id")) || !*id) {
-			mark_poison(it, "the event has no event_id", NULL);
-		} else if (!handles(c, it->type, strlen(it->type))) {
-			it->skip = true;
-			continue;
-		} else {
-			snprintf(it->id, sizeof(it->id), "%s", id);
-		}
-		todo++;
-	}
-	return todo;
-}
-
 static void pause_all(struct consumer *c, bool pause)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
@@ -456,6 +426,56 @@ static bool wait_retry(struct consumer *c, int attempt, const struct consumer_it
 	return true;
 }
 
+/*
+ * Decodes one item. A record naming a schema id the codec has not met while
+ * the registry does not answer is not poison: it is waited for, like a
+ * database that is down. ERR_RETRY: the wait was given up (rebalance,
+ * rewind or stop); the batch is then left for redelivery.
+ */
+static int decode_item(struct consumer *c, struct consumer_item *it, int n, char *why, size_t size)
+{
+	for (int attempt = 0;; attempt++) {
+		int rc = codec_decode(c->codec, it->msg->payload, it->msg->len, &it->type,
+		                      &it->record, why, size);
+
+		if (rc != ERR_RETRY || !wait_retry(c, attempt, it, n, rc, why))
+			return rc;
+	}
+}
+
+/* Decodes the batch; returns how many items need the applier, or -1 when
+ * the batch is given up (see decode_item). */
+static int decode_items(struct consumer *c, int n)
+{
+	int todo = 0, rc;
+
+	for (int i = 0; i < n; i++) {
+		struct consumer_item *it = &c->items[i];
+		char why[256] = "";
+		const char *id;
+
+		if (skip_by_header(c, it->msg)) {
+			it->skip = true;
+			continue;
+		}
+		rc = decode_item(c, it, n, why, sizeof(why));
+		if (rc == ERR_RETRY) {
+			return -1;
+		} else if (rc < 0) {
+			mark_poison(it, why, NULL);
+		} else if (!(id = event_meta(it->record, "event_id")) || !*id) {
+			mark_poison(it, "the event has no event_id", NULL);
+		} else if (!handles(c, it->type, strlen(it->type))) {
+			it->skip = true;
+			continue;
+		} else {
+			snprintf(it->id, sizeof(it->id), "%s", id);
+		}
+		todo++;
+	}
+	return todo;
+}
+
 /* One call of the applier on items[from..from+n); counts what it did. */
 static int apply(struct consumer *c, int from, int n, struct consumer_result *res, char *why,
                  size_t size)
@@ -591,11 +611,14 @@ int consumer_poll_once(struct consumer *c, int timeout_ms)
 		return 0;
 	c->batch_n = c->unapplied = n;
 	todo = decode_items(c, n);
-	metric_add(c->m_skipped, n - todo);
-	if (todo == 0)
-		store_offsets(c, 0, n); /* nothing here for this service: only the offsets move */
-	else
-		apply_batch(c, n);
+	if (todo >= 0) { /* < 0: given up, redelivered after the rebalance, rewind or restart */
+		metric_add(c->m_skipped, n - todo);
+		if (todo == 0)
+			store_offsets(c, 0,
+			              n); /* nothing here for this service: only the offsets move */
+		else
+			apply_batch(c, n);
+	}
 	pause_all(c, false);
 	c->stuck = NULL;
 	c->batch_n = c->unapplied = 0;

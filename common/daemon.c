@@ -58,6 +58,36 @@ static int wait_for_db(struct daemon *d)
 	return ERR_RETRY;
 }
 
+/* Registers the schemas with the registry, retrying with backoff until it
+ * answers; a refusal (an incompatible schema: 409) stops the start. */
+static int wait_for_registry(struct daemon *d)
+{
+	const struct registry_endpoint *e = &d->settings->registry;
+	char why[512] = "";
+	int rc;
+
+	rc = registry_new(&d->registry, e->url, e->user, e->password, why, sizeof(why));
+	if (rc < 0) {
+		LOG(ERROR, "SCHEMA_REGISTRY_URL: %s", why);
+		return rc;
+	}
+	for (int attempt = 0; !signals_stopping(); attempt++) {
+		rc = registry_attach(d->registry, d->codec, why, sizeof(why));
+		if (rc == 0) {
+			LOG(INFO, "schemas registered at %s; writing the Confluent framing",
+			    e->url);
+			return 0;
+		}
+		if (!err_is_retriable(rc)) {
+			LOG(ERROR, "the schema registry refused a schema: %s", why);
+			return rc;
+		}
+		LOG(WARN, "could not register the schemas, retrying: %s", why);
+		clock_sleep_ms(clock_backoff_ms(attempt, 200, 5000));
+	}
+	return ERR_RETRY;
+}
+
 /* Open files up to the hard limit: a server's connections are files, and the
  * soft limit (often 1024) is below what its own connection limits allow. */
 static void raise_file_limit(void)
@@ -97,6 +127,8 @@ int daemon_start(struct daemon *d, const char *name, const struct daemon_setting
 		LOG(ERROR, "could not load the event schemas: %s", why);
 		return rc;
 	}
+	if (settings->registry.url[0] && (rc = wait_for_registry(d)) < 0)
+		return rc;
 	if (settings->database_url) {
 		struct outbox_cfg oc = {.codec = d->codec, .producer = name};
 		struct relay_cfg relay = {.conninfo = settings->database_url,
@@ -321,6 +353,7 @@ void daemon_stop(struct daemon *d)
 	db_free(d->db);
 	d->db = NULL;
 	codec_free(d->codec);
+	registry_free(d->registry);
 	d->codec = NULL;
 	metrics_free(d->metrics);
 	d->metrics = NULL;

@@ -15,7 +15,8 @@
  * setup, daemon_consume (until SIGTERM) and daemon_stop. A daemon that does
  * not consume (the gateway) calls daemon_start and daemon_stop itself.
  *
- * Startup order: log, signals, metrics, codec, database (waits for it, then
+ * Startup order: log, signals, metrics, codec, schema registry (when
+ * SCHEMA_REGISTRY_URL is set: waits for it, registers the schemas), database (waits for it, then
  * the common and the service's migrations), outbox relay, Kafka probe, admin
  * server. Stop runs in reverse.
  */
@@ -35,6 +36,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "outbox.h"
+#include "registry.h"
 #include "relay.h"
 
 struct daemon_settings {
@@ -42,6 +44,7 @@ struct daemon_settings {
 	char *admin_addr;
 	long admin_port;
 	struct kafka_endpoint kafka;
+	struct registry_endpoint registry;
 	char *database_url; /* NULL for a daemon without a database */
 	long relay_batch;
 	long relay_linger_ms;
@@ -67,7 +70,8 @@ struct daemon_settings {
 	                   "address of /healthz, /readyz and /metrics"),                      \
 	        CONFIG_INT("ADMIN_PORT", port, 1, 65535, type, field.admin_port,              \
 	                   "port of /healthz, /readyz and /metrics"),                         \
-	        KAFKA_ENDPOINT_VARS(type, field.kafka)
+	        KAFKA_ENDPOINT_VARS(type, field.kafka),                                       \
+	        REGISTRY_ENDPOINT_VARS(type, field.registry)
 
 /* A daemon with a database has an outbox, a relay and consumers. */
 #define DAEMON_DATABASE_VARS(type, field)                                                          \
@@ -137,9 +141,10 @@ struct daemon {
 	struct admin *admin;
 	struct admin_check checks[DAEMON_MAX_CHECKS];
 	size_t nchecks;
-	struct codec *codec;   /* every event schema */
-	struct outbox *outbox; /* with a database: where handlers emit events */
-	struct relay *relay;   /* with a database: publishes the outbox */
+	struct codec *codec;       /* every event schema */
+	struct registry *registry; /* NULL without a schema registry */
+	struct outbox *outbox;     /* with a database: where handlers emit events */
+	struct relay *relay;       /* with a database: publishes the outbox */
 	struct dbapply *applier;
 	struct consumer *consumer;
 	int (*tick)(void *ctx); /* called between batches, see daemon_set_tick */

@@ -4,7 +4,8 @@
 # Usage: daemons.sh start|stop|status [INSTANCE...]   (all of them by default)
 #   BUILD_DIR names the build; KAFKA_TLS=1 connects them to Kafka over TLS;
 #   DAEMON_INSTANCES=N runs N instances of every daemon (name#2 ... name#N:
-#   admin port +10 each, the gateway's API port +1 each).
+#   admin port +10 each, the gateway's API port +1 each); SCHEMA_REGISTRY=on
+#   has them register the schemas and write the Confluent framing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -80,6 +81,12 @@ start() {
 				export KAFKA_SASL_PASSWORD
 			fi
 			# shellcheck disable=SC2086 # settings is a list of NAME=value words
+			if [ "$SCHEMA_REGISTRY" = on ]; then
+				export SCHEMA_REGISTRY_URL="$REGISTRY_URL" SCHEMA_REGISTRY_USER=saga-services \
+					SCHEMA_REGISTRY_PASSWORD="$REGISTRY_SERVICES_PASSWORD"
+			else
+				unset SCHEMA_REGISTRY_URL SCHEMA_REGISTRY_USER SCHEMA_REGISTRY_PASSWORD
+			fi
 			[ -z "$settings" ] || export $settings
 			exec nohup "$ROOT/$BUILD_DIR/bin/$bin" </dev/null >>"$RUN_DIR/logs/$name.log" 2>&1
 		) &

@@ -55,6 +55,23 @@ REDIS_PORT=${REDIS_PORT:-16379}
 REDIS_DIR=$RUN_DIR/redis
 REDIS_LISTEN_HOST=${REDIS_LISTEN_HOST:-127.0.0.1}
 
+# The schema registry (deploy/local/registry.sh). SCHEMA_REGISTRY=on (make up
+# SCHEMA_REGISTRY=on) starts it and has the daemons write the Confluent
+# framing with its ids; off (the default): Avro single-object encoding and
+# no registry. Like KAFKA_BROKERS, later commands follow what the stack was
+# made with (.run/schema-registry) unless told otherwise.
+SCHEMA_REGISTRY=${SCHEMA_REGISTRY:-$(cat "$RUN_DIR/schema-registry" 2>/dev/null || echo off)}
+case $SCHEMA_REGISTRY in
+on | off) ;;
+*) echo "SCHEMA_REGISTRY must be on or off, not '$SCHEMA_REGISTRY'" >&2; exit 2 ;;
+esac
+REGISTRY_VERSION=3.0.9
+REGISTRY_PORT=${REGISTRY_PORT:-18081}
+REGISTRY_LISTEN_HOST=${REGISTRY_LISTEN_HOST:-127.0.0.1}
+REGISTRY_HEAP=${REGISTRY_HEAP:-256m}
+REGISTRY_DIR=$RUN_DIR/registry
+REGISTRY_HOME=${REGISTRY_HOME:-$CACHE_DIR/apicurio-registry-$REGISTRY_VERSION}
+
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 # Every generated password and key (mode 600); nothing else holds them but
 # the files made from it for one reader each (stack.env, server.properties).
@@ -178,10 +195,11 @@ manifest() { grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$MANIFEST"; }
 KAFKA_PRINCIPALS=$(manifest | awk '{ n = $1; sub(/#.*/, "", n); print n }' | awk '!seen[$1]++')
 
 # Databases: one per service that has one, each with its own login role of
-# the same name, plus two for the integration tests.
+# the same name, plus the schema registry's and two for the integration tests.
 # Format: ENV_PREFIX database (the prefix of <PREFIX>_DATABASE_URL: the
 # service's name in capitals).
 DATABASES="$(manifest | awk '$2 != "-" { n = $1; sub(/#.*/, "", n); print toupper(n), $2 }' |
 	awk '!seen[$1]++')
+REGISTRY schema_registry
 TEST saga_test
 TEST2 saga_test2"

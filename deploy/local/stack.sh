@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The native local stack: Kafka (KRaft), PostgreSQL and Redis on the project's
-# own ports under .run/, the saga's topics, and .run/stack.env.
+# The native local stack: Kafka (KRaft), PostgreSQL and Redis (and with
+# SCHEMA_REGISTRY=on the schema registry) on the project's own ports under
+# .run/, the saga's topics, and .run/stack.env.
 # Usage: stack.sh up|down|status     (BUILD_DIR names the build with bin/topics)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -40,13 +41,24 @@ write_env() {
 		echo "REDIS_URL=redis://default:$(secret REDIS_PASSWORD_ADMIN)@127.0.0.1:$REDIS_PORT/0"
 		echo "GATEWAY_REDIS_URL=redis://gateway:$(secret REDIS_PASSWORD_GATEWAY)@127.0.0.1:$REDIS_PORT/0"
 		echo "READER_REDIS_URL=redis://checker:$(secret REDIS_PASSWORD_CHECKER)@127.0.0.1:$REDIS_PORT/0"
+		# The schema registry (deploy/local/registry.sh), whether it runs or
+		# not: tools and tests are its admin, the daemons saga-services.
+		echo "REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+		echo "REGISTRY_ADMIN_PASSWORD=$(secret REGISTRY_PASSWORD_ADMIN)"
+		echo "REGISTRY_SERVICES_PASSWORD=$(secret REGISTRY_PASSWORD_SERVICES)"
+		echo "REGISTRY_READER_PASSWORD=$(secret REGISTRY_PASSWORD_READER)"
+		if [ "$SCHEMA_REGISTRY" = on ]; then
+			echo "SCHEMA_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+			echo "SCHEMA_REGISTRY_USER=saga-admin"
+			echo "SCHEMA_REGISTRY_PASSWORD=$(secret REGISTRY_PASSWORD_ADMIN)"
+		fi
 		echo "PG_ADMIN_SOCKET=$PG_SOCK"
 		echo "PG_PORT=$PG_PORT"
 		reader=$(secret PG_PASSWORD_READER)
 		while read -r prefix db; do
 			echo "${prefix}_DATABASE_URL=postgresql://$db:$(secret "PG_PASSWORD_$prefix")@127.0.0.1:$PG_PORT/$db"
 			# The same database as the read-only saga_reader (check-invariants).
-			[[ $prefix = TEST* ]] ||
+			[[ $prefix = TEST* || $prefix = REGISTRY ]] ||
 				echo "READER_${prefix}_DATABASE_URL=postgresql://saga_reader:$reader@127.0.0.1:$PG_PORT/$db"
 		done <<<"$DATABASES"
 	} >"$tmp"
@@ -62,6 +74,9 @@ ensure_secrets() {
 	secret REDIS_PASSWORD_ADMIN >/dev/null
 	secret REDIS_PASSWORD_GATEWAY >/dev/null
 	secret REDIS_PASSWORD_CHECKER >/dev/null
+	secret REGISTRY_PASSWORD_ADMIN >/dev/null
+	secret REGISTRY_PASSWORD_SERVICES >/dev/null
+	secret REGISTRY_PASSWORD_READER >/dev/null
 	for name in $KAFKA_PRINCIPALS; do
 		secret "KAFKA_PASSWORD_$(tr '[:lower:]' '[:upper:]' <<<"$name")" >/dev/null
 	done
@@ -96,6 +111,10 @@ up() {
 	wait $kf || failed=1
 	cat "$RUN_DIR/logs/kafka-start.log"
 	[ $failed = 0 ] || { warn "the stack did not come up"; exit 1; }
+	echo "$SCHEMA_REGISTRY" >"$RUN_DIR/schema-registry"
+	if [ "$SCHEMA_REGISTRY" = on ]; then
+		"$HERE/registry.sh" start || { warn "the schema registry did not come up"; exit 1; }
+	fi
 	write_env
 	# As the admin principal (stack.env); the rights of the services'
 	# principals come from deploy/kafka-acls.conf.
@@ -118,6 +137,7 @@ up() {
 }
 
 down() {
+	"$HERE/registry.sh" stop
 	"$HERE/kafka.sh" stop
 	"$HERE/redis.sh" stop
 	"$HERE/postgres.sh" stop
@@ -128,6 +148,7 @@ status() {
 	"$HERE/kafka.sh" status || rc=1
 	"$HERE/postgres.sh" status || rc=1
 	"$HERE/redis.sh" status || rc=1
+	if [ "$SCHEMA_REGISTRY" = on ]; then "$HERE/registry.sh" status || rc=1; fi
 	return $rc
 }
 

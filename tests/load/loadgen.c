@@ -33,6 +33,7 @@
 #include "httpc.h"
 #include "kafka.h"
 #include "log.h"
+#include "registry.h"
 #include "signals.h"
 
 #define MAX_WORKERS 256
@@ -379,6 +380,7 @@ int main(int argc, char **argv)
 {
 	pthread_t threads[MAX_WORKERS], watcher;
 	struct codec *codec;
+	struct registry *registry;
 	char why[256];
 	FILE *samples, *acc, *e2e;
 	long last_sent = 0, last_term = 0;
@@ -391,7 +393,8 @@ int main(int argc, char **argv)
 	if (httpc_parse_url(&target, cfg.gateway, why, sizeof(why)) < 0)
 		die("GATEWAY_URL: %s", why);
 	snprintf(auth_header, sizeof(auth_header), "Authorization: Bearer %s\r\n", cfg.api_key);
-	if (codec_new(&codec, why, sizeof(why)) < 0)
+	if (codec_new(&codec, why, sizeof(why)) < 0 ||
+	    registry_from_env(codec, false, &registry, why, sizeof(why)) < 0)
 		die("%s", why);
 	n_orders = cfg.rate * cfg.duration;
 	if (n_orders > MAX_ORDERS)
@@ -483,6 +486,7 @@ int main(int argc, char **argv)
 	json_decref(early);
 	free(orders);
 	codec_free(codec);
+	registry_free(registry);
 	config_release(&cfg, vars, NVARS);
 	return atomic_load(&terminal_n) == atomic_load(&accepted_n) && atomic_load(&errors_n) == 0
 	               ? 0

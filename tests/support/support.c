@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "kafka.h"
+#include "registry.h"
 
 #include "event.h"
 
@@ -362,9 +363,12 @@ void support_service_stop(struct service_proc *t)
 
 static struct codec *shared_codec;
 
+static struct registry *shared_registry;
+
 static void free_shared_codec(void)
 {
 	codec_free(shared_codec);
+	registry_free(shared_registry);
 }
 
 struct codec *support_codec(void)
@@ -373,6 +377,11 @@ struct codec *support_codec(void)
 
 	if (!shared_codec) {
 		cr_assert_eq(codec_new(&shared_codec, err, sizeof(err)), 0, "%s", err);
+		/* With the registry on (SCHEMA_REGISTRY_URL), the tests write what
+		 * the daemons write: the Confluent framing. */
+		cr_assert_eq(
+		        registry_from_env(shared_codec, true, &shared_registry, err, sizeof(err)),
+		        0, "%s", err);
 		atexit(free_shared_codec);
 	}
 	return shared_codec;
