@@ -71,6 +71,12 @@ static int wait_for_registry(struct daemon *d)
 		LOG(ERROR, "SCHEMA_REGISTRY_URL: %s", why);
 		return rc;
 	}
+	if (!e->write) {
+		registry_read_only(d->registry, d->codec);
+		LOG(INFO, "reading the Confluent framing with %s; writing single-object encoding",
+		    e->url);
+		return 0;
+	}
 	for (int attempt = 0; !signals_stopping(); attempt++) {
 		rc = registry_attach(d->registry, d->codec, why, sizeof(why));
 		if (rc == 0) {

@@ -58,7 +58,8 @@ int registry_new(struct registry **out, const char *url, const char *user, const
 	if (user && *user) {
 		if ((size_t)snprintf(cred, sizeof(cred), "%s:%s", user, password ? password : "") >=
 		    sizeof(cred)) {
-			err_format(errstr, errstr_size, "the registry's user name or password is too long");
+			err_format(errstr, errstr_size,
+			           "the registry's user name or password is too long");
 			free(r);
 			return ERR_INVALID;
 		}
@@ -157,7 +158,8 @@ static bool subject_ok(const char *subject)
 	if (!*subject)
 		return false;
 	for (const char *p = subject; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+		            *p))
 			return false;
 	return true;
 }
@@ -189,8 +191,8 @@ int registry_register(struct registry *r, const char *subject, const char *schem
 {
 	json_t *reply = NULL;
 	json_int_t v;
-	int status = schema_request(r, "/subjects/", subject, "/versions", schema, &reply,
-	                            errstr, errstr_size);
+	int status = schema_request(r, "/subjects/", subject, "/versions", schema, &reply, errstr,
+	                            errstr_size);
 	int rc = status == 200 ? 0 : status_error(status);
 
 	if (rc == 0) {
@@ -222,15 +224,16 @@ int registry_check(struct registry *r, const char *subject, const char *schema, 
 	} else {
 		rc = status == 200 ? ERR_INVALID : status_error(status);
 		if (status == 200)
-			err_format(errstr, errstr_size, "the schema registry's answer for %s has no "
-			                                "is_compatible", subject);
+			err_format(errstr, errstr_size,
+			           "the schema registry's answer for %s has no "
+			           "is_compatible",
+			           subject);
 	}
 	json_decref(reply);
 	return rc;
 }
 
-int registry_schema(struct registry *r, int32_t id, char **text, char *errstr,
-                    size_t errstr_size)
+int registry_schema(struct registry *r, int32_t id, char **text, char *errstr, size_t errstr_size)
 {
 	char path[64];
 	json_t *reply = NULL;
@@ -244,8 +247,10 @@ int registry_schema(struct registry *r, int32_t id, char **text, char *errstr,
 	if (rc == 0) {
 		s = json_string_value(json_object_get(reply, "schema"));
 		if (!s) {
-			err_format(errstr, errstr_size, "the schema registry's answer for id %ld has "
-			                                "no schema", (long)id);
+			err_format(errstr, errstr_size,
+			           "the schema registry's answer for id %ld has "
+			           "no schema",
+			           (long)id);
 			rc = ERR_RETRY;
 		} else if (!(*text = strdup(s))) {
 			rc = ERR_NOMEM;
@@ -255,8 +260,7 @@ int registry_schema(struct registry *r, int32_t id, char **text, char *errstr,
 	return rc;
 }
 
-int registry_subject(const char *schema, char *buf, size_t size, char *errstr,
-                     size_t errstr_size)
+int registry_subject(const char *schema, char *buf, size_t size, char *errstr, size_t errstr_size)
 {
 	json_t *j = json_loads(schema, 0, NULL);
 	const char *topic = json_string_value(json_object_get(j, "x-topic"));
@@ -319,6 +323,11 @@ int registry_attach(struct registry *r, struct codec *c, char *errstr, size_t er
 	return 0;
 }
 
+void registry_read_only(struct registry *r, struct codec *c)
+{
+	codec_use_registry(c, lookup, r);
+}
+
 int registry_from_env(struct codec *c, bool encode, struct registry **out, char *errstr,
                       size_t errstr_size)
 {
@@ -333,7 +342,7 @@ int registry_from_env(struct codec *c, bool encode, struct registry **out, char 
 	if (rc == 0 && encode)
 		rc = registry_attach(*out, c, errstr, errstr_size);
 	else if (rc == 0)
-		codec_use_registry(c, lookup, *out);
+		registry_read_only(*out, c);
 	if (rc < 0) {
 		registry_free(*out);
 		*out = NULL;

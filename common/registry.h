@@ -26,17 +26,21 @@ struct registry_endpoint {
 	char *url;
 	char *user;
 	char *password;
+	bool write; /* false: the registry only for reading */
 };
 
-#define REGISTRY_ENDPOINT_VARS(type, field)                                                     \
-	CONFIG_STR("SCHEMA_REGISTRY_URL", "", type, field.url,                                  \
-	           "a Confluent-compatible schema registry's API (e.g. "                        \
-	           "http://127.0.0.1:18081/apis/ccompat/v7): events are written in the "        \
-	           "Confluent framing; empty: Avro single-object encoding"),                    \
-	        CONFIG_STR("SCHEMA_REGISTRY_USER", "", type, field.user,                        \
-	                   "the registry's user (HTTP basic auth; empty: none)"),               \
-	        CONFIG_SECRET("SCHEMA_REGISTRY_PASSWORD", "", type, field.password,             \
-	                      "the registry user's password")
+#define REGISTRY_ENDPOINT_VARS(type, field)                                                 \
+	CONFIG_STR("SCHEMA_REGISTRY_URL", "", type, field.url,                              \
+	           "a Confluent-compatible schema registry's API (e.g. "                    \
+	           "http://127.0.0.1:18081/apis/ccompat/v7): events are written in the "    \
+	           "Confluent framing; empty: Avro single-object encoding"),                \
+	        CONFIG_STR("SCHEMA_REGISTRY_USER", "", type, field.user,                    \
+	                   "the registry's user (HTTP basic auth; empty: none)"),           \
+	        CONFIG_SECRET("SCHEMA_REGISTRY_PASSWORD", "", type, field.password,         \
+	                      "the registry user's password"),                              \
+	        CONFIG_BOOL("SCHEMA_REGISTRY_WRITE", "true", type, field.write,             \
+	                    "with SCHEMA_REGISTRY_URL: register the schemas and write the " \
+	                    "Confluent framing; false: only read it (the first step of a switch)")
 
 struct registry;
 
@@ -76,6 +80,10 @@ int registry_subject(const char *schema, char *buf, size_t size, char *errstr,
  */
 int registry_attach(struct registry *r, struct codec *c, char *errstr,
                     size_t errstr_size) WARN_UNUSED;
+
+/* Lets c look up the ids it meets (reading the Confluent framing) without
+ * registering anything: c goes on writing single-object encoding. */
+void registry_read_only(struct registry *r, struct codec *c);
 
 /*
  * For tools and tests: with SCHEMA_REGISTRY_URL (and SCHEMA_REGISTRY_USER,

@@ -8,9 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash deploy/local/kafka.sh fetch >&2
+bash deploy/local/registry.sh fetch >&2
 bash deploy/compose/base-image.sh >&2
 # name:tag of each stand-in, and the variable that names it in compose.yaml.
-STAND_INS="kafka:KAFKA_IMAGE postgres:POSTGRES_IMAGE redis:REDIS_IMAGE prometheus:PROMETHEUS_IMAGE probe:"
+# (registry builds on the kafka one: it comes after it.)
+STAND_INS="kafka:KAFKA_IMAGE registry:REGISTRY_IMAGE postgres:POSTGRES_IMAGE redis:REDIS_IMAGE prometheus:PROMETHEUS_IMAGE probe:"
 vars="BASE_IMAGE=saga-base:bookworm"
 for entry in $STAND_INS; do
 	name=${entry%%:*} var=${entry#*:}

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Writes .env for compose.yaml: fresh random passwords (one per database and
-# one per Kafka principal in deploy/services.conf, Redis's users, Grafana's
+# one per Kafka principal in deploy/services.conf, Redis's users, the schema
+# registry's database and users, Grafana's
 # admin), an API key, and the load test's user. A .env that exists keeps its
 # values; only what it lacks is added. Also makes the load test's report
 # directory (LOADTEST_REPORT_DIR, ./loadtest-report), writable by that user.
@@ -23,6 +24,11 @@ for db in $(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' deploy/services.conf
 	put "$(echo "$db" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD" "$(rnd)"
 done
 put READER_DB_PASSWORD "$(rnd)"
+# The schema registry (profile registry): its database, and its three users.
+put SCHEMA_REGISTRY_DB_PASSWORD "$(rnd)"
+for name in ADMIN SERVICES READER; do
+	put "REGISTRY_PASSWORD_$name" "$(rnd)"
+done
 # Kafka: the admin, the broker's controller and a principal per service.
 for name in ADMIN CONTROLLER $(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' deploy/services.conf |
 	awk '{ n = $1; sub(/#.*/, "", n); if (!seen[n]++) print toupper(n) }'); do

@@ -5,7 +5,8 @@
 #   BUILD_DIR names the build; KAFKA_TLS=1 connects them to Kafka over TLS;
 #   DAEMON_INSTANCES=N runs N instances of every daemon (name#2 ... name#N:
 #   admin port +10 each, the gateway's API port +1 each); SCHEMA_REGISTRY=on
-#   has them register the schemas and write the Confluent framing.
+#   has them register the schemas and write the Confluent framing, =read
+#   only read it (docs/operations.md, "The schema registry").
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -81,9 +82,10 @@ start() {
 				export KAFKA_SASL_PASSWORD
 			fi
 			# shellcheck disable=SC2086 # settings is a list of NAME=value words
-			if [ "$SCHEMA_REGISTRY" = on ]; then
+			if [ "$SCHEMA_REGISTRY" != off ]; then
 				export SCHEMA_REGISTRY_URL="$REGISTRY_URL" SCHEMA_REGISTRY_USER=saga-services \
 					SCHEMA_REGISTRY_PASSWORD="$REGISTRY_SERVICES_PASSWORD"
+				export SCHEMA_REGISTRY_WRITE=$([ "$SCHEMA_REGISTRY" = on ] && echo true || echo false)
 			else
 				unset SCHEMA_REGISTRY_URL SCHEMA_REGISTRY_USER SCHEMA_REGISTRY_PASSWORD
 			fi

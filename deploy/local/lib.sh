@@ -58,12 +58,15 @@ REDIS_LISTEN_HOST=${REDIS_LISTEN_HOST:-127.0.0.1}
 # The schema registry (deploy/local/registry.sh). SCHEMA_REGISTRY=on (make up
 # SCHEMA_REGISTRY=on) starts it and has the daemons write the Confluent
 # framing with its ids; off (the default): Avro single-object encoding and
-# no registry. Like KAFKA_BROKERS, later commands follow what the stack was
-# made with (.run/schema-registry) unless told otherwise.
+# no registry. read (daemons.sh only): the daemons read the Confluent
+# framing through the registry but still write single-object encoding, the
+# first step of switching a running stack. Like KAFKA_BROKERS, later
+# commands follow what the stack was made with (.run/schema-registry)
+# unless told otherwise.
 SCHEMA_REGISTRY=${SCHEMA_REGISTRY:-$(cat "$RUN_DIR/schema-registry" 2>/dev/null || echo off)}
 case $SCHEMA_REGISTRY in
-on | off) ;;
-*) echo "SCHEMA_REGISTRY must be on or off, not '$SCHEMA_REGISTRY'" >&2; exit 2 ;;
+on | off | read) ;;
+*) echo "SCHEMA_REGISTRY must be on, read or off, not '$SCHEMA_REGISTRY'" >&2; exit 2 ;;
 esac
 REGISTRY_VERSION=3.0.9
 REGISTRY_PORT=${REGISTRY_PORT:-18081}

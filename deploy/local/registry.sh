@@ -140,13 +140,21 @@ stop() {
 }
 
 # In a container (compose): the passwords from the environment, the
-# database from REGISTRY_DB_HOST, then the registry in the foreground
-# (the rules are set by the init job).
+# database at REGISTRY_DB_HOST, the registry in the foreground; the rule is
+# set once it answers. SIGTERM reaches the JVM.
 run() {
+	local pid
 	secrets_from_env 'REGISTRY_PASSWORD_\|PG_PASSWORD_REGISTRY'
 	write_settings
 	cd "$REGISTRY_DIR"
-	exec $(java_cmd)
+	$(java_cmd) &
+	pid=$!
+	trap 'kill -TERM $pid' TERM INT
+	wait_until "$READY_TIMEOUT" ready && set_rules && say "schema registry ready" ||
+		warn "the registry did not become ready; its rule is not set"
+	wait $pid
+	trap - TERM INT
+	wait $pid
 }
 
 case "${1:-}" in

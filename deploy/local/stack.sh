@@ -47,7 +47,7 @@ write_env() {
 		echo "REGISTRY_ADMIN_PASSWORD=$(secret REGISTRY_PASSWORD_ADMIN)"
 		echo "REGISTRY_SERVICES_PASSWORD=$(secret REGISTRY_PASSWORD_SERVICES)"
 		echo "REGISTRY_READER_PASSWORD=$(secret REGISTRY_PASSWORD_READER)"
-		if [ "$SCHEMA_REGISTRY" = on ]; then
+		if [ "$SCHEMA_REGISTRY" != off ]; then
 			echo "SCHEMA_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
 			echo "SCHEMA_REGISTRY_USER=saga-admin"
 			echo "SCHEMA_REGISTRY_PASSWORD=$(secret REGISTRY_PASSWORD_ADMIN)"
@@ -112,7 +112,7 @@ up() {
 	cat "$RUN_DIR/logs/kafka-start.log"
 	[ $failed = 0 ] || { warn "the stack did not come up"; exit 1; }
 	echo "$SCHEMA_REGISTRY" >"$RUN_DIR/schema-registry"
-	if [ "$SCHEMA_REGISTRY" = on ]; then
+	if [ "$SCHEMA_REGISTRY" != off ]; then
 		"$HERE/registry.sh" start || { warn "the schema registry did not come up"; exit 1; }
 	fi
 	write_env
@@ -148,7 +148,7 @@ status() {
 	"$HERE/kafka.sh" status || rc=1
 	"$HERE/postgres.sh" status || rc=1
 	"$HERE/redis.sh" status || rc=1
-	if [ "$SCHEMA_REGISTRY" = on ]; then "$HERE/registry.sh" status || rc=1; fi
+	if [ "$SCHEMA_REGISTRY" != off ]; then "$HERE/registry.sh" status || rc=1; fi
 	return $rc
 }
 

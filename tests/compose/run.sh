@@ -70,7 +70,7 @@ native() {
 native_before=$(native)
 
 dc() { docker-compose -p "$PROJECT" --env-file "$DIR/env" -f compose.yaml "$@"; }
-down() { dc --profile observability --profile loadtest --profile tools down -v --remove-orphans; }
+down() { dc --profile observability --profile registry --profile loadtest --profile tools down -v --remove-orphans; }
 cleanup() {
 	[ "${COMPOSE_KEEP:-0}" = 1 ] && return
 	down >/dev/null 2>&1
@@ -88,10 +88,13 @@ set -a
 . "$DIR/images.env"
 set +a
 export SAGA_IMAGE=order-saga:compose-test
-export GATEWAY_HOST_PORT=${COMPOSE_GATEWAY_PORT:-28080} PROMETHEUS_HOST_PORT=${COMPOSE_PROMETHEUS_PORT:-29090}
+export GATEWAY_HOST_PORT=${COMPOSE_GATEWAY_PORT:-28080} PROMETHEUS_HOST_PORT=${COMPOSE_PROMETHEUS_PORT:-29090} \
+	REGISTRY_HOST_PORT=${COMPOSE_REGISTRY_PORT:-28081}
 rm -rf "$DIR/env" "$DIR/report"
 ENV_FILE=$DIR/env LOADTEST_REPORT_DIR=$PWD/$DIR/report sh deploy/compose/make-env.sh >>"$DIR/build.log" 2>&1 ||
 	fatal "make-env writes the test's .env" "$DIR/build.log"
+# With the schema registry (profile registry): the daemons write the Confluent framing.
+echo "SCHEMA_REGISTRY_URL=http://schema-registry:8080/apis/ccompat/v7" >>"$DIR/env"
 set -a
 . "$DIR/env"
 set +a
@@ -106,8 +109,8 @@ check "$([ "$(docker image inspect -f '{{.Config.User}}' "$SAGA_IMAGE")" = saga 
 
 # --- up: everything but Grafana (not available here; its dashboard is checked below)
 t=$SECONDS
-services=$(dc --profile observability config --services | grep -vx -e grafana -e check -e loadtest)
-dc --profile observability up -d $services >"$DIR/up.log" 2>&1
+services=$(dc --profile observability --profile registry config --services | grep -vx -e grafana -e check -e loadtest)
+dc --profile observability --profile registry up -d $services >"$DIR/up.log" 2>&1
 check $? "docker-compose up ($(wc -w <<<"$services") services)"
 healthy() {
 	local c state health n=0 bad=
@@ -138,6 +141,15 @@ gw=http://127.0.0.1:$GATEWAY_HOST_PORT
 until curl -fsS -H "X-API-Key: $API_KEY" "$gw/v1/products/p-0001" >/dev/null 2>&1 ||
 	[ $SECONDS -gt $deadline ]; do sleep 1; done
 
+# --- the schema registry: the daemons registered their schemas there
+reg=http://127.0.0.1:$REGISTRY_HOST_PORT/apis/ccompat/v7
+subjects=$(curl -sS -K - "$reg/subjects" <<<"user = \"saga-admin:$REGISTRY_PASSWORD_ADMIN\"" |
+	python3 -c 'import json, sys; print(len(json.load(sys.stdin)))' 2>/dev/null)
+check "$([ "${subjects:-0}" -ge "$(ls schemas/*.avsc | wc -l)" ]; echo $?)" \
+	"the daemons registered every schema in the registry (${subjects:-no} subjects)"
+check "$([ "$(curl -s -o /dev/null -w '%{http_code}' "$reg/subjects")" = 401 ]; echo $?)" \
+	"the registry refuses a client without credentials"
+
 # --- the API and the saga, through the published port
 GATEWAY_URL=$gw API_KEY=$API_KEY sub /usr/bin/python3 tests/compose/api.py
 
@@ -149,6 +161,9 @@ out=$(echo forged | probe sh -c "printf 'security.protocol=SASL_PLAINTEXT\nsasl.
 check "$(grep -q 'Topic authorization failed' <<<"$out"; echo $?)" "Kafka refuses payment's write to order-events"
 out=$(probe redis-cli -h redis get orders:accepted </dev/null)
 check "$(grep -q NOAUTH <<<"$out"; echo $?)" "Redis refuses a client without a password"
+# What the saga wrote: the Confluent framing (magic byte 0), from the registry's ids.
+first=$(echo "$KAFKA_PASSWORD_ADMIN" | probe sh -c "printf 'security.protocol=SASL_PLAINTEXT\nsasl.mechanisms=SCRAM-SHA-512\nsasl.username=admin\nsasl.password=%s\n' \"\$(cat)\" >/tmp/c; timeout 20 kcat -F /tmp/c -b kafka:9092 -C -t order-events -o beginning -c 5 -e -f '%s\n' | od -An -tx1 -N1" | tr -d ' \n')
+check "$([ "$first" = 00 ]; echo $?)" "order-events holds the Confluent framing (first byte ${first:-none})"
 out=$(docker run --rm --network "$NET" -e PGPASSWORD="$PAYMENTS_DB_PASSWORD" "$SAGA_IMAGE" \
 	psql -h postgres -U payments -d orders -Atc 'SELECT 1' 2>&1)
 check "$(grep -q 'no pg_hba.conf entry' <<<"$out"; echo $?)" "PostgreSQL refuses payments a connection to orders"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test, after the end-to-end suites: no secret of the stack
-# (.run/secrets.env: database, Kafka and Redis passwords, API keys) appears in what
+# (.run/secrets.env: database, Kafka, Redis and schema registry passwords, API keys) appears in what
 # `make up` prints (the stack's and the sample order's output) or in any
 # daemon's log under .run/logs, and no file holding one is readable by
 # others. Prints "secrets: N passed, N failed".
@@ -25,8 +25,8 @@ files=$(ls .run/logs/*.log 2>/dev/null | grep -v '/test-')
 leaky=$(for f in $files; do grep -qFf <(echo "$secrets") "$f" && echo "$f"; done)
 check "$([ -z "$leaky" ]; echo $?)" "no secret in $(wc -w <<<"$files") daemon logs${leaky:+ (in: $leaky)}"
 
-# The servers' logs too (Kafka's, Redis's, PostgreSQL's).
-server_logs=$(find .run/kafka .run/redis .run/postgres -maxdepth 1 -name '*.log*' 2>/dev/null)
+# The servers' logs too (Kafka's, Redis's, PostgreSQL's, the schema registry's).
+server_logs=$(find .run/kafka .run/redis .run/postgres .run/registry -maxdepth 1 -name '*.log*' 2>/dev/null)
 leaky=$(for f in $server_logs; do grep -qFf <(echo "$secrets") "$f" && echo "$f"; done)
 check "$([ -z "$leaky" ]; echo $?)" "no secret in $(wc -w <<<"$server_logs") server logs${leaky:+ (in: $leaky)}"
 

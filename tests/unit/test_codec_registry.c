@@ -63,9 +63,9 @@ static struct codec *confluent(struct fake_registry *f)
 
 			if ((strstr(s->name, "/released/") != NULL) != (pass == 0))
 				continue;
-			cr_assert_eq(codec_bind_id(c, (int32_t)(ID_BASE + i), s->text, err,
-			                           sizeof(err)),
-			             0, "%s: %s", s->name, err);
+			cr_assert_eq(
+			        codec_bind_id(c, (int32_t)(ID_BASE + i), s->text, err, sizeof(err)),
+			        0, "%s: %s", s->name, err);
 		}
 	}
 	codec_use_registry(c, fake_lookup, f);
@@ -240,8 +240,9 @@ Test(codec_registry, a_schema_written_differently_but_equal_is_read)
 Test(codec_registry, a_schema_the_reader_cannot_read_is_poison)
 {
 	struct fake_registry f = {
-	        .replace = "{\"type\":\"record\",\"name\":\"OrderCancelled\",\"namespace\":"
-	                   "\"saga.order\",\"fields\":[{\"name\":\"order_id\",\"type\":\"long\"}]}"};
+	        .replace =
+	                "{\"type\":\"record\",\"name\":\"OrderCancelled\",\"namespace\":"
+	                "\"saga.order\",\"fields\":[{\"name\":\"order_id\",\"type\":\"long\"}]}"};
 	struct codec *c = plain();
 	unsigned char buf[] = {0x00, 0x00, 0x00, 0x00, 0x07, 0x02};
 	json_t *back;
