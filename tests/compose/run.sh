@@ -162,7 +162,7 @@ check "$(grep -q 'Topic authorization failed' <<<"$out"; echo $?)" "Kafka refuse
 out=$(probe redis-cli -h redis get orders:accepted </dev/null)
 check "$(grep -q NOAUTH <<<"$out"; echo $?)" "Redis refuses a client without a password"
 # What the saga wrote: the Confluent framing (magic byte 0), from the registry's ids.
-first=$(echo "$KAFKA_PASSWORD_ADMIN" | probe sh -c "printf 'security.protocol=SASL_PLAINTEXT\nsasl.mechanisms=SCRAM-SHA-512\nsasl.username=admin\nsasl.password=%s\n' \"\$(cat)\" >/tmp/c; timeout 20 kcat -F /tmp/c -b kafka:9092 -C -t order-events -o beginning -c 5 -e -f '%s\n' | od -An -tx1 -N1" | tr -d ' \n')
+first=$(echo "$KAFKA_PASSWORD_ADMIN" | probe sh -c "printf 'security.protocol=SASL_PLAINTEXT\nsasl.mechanisms=SCRAM-SHA-512\nsasl.username=admin\nsasl.password=%s\n' \"\$(cat)\" >/tmp/c; timeout 20 kcat -q -F /tmp/c -b kafka:9092 -C -t order-events -o beginning -c 5 -e -f '%s\n' 2>/dev/null | od -An -tx1 -N1" | tr -d ' \n')
 check "$([ "$first" = 00 ]; echo $?)" "order-events holds the Confluent framing (first byte ${first:-none})"
 out=$(docker run --rm --network "$NET" -e PGPASSWORD="$PAYMENTS_DB_PASSWORD" "$SAGA_IMAGE" \
 	psql -h postgres -U payments -d orders -Atc 'SELECT 1' 2>&1)

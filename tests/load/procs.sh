@@ -6,7 +6,8 @@
 #        tests/load/procs.sh memory     one "NAME PEAK_KB NOW_KB" line per daemon
 #                                       instance: resident memory (VmHWM, VmRSS)
 # NAME: kafka (every node), postgres (the postmaster, its live backends and
-# the ones it reaped), redis, and each daemon instance by its pidfile's name.
+# the ones it reaped), redis, the schema registry when it runs, and each
+# daemon instance by its pidfile's name.
 # TICKS: user + system CPU time in clock ticks (getconf CLK_TCK).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,6 +42,9 @@ cpu() {
 	echo "postgres $sum"
 	pid=$(head -n 1 "$REDIS_DIR/redis.pid" 2>/dev/null)
 	echo "redis $([ -n "$pid" ] && ticks "$pid" with-children || echo 0)"
+	# The schema registry, when it runs.
+	pid=$(bash deploy/local/registry.sh pid 2>/dev/null)
+	[ -n "$pid" ] && echo "registry $(ticks "$pid" with-children)"
 	for f in "$RUN_DIR"/pids/*.pid; do
 		[ -f "$f" ] || continue
 		echo "$(basename "$f" .pid) $(ticks "$(head -n 1 "$f")" with-children)"

@@ -86,7 +86,7 @@ check "$(curl -s -o /dev/null -w '%{http_code}' "$REGISTRY_URL/subjects" | grep 
 echo "--- rolling switch: the daemons move to the registry one at a time"
 $PY tests/registry/client.py mark "$OUT/mark-rolling.json" >/dev/null
 dead_before=$($PY tests/registry/client.py dead)
-RATE=10 DURATION=120 DRAIN_S=120 MIX=ok=70,declined=15,stock=15 \
+RATE=10 DURATION=90 DRAIN_S=120 MIX=ok=70,declined=15,stock=15 \
 	OUT_DIR=$OUT/rolling "$BUILD_DIR/bin/loadgen" >"$OUT/rolling-loadgen.log" 2>&1 &
 load=$!
 sleep 5
