@@ -12,6 +12,9 @@
 #include "schema.h"
 
 #define CODEC_MAX_DEPTH 32
+/* Poison with made-up ids must not grow the table without end: past this
+ * many, an unknown id is asked for again each time instead. */
+#define CODEC_MAX_POISON_IDS 4096
 
 struct codec_entry {
 	char *name;      /* short name, e.g. "OrderCreated" */
@@ -43,6 +46,7 @@ struct codec_registry {
 	void *arg;
 	struct codec_id *ids;
 	size_t nids, idcap;
+	size_t npoison;               /* ids remembered as poison: at most CODEC_MAX_POISON_IDS */
 	struct codec_entry **learned; /* writers learned from the registry */
 	size_t nlearned, learnedcap;
 };
@@ -304,13 +308,14 @@ static const struct codec_entry *id_find(const struct codec_registry *r, int32_t
 	return NULL;
 }
 
-/* Adds id -> entry unless the id is there (another thread was first). Lock held. */
+/* Adds id -> entry unless the id is there (another thread was first) or it
+ * is one poison id too many. Lock held. */
 static int id_put(struct codec_registry *r, int32_t id, const struct codec_entry *entry)
 {
 	bool known;
 
 	id_find(r, id, &known);
-	if (known)
+	if (known || (!entry && r->npoison >= CODEC_MAX_POISON_IDS))
 		return 0;
 	if (r->nids == r->idcap) {
 		size_t cap = r->idcap ? r->idcap * 2 : 64;
@@ -322,6 +327,8 @@ static int id_put(struct codec_registry *r, int32_t id, const struct codec_entry
 		r->idcap = cap;
 	}
 	r->ids[r->nids++] = (struct codec_id){id, entry};
+	if (!entry)
+		r->npoison++;
 	return 0;
 }
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs the test suites: unit tests, then the integration suites in file order
 # against the real stack (started here if it is not running, and stopped
-# again afterwards), then the compose stack in Docker beside it. Ends with
-# one summary line: "tests: N passed, N failed".
+# again afterwards), the e2e suites, the contract test, the schema registry
+# suite (tests/registry: a rolling switch, the e2e suites again in the
+# Confluent framing, Confluent's Python client), chaos and replay, then the
+# compose stack in Docker beside it. Ends with one summary line: "tests: N
+# passed, N failed".
 # Usage: tests/run.sh [BUILD_DIR] [all|unit|integration|e2e|compose]
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -57,7 +57,8 @@ errors=$(awk -F'\t' 'NR>1 && $2!=202' "$OUT/accept.tsv" | wc -l)
 secs=$(echo "$t1 - $t0" | bc)
 cpu_s=$(echo "scale=3; ($cpu1 - $cpu0) / $(getconf CLK_TCK)" | bc)
 kafka_msgs=$(sed -E 's/.*"kafka_messages": ([0-9-]+).*/\1/' "$OUT/summary.json")
-per() { if [ "$accepted" -gt 0 ]; then echo "scale=4; $1 / $accepted" | bc; else echo 0; fi; }
+# (printf: bc writes .0129, which is not JSON.)
+per() { if [ "$accepted" -gt 0 ]; then printf '%.4f' "$(echo "scale=4; $1 / $accepted" | bc)"; else echo 0; fi; }
 achieved=$(awk -F'\t' 'NR>1 && $1<='"$DURATION"' {s+=$2; n++} END {if (n) printf "%.0f", s/n; else print 0}' "$OUT/samples.tsv")
 verdict=PASS
 { [ "$gen_rc" -ne 0 ] || [ "$inv_rc" -ne 0 ] || [ "$finished" -ne "$accepted" ]; } && verdict=FAIL

@@ -270,3 +270,30 @@ Test(codec_registry, every_truncation_of_a_confluent_record_is_an_error)
 	free(buf);
 	codec_free(c);
 }
+
+Test(codec_registry, made_up_ids_do_not_grow_the_table_without_end)
+{
+	/* Poison naming a different id each time: the first 4096 are remembered,
+	 * the rest asked for again (bounded memory, not a cache that grows). */
+	struct fake_registry f = {0};
+	struct codec *c = plain();
+	unsigned char buf[] = {0x00, 0x40, 0x00, 0x00, 0x00, 0x02, 0x61};
+	json_t *back;
+
+	codec_use_registry(c, fake_lookup, &f);
+	for (int i = 0; i < 5000; i++) {
+		buf[3] = (unsigned char)(i >> 8);
+		buf[4] = (unsigned char)i;
+		cr_assert_eq(decode(c, buf, sizeof(buf), &back), ERR_INVALID);
+	}
+	cr_expect_eq(f.calls, 5000);
+	buf[3] = 0;
+	buf[4] = 7; /* among the first: remembered */
+	cr_expect_eq(decode(c, buf, sizeof(buf), &back), ERR_INVALID);
+	cr_expect_eq(f.calls, 5000, "an early made-up id is remembered");
+	buf[3] = 0x13;
+	buf[4] = 0x80; /* id 4992: past the bound, asked again */
+	cr_expect_eq(decode(c, buf, sizeof(buf), &back), ERR_INVALID);
+	cr_expect_eq(f.calls, 5001, "a late one is asked for again");
+	codec_free(c);
+}
