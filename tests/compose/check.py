@@ -53,7 +53,9 @@ def sources_of(program):
         files = glob.glob(f"services/{program}/*.c")
     else:
         files = glob.glob(f"tools/{program}.c")
-    return files + ["common/kafka.h", "common/daemon.h"]
+    # (the schema registry's settings: the daemons' table, and loadgen's
+    # registry_from_env)
+    return files + ["common/kafka.h", "common/daemon.h", "common/registry.h"]
 
 
 def declared(files):

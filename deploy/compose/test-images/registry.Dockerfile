@@ -9,6 +9,8 @@ FROM ${KAFKA_STAND_IN}
 USER root
 RUN apt-get update \
  && apt-get install -y --no-install-recommends curl ca-certificates \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/* \
+ && useradd --uid 1001 --no-create-home --shell /bin/bash registry
 COPY .cache/apicurio-registry-3.0.9 /deployments
-USER appuser
+# The official image's user (compose.yaml names it too).
+USER 1001
