@@ -73,8 +73,8 @@ run_plain() {
 	echo "=== $name"
 	if "$@" >"$out" 2>&1; then
 		line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-		p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
-		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+		p=$(sed -E 's/(^|.* )([0-9]+) passed.*/\2/' <<<"$line")
+		f=$(sed -E 's/(^|.* )([0-9]+) failed.*/\2/' <<<"$line")
 		passed=$((passed + ${p:-0}))
 		failed=$((failed + ${f:-0}))
 		echo "  $line"

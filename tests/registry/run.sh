@@ -190,5 +190,5 @@ plain interop-after $PY tests/registry/client.py interop 5
 "$BUILD_DIR/bin/check-invariants" >"$OUT/invariants-end.log" 2>&1
 check $? "check-invariants at the end: $(tail -n 1 "$OUT/invariants-end.log")"
 
-echo "$passed passed, $failed failed"
+echo "registry: $passed passed, $failed failed"
 [ "$failed" = 0 ]
