@@ -168,7 +168,9 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 	BUILD_DIR=$BUILD_DIR run_plain registry bash tests/registry/run.sh
 	BUILD_DIR=$BUILD_DIR run_plain secrets bash tests/secrets/check.sh
 	bash deploy/local/daemons.sh stop
-	[ "$registry_here" = 1 ] && bash deploy/local/registry.sh stop
+	# The topics now hold both framings: from here on the daemons read
+	# through the registry (and write single-object encoding).
+	export SCHEMA_REGISTRY=read
 	if [ "$WHAT" = all ]; then
 		# The saga under crashes and freezes (two instances of every daemon,
 		# every kind of fault at least once), then a replay of every topic
@@ -178,6 +180,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 		BUILD_DIR=$BUILD_DIR DAEMON_INSTANCES=2 run_plain replay bash tests/chaos/replay.sh
 		bash deploy/local/daemons.sh stop
 	fi
+	[ "$registry_here" = 1 ] && bash deploy/local/registry.sh stop
 	# A daemon that exited with a sanitizer report fails the run.
 	# Every daemon's log (the stack's and the integration tests'), not the test logs.
 	if ls .run/logs/*.log | grep -v '/test-' | xargs grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:'; then
