@@ -71,6 +71,22 @@ int codec_new_empty(struct codec **out)
 	return 0;
 }
 
+/* Room for one more of n elements of size in arr (capacity *cap, doubling
+ * from first): arr itself or its new place, NULL when out of memory (arr
+ * is then unchanged). */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t want = *cap ? *cap * 2 : first;
+	void *grown;
+
+	if (n < *cap)
+		return arr;
+	grown = realloc(arr, want * size);
+	if (grown)
+		*cap = want;
+	return grown;
+}
+
 static void entry_release(struct codec_entry *e)
 {
 	free(e->name);
@@ -236,7 +252,7 @@ out:
 int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, char *errstr,
                      size_t errstr_size)
 {
-	struct codec_entry e;
+	struct codec_entry e, *grown;
 	bool dup;
 	int rc = entry_make(c, &e, json_text, is_reader, &dup, errstr, errstr_size);
 
@@ -250,17 +266,12 @@ int codec_add_schema(struct codec *c, const char *json_text, bool is_reader, cha
 			same->is_reader = true;
 		return 0;
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 32;
-		struct codec_entry *grown = realloc(c->entries, cap * sizeof(*grown));
-
-		if (!grown) {
-			entry_release(&e);
-			return ERR_NOMEM;
-		}
-		c->entries = grown;
-		c->cap = cap;
+	grown = grow(c->entries, &c->cap, c->n, sizeof(*c->entries), 32);
+	if (!grown) {
+		entry_release(&e);
+		return ERR_NOMEM;
 	}
+	c->entries = grown;
 	c->entries[c->n++] = e;
 	return 0;
 }
@@ -312,44 +323,53 @@ static const struct codec_entry *id_find(const struct codec_registry *r, int32_t
  * is one poison id too many. Lock held. */
 static int id_put(struct codec_registry *r, int32_t id, const struct codec_entry *entry)
 {
+	struct codec_id *grown;
 	bool known;
 
 	id_find(r, id, &known);
 	if (known || (!entry && r->npoison >= CODEC_MAX_POISON_IDS))
 		return 0;
-	if (r->nids == r->idcap) {
-		size_t cap = r->idcap ? r->idcap * 2 : 64;
-		struct codec_id *grown = realloc(r->ids, cap * sizeof(*grown));
-
-		if (!grown)
-			return ERR_NOMEM;
-		r->ids = grown;
-		r->idcap = cap;
-	}
+	grown = grow(r->ids, &r->idcap, r->nids, sizeof(*r->ids), 64);
+	if (!grown)
+		return ERR_NOMEM;
+	r->ids = grown;
 	r->ids[r->nids++] = (struct codec_id){id, entry};
 	if (!entry)
 		r->npoison++;
 	return 0;
 }
 
+/* The fingerprint of a schema's Parsing Canonical Form. */
+static int text_fingerprint(const char *json_text, uint64_t *fp, char *errstr, size_t errstr_size)
+{
+	json_error_t jerr;
+	json_t *raw = json_loads(json_text, 0, &jerr);
+	char *pcf = raw ? schema_canonical(raw, errstr, errstr_size) : NULL;
+
+	if (!raw)
+		err_format(errstr, errstr_size, "not JSON: %s (line %d)", jerr.text, jerr.line);
+	if (pcf)
+		*fp = schema_crc64(pcf, strlen(pcf));
+	free(pcf);
+	json_decref(raw);
+	return pcf ? 0 : ERR_INVALID;
+}
+
 int codec_bind_id(struct codec *c, int32_t id, const char *json_text, char *errstr,
                   size_t errstr_size)
 {
-	struct codec_entry e;
 	struct codec_entry *bound;
-	bool dup;
-	int rc;
+	uint64_t fp;
+	int rc = text_fingerprint(json_text, &fp, errstr, errstr_size);
 
-	rc = entry_make(c, &e, json_text, false, &dup, errstr, errstr_size);
 	if (rc < 0)
 		return rc;
-	if (!dup) {
-		entry_release(&e);
+	bound = find_writer(c, fp);
+	if (!bound) {
 		err_format(errstr, errstr_size, "schema id %d is not one of the codec's schemas",
 		           (int)id);
 		return ERR_INVALID;
 	}
-	bound = find_writer(c, e.fingerprint);
 	if (bound->is_reader) {
 		bound->has_id = true;
 		bound->registry_id = id;
@@ -381,16 +401,12 @@ static int learn(const struct codec *c, int32_t id, const char *text,
 				entry = r->learned[i];
 	}
 	if (rc == 0 && !entry) {
-		if (r->nlearned == r->learnedcap) {
-			size_t cap = r->learnedcap ? r->learnedcap * 2 : 8;
-			struct codec_entry **grown = realloc(r->learned, cap * sizeof(*grown));
+		struct codec_entry **grown =
+		        grow(r->learned, &r->learnedcap, r->nlearned, sizeof(*r->learned), 8);
 
-			if (grown) {
-				r->learned = grown;
-				r->learnedcap = cap;
-			}
-		}
-		if (r->nlearned < r->learnedcap && (kept = malloc(sizeof(*kept)))) {
+		if (grown)
+			r->learned = grown;
+		if (grown && (kept = malloc(sizeof(*kept)))) {
 			*kept = e;
 			r->learned[r->nlearned++] = kept;
 			entry = kept;

@@ -29,6 +29,15 @@ passed=0
 failed=0
 broken=()
 
+# The stack's settings for the suites, without the registry's URL (which
+# would make the suites' own codec write the Confluent framing).
+stack_env() {
+	set -a
+	. .run/stack.env
+	set +a
+	unset SCHEMA_REGISTRY_URL SCHEMA_REGISTRY_USER SCHEMA_REGISTRY_PASSWORD
+}
+
 # run_suite NAME BINARY [ARGS]: runs one Criterion binary, adds up its synthesis.
 run_suite() {
 	local name=$1 bin=$2 out line t n p f c
@@ -111,10 +120,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
 		exit 1
 	fi
 	echo "stack up in $((SECONDS - t0)) s"
-	set -a
-	. .run/stack.env
-	set +a
-	unset SCHEMA_REGISTRY_URL SCHEMA_REGISTRY_USER SCHEMA_REGISTRY_PASSWORD
+	stack_env
 	for bin in "$BUILD_DIR"/tests/bin/[0-9]*; do
 		[ -x "$bin" ] || continue
 		run_suite "$(basename "$bin")" "$bin"
@@ -141,10 +147,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 		started_here=0
 		bash deploy/local/stack.sh status >/dev/null 2>&1 || started_here=1
 		BUILD_DIR=$BUILD_DIR bash deploy/local/stack.sh up >/dev/null || exit 1
-		set -a
-		. .run/stack.env
-		set +a
-		unset SCHEMA_REGISTRY_URL SCHEMA_REGISTRY_USER SCHEMA_REGISTRY_PASSWORD
+		stack_env
 	fi
 	# The whole saga: every daemon, built with the sanitizers.
 	BUILD_DIR=$BUILD_DIR bash deploy/local/daemons.sh stop >/dev/null 2>&1

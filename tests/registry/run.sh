@@ -73,6 +73,13 @@ set +a
 export SCHEMA_REGISTRY_URL=$REGISTRY_URL SCHEMA_REGISTRY_USER=saga-admin \
 	SCHEMA_REGISTRY_PASSWORD=$REGISTRY_ADMIN_PASSWORD
 reg() { curl -sS -K - "$@" <<<"user = \"saga-admin:$REGISTRY_ADMIN_PASSWORD\""; }
+# versions: every subject and its versions, one line each.
+versions() {
+	local s
+	for s in $(reg "$REGISTRY_URL/subjects" | tr -d '[]"' | tr ',' ' '); do
+		echo "$s $(reg "$REGISTRY_URL/subjects/$s/versions")"
+	done | sort
+}
 
 t0=$SECONDS
 bash deploy/local/registry.sh start
@@ -157,8 +164,7 @@ check $? "schemas-check --registry passes the schemas as they are: $(tail -n 1 "
 
 # --- 5. the registry stopped, then back ------------------------------------------
 echo "--- the registry stopped: the saga goes on with the ids it has"
-ids_before=$(for s in $(reg "$REGISTRY_URL/subjects" | tr -d '[]"' | tr ',' ' '); do
-	echo "$s $(reg "$REGISTRY_URL/subjects/$s/versions")"; done | sort)
+ids_before=$(versions)
 dead_before=$($PY tests/registry/client.py dead)
 kill -9 "$(bash deploy/local/registry.sh pid)"
 sleep 1
@@ -179,8 +185,7 @@ bash deploy/local/registry.sh start >/dev/null
 check $? "the registry starts again ($((SECONDS - t0)) s)"
 wait $starting
 check $? "notification is ready once the registry is back"
-ids_after=$(for s in $(reg "$REGISTRY_URL/subjects" | tr -d '[]"' | tr ',' ' '); do
-	echo "$s $(reg "$REGISTRY_URL/subjects/$s/versions")"; done | sort)
+ids_after=$(versions)
 check "$([ -n "$ids_before" ] && [ "$ids_before" = "$ids_after" ]; echo $?)" \
 	"the same subjects and versions after the restart ($(wc -l <<<"$ids_after") subjects)"
 sleep 2
