@@ -11,6 +11,9 @@ saga's topics and the schema registry, for tests/registry/run.sh.
     client.py interop N                  decodes the daemons' records and
                                          places N orders with AvroSerializer
     client.py dead                       records in the dead-letter topics
+    client.py prepare FILE N             N orders serialized with a new schema id
+    client.py send FILE                  ... produced (no registry needed)
+    client.py await FILE S completed|not whether they complete within S seconds
 
 Settings from the environment (.run/stack.env): KAFKA_BOOTSTRAP,
 KAFKA_SASL_USERNAME/PASSWORD, SCHEMA_REGISTRY_URL/USER/PASSWORD. Prints one
@@ -210,16 +213,29 @@ def interop(n):
           f"decoded {sum(decoded.values())} records the daemons wrote to order-events "
           f"({dict(decoded)})")
 
-    # Orders written by this client: its own copy of the schema (other
-    # whitespace, its own doc), registered by the serializer: a new id the
-    # daemons have not met, looked up when they read it.
+    ends = end_offsets_of("order-events")
+    orders = write_orders(reg, n, "OrderRequested, as registered by Confluent's Python client")
+    completed(orders, ends, 90, n)
+
+
+def end_offsets_of(topic):
+    c = consumer()
+    parts = [TopicPartition(topic, p) for p in topics()[topic]]
+    ends = end_offsets(c, parts)
+    c.close()
+    return ends
+
+
+def serialize_orders(reg, n, doc):
+    """n OrderRequested records serialized with AvroSerializer and this
+    client's own copy of the schema (other whitespace, its own doc),
+    registered by the serializer: a new id the daemons have not met."""
     schema = load_schema("OrderRequested")
-    schema["doc"] = "OrderRequested, as registered by Confluent's Python client"
+    schema["doc"] = doc
     ser = AvroSerializer(reg, json.dumps(schema, indent=1),
                          conf={"subject.name.strategy": topic_record_subject_name_strategy,
                                "auto.register.schemas": True})
-    p = Producer(kafka_conf() | {"enable.idempotence": True})
-    orders = []
+    out = []
     for i in range(n):
         order_id = str(uuid.uuid4())
         ev = {"metadata": {"event_id": str(uuid.uuid4()), "correlation_id": order_id,
@@ -228,31 +244,74 @@ def interop(n):
               "order_id": order_id, "customer_id": f"py-interop-{i}", "currency": "EUR",
               "shipping_address": "1 Interop Street",
               "items": [{"product_id": "p-0010", "quantity": 1}]}
-        value = ser(ev, SerializationContext("order-requests", MessageField.VALUE))
-        p.produce("order-requests", key=order_id.encode(), value=value)
-        orders.append(order_id)
-    check(p.flush(30) == 0, f"produced {n} OrderRequested with AvroSerializer")
-    sid = int.from_bytes(value[1:5], "big")
-    check(value[0] == 0, f"the serializer's framing: magic 0, schema id {sid}")
+        out.append((order_id, ser(ev, SerializationContext("order-requests", MessageField.VALUE))))
+    return out
 
-    # Each order runs the saga: its OrderCompleted on order-events.
+
+def produce(records):
+    p = Producer(kafka_conf() | {"enable.idempotence": True})
+    for order_id, value in records:
+        p.produce("order-requests", key=order_id.encode(), value=value)
+    return p.flush(30) == 0
+
+
+def write_orders(reg, n, doc):
+    records = serialize_orders(reg, n, doc)
+    check(produce(records), f"produced {n} OrderRequested with AvroSerializer")
+    value = records[-1][1]
+    check(value[0] == 0, f"the serializer's framing: magic 0, schema id "
+          f"{int.from_bytes(value[1:5], 'big')}")
+    return [order_id for order_id, _ in records]
+
+
+def completed(orders, ends, seconds, n, expect=True):
+    """Whether each order's OrderCompleted reached order-events (by key and
+    event-type header: no registry needed) within seconds."""
     c = consumer()
-    parts = [TopicPartition("order-events", p, ends[("order-events", p)])
-             for p in topics()["order-events"]]
-    c.assign(parts)
+    c.assign([TopicPartition("order-events", p, o) for (_, p), o in ends.items()])
     todo = set(orders)
-    deadline = time.time() + 90
+    deadline = time.time() + seconds
     while todo and time.time() < deadline:
         for m in c.consume(500, timeout=1.0):
-            if m.error() or framing_of(m.value()) == "neither":
+            if m.error() or not m.key():
                 continue
-            rec = deser(m.value(), SerializationContext(m.topic(), MessageField.VALUE)) \
-                if framing_of(m.value()) == "confluent" else None
-            if rec and rec.get("order_id") in todo and \
-                    m.headers() and dict(m.headers()).get("event-type") == b"OrderCompleted":
-                todo.discard(rec["order_id"])
+            if m.headers() and dict(m.headers()).get("event-type") == b"OrderCompleted":
+                todo.discard(m.key().decode("utf-8", "replace"))
     c.close()
-    check(not todo, f"the {n} orders this client wrote completed ({len(todo)} did not)")
+    if expect:
+        check(not todo, f"the {n} orders this client wrote completed ({len(todo)} did not)")
+    else:
+        check(len(todo) == len(orders),
+              f"none of the {n} orders completed within {seconds} s ({len(orders) - len(todo)} did)")
+
+
+def prepare(path, n):
+    """Serializes n orders (a schema id the daemons have not met) and keeps
+    them, to be sent while the registry is down."""
+    records = serialize_orders(registry(), n, f"OrderRequested, a copy {uuid.uuid4()}")
+    sid = int.from_bytes(records[0][1][1:5], "big")
+    with open(path, "w") as f:
+        json.dump({"id": sid, "orders": [[o, v.hex()] for o, v in records],
+                   "ends": {str(p): o for (_, p), o in end_offsets_of("order-events").items()}}, f)
+    print(f"prepared {n} orders with the new schema id {sid}")
+
+
+def load_prepared(path):
+    with open(path) as f:
+        d = json.load(f)
+    records = [(o, bytes.fromhex(v)) for o, v in d["orders"]]
+    ends = {("order-events", int(p)): o for p, o in d["ends"].items()}
+    return d["id"], records, ends
+
+
+def send(path):
+    sid, records, _ = load_prepared(path)
+    check(produce(records), f"sent {len(records)} orders with schema id {sid}, new to the daemons")
+
+
+def await_orders(path, seconds, expect):
+    _, records, ends = load_prepared(path)
+    completed([o for o, _ in records], ends, seconds, len(records), expect)
 
 
 def dead():

@@ -12,8 +12,10 @@
 #      writes with its AvroSerializer complete;
 #   4. the registry is the contract gate: an incompatible schema is refused
 #      with 409, by the registry and by `schemas-check --registry`;
-#   5. the registry stopped: every saga path still completes; restarted:
-#      the same ids, nothing redone.
+#   5. the registry stopped: every saga path still completes, a daemon that
+#      starts waits for it, a record with an id no daemon has met waits (not
+#      dead-lettered); restarted: that record applied, the same ids, nothing
+#      redone.
 # Leaves the daemons running with the registry on (tests/run.sh stops them).
 # BUILD_DIR names the build. Prints "N passed, N failed".
 set -uo pipefail
@@ -166,6 +168,9 @@ check $? "schemas-check --registry passes the schemas as they are: $(tail -n 1 "
 echo "--- the registry stopped: the saga goes on with the ids it has"
 ids_before=$(versions)
 dead_before=$($PY tests/registry/client.py dead)
+# Orders in a schema id no daemon has met yet, to arrive during the outage.
+$PY tests/registry/client.py prepare "$OUT/unmet.json" 5 >"$OUT/prepare.log" 2>&1
+check $? "$(tail -n 1 "$OUT/prepare.log")"
 kill -9 "$(bash deploy/local/registry.sh pid)"
 sleep 1
 check "$(bash deploy/local/registry.sh ready >/dev/null 2>&1; [ $? != 0 ]; echo $?)" "the registry is down"
@@ -180,11 +185,18 @@ starting=$!
 sleep 6
 check "$(! bash deploy/local/daemons.sh status notification >/dev/null; echo $?)" \
 	"notification, started while the registry is down, waits for it (not ready)"
+# A record whose id cannot be looked up now waits in its consumer: not
+# poison, not applied.
+plain unmet-send $PY tests/registry/client.py send "$OUT/unmet.json"
+plain unmet-wait $PY tests/registry/client.py await "$OUT/unmet.json" 10 not
+check "$([ "$($PY tests/registry/client.py dead)" = "$dead_before" ]; echo $?)" \
+	"nothing dead-lettered while the registry is down"
 t0=$SECONDS
 bash deploy/local/registry.sh start >/dev/null
 check $? "the registry starts again ($((SECONDS - t0)) s)"
 wait $starting
 check $? "notification is ready once the registry is back"
+plain unmet-done $PY tests/registry/client.py await "$OUT/unmet.json" 90 completed
 ids_after=$(versions)
 check "$([ -n "$ids_before" ] && [ "$ids_before" = "$ids_after" ]; echo $?)" \
 	"the same subjects and versions after the restart ($(wc -l <<<"$ids_after") subjects)"
