@@ -327,22 +327,29 @@ def dead():
 
 
 def main(argv):
-    if len(argv) >= 2 and argv[1] == "dead":
+    args = argv[1:]
+    if args[:1] == ["dead"]:
         dead()
         return 0
-    if len(argv) >= 3 and argv[1] == "mark":
-        mark(argv[2])
+    if args[:1] == ["mark"] and len(args) == 2:
+        mark(args[1])
         return 0
-    if len(argv) >= 4 and argv[1] == "framing" and argv[3] in ("confluent", "mixed"):
-        framing(argv[2], argv[3])
-    elif len(argv) >= 3 and argv[1] == "interop":
-        interop(int(argv[2]))
+    if args[:1] == ["prepare"] and len(args) == 3:
+        prepare(args[1], int(args[2]))
+        return 0
+    if args[:1] == ["framing"] and len(args) == 3 and args[2] in ("confluent", "mixed"):
+        framing(args[1], args[2])
+    elif args[:1] == ["interop"] and len(args) == 2:
+        interop(int(args[1]))
+    elif args[:1] == ["send"] and len(args) == 2:
+        send(args[1])
+    elif args[:1] == ["await"] and len(args) == 4 and args[3] in ("completed", "not"):
+        await_orders(args[1], int(args[2]), args[3] == "completed")
     else:
         print(__doc__, file=sys.stderr)
         return 2
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
