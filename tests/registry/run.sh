@@ -166,11 +166,12 @@ check $? "schemas-check --registry passes the schemas as they are: $(tail -n 1 "
 
 # --- 5. the registry stopped, then back ------------------------------------------
 echo "--- the registry stopped: the saga goes on with the ids it has"
-ids_before=$(versions)
 dead_before=$($PY tests/registry/client.py dead)
-# Orders in a schema id no daemon has met yet, to arrive during the outage.
+# Orders in a schema id no daemon has met yet, to arrive during the outage
+# (registering it adds a version: the registry's content is read after).
 $PY tests/registry/client.py prepare "$OUT/unmet.json" 5 >"$OUT/prepare.log" 2>&1
 check $? "$(tail -n 1 "$OUT/prepare.log")"
+ids_before=$(versions)
 kill -9 "$(bash deploy/local/registry.sh pid)"
 sleep 1
 check "$(bash deploy/local/registry.sh ready >/dev/null 2>&1; [ $? != 0 ]; echo $?)" "the registry is down"
