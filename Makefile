@@ -42,7 +42,7 @@ LIBCOMMON := $(B)/libcommon.a
 SERVICES := $(notdir $(wildcard services/*))
 TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
 SERVICE_BINS := $(SERVICES:%=$(B)/bin/%)
-TOOL_BINS := $(TOOLS:%=$(B)/bin/%) $(B)/bin/loadgen
+TOOL_BINS := $(TOOLS:%=$(B)/bin/%) $(B)/bin/loadgen $(B)/bin/sse-readers
 
 # Services' domain modules (everything but main.c), for unit tests and fuzzing.
 SERVICE_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(filter-out %/main.c,$(wildcard services/*/*.c)))
@@ -121,6 +121,10 @@ $(B)/bin/chaos-client: $(B)/tests/chaos/client.o $(LIBCOMMON)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 
 $(B)/bin/chaos-judge: $(B)/tests/chaos/judge.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/sse-readers: $(B)/tests/ui/readers.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
 

@@ -36,8 +36,31 @@ struct watch {
 	long long deadline_ms;
 };
 
+/*
+ * An answer being streamed (http_reply_stream). While its stream has
+ * nothing to send the connection is suspended (out of libmicrohttpd's
+ * loop) until http_server_wake_streams() resumes it. The server's list of
+ * them is guarded by streams_lock, which is held while suspending and
+ * resuming, so neither happens twice; libmicrohttpd calls none of our code
+ * that takes it while holding a lock of its own. A connection that ended
+ * is marked closed and freed by the next wake-up (or the server's free).
+ */
+struct stream_conn {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	struct http_stream stream;
+	bool suspended;
+	atomic_bool closed;
+	struct stream_conn *next;
+};
+
 struct http_server {
 	struct MHD_Daemon *mhd;
+	pthread_mutex_t streams_lock;
+	struct stream_conn *streams;
+	unsigned long wakes; /* wake-ups so far */
+	bool stopping;       /* no stream sleeps any more */
+	long stream_stall_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* a deadline was set, or stop */
 	struct watch *slots;
@@ -208,6 +231,15 @@ void http_reply(struct http_response *res, int status, const char *content_type,
 	http_reply_take(res, status, content_type, copy, copy ? strlen(copy) : 0);
 }
 
+void http_reply_stream(struct http_response *res, int status, const char *content_type,
+                       struct http_stream stream)
+{
+	http_reply_take(res, status, content_type, NULL, 0);
+	if (res->stream.close)
+		res->stream.close(res->stream.arg);
+	res->stream = stream;
+}
+
 void http_reply_header(struct http_response *res, const char *name, const char *value)
 {
 	int i = res->nheaders;
@@ -261,6 +293,9 @@ const char *http_request_query(const struct http_request *req, const char *name)
 
 static void response_release(struct http_response *res)
 {
+	if (res->stream.close)
+		res->stream.close(res->stream.arg);
+	res->stream = (struct http_stream){0};
 	free(res->body);
 	for (int i = 0; i < res->nheaders; i++) {
 		free(res->headers[i][0]);
@@ -286,20 +321,125 @@ static void count_status(struct http_server *srv, int status)
 	metric_add(m, 1);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *res,
-                                     const char *request_id)
+/* libmicrohttpd wants more of a stream's body. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream_conn *sc = cls;
+	struct http_server *srv = sc->srv;
+	unsigned long wakes;
+	bool stopping;
+	ssize_t n;
+
+	(void)pos;
+	pthread_mutex_lock(&srv->streams_lock);
+	wakes = srv->wakes;
+	stopping = srv->stopping;
+	pthread_mutex_unlock(&srv->streams_lock);
+	if (stopping)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = sc->stream.read(sc->stream.arg, buf, max);
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (n > 0) {
+		/* The client must take it within the stall time. */
+		set_deadline(srv, sc->conn, srv->stream_stall_ms);
+		return n;
+	}
+	set_deadline(srv, sc->conn, 0);
+	pthread_mutex_lock(&srv->streams_lock);
+	/* A wake-up since the read may have found nothing to resume: read again. */
+	if (!srv->stopping && srv->wakes == wakes) {
+		sc->suspended = true;
+		MHD_suspend_connection(sc->conn);
+	}
+	pthread_mutex_unlock(&srv->streams_lock);
+	return 0;
+}
+
+/* The stream's answer is done with: the next wake-up frees its entry. */
+static void stream_done(void *cls)
+{
+	struct stream_conn *sc = cls;
+
+	sc->stream.close(sc->stream.arg);
+	atomic_store(&sc->closed, true);
+}
+
+/* Resumes every sleeping stream (all when the server stops) and frees the
+ * entries of those that ended. */
+static void resume_streams(struct http_server *srv, bool stop)
+{
+	struct stream_conn **at, *sc;
+
+	pthread_mutex_lock(&srv->streams_lock);
+	srv->wakes++;
+	srv->stopping = srv->stopping || stop;
+	for (at = &srv->streams; (sc = *at);) {
+		if (atomic_load(&sc->closed)) {
+			*at = sc->next;
+			free(sc);
+			continue;
+		}
+		if (sc->suspended) {
+			sc->suspended = false;
+			MHD_resume_connection(sc->conn);
+		}
+		at = &sc->next;
+	}
+	pthread_mutex_unlock(&srv->streams_lock);
+}
+
+void http_server_wake_streams(void *srv)
+{
+	if (srv)
+		resume_streams(srv, false);
+}
+
+/* The response of a streamed answer, or NULL (the stream is then closed). */
+static struct MHD_Response *stream_response(struct http_server *srv, struct MHD_Connection *conn,
+                                            struct http_response *res)
+{
+	struct stream_conn *sc = calloc(1, sizeof(*sc));
+	struct MHD_Response *r;
+
+	if (!sc)
+		return NULL;
+	sc->srv = srv;
+	sc->conn = conn;
+	sc->stream = res->stream;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, sc,
+	                                      stream_done);
+	if (!r) {
+		free(sc);
+		return NULL;
+	}
+	res->stream = (struct http_stream){0}; /* now stream_done's */
+	pthread_mutex_lock(&srv->streams_lock);
+	sc->next = srv->streams;
+	srv->streams = sc;
+	pthread_mutex_unlock(&srv->streams_lock);
+	return r;
+}
+
+static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
+                                     struct http_response *res, const char *request_id)
 {
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 
-	r = MHD_create_response_from_buffer(res->body_len, res->body ? res->body : (char *)"",
-	                                    res->body ? MHD_RESPMEM_MUST_FREE
-	                                              : MHD_RESPMEM_PERSISTENT);
+	if (res->stream.read) {
+		r = stream_response(srv, conn, res);
+	} else {
+		r = MHD_create_response_from_buffer(
+		        res->body_len, res->body ? res->body : (char *)"",
+		        res->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+		if (r)
+			res->body = NULL; /* now owned by libmicrohttpd */
+	}
 	if (!r) {
 		response_release(res);
 		return MHD_NO;
 	}
-	res->body = NULL; /* now owned by libmicrohttpd */
 	if (res->content_type)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
 	for (int i = 0; i < res->nheaders; i++)
@@ -315,6 +455,8 @@ static bool route_matches(const struct http_route *r, const char *path)
 {
 	size_t n = strlen(r->path);
 
+	if (n > 1 && r->path[n - 2] == '/' && r->path[n - 1] == '*')
+		return strncmp(path, r->path, n - 1) == 0;
 	if (n > 0 && r->path[n - 1] == '/')
 		return strncmp(path, r->path, n) == 0 && path[n] != '\0';
 	return strcmp(path, r->path) == 0;
@@ -384,7 +526,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				                   "the body is %llu bytes; the limit is %zu", n,
 				                   srv->max_body);
 				count_status(srv, 413);
-				return send_response(conn, &res, p->request_id);
+				return send_response(srv, conn, &res, p->request_id);
 			}
 		}
 		return MHD_YES;
@@ -418,7 +560,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		http_reply_problem(&res, 413, NULL, "the body exceeds the limit of %zu bytes",
 		                   srv->max_body);
 		count_status(srv, 413);
-		return send_response(conn, &res, p->request_id);
+		return send_response(srv, conn, &res, p->request_id);
 	}
 	set_deadline(srv, conn, 0); /* the handler's own limits apply now */
 	req.method = method;
@@ -431,7 +573,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	dispatch(srv, &req, &res);
 	log_set_request_id(NULL);
 	count_status(srv, res.status);
-	return send_response(conn, &res, p->request_id);
+	return send_response(srv, conn, &res, p->request_id);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
@@ -472,7 +614,8 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 {
 	struct http_server *srv;
 	struct sockaddr_in sa;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
+	                     MHD_ALLOW_SUSPEND_RESUME;
 	unsigned int pool = cfg->threads ? cfg->threads : 1;
 	unsigned int max_conns = cfg->max_connections ? cfg->max_connections : 1024;
 	unsigned int per_client = cfg->max_per_client ? cfg->max_per_client : 64;
@@ -497,12 +640,14 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	srv->metrics = cfg->metrics;
 	srv->header_timeout_ms = cfg->header_timeout_ms > 0 ? cfg->header_timeout_ms : 10000;
 	srv->body_timeout_ms = cfg->body_timeout_ms > 0 ? cfg->body_timeout_ms : 10000;
+	srv->stream_stall_ms = cfg->stream_stall_ms > 0 ? cfg->stream_stall_ms : 10000;
 	snprintf(srv->name, sizeof(srv->name), "%s", cfg->name ? cfg->name : "http");
 	snprintf(labels, sizeof(labels), "server=\"%s\"", srv->name);
 	srv->m_timed_out =
 	        metrics_counter(cfg->metrics, "saga_http_slow_clients_closed_total",
 	                        "connections closed for not sending a request in time", labels);
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->streams_lock, NULL);
 	{
 		pthread_condattr_t attr;
 
@@ -560,8 +705,11 @@ void http_server_free(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	/* libmicrohttpd must not stop with a connection suspended. */
+	resume_streams(srv, true);
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
+	resume_streams(srv, true); /* frees the entries of the streams that ended */
 	if (srv->watching) {
 		pthread_mutex_lock(&srv->lock);
 		atomic_store(&srv->stop, true);
@@ -571,6 +719,7 @@ void http_server_free(struct http_server *srv)
 	}
 	pthread_cond_destroy(&srv->wake);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->streams_lock);
 	free(srv->slots);
 	free(srv);
 }

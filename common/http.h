@@ -15,11 +15,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "err.h"
 #include "metrics.h"
 
-#define HTTP_MAX_HEADERS 4
+#define HTTP_MAX_HEADERS 8
 
 struct http_server;
 struct MHD_Connection;
@@ -34,6 +35,19 @@ struct http_request {
 	struct MHD_Connection *conn;
 };
 
+/*
+ * A body made as it goes (Server-Sent Events): read() fills buf with up to
+ * size bytes and returns how many, 0 when it has nothing now (the
+ * connection then sleeps until http_server_wake_streams()), or -1 to end
+ * the answer and close the connection. close() is called once, when the
+ * connection ends (or the answer could not be sent).
+ */
+struct http_stream {
+	ssize_t (*read)(void *arg, char *buf, size_t size);
+	void (*close)(void *arg);
+	void *arg;
+};
+
 struct http_response {
 	int status;
 	const char *content_type; /* static string */
@@ -41,6 +55,7 @@ struct http_response {
 	size_t body_len;
 	int nheaders;
 	char *headers[HTTP_MAX_HEADERS][2]; /* malloc'd name/value pairs */
+	struct http_stream stream;          /* the body, when stream.read is set */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
@@ -48,7 +63,9 @@ typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
 
 struct http_route {
 	const char *method;
-	const char *path; /* exact path, or a prefix when it ends with '/' */
+	/* The exact path; a prefix when it ends with '/' (something must follow
+	 * it); "/dir/" then '*': that directory and everything below it. */
+	const char *path;
 	http_handler_fn fn;
 };
 
@@ -69,14 +86,21 @@ struct http_server_cfg {
 	unsigned max_connections, max_per_client;
 	size_t max_header_bytes;
 	long header_timeout_ms, body_timeout_ms;
+	/* A stream whose client takes none of the bytes it has to send for this
+	 * long is closed (10 s). */
+	long stream_stall_ms;
 };
 
 /* Starts serving at once. routes and ctx are borrowed for the server's life. */
 int http_server_start(struct http_server **out, const struct http_server_cfg *cfg,
                       const struct http_route *routes, size_t nroutes, void *ctx, char *errstr,
                       size_t errstr_size) WARN_UNUSED;
-/* Stops accepting, waits for running handlers, frees. NULL-safe. */
+/* Stops accepting, ends the streams, waits for running handlers, frees. NULL-safe. */
 void http_server_free(struct http_server *srv);
+
+/* Wakes the streams that had nothing to send, so they read again. srv is
+ * a struct http_server (the signature fits sse_hub_set_wake). */
+void http_server_wake_streams(void *srv);
 
 /* A request header (case-insensitive name), or NULL. */
 const char *http_request_header(const struct http_request *req, const char *name);
@@ -88,6 +112,10 @@ void http_reply(struct http_response *res, int status, const char *content_type,
 /* Sets status and body; takes ownership of the malloc'd body. */
 void http_reply_take(struct http_response *res, int status, const char *content_type, char *body,
                      size_t len);
+/* Answers with a body that stream makes as it goes (it is taken: its
+ * close() is called in every case). */
+void http_reply_stream(struct http_response *res, int status, const char *content_type,
+                       struct http_stream stream);
 /* Adds a header (copied). Silently ignored past HTTP_MAX_HEADERS. */
 void http_reply_header(struct http_response *res, const char *name, const char *value);
 

@@ -15,7 +15,8 @@
  * topics ends with the same expiry); an event whose own time + TTL has
  * passed is not applied (it would bring an expired order back as PENDING). */
 #define READMODEL_ORDER "order:%s"
-/* List: one {"event","event_id","at"} entry per event applied to the order. */
+/* List: one {"event","event_id","at","producer","causation_id"} entry per
+ * event applied to the order (the last two since the page at /ui/). */
 #define READMODEL_HISTORY "order:%s:history"
 /* Sorted set: the ids of the orders the gateway answered 202 for, scored by
  * the time (s) of that answer; members older than the TTL are trimmed. */
@@ -29,6 +30,10 @@
 #define READMODEL_CUSTOMER       "orders:customer:%s"
 #define READMODEL_CUSTOMER_ENTRY "%013lld:%s"
 #define READMODEL_TIME_MAX       9999999999999LL
+/* Sorted set like READMODEL_CUSTOMER of everyone's orders, the newest
+ * READMODEL_RECENT_MAX only: GET /v1/orders without a customer_id. */
+#define READMODEL_RECENT     "orders:recent"
+#define READMODEL_RECENT_MAX 1000
 /* Hash: state -> how many orders the read model has seen in it (PENDING,
  * CONFIRMED, COMPLETED, CANCELLED; finished ones stay counted after their
  * record expired). */

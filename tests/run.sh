@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test suites: unit tests, then the integration suites in file order
 # against the real stack (started here if it is not running, and stopped
-# again afterwards), the e2e suites, the contract test, the schema registry
+# again afterwards), the e2e suites, the contract test, the page and its
+# event stream (tests/ui: a real browser), the schema registry
 # suite (tests/registry: a rolling switch, the e2e suites again in the
 # Confluent framing, Confluent's Python client), chaos and replay, then the
 # compose stack in Docker beside it. Ends with one summary line: "tests: N
@@ -163,6 +164,9 @@ if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
 	fi
 	# The HTTP API against its OpenAPI document, by a property-based client.
 	run_plain contract bash tests/contract/run.sh
+	# The page at /ui/ in a real browser, and the event stream behind it
+	# (200 readers under load, a reader that stops reading).
+	BUILD_DIR=$BUILD_DIR run_plain ui bash tests/ui/run.sh
 	# The saga with the schema registry: a rolling switch, the e2e suite
 	# again, Confluent's Python client, the registry as the contract gate
 	# and down. The daemons stay on it for the secrets check.

@@ -6,8 +6,8 @@
   tools/manifest.py groups     print the consumer groups (one per service)
 
 Generated: the Prometheus targets (deploy/observability/prometheus.yml) and,
-in compose.yaml, the daemons that have a database and the init job's
-database passwords. The native stack (deploy/local), the topics tool (each
+in compose.yaml, the daemons that have a database, the init job's
+database passwords and the gateway's METRICS_TARGETS. The native stack (deploy/local), the topics tool (each
 service's dlq.<name>), deploy/compose/init.sh and make-env.sh and
 check-invariants read the manifest themselves. --check also compares the
 Kafka rights (deploy/kafka-acls.conf) with the manifest and the schemas.
@@ -114,6 +114,12 @@ def compose_reader_urls(svcs):
                    if s["db"] != "-" and f"READER_{s['name'].upper()}_DATABASE_URL" in read)
 
 
+def compose_metrics_targets(svcs):
+    """The gateway's overview reads every daemon's metrics (one instance each in compose)."""
+    targets = ",".join(f"{s['name']}={s['name']}:{s['port']}" for s in svcs)
+    return f"      METRICS_TARGETS: {targets}\n"
+
+
 def replace_block(text, what, indent, body):
     begin = indent + BEGIN.format(what=what) + "\n"
     end = indent + END.format(what=what) + "\n"
@@ -130,6 +136,7 @@ def rendered():
     compose = replace_block(compose, "daemons with a database", "  ", compose_daemons(svcs))
     compose = replace_block(compose, "kafka passwords", "      ", compose_kafka_passwords(svcs))
     compose = replace_block(compose, "reader urls", "      ", compose_reader_urls(svcs))
+    compose = replace_block(compose, "metrics targets", "      ", compose_metrics_targets(svcs))
     return {COMPOSE: compose, PROMETHEUS: prometheus(svcs)}
 
 

@@ -52,6 +52,8 @@ start() {
 		KAFKA_SECURITY_PROTOCOL=SASL_SSL
 	fi
 	mkdir -p "$PIDS" "$RUN_DIR/logs"
+	# The gateway's overview: every instance's admin port, by consumer group.
+	METRICS_TARGETS=$(ONLY='' services | awk '{ g = $1; sub(/#.*/, "", g); printf "%s%s=127.0.0.1:%s", (NR > 1 ? "," : ""), g, $3 }')
 	local name db port extra url bin prefix
 	while read -r name db port extra; do
 		bin=$(program "$name")

@@ -18,7 +18,7 @@ ACL_FILE=$REDIS_DIR/users.acl
 # The gateway's key patterns and commands (common/readmodel.h, services/gateway).
 GATEWAY_KEYS="~order:* ~orders:* ~product:* ~products ~readmodel:* ~idem:* ~rl:*"
 GATEWAY_COMMANDS="+ping +select +auth +get +set +incr +expire +hget +hset +hsetnx +hgetall +hmget
-	+lrange +rpush +zadd +zrem +zcard +zrange +zrangebylex +zremrangebyscore +zremrangebylex +hincrby +exists +expireat +expiretime +evalsha +script|load +multi +exec +discard"
+	+lrange +rpush +zadd +zrem +zcard +zrange +zrangebylex +zremrangebyscore +zremrangebylex +zremrangebyrank +hincrby +exists +expireat +expiretime +evalsha +script|load +multi +exec +discard"
 
 redis_cli() { REDISCLI_AUTH=$(secret REDIS_PASSWORD_ADMIN) redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 

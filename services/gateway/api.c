@@ -209,7 +209,7 @@ static void accepted(struct http_response *res, const char *order_id)
 }
 
 /* 503 with Retry-After: a store the answer needs cannot be reached. */
-static void unavailable(struct http_response *res, const char *what)
+void gateway_unavailable(struct http_response *res, const char *what)
 {
 	http_reply_problem(res, 503, NULL, "%s is unavailable", what);
 	http_reply_header(res, "Retry-After", "1");
@@ -217,8 +217,8 @@ static void unavailable(struct http_response *res, const char *what)
 
 /* Authentication and rate limit: the caller's key, or NULL once the
  * refusal is in res. */
-static const struct api_key *admit_key(struct gateway *g, const struct http_request *req,
-                                       struct http_response *res)
+const struct api_key *gateway_admit(struct gateway *g, const struct http_request *req,
+                                    struct http_response *res)
 {
 	const struct api_key *key = authenticate(g, req);
 	int over;
@@ -236,7 +236,7 @@ static const struct api_key *admit_key(struct gateway *g, const struct http_requ
 			http_reply_problem(res, 429, NULL, "more than %ld requests per second",
 			                   key->limit);
 		else
-			unavailable(res, "the rate limiter");
+			gateway_unavailable(res, "the rate limiter");
 		if (over > 0)
 			http_reply_header(res, "Retry-After", "1");
 		return NULL;
@@ -249,7 +249,7 @@ static const struct api_key *admit_key(struct gateway *g, const struct http_requ
 static const struct api_key *admit(struct gateway *g, const struct http_request *req,
                                    struct http_response *res)
 {
-	const struct api_key *key = admit_key(g, req, res);
+	const struct api_key *key = gateway_admit(g, req, res);
 	const char *ctype = http_request_header(req, "Content-Type");
 
 	if (!key)
@@ -276,7 +276,7 @@ static bool claim_key(struct gateway *g, const char *header, struct idem *claim,
 
 	if (idem_claim(g->redis, claim, g->idempotency_ttl_s, &state, why, sizeof(why)) < 0) {
 		LOG(WARN, "idempotency store: %s", why);
-		unavailable(res, "the idempotency store");
+		gateway_unavailable(res, "the idempotency store");
 		return false;
 	}
 	if (state == IDEM_CONFLICT) {
@@ -382,7 +382,7 @@ static void get_order(void *ctx, const struct http_request *req, struct http_res
 	h = redis_cmd(g, "HGETALL " READMODEL_ORDER, id);
 	if (!h || h->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(h);
-		unavailable(res, "the read model");
+		gateway_unavailable(res, "the read model");
 		return;
 	}
 	if (h->elements == 0) {
@@ -554,7 +554,7 @@ static void get_products(void *ctx, const struct http_request *req, struct http_
 	if (!page_load(g, READMODEL_PRODUCTS, cursor, limit, "HGETALL " READMODEL_PRODUCT, 0,
 	               &pg)) {
 		page_free(&pg);
-		unavailable(res, "the catalogue");
+		gateway_unavailable(res, "the catalogue");
 		return;
 	}
 	items = json_array();
@@ -566,7 +566,8 @@ static void get_products(void *ctx, const struct http_request *req, struct http_
 }
 
 /* GET /v1/orders?customer_id=&limit=&cursor=: a customer's orders, newest
- * first (READMODEL_CUSTOMER), each with its status and total. */
+ * first (READMODEL_CUSTOMER), each with its status and total; without
+ * customer_id, everyone's newest (READMODEL_RECENT). */
 static void list_orders(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct gateway *g = ctx;
@@ -582,9 +583,9 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 		http_reply_header(res, "WWW-Authenticate", "Bearer");
 		return;
 	}
-	if (!customer || !*customer || strlen(customer) > ORDER_MAX_ID) {
-		http_reply_problem(res, 400, "customer_id",
-		                   "customer_id is required: 1 to %d bytes", ORDER_MAX_ID);
+	if (customer && (!*customer || strlen(customer) > ORDER_MAX_ID)) {
+		http_reply_problem(res, 400, "customer_id", "customer_id must be 1 to %d bytes",
+		                   ORDER_MAX_ID);
 		return;
 	}
 	if (!page_limit(req, "limit", 20, 100, &limit, res))
@@ -594,12 +595,16 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
 		return;
 	}
-	snprintf(key, sizeof(key), READMODEL_CUSTOMER, customer);
+	/* Without a customer: everyone's newest orders. */
+	if (customer)
+		snprintf(key, sizeof(key), READMODEL_CUSTOMER, customer);
+	else
+		snprintf(key, sizeof(key), READMODEL_RECENT);
 	/* The id is each member after its time (READMODEL_CUSTOMER_ENTRY). */
 	if (!page_load(g, key, cursor, limit,
 	               "HMGET " READMODEL_ORDER " status total_cents cancel_reason", 14, &pg)) {
 		page_free(&pg);
-		unavailable(res, "the read model");
+		gateway_unavailable(res, "the read model");
 		return;
 	}
 	items = json_array();
@@ -625,7 +630,8 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 			json_array_append_new(items, o);
 		}
 	}
-	reply_page(res, json_pack("{s:s}", "customer_id", customer), items, pg.members, limit);
+	reply_page(res, customer ? json_pack("{s:s}", "customer_id", customer) : json_object(),
+	           items, pg.members, limit);
 	page_free(&pg);
 }
 
@@ -658,14 +664,14 @@ static void cancel_order(void *ctx, const struct http_request *req, struct http_
 		http_reply_problem(res, 404, NULL, "no resource at %s", req->path);
 		return;
 	}
-	if (!admit_key(g, req, res))
+	if (!gateway_admit(g, req, res))
 		return;
 	memcpy(id, rest, n);
 	id[n] = '\0';
 	h = redis_cmd(g, "HMGET " READMODEL_ORDER " status shipment_status cancellation", id);
 	if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 3) {
 		freeReplyObject(h);
-		unavailable(res, "the read model");
+		gateway_unavailable(res, "the read model");
 		return;
 	}
 	status = h->element[0]->type == REDIS_REPLY_STRING ? h->element[0]->str : NULL;
@@ -730,7 +736,7 @@ static void get_product(void *ctx, const struct http_request *req, struct http_r
 
 	if (!h || h->type != REDIS_REPLY_ARRAY) {
 		freeReplyObject(h);
-		unavailable(res, "the catalogue");
+		gateway_unavailable(res, "the catalogue");
 		return;
 	}
 	if (h->elements == 0) {
@@ -746,8 +752,10 @@ static void get_product(void *ctx, const struct http_request *req, struct http_r
 }
 
 const struct http_route gateway_routes[] = {
-        {"POST", "/v1/orders", post_order},    {"GET", "/v1/orders", list_orders},
-        {"POST", "/v1/orders/", cancel_order}, {"GET", "/v1/orders/", get_order},
-        {"GET", "/v1/products", get_products}, {"GET", "/v1/products/", get_product},
+        {"POST", "/v1/orders", post_order},        {"GET", "/v1/orders", list_orders},
+        {"POST", "/v1/orders/", cancel_order},     {"GET", "/v1/orders/", get_order},
+        {"GET", "/v1/products", get_products},     {"GET", "/v1/products/", get_product},
+        {"GET", "/v1/events", gateway_get_events}, {"GET", "/v1/overview", gateway_get_overview},
+        {"GET", "/ui/*", gateway_get_ui},
 };
 const size_t gateway_nroutes = sizeof(gateway_routes) / sizeof(gateway_routes[0]);

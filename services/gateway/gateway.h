@@ -16,7 +16,10 @@
 #include "http.h"
 #include "kafka.h"
 #include "metrics.h"
+#include "overview.h"
 #include "redis.h"
+#include "sse.h"
+#include "ui.h"
 #include "validate.h"
 
 #define GATEWAY_MAX_KEYS 16
@@ -38,6 +41,9 @@ struct gateway {
 	long idempotency_ttl_s;
 	int fetch_min_bytes, fetch_wait_ms; /* the projector's consumer */
 	bool public_catalogue;              /* GET /v1/products without an API key */
+	struct sse_hub *events;             /* GET /v1/events, fed by the projector */
+	struct overview *overview;          /* GET /v1/overview */
+	struct ui *ui;                      /* GET /ui/ */
 	struct metric *m_accepted, *m_rejected, *m_latency;
 	struct metrics *metrics;
 };
@@ -48,6 +54,19 @@ extern const size_t gateway_nroutes;
 
 /* Parses API_KEYS ("key:limit,key:limit"); returns the count or -1. */
 int gateway_parse_keys(struct gateway *g, char *spec);
+
+/* Authentication and rate limit (api.c): the caller's key, or NULL once
+ * the refusal (401, 429 or 503) is in res. */
+const struct api_key *gateway_admit(struct gateway *g, const struct http_request *req,
+                                    struct http_response *res);
+
+/* 503 with Retry-After: what (a store the answer needs) cannot be reached. */
+void gateway_unavailable(struct http_response *res, const char *what);
+
+/* The live views (live.c): the event stream, the overview, the page. */
+void gateway_get_events(void *ctx, const struct http_request *req, struct http_response *res);
+void gateway_get_overview(void *ctx, const struct http_request *req, struct http_response *res);
+void gateway_get_ui(void *ctx, const struct http_request *req, struct http_response *res);
 
 /* The read model projector (projector.c): consumes the saga topics and the
  * catalogue into Redis until stopped; a finished order's record expires

@@ -32,6 +32,9 @@ struct gateway_cfg {
 	long linger_ms;
 	long threads, max_connections, max_per_client, max_header_bytes;
 	long header_timeout_ms, body_timeout_ms;
+	long events_ring_bytes, events_max_readers, events_stall_ms;
+	char *ui_dir;
+	char *metrics_targets;
 };
 
 static const struct config_var vars[] = {
@@ -76,6 +79,19 @@ static const struct config_var vars[] = {
                    "time to send a request's headers (from connecting or the last answer)"),
         CONFIG_INT("HTTP_BODY_TIMEOUT_MS", "10000", 100, 600000, struct gateway_cfg,
                    body_timeout_ms, "time to send a request's body after its headers"),
+        CONFIG_INT("EVENTS_RING_BYTES", "4194304", 65536, 1073741824, struct gateway_cfg,
+                   events_ring_bytes,
+                   "GET /v1/events: how far (bytes) a reader may fall behind before it is "
+                   "dropped"),
+        CONFIG_INT("EVENTS_MAX_READERS", "256", 1, 100000, struct gateway_cfg, events_max_readers,
+                   "GET /v1/events: readers at once; more get 503"),
+        CONFIG_INT("EVENTS_STALL_MS", "10000", 100, 600000, struct gateway_cfg, events_stall_ms,
+                   "GET /v1/events: a reader that takes nothing for this long is closed"),
+        CONFIG_STR("UI_DIR", "", struct gateway_cfg, ui_dir,
+                   "the page served at /ui/ (services/gateway/ui); empty: none"),
+        CONFIG_STR("METRICS_TARGETS", "", struct gateway_cfg, metrics_targets,
+                   "GET /v1/overview: the daemons' admin addresses by consumer group, "
+                   "group=host:port,..."),
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
 
@@ -121,6 +137,17 @@ int main(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = redis_pool_new(&g.redis, cfg.redis_url, 32, 2000, why, sizeof(why));
+	if (rc == 0) {
+		struct sse_hub_cfg ec = {.ring_bytes = (size_t)cfg.events_ring_bytes,
+		                         .max_readers = (int)cfg.events_max_readers,
+		                         .metrics = d.metrics};
+
+		rc = sse_hub_new(&g.events, &ec, why, sizeof(why));
+	}
+	if (rc == 0)
+		rc = overview_new(&g.overview, cfg.metrics_targets, why, sizeof(why));
+	if (rc == 0)
+		rc = ui_load(&g.ui, cfg.ui_dir, why, sizeof(why));
 	if (rc == 0)
 		rc = projector_start(&projector, &g, &cfg.d.kafka, cfg.redis_url,
 		                     cfg.readmodel_ttl_s, why, sizeof(why));
@@ -134,12 +161,15 @@ int main(int argc, char **argv)
 		                             .max_header_bytes = (size_t)cfg.max_header_bytes,
 		                             .header_timeout_ms = cfg.header_timeout_ms,
 		                             .body_timeout_ms = cfg.body_timeout_ms,
+		                             .stream_stall_ms = cfg.events_stall_ms,
 		                             .metrics = d.metrics,
 		                             .name = "api"};
 
 		rc = http_server_start(&http, &hc, gateway_routes, gateway_nroutes, &g, why,
 		                       sizeof(why));
 	}
+	if (rc == 0)
+		sse_hub_set_wake(g.events, http_server_wake_streams, http);
 	if (rc < 0) {
 		LOG(ERROR, "could not start the gateway: %s", why);
 		goto out;
@@ -150,8 +180,13 @@ int main(int argc, char **argv)
 	LOG(INFO, "stopping");
 out:
 	/* Stop taking requests, let the in-flight ones finish, flush, then the rest. */
+	if (g.events)
+		sse_hub_set_wake(g.events, NULL, NULL);
 	http_server_free(http);
 	projector_stop(projector);
+	sse_hub_free(g.events);
+	overview_free(g.overview);
+	ui_free(g.ui);
 	kafka_sync_free(g.producer, 5000);
 	redis_pool_free(g.redis);
 	daemon_stop(&d);

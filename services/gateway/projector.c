@@ -26,12 +26,17 @@
 #include "readmodel.h"
 #include "signals.h"
 
-#define PROJECTOR_BATCH 256
-#define PROJECTOR_GROUP "gateway"
-#define DLQ_TIMEOUT_MS  30000
+#define PROJECTOR_BATCH           256
+#define PROJECTOR_GROUP           "gateway"
+#define DLQ_TIMEOUT_MS            30000
+#define STR_(x)                   #x
+#define STR(x)                    STR_(x)
+#define READMODEL_RECENT_MAX_TEXT STR(READMODEL_RECENT_MAX)
 
 /* KEYS: order hash, history list, counts by status, open orders, the
- * customer's orders. ARGV: event id, history entry, sub-status field, its
+ * customer's orders, everyone's recent orders. ARGV: "event_id":"<the
+ * event's id>" (as it stands in its history entry: an entry also names the
+ * id of the event that caused it), history entry, sub-status field, its
  * value, rank (of the status, or of the sub-status), status, total ("" when
  * none), reason ("" when none), the event's time + the TTL and now (both in
  * seconds), the event's time (ms), the customer's entry ("" when the event
@@ -93,6 +98,8 @@ static const char apply_script[] =
         "  if at < 0 or at < tonumber(ARGV[14]) then\n"
         "    redis.call('EXPIREAT', KEYS[5], ARGV[14])\n"
         "  end\n"
+        "  redis.call('ZADD', KEYS[6], 0, ARGV[12])\n"
+        "  redis.call('ZREMRANGEBYRANK', KEYS[6], " READMODEL_RECENT_MAX_TEXT ", -1)\n"
         "end\n"
         "return 1\n";
 
@@ -156,6 +163,22 @@ static void customer_entry(char *buf, size_t size, long long ms, const char *ord
 	snprintf(buf, size, READMODEL_CUSTOMER_ENTRY, READMODEL_TIME_MAX - ms, order_id);
 }
 
+/* The history's entry of one event (READMODEL_HISTORY), into buf; what
+ * came from the event is escaped. */
+static void history_entry(char *buf, size_t size, const char *type, const json_t *r,
+                          long long at_ms)
+{
+	const char *cause = event_meta(r, "causation_id");
+	json_t *e = json_pack("{s:s, s:s?, s:I, s:s?, s:s?}", "event", type, "event_id",
+	                      event_meta(r, "event_id"), "at", (json_int_t)at_ms, "producer",
+	                      event_meta(r, "producer"), "causation_id", cause);
+	char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+
+	snprintf(buf, size, "%s", text && strlen(text) < size ? text : "{}");
+	free(text);
+	json_decref(e);
+}
+
 /* Queues the command(s) that apply one event at now_s; returns how many replies to read. */
 static int queue_order_event(struct projector *p, const char *type, const json_t *r,
                              long long now_s)
@@ -164,8 +187,8 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 	const char *customer = !strcmp(type, "OrderRequested") ? event_str(r, "customer_id") : NULL;
 	json_int_t at_ms =
 	        json_integer_value(json_object_get(json_object_get(r, "metadata"), "occurred_at"));
-	char entry[512], total[32] = "", rank[8], expire_at[24], now[24], at[24], mine[128] = "",
-	                 bound[128] = "", kept[24] = "";
+	char entry[512], id_pattern[128], total[32] = "", rank[8], expire_at[24], now[24], at[24],
+	                                  mine[128] = "", bound[128] = "", kept[24] = "";
 	size_t i;
 
 	for (i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
@@ -173,8 +196,8 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 			break;
 	if (i == sizeof(effects) / sizeof(effects[0]) || !order_id)
 		return 0;
-	snprintf(entry, sizeof(entry), "{\"event\":\"%s\",\"event_id\":\"%s\",\"at\":%lld}", type,
-	         event_meta(r, "event_id"), (long long)at_ms);
+	history_entry(entry, sizeof(entry), type, r, at_ms);
+	snprintf(id_pattern, sizeof(id_pattern), "\"event_id\":\"%s\"", event_meta(r, "event_id"));
 	if (json_object_get(r, "total_cents"))
 		snprintf(total, sizeof(total), "%lld", (long long)event_int(r, "total_cents"));
 	snprintf(rank, sizeof(rank), "%d", effects[i].rank);
@@ -187,17 +210,16 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 		customer_entry(bound + 1, sizeof(bound) - 1, (now_s - p->ttl_s) * 1000, "");
 		snprintf(kept, sizeof(kept), "%lld", (long long)(at_ms / 1000 + 2 * p->ttl_s));
 	}
-	redisAppendCommand(p->redis,
-	                   "EVALSHA %s 5 " READMODEL_ORDER " " READMODEL_HISTORY
-	                   " " READMODEL_BY_STATUS " " READMODEL_OPEN " " READMODEL_CUSTOMER
-	                   " %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
-	                   p->script_sha, order_id, order_id, customer ? customer : "",
-	                   event_meta(r, "event_id"), entry, effects[i].field, effects[i].value,
-	                   rank, effects[i].status, total,
-	                   !strcmp(type, "OrderCancelled") && event_str(r, "reason")
-	                           ? event_str(r, "reason")
-	                           : "",
-	                   expire_at, now, at, mine, bound, kept, order_id);
+	redisAppendCommand(
+	        p->redis,
+	        "EVALSHA %s 6 " READMODEL_ORDER " " READMODEL_HISTORY " " READMODEL_BY_STATUS
+	        " " READMODEL_OPEN " " READMODEL_CUSTOMER " " READMODEL_RECENT
+	        " %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
+	        p->script_sha, order_id, order_id, customer ? customer : "", id_pattern, entry,
+	        effects[i].field, effects[i].value, rank, effects[i].status, total,
+	        !strcmp(type, "OrderCancelled") && event_str(r, "reason") ? event_str(r, "reason")
+	                                                                  : "",
+	        expire_at, now, at, mine, bound, kept, order_id);
 	return 1;
 }
 
@@ -384,6 +406,64 @@ lost:
 	return ERR_RETRY;
 }
 
+/* One frame of the event stream for an order's event: what it is, what
+ * caused it, and how it moves the order (effects[]). */
+static void announce_one(struct projector *p, const char *type, const json_t *r)
+{
+	const char *order_id = event_str(r, "order_id");
+	json_t *f;
+	char *text;
+	size_t i;
+
+	for (i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
+		if (!strcmp(effects[i].type, type))
+			break;
+	if (i == sizeof(effects) / sizeof(effects[0]) || !order_id)
+		return;
+	f = json_pack(
+	        "{s:s, s:s, s:s?, s:I, s:s?, s:s?}", "order_id", order_id, "event", type,
+	        "event_id", event_meta(r, "event_id"), "at",
+	        json_integer_value(json_object_get(json_object_get(r, "metadata"), "occurred_at")),
+	        "producer", event_meta(r, "producer"), "causation_id",
+	        event_meta(r, "causation_id"));
+	if (!f)
+		return;
+	if (effects[i].status[0])
+		json_object_set_new(f, "status", json_string(effects[i].status));
+	if (effects[i].field[0])
+		json_object_set_new(f, effects[i].field, json_string(effects[i].value));
+	if (event_str(r, "customer_id"))
+		json_object_set_new(f, "customer_id", json_string(event_str(r, "customer_id")));
+	if (json_object_get(r, "total_cents"))
+		json_object_set_new(f, "total_cents", json_integer(event_int(r, "total_cents")));
+	if (!strcmp(type, "OrderCancelled") && event_str(r, "reason"))
+		json_object_set_new(f, "reason", json_string(event_str(r, "reason")));
+	text = json_dumps(f, JSON_COMPACT);
+	if (text)
+		sse_hub_publish(p->g->events, "saga", text);
+	free(text);
+	json_decref(f);
+}
+
+/* After a batch is applied: the overview's rates, and the event stream
+ * (only while someone reads it). */
+static void announce(struct projector *p, const struct consumer_item *items, int n)
+{
+	bool streaming = sse_hub_readers(p->g->events) > 0;
+
+	for (int i = 0; i < n; i++) {
+		const json_t *r = items[i].record;
+
+		if (items[i].skip || !r)
+			continue;
+		overview_count(p->g->overview, items[i].type,
+		               json_integer_value(json_object_get(json_object_get(r, "metadata"),
+		                                                  "occurred_at")));
+		if (streaming)
+			announce_one(p, items[i].type, r);
+	}
+}
+
 /* The applier: dead letters first, then one MULTI/EXEC of every effect and
  * the offsets after the items. */
 static int apply(void *arg, struct consumer_item *items, int n, struct consumer_result *res,
@@ -425,6 +505,8 @@ static int apply(void *arg, struct consumer_item *items, int n, struct consumer_
 	rc = read_exec(p, queued, &failed_cmd, why, size);
 	if (rc < 0 && failed_cmd >= 0 && failed_cmd < queued)
 		res->failed = owner[failed_cmd];
+	if (rc == 0)
+		announce(p, items, n);
 out:
 	free(owner);
 	return rc;

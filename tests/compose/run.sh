@@ -152,6 +152,13 @@ check "$([ "$(curl -s -o /dev/null -w '%{http_code}' "$reg/subjects")" = 401 ]; 
 
 # --- the API and the saga, through the published port
 GATEWAY_URL=$gw API_KEY=$API_KEY sub /usr/bin/python3 tests/compose/api.py
+# The page and the overview: every daemon's consumer group, read through the gateway.
+check "$(curl -fsS -D - -o /dev/null "$gw/ui/" | grep -qi "^content-security-policy: default-src 'none'"; echo $?)" \
+	"the gateway serves the page at /ui/ with its Content-Security-Policy"
+groups=$(curl -fsS -H "X-API-Key: $API_KEY" "$gw/v1/overview" |
+	python3 -c 'import json,sys; print(" ".join(sorted(g["group"] for g in json.load(sys.stdin)["groups"] if g["up"])))')
+check "$([ "$groups" = "gateway inventory notification order payment shipping" ]; echo $?)" \
+	"the overview reads every daemon's metrics over the compose network (${groups:-none})"
 
 # --- what the servers must refuse (a client on the compose network)
 probe() { docker run -i --rm --network "$NET" saga-stand-in/probe:local "$@" 2>&1; }

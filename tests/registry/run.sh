@@ -24,22 +24,7 @@ BUILD_DIR=${BUILD_DIR:-build/asan}
 PY=.cache/registry-client/bin/python
 OUT=.run/registry-test
 mkdir -p "$OUT"
-passed=0 failed=0
-check() { if [ "$1" = 0 ]; then passed=$((passed + 1)); echo "ok   $2"; else failed=$((failed + 1)); echo "FAIL $2"; fi; }
-# plain NAME CMD...: a step whose output ends in "N passed, N failed", added up.
-plain() {
-	local name=$1 line p f
-	shift
-	"$@" >"$OUT/$name.log" 2>&1
-	sed 's/^/  /' "$OUT/$name.log" | grep -v '^  ok ' | tail -n 40
-	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$OUT/$name.log" | tail -n 1)
-	p=$(sed -E 's/.*\b([0-9]+) passed.*/\1/' <<<"$line")
-	f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-	[ -n "$line" ] || f=1
-	passed=$((passed + ${p:-0}))
-	failed=$((failed + ${f:-0}))
-	echo "$name: ${line:-no summary (see $OUT/$name.log)}"
-}
+. tests/support/verdicts.sh
 # suite BINARY: a Criterion suite, its passes and failures added up.
 suite() {
 	local name=$(basename "$1") line

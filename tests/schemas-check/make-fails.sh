@@ -12,8 +12,7 @@ cd "$root"
 git ls-files -co --exclude-standard | grep -v '^\.run/' | tar -cf - -T - | tar -xf - -C "$tmp"
 [ -d build/release ] && mkdir -p "$tmp/build" && cp -a build/release "$tmp/build/"
 cd "$tmp"
-passed=0 failed=0
-check() { if [ "$1" = 0 ]; then passed=$((passed + 1)); echo "ok   $2"; else failed=$((failed + 1)); echo "FAIL $2"; fi; }
+. "$root/tests/support/verdicts.sh"
 
 make -s --no-print-directory -j2 >make-ok.log 2>&1
 check $? "make passes with the schemas as they are"

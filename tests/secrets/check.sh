@@ -6,9 +6,7 @@
 # others. Prints "secrets: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-passed=0
-failed=0
-check() { if [ "$1" = 0 ]; then passed=$((passed + 1)); echo "ok   $2"; else failed=$((failed + 1)); echo "FAIL $2"; fi; }
+. tests/support/verdicts.sh
 
 secrets=$(cut -s -d= -f2- .run/secrets.env | grep -v '^$')
 [ -n "$secrets" ]

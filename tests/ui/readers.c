@@ -1,0 +1,162 @@
+/*
+ * sse-readers - many clients of the gateway's event stream at once, for
+ * tests/ui/stream.sh: N readers (50 from each loopback address 127.0.0.2,
+ * .3, ...: the gateway lets one address hold only so many connections) read
+ * GET /v1/events for SECONDS and count the saga frames each received;
+ * STALLED more connect with a 4 KiB receive buffer and never read. Prints
+ *
+ *   readers=N connected=N frames_min=N frames_max=N ended_early=N
+ *   stalled=N stalled_closed=N
+ *
+ * Usage: sse-readers http://host:port N SECONDS [STALLED]   (API_KEY from
+ * the environment)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "httpc.h"
+
+#define MAX_READERS 4096
+#define PER_ADDRESS 50
+#define FRAME_MARK  "event: saga\n"
+
+struct reader {
+	int fd;
+	long frames;
+	char tail[16]; /* the last bytes read: a mark may straddle two reads */
+	size_t tail_len;
+	int ended;
+};
+
+static int open_reader(const struct httpc_target *t, int index, int rcvbuf)
+{
+	struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+	char request[1024];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), n;
+
+	if (fd < 0)
+		return -1;
+	from.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(index / PER_ADDRESS));
+	to.sin_port = htons((uint16_t)atoi(t->port));
+	inet_pton(AF_INET, t->host, &to.sin_addr);
+	if (rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		close(fd);
+		return -1;
+	}
+	n = snprintf(request, sizeof(request),
+	             "GET /v1/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+	             "Accept: text/event-stream\r\n\r\n",
+	             t->hostport, getenv("API_KEY") ? getenv("API_KEY") : "");
+	if (n < 0 || (size_t)n >= sizeof(request) || write(fd, request, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+/* Counts the marks in what arrived, a mark split across reads included. */
+static void take(struct reader *r, const char *buf, size_t n)
+{
+	char joined[16 + 65536];
+	size_t len = r->tail_len + n, keep = strlen(FRAME_MARK) - 1;
+
+	memcpy(joined, r->tail, r->tail_len);
+	memcpy(joined + r->tail_len, buf, n);
+	joined[len] = '\0';
+	for (char *at = joined;
+	     (at = memmem(at, len - (size_t)(at - joined), FRAME_MARK, strlen(FRAME_MARK)));
+	     at += strlen(FRAME_MARK))
+		r->frames++;
+	r->tail_len = len < keep ? len : keep;
+	memcpy(r->tail, joined + len - r->tail_len, r->tail_len);
+}
+
+int main(int argc, char **argv)
+{
+	struct httpc_target t;
+	char why[256], buf[65536];
+	int n, stalled, connected = 0, ended = 0, stalled_closed = 0;
+	long seconds, min = -1, max = 0;
+	struct reader *readers;
+	struct pollfd *fds;
+	long long until;
+
+	if (argc < 4 || httpc_parse_url(&t, argv[1], why, sizeof(why)) < 0) {
+		fprintf(stderr, "usage: sse-readers http://host:port N SECONDS [STALLED]\n");
+		return 2;
+	}
+	n = atoi(argv[2]);
+	seconds = atol(argv[3]);
+	stalled = argc > 4 ? atoi(argv[4]) : 0;
+	if (n < 0 || n + stalled > MAX_READERS || seconds < 1) {
+		fprintf(stderr, "sse-readers: N + STALLED at most %d, SECONDS at least 1\n",
+		        MAX_READERS);
+		return 2;
+	}
+	readers = calloc((size_t)(n + stalled) + 1, sizeof(*readers));
+	fds = calloc((size_t)n + 1, sizeof(*fds));
+	if (!readers || !fds)
+		return 1;
+	for (int i = 0; i < n + stalled; i++) {
+		readers[i].fd = open_reader(&t, i, i < n ? 0 : 4096);
+		connected += readers[i].fd >= 0;
+	}
+	until = clock_mono_ms() + seconds * 1000;
+	while (clock_mono_ms() < until) {
+		for (int i = 0; i < n; i++) {
+			fds[i].fd = readers[i].ended ? -1 : readers[i].fd;
+			fds[i].events = POLLIN;
+		}
+		if (poll(fds, (nfds_t)n, 200) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			ssize_t got;
+
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			got = read(readers[i].fd, buf, sizeof(buf));
+			if (got > 0)
+				take(&readers[i], buf, (size_t)got);
+			else if (got == 0 || (errno != EAGAIN && errno != EINTR))
+				readers[i].ended = 1;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (readers[i].fd < 0)
+			continue;
+		ended += readers[i].ended;
+		min = min < 0 || readers[i].frames < min ? readers[i].frames : min;
+		max = readers[i].frames > max ? readers[i].frames : max;
+		close(readers[i].fd);
+	}
+	/* A stalled reader the gateway closed reads to the end (or a reset) at once. */
+	for (int i = n; i < n + stalled; i++) {
+		ssize_t got;
+
+		if (readers[i].fd < 0)
+			continue;
+		while ((got = read(readers[i].fd, buf, sizeof(buf))) > 0)
+			;
+		stalled_closed += got == 0 || (errno != EAGAIN && errno != EINTR);
+		close(readers[i].fd);
+	}
+	printf("readers=%d connected=%d frames_min=%ld frames_max=%ld ended_early=%d stalled=%d "
+	       "stalled_closed=%d\n",
+	       n, connected, min < 0 ? 0 : min, max, ended, stalled, stalled_closed);
+	free(readers);
+	free(fds);
+	return 0;
+}

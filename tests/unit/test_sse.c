@@ -1,0 +1,205 @@
+/* Unit: the event stream's ring (common/sse.c) and the overview's rates
+ * (services/gateway/overview.c), without a server. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "overview.h"
+#include "sse.h"
+
+static struct sse_hub *hub(size_t ring, int readers)
+{
+	struct sse_hub_cfg cfg = {.ring_bytes = ring, .max_readers = readers};
+	struct sse_hub *h;
+	char why[128];
+
+	cr_assert_eq(sse_hub_new(&h, &cfg, why, sizeof(why)), 0, "%s", why);
+	return h;
+}
+
+/* Everything the reader has now, as a string. */
+static const char *drain(struct sse_reader *r, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < size - 1 && (n = sse_reader_read(r, buf + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The id of the frame whose data is data, from a drained stream. */
+static void id_of(const char *stream, const char *data, char *out, size_t size)
+{
+	const char *at = strstr(stream, data);
+
+	cr_assert(at, "no frame with %s", data);
+	while (at > stream && strncmp(at, "id: ", 4) != 0)
+		at--;
+	snprintf(out, size, "%.*s", (int)strcspn(at + 4, "\n"), at + 4);
+}
+
+Test(sse, a_reader_gets_the_frames_published_after_it_opened)
+{
+	struct sse_hub *h = hub(0, 0);
+	struct sse_reader *r;
+	char buf[4096];
+
+	sse_hub_publish(h, "saga", "{\"n\":0}"); /* before: not for it */
+	cr_assert_eq(sse_reader_open(&r, h, NULL), 0);
+	sse_hub_publish(h, "saga", "{\"n\":1}");
+	sse_hub_publish(h, "saga", "{\"n\":2}");
+	drain(r, buf, sizeof(buf));
+	cr_expect(strncmp(buf, "retry: ", 7) == 0, "%s", buf);
+	cr_expect_null(strstr(buf, "{\"n\":0}"));
+	cr_expect_not_null(strstr(buf, "event: saga\ndata: {\"n\":1}\n\n"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "{\"n\":2}"));
+	cr_expect_eq(sse_reader_read(r, buf, sizeof(buf)), 0, "nothing new");
+	sse_reader_close(r);
+	sse_hub_free(h);
+}
+
+Test(sse, a_frame_with_a_line_break_is_left_out)
+{
+	struct sse_hub *h = hub(0, 0);
+	struct sse_reader *r;
+	char buf[4096];
+
+	cr_assert_eq(sse_reader_open(&r, h, NULL), 0);
+	drain(r, buf, sizeof(buf));
+	sse_hub_publish(h, "saga", "{\"a\":1}\n\ndata: forged");
+	sse_hub_publish(h, "sa\nga", "{}");
+	cr_expect_eq(sse_reader_read(r, buf, sizeof(buf)), 0);
+	sse_reader_close(r);
+	sse_hub_free(h);
+}
+
+Test(sse, last_event_id_carries_on_after_that_frame)
+{
+	struct sse_hub *h = hub(0, 0);
+	struct sse_reader *r;
+	char buf[4096], id[32];
+
+	cr_assert_eq(sse_reader_open(&r, h, NULL), 0);
+	for (int i = 0; i < 5; i++) {
+		char data[32];
+
+		snprintf(data, sizeof(data), "{\"n\":%d}", i);
+		sse_hub_publish(h, "saga", data);
+	}
+	drain(r, buf, sizeof(buf));
+	id_of(buf, "{\"n\":2}", id, sizeof(id));
+	sse_reader_close(r);
+	cr_assert_eq(sse_reader_open(&r, h, id), 0);
+	drain(r, buf, sizeof(buf));
+	cr_expect_null(strstr(buf, "{\"n\":2}"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "{\"n\":3}"), "%s", buf);
+	cr_expect_null(strstr(buf, "event: reset"));
+	sse_reader_close(r);
+	/* Not a frame's end, or not a number: told to start again. */
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(sse_reader_open(&r, h, i ? "12x" : "7"), 0);
+		drain(r, buf, sizeof(buf));
+		cr_expect_not_null(strstr(buf, "event: reset\n"), "%s", buf);
+		cr_expect_null(strstr(buf, "{\"n\":4}"), "starts at the newest");
+		sse_reader_close(r);
+	}
+	sse_hub_free(h);
+}
+
+Test(sse, a_reader_the_ring_overtakes_is_dropped_and_an_old_id_is_reset)
+{
+	struct sse_hub *h = hub(65536, 0);
+	struct sse_reader *slow, *fast;
+	char buf[1 << 17], id[32], data[200];
+
+	cr_assert_eq(sse_reader_open(&slow, h, NULL), 0);
+	cr_assert_eq(sse_reader_open(&fast, h, NULL), 0);
+	sse_hub_publish(h, "saga", "{\"first\":1}");
+	drain(fast, buf, sizeof(buf));
+	id_of(buf, "{\"first\":1}", id, sizeof(id));
+	cr_expect_gt(sse_reader_read(slow, buf, 4), 0, "the preamble");
+	memset(data, 'x', sizeof(data) - 1);
+	data[sizeof(data) - 1] = '\0';
+	for (int i = 0; i < 1000; i++) { /* 200 KB through a 64 KiB ring */
+		sse_hub_publish(h, "saga", data);
+		if (i % 50 == 0)
+			drain(fast, buf, sizeof(buf));
+	}
+	drain(fast, buf, sizeof(buf));
+	while (sse_reader_read(slow, buf, 64) > 0)
+		; /* the rest of the preamble */
+	cr_expect_eq(sse_reader_read(slow, buf, sizeof(buf)), -1, "overtaken");
+	cr_expect_eq(sse_reader_read(fast, buf, sizeof(buf)), 0, "kept up");
+	sse_reader_close(slow);
+	sse_reader_close(fast);
+	cr_assert_eq(sse_reader_open(&slow, h, id), 0);
+	drain(slow, buf, sizeof(buf));
+	cr_expect_not_null(strstr(buf, "event: reset"), "the id is gone from the ring");
+	sse_reader_close(slow);
+	sse_hub_free(h);
+}
+
+Test(sse, readers_past_the_limit_are_refused)
+{
+	struct sse_hub *h = hub(0, 2);
+	struct sse_reader *r[3];
+
+	cr_assert_eq(sse_reader_open(&r[0], h, NULL), 0);
+	cr_assert_eq(sse_reader_open(&r[1], h, NULL), 0);
+	cr_expect_eq(sse_hub_readers(h), 2);
+	cr_expect_eq(sse_reader_open(&r[2], h, NULL), ERR_CONFLICT);
+	sse_reader_close(r[0]);
+	cr_expect_eq(sse_reader_open(&r[2], h, NULL), 0, "room again");
+	sse_reader_close(r[1]);
+	sse_reader_close(r[2]);
+	cr_expect_eq(sse_hub_readers(h), 0);
+	sse_hub_free(h);
+}
+
+Test(overview, rates_count_each_kind_in_its_second_of_the_window)
+{
+	struct overview *o;
+	char why[128];
+	long long now = 1800000000000LL; /* ms */
+	json_t *r;
+
+	cr_assert_eq(overview_new(&o, "", why, sizeof(why)), 0, "%s", why);
+	overview_count(o, "OrderRequested", now - 1000);
+	overview_count(o, "OrderRequested", now - 900);
+	overview_count(o, "OrderCompleted", now);
+	overview_count(o, "OrderCancelled", now - 2000);
+	overview_count(o, "PaymentProcessed", now);                           /* not a rate */
+	overview_count(o, "OrderRequested", now - OVERVIEW_SECONDS * 1000LL); /* outside */
+	r = overview_rates(o, now);
+	cr_expect_eq(json_integer_value(json_object_get(r, "until")), now / 1000);
+	cr_assert_eq(json_array_size(json_object_get(r, "accepted")), OVERVIEW_SECONDS);
+	cr_expect_eq(json_integer_value(
+	                     json_array_get(json_object_get(r, "accepted"), OVERVIEW_SECONDS - 2)),
+	             2);
+	cr_expect_eq(json_integer_value(
+	                     json_array_get(json_object_get(r, "completed"), OVERVIEW_SECONDS - 1)),
+	             1);
+	cr_expect_eq(json_integer_value(
+	                     json_array_get(json_object_get(r, "cancelled"), OVERVIEW_SECONDS - 3)),
+	             1);
+	cr_expect_eq(json_integer_value(json_array_get(json_object_get(r, "accepted"), 0)), 0,
+	             "a second of the last lap is not counted in this one");
+	json_decref(r);
+	overview_free(o);
+}
+
+Test(overview, a_malformed_target_list_is_refused)
+{
+	struct overview *o;
+	char why[256];
+
+	cr_expect_eq(overview_new(&o, "order", why, sizeof(why)), ERR_INVALID);
+	cr_expect_eq(overview_new(&o, "order=127.0.0.1:9101,,x=y:1", why, sizeof(why)),
+	             ERR_INVALID);
+	cr_assert_eq(
+	        overview_new(&o, "order=127.0.0.1:9101,order=127.0.0.1:9111", why, sizeof(why)), 0,
+	        "%s", why);
+	overview_free(o);
+}
