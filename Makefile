@@ -55,7 +55,7 @@ E2E_BINS := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/bin/e2e-%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 CHAOS_BINS := $(B)/bin/chaos-client $(B)/bin/chaos-judge
 
-.PHONY: all build tests chaos replay clean schemas-check fuzz bench bench-peer bench-plumbing loadtest compose-check compose-env compose-images compose-test contract-test new-service install stack-up stack-down stack-status test unit integration \
+.PHONY: all build tests chaos replay clean schemas-check fuzz bench bench-stream bench-peer bench-plumbing loadtest compose-check compose-env compose-images compose-test contract-test new-service install stack-up stack-down stack-status test unit integration \
 	format format-check lint up down
 
 all: build
@@ -224,6 +224,11 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--std=c11 --inline-suppr -D_GNU_SOURCE -Icommon --suppress=missingIncludeSystem \
 		common services tools
+
+# What readers of the event stream cost the saga (tests/ui/bench.sh):
+# ROUNDS, RATE, DURATION, READERS, READER_PRIORITY=idle|normal.
+bench-stream: build
+	@BUILD_DIR=$(B) bash tests/ui/bench.sh
 
 # Open-loop load on the running stack (make up first, or it is started here).
 # RATE=orders/s DURATION=s MIX=ok=90,declined=5,stock=5; report in .run/load/.

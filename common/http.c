@@ -605,7 +605,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	LOG(WARN, "http server: %s", msg);
+	/* A stream's reader that went away is how streams end, not a fault. */
+	if (strstr(msg, "Failed to send the chunked response body"))
+		LOG(DEBUG, "http server: %s", msg);
+	else
+		LOG(WARN, "http server: %s", msg);
 }
 
 int http_server_start(struct http_server **out, const struct http_server_cfg *cfg,

@@ -2,10 +2,13 @@
  * sse.c - the broadcast ring of Server-Sent Events (sse.h).
  *
  * The ring holds the last ring_bytes bytes of the stream: bytes
- * [head - size, head) when head > size. A reader's offset behind that has
- * been overwritten: the reader is dropped. One mutex guards the ring and
- * the readers' count; copies out of the ring are short (a reader takes at
- * most what its connection's buffer wants).
+ * [head - size, head) when head > size; the index, a slot per frame
+ * number (modulo its size), says where each frame starts. A reader behind
+ * what they hold has lost frames: it is dropped. An unfiltered reader
+ * copies bytes as they come; a filtered one walks the index, skipping the
+ * frames it does not want. One mutex guards it all; copies out of the
+ * ring are short (a reader takes at most what its connection's buffer
+ * wants), and a publisher appends a whole batch at once.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -20,8 +23,18 @@
 #include "log.h"
 #include "sse.h"
 
-#define SSE_PREAMBLE "retry: 2000\n\n"
-#define SSE_RESET    "event: reset\ndata: {}\n\n"
+#define SSE_PREAMBLE  "retry: 2000\n\n"
+#define SSE_RESET     "event: reset\ndata: {}\n\n"
+#define SSE_KEEPALIVE ": keepalive\n\n"
+
+/* Where a frame of the stream is, and what filters look at. */
+struct frame {
+	uint64_t seq;   /* its number, the SSE id (0: a slot never used) */
+	uint64_t start; /* its first byte's offset in the stream */
+	uint32_t len;
+	bool comment; /* a keepalive: every reader gets it */
+	uint64_t kind, key;
+};
 
 struct sse_hub {
 	pthread_mutex_t lock;
@@ -30,6 +43,9 @@ struct sse_hub {
 	char *ring;
 	size_t size;
 	uint64_t head; /* bytes appended since the start */
+	struct frame *frames;
+	size_t nframes;    /* the index's slots */
+	uint64_t next_seq; /* the number of the next frame */
 	int readers, max_readers;
 	long flush_ms, keepalive_ms;
 	void (*wake)(void *arg);
@@ -41,10 +57,34 @@ struct sse_hub {
 
 struct sse_reader {
 	struct sse_hub *hub;
-	uint64_t pos;
+	uint64_t pos; /* the next byte */
+	/* Filtered readers go frame by frame: */
+	bool filtered;
+	uint64_t seq;        /* the next frame */
+	uint64_t frame_left; /* bytes of a wanted frame still to copy */
+	uint64_t kinds[SSE_MAX_KINDS], key, follow;
+	int nkinds; /* 0: every kind */
+	bool has_key, has_follow;
 	char preamble[64]; /* sent before the stream */
 	size_t preamble_len, preamble_sent;
 };
+
+/* FNV-1a, 64 bits: what a filter compares (never 0). */
+static uint64_t hash_of(const char *s, size_t n)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h ? h : 1;
+}
+
+static uint64_t hash_str(const char *s)
+{
+	return s ? hash_of(s, strlen(s)) : 0;
+}
 
 /* Copies n bytes into the ring at offset at (lock held). */
 static void ring_put(struct sse_hub *h, uint64_t at, const char *src, size_t n)
@@ -55,9 +95,16 @@ static void ring_put(struct sse_hub *h, uint64_t at, const char *src, size_t n)
 	memcpy(h->ring, src + first, n - first);
 }
 
-static char ring_byte(const struct sse_hub *h, uint64_t at)
+/* Copies n bytes of the ring from offset at (lock held). */
+static void ring_get(const struct sse_hub *h, uint64_t at, char *dst, size_t n)
 {
-	return h->ring[at % h->size];
+	for (size_t done = 0; done < n;) {
+		size_t i = (size_t)((at + done) % h->size);
+		size_t part = h->size - i < n - done ? h->size - i : n - done;
+
+		memcpy(dst + done, h->ring + i, part);
+		done += part;
+	}
 }
 
 /* The oldest offset the ring still holds (lock held). */
@@ -72,33 +119,57 @@ static void append(struct sse_hub *h, const char *text, size_t n)
 	h->head += n;
 }
 
-void sse_hub_publish(struct sse_hub *h, const char *event, const char *data)
+/* The frame seq while the index and the ring still hold it, else NULL. */
+static const struct frame *held(const struct sse_hub *h, uint64_t seq)
 {
-	char id[32];
+	const struct frame *f = &h->frames[seq % h->nframes];
+
+	return f->seq == seq && f->start >= ring_tail(h) ? f : NULL;
+}
+
+/* Appends a frame's bytes and its entry in the index (lock held). */
+static void append_frame(struct sse_hub *h, const struct sse_item *it)
+{
+	char id[24];
+	uint64_t seq = h->next_seq, start = h->head;
 	size_t n;
 
-	if (!h || strpbrk(event, "\r\n") || strpbrk(data, "\r\n"))
-		return;
-	pthread_mutex_lock(&h->lock);
-	/* The id is where the frame ends: the length of what follows it is known. */
-	n = strlen("id: \nevent: \ndata: \n\n") + strlen(event) + strlen(data);
-	for (int digits = 1; digits < 21; digits++) {
-		uint64_t end = h->head + n + (uint64_t)digits;
-
-		if ((size_t)snprintf(id, sizeof(id), "%" PRIu64, end) == (size_t)digits)
-			break;
-	}
-	n += strlen(id);
-	if (n <= h->size / 4) {
+	if (it->event) {
+		if (strpbrk(it->event, "\r\n") || strpbrk(it->data, "\r\n"))
+			return;
+		snprintf(id, sizeof(id), "%" PRIu64, seq);
+		n = strlen("id: \nevent: \ndata: \n\n") + strlen(id) + strlen(it->event) +
+		    strlen(it->data);
+		if (n > h->size / 4)
+			return;
 		append(h, "id: ", 4);
 		append(h, id, strlen(id));
 		append(h, "\nevent: ", 8);
-		append(h, event, strlen(event));
+		append(h, it->event, strlen(it->event));
 		append(h, "\ndata: ", 7);
-		append(h, data, strlen(data));
+		append(h, it->data, strlen(it->data));
 		append(h, "\n\n", 2);
 		metric_add(h->m_events, 1);
+	} else {
+		append(h, SSE_KEEPALIVE, strlen(SSE_KEEPALIVE));
 	}
+	h->frames[seq % h->nframes] = (struct frame){.seq = seq,
+	                                             .start = start,
+	                                             .len = (uint32_t)(h->head - start),
+	                                             .comment = !it->event,
+	                                             .kind = hash_str(it->kind),
+	                                             .key = hash_str(it->key)};
+	h->next_seq++;
+}
+
+void sse_hub_publish(struct sse_hub *h, const struct sse_item *items, size_t n)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < n; i++)
+		if (items[i].event && items[i].data)
+			append_frame(h, &items[i]);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -141,7 +212,7 @@ static void *hub_main(void *arg)
 		if (now >= keepalive_at) {
 			keepalive_at = now + h->keepalive_ms;
 			if (h->readers > 0)
-				append(h, ": keepalive\n\n", 13);
+				append_frame(h, &(struct sse_item){0});
 		}
 		if (h->head != woken_at) {
 			woken_at = h->head;
@@ -179,10 +250,16 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_cfg *cfg, char *errst
 	}
 	h->size = cfg->ring_bytes ? cfg->ring_bytes : 1 << 20;
 	h->max_readers = cfg->max_readers > 0 ? cfg->max_readers : 256;
-	h->flush_ms = cfg->flush_ms > 0 ? cfg->flush_ms : 100;
+	h->flush_ms = cfg->flush_ms > 0 ? cfg->flush_ms : 200;
 	h->keepalive_ms = cfg->keepalive_ms > 0 ? cfg->keepalive_ms : 15000;
 	h->ring = malloc(h->size);
-	if (!h->ring) {
+	/* A slot per 32 bytes: the index outlasts the bytes (frames are larger). */
+	h->nframes = h->size / 32;
+	h->frames = calloc(h->nframes, sizeof(*h->frames));
+	h->next_seq = 1;
+	if (!h->ring || !h->frames) {
+		free(h->ring);
+		free(h->frames);
 		free(h);
 		snprintf(errstr, errstr_size, "out of memory for a ring of %zu bytes",
 		         cfg->ring_bytes);
@@ -227,29 +304,62 @@ void sse_hub_free(struct sse_hub *h)
 	pthread_mutex_destroy(&h->lock);
 	pthread_mutex_destroy(&h->wake_lock);
 	free(h->ring);
+	free(h->frames);
 	free(h);
 }
 
 /* Where a reader with Last-Event-ID last_id goes on, or false when it
- * cannot: not a number, not a frame's end, or no longer in the ring
+ * cannot: not a frame's number, or what followed it is no longer held
  * (lock held). */
-static bool resume_at(const struct sse_hub *h, const char *last_id, uint64_t *pos)
+static bool resume_at(const struct sse_hub *h, const char *last_id, struct sse_reader *r)
 {
+	const struct frame *next;
 	char *end;
 	unsigned long long id;
 
 	if (!last_id || !*last_id || strspn(last_id, "0123456789") != strlen(last_id))
 		return false;
 	id = strtoull(last_id, &end, 10);
-	if (*end || id > h->head || id < ring_tail(h) + 2)
+	if (*end || id >= h->next_seq)
 		return false;
-	if (ring_byte(h, id - 1) != '\n' || ring_byte(h, id - 2) != '\n')
+	if (id + 1 == h->next_seq) { /* nothing since */
+		r->pos = h->head;
+		r->seq = h->next_seq;
+		return true;
+	}
+	if (!(next = held(h, id + 1)))
 		return false;
-	*pos = id;
+	r->pos = next->start;
+	r->seq = next->seq;
 	return true;
 }
 
-int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last_id)
+/* Reads filter into r: ERR_INVALID for too many kinds. */
+static int set_filter(struct sse_reader *r, const struct sse_filter *filter)
+{
+	const char *p;
+
+	if (!filter || (!filter->kinds && !filter->key && !filter->follow))
+		return 0;
+	r->filtered = true;
+	r->has_key = filter->key != NULL;
+	r->key = hash_str(filter->key);
+	r->has_follow = filter->follow != NULL;
+	r->follow = hash_str(filter->follow);
+	for (p = filter->kinds; p && *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (r->nkinds == SSE_MAX_KINDS)
+			return ERR_INVALID;
+		if (n > 0)
+			r->kinds[r->nkinds++] = hash_of(p, n);
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last_id,
+                    const struct sse_filter *filter)
 {
 	struct sse_reader *r = calloc(1, sizeof(*r));
 	bool resumed;
@@ -257,6 +367,10 @@ int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last
 	*out = NULL;
 	if (!r)
 		return ERR_NOMEM;
+	if (set_filter(r, filter) < 0) {
+		free(r);
+		return ERR_INVALID;
+	}
 	pthread_mutex_lock(&h->lock);
 	if (h->readers >= h->max_readers) {
 		pthread_mutex_unlock(&h->lock);
@@ -267,7 +381,8 @@ int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last
 	metric_set(h->m_readers, h->readers);
 	r->hub = h;
 	r->pos = h->head;
-	resumed = resume_at(h, last_id, &r->pos);
+	r->seq = h->next_seq;
+	resumed = resume_at(h, last_id, r);
 	pthread_mutex_unlock(&h->lock);
 	snprintf(r->preamble, sizeof(r->preamble), "%s%s", SSE_PREAMBLE,
 	         last_id && !resumed ? SSE_RESET : "");
@@ -276,35 +391,83 @@ int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last
 	return 0;
 }
 
+/* Whether the filtered reader r wants frame f. */
+static bool wants(const struct sse_reader *r, const struct frame *f)
+{
+	bool kind = r->nkinds == 0;
+
+	if (f->comment)
+		return true;
+	if (r->has_key)
+		return f->key == r->key;
+	for (int i = 0; !kind && i < r->nkinds; i++)
+		kind = f->kind == r->kinds[i];
+	return kind || (r->has_follow && f->key == r->follow);
+}
+
+/* A filtered reader's next bytes: the wanted frames, whole, in order;
+ * how many, or -1 when overtaken (lock held). */
+static ssize_t read_frames(struct sse_reader *r, char *buf, size_t size)
+{
+	struct sse_hub *h = r->hub;
+	size_t done = 0;
+
+	while (done < size) {
+		const struct frame *f;
+
+		if (r->frame_left > 0) {
+			size_t n =
+			        r->frame_left < size - done ? (size_t)r->frame_left : size - done;
+
+			if (r->pos < ring_tail(h))
+				return -1;
+			ring_get(h, r->pos, buf + done, n);
+			r->pos += n;
+			r->frame_left -= n;
+			done += n;
+			continue;
+		}
+		if (r->seq == h->next_seq)
+			break;
+		if (!(f = held(h, r->seq)))
+			return -1;
+		r->seq++;
+		if (wants(r, f)) {
+			r->pos = f->start;
+			r->frame_left = f->len;
+		}
+	}
+	return (ssize_t)done;
+}
+
 ssize_t sse_reader_read(struct sse_reader *r, char *buf, size_t size)
 {
 	struct sse_hub *h = r->hub;
-	size_t n = 0;
+	ssize_t n;
 
 	if (r->preamble_sent < r->preamble_len) {
-		n = r->preamble_len - r->preamble_sent < size ? r->preamble_len - r->preamble_sent
-		                                              : size;
-		memcpy(buf, r->preamble + r->preamble_sent, n);
-		r->preamble_sent += n;
-		return (ssize_t)n;
+		size_t k = r->preamble_len - r->preamble_sent < size
+		                   ? r->preamble_len - r->preamble_sent
+		                   : size;
+
+		memcpy(buf, r->preamble + r->preamble_sent, k);
+		r->preamble_sent += k;
+		return (ssize_t)k;
 	}
 	pthread_mutex_lock(&h->lock);
-	if (r->pos < ring_tail(h)) {
-		pthread_mutex_unlock(&h->lock);
-		metric_add(h->m_dropped, 1);
-		return -1;
+	if (r->filtered) {
+		n = read_frames(r, buf, size);
+	} else if (r->pos < ring_tail(h)) {
+		n = -1;
+	} else {
+		n = (ssize_t)(h->head - r->pos < size ? h->head - r->pos : size);
+		ring_get(h, r->pos, buf, (size_t)n);
+		r->pos += (uint64_t)n;
 	}
-	n = h->head - r->pos < size ? (size_t)(h->head - r->pos) : size;
-	for (size_t done = 0; done < n;) {
-		size_t i = (size_t)((r->pos + done) % h->size);
-		size_t part = h->size - i < n - done ? h->size - i : n - done;
-
-		memcpy(buf + done, h->ring + i, part);
-		done += part;
-	}
-	r->pos += n;
 	pthread_mutex_unlock(&h->lock);
-	return (ssize_t)n;
+	if (n < 0)
+		metric_add(h->m_dropped, 1);
+	return n;
 }
 
 void sse_reader_close(struct sse_reader *r)

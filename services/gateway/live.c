@@ -20,15 +20,37 @@ static void events_close(void *arg)
 	sse_reader_close(arg);
 }
 
+/* A filter's order id, or its list of event types, within bounds; false
+ * once the 400 is in res. */
+static bool filter_param(const struct http_request *req, const char *name, size_t max,
+                         const char **out, struct http_response *res)
+{
+	*out = http_request_query(req, name);
+	if (*out && (!**out || strlen(*out) > max)) {
+		http_reply_problem(res, 400, name, "%s must be 1 to %zu bytes", name, max);
+		return false;
+	}
+	return true;
+}
+
 void gateway_get_events(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct gateway *g = ctx;
+	struct sse_filter filter;
 	struct sse_reader *r;
 	int rc;
 
-	if (!gateway_admit(g, req, res))
+	if (!gateway_admit(g, req, res) ||
+	    !filter_param(req, "types", 40 * SSE_MAX_KINDS, &filter.kinds, res) ||
+	    !filter_param(req, "order_id", ORDER_MAX_ID, &filter.key, res) ||
+	    !filter_param(req, "follow", ORDER_MAX_ID, &filter.follow, res))
 		return;
-	rc = sse_reader_open(&r, g->events, http_request_header(req, "Last-Event-ID"));
+	rc = sse_reader_open(&r, g->events, http_request_header(req, "Last-Event-ID"), &filter);
+	if (rc == ERR_INVALID) {
+		http_reply_problem(res, 400, "types", "types names at most %d event types",
+		                   SSE_MAX_KINDS);
+		return;
+	}
 	if (rc < 0) {
 		http_reply_problem(res, 503, NULL,
 		                   rc == ERR_CONFLICT

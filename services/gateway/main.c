@@ -32,7 +32,7 @@ struct gateway_cfg {
 	long linger_ms;
 	long threads, max_connections, max_per_client, max_header_bytes;
 	long header_timeout_ms, body_timeout_ms;
-	long events_ring_bytes, events_max_readers, events_stall_ms;
+	long events_ring_bytes, events_max_readers, events_stall_ms, events_flush_ms;
 	char *ui_dir;
 	char *metrics_targets;
 };
@@ -85,6 +85,9 @@ static const struct config_var vars[] = {
                    "dropped"),
         CONFIG_INT("EVENTS_MAX_READERS", "256", 1, 100000, struct gateway_cfg, events_max_readers,
                    "GET /v1/events: readers at once; more get 503"),
+        CONFIG_INT("EVENTS_FLUSH_MS", "500", 10, 60000, struct gateway_cfg, events_flush_ms,
+                   "GET /v1/events: readers are sent what came at most this often (each "
+                   "sending costs every reader a write)"),
         CONFIG_INT("EVENTS_STALL_MS", "10000", 100, 600000, struct gateway_cfg, events_stall_ms,
                    "GET /v1/events: a reader that takes nothing for this long is closed"),
         CONFIG_STR("UI_DIR", "", struct gateway_cfg, ui_dir,
@@ -140,6 +143,7 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		struct sse_hub_cfg ec = {.ring_bytes = (size_t)cfg.events_ring_bytes,
 		                         .max_readers = (int)cfg.events_max_readers,
+		                         .flush_ms = cfg.events_flush_ms,
 		                         .metrics = d.metrics};
 
 		rc = sse_hub_new(&g.events, &ec, why, sizeof(why));

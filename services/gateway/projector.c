@@ -151,6 +151,7 @@ struct projector {
 	/* The read model's orders by state, the open ones and the oldest one's
 	 * age, refreshed once a second. */
 	struct metric *m_state[4], *m_open, *m_oldest_age;
+	struct metric *m_event_age; /* from an event's time to its application */
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -169,7 +170,7 @@ static void history_entry(char *buf, size_t size, const char *type, const json_t
                           long long at_ms)
 {
 	const char *cause = event_meta(r, "causation_id");
-	json_t *e = json_pack("{s:s, s:s?, s:I, s:s?, s:s?}", "event", type, "event_id",
+	json_t *e = json_pack("{s:s, s:s*, s:I, s:s*, s:s*}", "event", type, "event_id",
 	                      event_meta(r, "event_id"), "at", (json_int_t)at_ms, "producer",
 	                      event_meta(r, "producer"), "causation_id", cause);
 	char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
@@ -406,9 +407,9 @@ lost:
 	return ERR_RETRY;
 }
 
-/* One frame of the event stream for an order's event: what it is, what
- * caused it, and how it moves the order (effects[]). */
-static void announce_one(struct projector *p, const char *type, const json_t *r)
+/* The data of the event stream's frame for an order's event (malloc'd), or
+ * NULL: what it is, what caused it, and how it moves the order (effects[]). */
+static char *frame_of(const char *type, const json_t *r)
 {
 	const char *order_id = event_str(r, "order_id");
 	json_t *f;
@@ -419,15 +420,15 @@ static void announce_one(struct projector *p, const char *type, const json_t *r)
 		if (!strcmp(effects[i].type, type))
 			break;
 	if (i == sizeof(effects) / sizeof(effects[0]) || !order_id)
-		return;
+		return NULL;
 	f = json_pack(
-	        "{s:s, s:s, s:s?, s:I, s:s?, s:s?}", "order_id", order_id, "event", type,
+	        "{s:s, s:s, s:s*, s:I, s:s*, s:s*}", "order_id", order_id, "event", type,
 	        "event_id", event_meta(r, "event_id"), "at",
 	        json_integer_value(json_object_get(json_object_get(r, "metadata"), "occurred_at")),
 	        "producer", event_meta(r, "producer"), "causation_id",
 	        event_meta(r, "causation_id"));
 	if (!f)
-		return;
+		return NULL;
 	if (effects[i].status[0])
 		json_object_set_new(f, "status", json_string(effects[i].status));
 	if (effects[i].field[0])
@@ -439,29 +440,41 @@ static void announce_one(struct projector *p, const char *type, const json_t *r)
 	if (!strcmp(type, "OrderCancelled") && event_str(r, "reason"))
 		json_object_set_new(f, "reason", json_string(event_str(r, "reason")));
 	text = json_dumps(f, JSON_COMPACT);
-	if (text)
-		sse_hub_publish(p->g->events, "saga", text);
-	free(text);
 	json_decref(f);
+	return text;
 }
 
-/* After a batch is applied: the overview's rates, and the event stream
- * (only while someone reads it). */
+/* After a batch is applied: how old its events were, the overview's rates,
+ * and the event stream (only while someone reads it), in one go. */
 static void announce(struct projector *p, const struct consumer_item *items, int n)
 {
-	bool streaming = sse_hub_readers(p->g->events) > 0;
+	struct sse_item *frames =
+	        sse_hub_readers(p->g->events) > 0 ? calloc((size_t)n, sizeof(*frames)) : NULL;
+	long long now_ms = clock_wall_ms();
+	size_t nframes = 0;
 
 	for (int i = 0; i < n; i++) {
 		const json_t *r = items[i].record;
+		long long at_ms;
 
 		if (items[i].skip || !r)
 			continue;
-		overview_count(p->g->overview, items[i].type,
-		               json_integer_value(json_object_get(json_object_get(r, "metadata"),
-		                                                  "occurred_at")));
-		if (streaming)
-			announce_one(p, items[i].type, r);
+		at_ms = json_integer_value(
+		        json_object_get(json_object_get(r, "metadata"), "occurred_at"));
+		metric_observe(p->m_event_age, (double)(now_ms - at_ms) / 1000.0);
+		overview_count(p->g->overview, items[i].type, at_ms);
+		if (frames && (frames[nframes].data = frame_of(items[i].type, r))) {
+			frames[nframes].event = "saga";
+			frames[nframes].kind = items[i].type;
+			frames[nframes].key = event_str(r, "order_id");
+			nframes++;
+		}
 	}
+	if (nframes)
+		sse_hub_publish(p->g->events, frames, nframes);
+	for (size_t i = 0; i < nframes; i++)
+		free((char *)frames[i].data);
+	free(frames);
 }
 
 /* The applier: dead letters first, then one MULTI/EXEC of every effect and
@@ -646,6 +659,10 @@ int projector_start(struct projector **out, struct gateway *g, const struct kafk
 	                          "orders in the read model not yet finished", NULL);
 	p->m_oldest_age = metrics_gauge(g->metrics, "saga_readmodel_oldest_open_age_seconds",
 	                                "age of the oldest order not yet finished", NULL);
+	p->m_event_age =
+	        metrics_histogram(g->metrics, "saga_readmodel_event_age_seconds",
+	                          "from an event's occurred_at to the read model applying it", NULL,
+	                          metrics_latency_bounds, metrics_latency_nbounds);
 	p->redis_url = strdup(redis_url);
 	cc.applier = (struct consumer_applier){.apply = apply, .assigned = assigned, .ctx = p};
 	rc = p->redis_url ? kafka_producer_new(&p->dlq, &pc, errstr, errstr_size) : ERR_NOMEM;

@@ -21,8 +21,14 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
 });
 const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+// Script errors and policy violations, all along; other console errors
+// (a refused request logs one) once the right key is in.
 const problems = [];
-page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+let keyed = false;
+page.on('console', (m) => {
+  const text = m.text();
+  if (m.type() === 'error' && (keyed || /Content Security Policy|Refused to/.test(text))) problems.push(text);
+});
 page.on('pageerror', (e) => problems.push(String(e)));
 
 async function place(preset) {
@@ -71,6 +77,7 @@ try {
     `a wrong key gets a clear message: "${await page.textContent('#message')}"`);
 
   // 3. The key: the page, the live stream, the overview.
+  keyed = true;
   await page.fill('#key', key);
   await page.click('#key-form button[type=submit]');
   await page.waitForSelector('#app:not([hidden])');

@@ -8,14 +8,16 @@
  *   readers=N connected=N frames_min=N frames_max=N ended_early=N
  *   stalled=N stalled_closed=N
  *
- * Usage: sse-readers http://host:port N SECONDS [STALLED]   (API_KEY from
- * the environment)
+ * Usage: sse-readers http://host:port N SECONDS [STALLED [QUERY]]   (API_KEY
+ * from the environment; QUERY, e.g. "types=OrderCreated", is the stream's
+ * filter). SIGTERM or SIGINT ends it early, with the same report.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +31,31 @@
 #define PER_ADDRESS 50
 #define FRAME_MARK  "event: saga\n"
 
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* Where a reader is in the answer: its headers, then the chunks of the
+ * body (Transfer-Encoding: chunked), each a hex size line and the data. */
+enum { IN_HEADERS, IN_SIZE, IN_DATA, IN_DATA_END };
+
 struct reader {
 	int fd;
+	int state;
+	char line[64]; /* the headers' last bytes, or the size line so far */
+	size_t line_len;
+	long chunk_left;
 	long frames;
-	char tail[16]; /* the last bytes read: a mark may straddle two reads */
+	char tail[16]; /* the body's last bytes: a mark may straddle two reads */
 	size_t tail_len;
 	int ended;
 };
 
-static int open_reader(const struct httpc_target *t, int index, int rcvbuf)
+static int open_reader(const struct httpc_target *t, int index, int rcvbuf, const char *query)
 {
 	struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
 	char request[1024];
@@ -56,9 +74,10 @@ static int open_reader(const struct httpc_target *t, int index, int rcvbuf)
 		return -1;
 	}
 	n = snprintf(request, sizeof(request),
-	             "GET /v1/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+	             "GET /v1/events%s%s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
 	             "Accept: text/event-stream\r\n\r\n",
-	             t->hostport, getenv("API_KEY") ? getenv("API_KEY") : "");
+	             *query ? "?" : "", query, t->hostport,
+	             getenv("API_KEY") ? getenv("API_KEY") : "");
 	if (n < 0 || (size_t)n >= sizeof(request) || write(fd, request, (size_t)n) != n) {
 		close(fd);
 		return -1;
@@ -67,8 +86,8 @@ static int open_reader(const struct httpc_target *t, int index, int rcvbuf)
 	return fd;
 }
 
-/* Counts the marks in what arrived, a mark split across reads included. */
-static void take(struct reader *r, const char *buf, size_t n)
+/* Counts the marks in a piece of the body, a mark split across pieces included. */
+static void count(struct reader *r, const char *buf, size_t n)
 {
 	char joined[16 + 65536];
 	size_t len = r->tail_len + n, keep = strlen(FRAME_MARK) - 1;
@@ -82,6 +101,41 @@ static void take(struct reader *r, const char *buf, size_t n)
 		r->frames++;
 	r->tail_len = len < keep ? len : keep;
 	memcpy(r->tail, joined + len - r->tail_len, r->tail_len);
+}
+
+/* Takes what arrived: the headers are skipped, the chunks' framing taken off. */
+static void take(struct reader *r, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		if (r->state == IN_DATA) {
+			size_t part = (size_t)r->chunk_left < n - i ? (size_t)r->chunk_left : n - i;
+
+			count(r, buf + i, part);
+			i += part;
+			r->chunk_left -= (long)part;
+			if (r->chunk_left == 0)
+				r->state = IN_DATA_END;
+			continue;
+		}
+		if (r->line_len < sizeof(r->line) - 1)
+			r->line[r->line_len++] = buf[i];
+		r->line[r->line_len] = '\0';
+		i++;
+		if (r->state == IN_HEADERS) {
+			if (r->line_len >= 4 && !strcmp(r->line + r->line_len - 4, "\r\n\r\n"))
+				r->state = IN_SIZE, r->line_len = 0;
+			else if (r->line_len == sizeof(r->line) - 1) /* keep the last bytes */
+				memmove(r->line, r->line + 32, r->line_len -= 32);
+		} else if (r->line_len >= 2 && !strcmp(r->line + r->line_len - 2, "\r\n")) {
+			if (r->state == IN_SIZE) {
+				r->chunk_left = strtol(r->line, NULL, 16);
+				r->state = r->chunk_left > 0 ? IN_DATA : IN_DATA_END;
+			} else {
+				r->state = IN_SIZE; /* the CRLF after a chunk */
+			}
+			r->line_len = 0;
+		}
+	}
 }
 
 int main(int argc, char **argv)
@@ -111,11 +165,13 @@ int main(int argc, char **argv)
 	if (!readers || !fds)
 		return 1;
 	for (int i = 0; i < n + stalled; i++) {
-		readers[i].fd = open_reader(&t, i, i < n ? 0 : 4096);
+		readers[i].fd = open_reader(&t, i, i < n ? 0 : 4096, argc > 5 ? argv[5] : "");
 		connected += readers[i].fd >= 0;
 	}
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
 	until = clock_mono_ms() + seconds * 1000;
-	while (clock_mono_ms() < until) {
+	while (!stop && clock_mono_ms() < until) {
 		for (int i = 0; i < n; i++) {
 			fds[i].fd = readers[i].ended ? -1 : readers[i].fd;
 			fds[i].events = POLLIN;

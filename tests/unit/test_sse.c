@@ -17,6 +17,13 @@ static struct sse_hub *hub(size_t ring, int readers)
 	return h;
 }
 
+static void publish(struct sse_hub *h, const char *event, const char *data)
+{
+	struct sse_item it = {.event = event, .data = data};
+
+	sse_hub_publish(h, &it, 1);
+}
+
 /* Everything the reader has now, as a string. */
 static const char *drain(struct sse_reader *r, char *buf, size_t size)
 {
@@ -46,10 +53,10 @@ Test(sse, a_reader_gets_the_frames_published_after_it_opened)
 	struct sse_reader *r;
 	char buf[4096];
 
-	sse_hub_publish(h, "saga", "{\"n\":0}"); /* before: not for it */
-	cr_assert_eq(sse_reader_open(&r, h, NULL), 0);
-	sse_hub_publish(h, "saga", "{\"n\":1}");
-	sse_hub_publish(h, "saga", "{\"n\":2}");
+	publish(h, "saga", "{\"n\":0}"); /* before: not for it */
+	cr_assert_eq(sse_reader_open(&r, h, NULL, NULL), 0);
+	publish(h, "saga", "{\"n\":1}");
+	publish(h, "saga", "{\"n\":2}");
 	drain(r, buf, sizeof(buf));
 	cr_expect(strncmp(buf, "retry: ", 7) == 0, "%s", buf);
 	cr_expect_null(strstr(buf, "{\"n\":0}"));
@@ -66,10 +73,10 @@ Test(sse, a_frame_with_a_line_break_is_left_out)
 	struct sse_reader *r;
 	char buf[4096];
 
-	cr_assert_eq(sse_reader_open(&r, h, NULL), 0);
+	cr_assert_eq(sse_reader_open(&r, h, NULL, NULL), 0);
 	drain(r, buf, sizeof(buf));
-	sse_hub_publish(h, "saga", "{\"a\":1}\n\ndata: forged");
-	sse_hub_publish(h, "sa\nga", "{}");
+	publish(h, "saga", "{\"a\":1}\n\ndata: forged");
+	publish(h, "sa\nga", "{}");
 	cr_expect_eq(sse_reader_read(r, buf, sizeof(buf)), 0);
 	sse_reader_close(r);
 	sse_hub_free(h);
@@ -81,17 +88,17 @@ Test(sse, last_event_id_carries_on_after_that_frame)
 	struct sse_reader *r;
 	char buf[4096], id[32];
 
-	cr_assert_eq(sse_reader_open(&r, h, NULL), 0);
+	cr_assert_eq(sse_reader_open(&r, h, NULL, NULL), 0);
 	for (int i = 0; i < 5; i++) {
 		char data[32];
 
 		snprintf(data, sizeof(data), "{\"n\":%d}", i);
-		sse_hub_publish(h, "saga", data);
+		publish(h, "saga", data);
 	}
 	drain(r, buf, sizeof(buf));
 	id_of(buf, "{\"n\":2}", id, sizeof(id));
 	sse_reader_close(r);
-	cr_assert_eq(sse_reader_open(&r, h, id), 0);
+	cr_assert_eq(sse_reader_open(&r, h, id, NULL), 0);
 	drain(r, buf, sizeof(buf));
 	cr_expect_null(strstr(buf, "{\"n\":2}"), "%s", buf);
 	cr_expect_not_null(strstr(buf, "{\"n\":3}"), "%s", buf);
@@ -99,7 +106,7 @@ Test(sse, last_event_id_carries_on_after_that_frame)
 	sse_reader_close(r);
 	/* Not a frame's end, or not a number: told to start again. */
 	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(sse_reader_open(&r, h, i ? "12x" : "7"), 0);
+		cr_assert_eq(sse_reader_open(&r, h, i ? "12x" : "7", NULL), 0);
 		drain(r, buf, sizeof(buf));
 		cr_expect_not_null(strstr(buf, "event: reset\n"), "%s", buf);
 		cr_expect_null(strstr(buf, "{\"n\":4}"), "starts at the newest");
@@ -114,16 +121,16 @@ Test(sse, a_reader_the_ring_overtakes_is_dropped_and_an_old_id_is_reset)
 	struct sse_reader *slow, *fast;
 	char buf[1 << 17], id[32], data[200];
 
-	cr_assert_eq(sse_reader_open(&slow, h, NULL), 0);
-	cr_assert_eq(sse_reader_open(&fast, h, NULL), 0);
-	sse_hub_publish(h, "saga", "{\"first\":1}");
+	cr_assert_eq(sse_reader_open(&slow, h, NULL, NULL), 0);
+	cr_assert_eq(sse_reader_open(&fast, h, NULL, NULL), 0);
+	publish(h, "saga", "{\"first\":1}");
 	drain(fast, buf, sizeof(buf));
 	id_of(buf, "{\"first\":1}", id, sizeof(id));
 	cr_expect_gt(sse_reader_read(slow, buf, 4), 0, "the preamble");
 	memset(data, 'x', sizeof(data) - 1);
 	data[sizeof(data) - 1] = '\0';
 	for (int i = 0; i < 1000; i++) { /* 200 KB through a 64 KiB ring */
-		sse_hub_publish(h, "saga", data);
+		publish(h, "saga", data);
 		if (i % 50 == 0)
 			drain(fast, buf, sizeof(buf));
 	}
@@ -134,7 +141,7 @@ Test(sse, a_reader_the_ring_overtakes_is_dropped_and_an_old_id_is_reset)
 	cr_expect_eq(sse_reader_read(fast, buf, sizeof(buf)), 0, "kept up");
 	sse_reader_close(slow);
 	sse_reader_close(fast);
-	cr_assert_eq(sse_reader_open(&slow, h, id), 0);
+	cr_assert_eq(sse_reader_open(&slow, h, id, NULL), 0);
 	drain(slow, buf, sizeof(buf));
 	cr_expect_not_null(strstr(buf, "event: reset"), "the id is gone from the ring");
 	sse_reader_close(slow);
@@ -146,12 +153,12 @@ Test(sse, readers_past_the_limit_are_refused)
 	struct sse_hub *h = hub(0, 2);
 	struct sse_reader *r[3];
 
-	cr_assert_eq(sse_reader_open(&r[0], h, NULL), 0);
-	cr_assert_eq(sse_reader_open(&r[1], h, NULL), 0);
+	cr_assert_eq(sse_reader_open(&r[0], h, NULL, NULL), 0);
+	cr_assert_eq(sse_reader_open(&r[1], h, NULL, NULL), 0);
 	cr_expect_eq(sse_hub_readers(h), 2);
-	cr_expect_eq(sse_reader_open(&r[2], h, NULL), ERR_CONFLICT);
+	cr_expect_eq(sse_reader_open(&r[2], h, NULL, NULL), ERR_CONFLICT);
 	sse_reader_close(r[0]);
-	cr_expect_eq(sse_reader_open(&r[2], h, NULL), 0, "room again");
+	cr_expect_eq(sse_reader_open(&r[2], h, NULL, NULL), 0, "room again");
 	sse_reader_close(r[1]);
 	sse_reader_close(r[2]);
 	cr_expect_eq(sse_hub_readers(h), 0);
@@ -202,4 +209,103 @@ Test(overview, a_malformed_target_list_is_refused)
 	        overview_new(&o, "order=127.0.0.1:9101,order=127.0.0.1:9111", why, sizeof(why)), 0,
 	        "%s", why);
 	overview_free(o);
+}
+
+/* Publishes order's event of type kind, its data naming both. */
+static void publish_event(struct sse_hub *h, const char *order, const char *kind)
+{
+	char data[128];
+	struct sse_item it = {.event = "saga", .data = data, .kind = kind, .key = order};
+
+	snprintf(data, sizeof(data), "{\"order_id\":\"%s\",\"event\":\"%s\"}", order, kind);
+	sse_hub_publish(h, &it, 1);
+}
+
+static int count(const char *s, const char *what)
+{
+	int n = 0;
+
+	for (; (s = strstr(s, what)); s += strlen(what))
+		n++;
+	return n;
+}
+
+Test(sse, a_filtered_reader_gets_only_the_frames_it_asks_for)
+{
+	struct sse_hub *h = hub(0, 0);
+	struct sse_reader *kinds, *key, *follow, *all;
+	char buf[8192];
+
+	cr_assert_eq(sse_reader_open(&kinds, h, NULL,
+	                             &(struct sse_filter){.kinds = "OrderCreated,OrderCompleted"}),
+	             0);
+	cr_assert_eq(sse_reader_open(&key, h, NULL, &(struct sse_filter){.key = "o-2"}), 0);
+	cr_assert_eq(
+	        sse_reader_open(&follow, h, NULL,
+	                        &(struct sse_filter){.kinds = "OrderCompleted", .follow = "o-1"}),
+	        0);
+	cr_assert_eq(sse_reader_open(&all, h, NULL, &(struct sse_filter){0}), 0);
+	for (int i = 1; i <= 3; i++) {
+		char order[16];
+
+		snprintf(order, sizeof(order), "o-%d", i);
+		publish_event(h, order, "OrderCreated");
+		publish_event(h, order, "PaymentProcessed");
+		publish_event(h, order, "OrderCompleted");
+	}
+	drain(kinds, buf, sizeof(buf));
+	cr_expect_eq(count(buf, "event: saga\n"), 6, "%s", buf);
+	cr_expect_eq(count(buf, "PaymentProcessed"), 0);
+	drain(key, buf, sizeof(buf));
+	cr_expect_eq(count(buf, "event: saga\n"), 3, "%s", buf);
+	cr_expect_eq(count(buf, "\"o-2\""), 3);
+	drain(follow, buf, sizeof(buf));
+	cr_expect_eq(count(buf, "\"o-1\""), 3, "every event of the followed order: %s", buf);
+	cr_expect_eq(count(buf, "OrderCompleted"), 3, "and every OrderCompleted");
+	cr_expect_eq(count(buf, "event: saga\n"), 5);
+	drain(all, buf, sizeof(buf));
+	cr_expect_eq(count(buf, "event: saga\n"), 9);
+	cr_expect_not_null(strstr(buf, "id: 9\n"), "frames are numbered: %s", buf);
+	sse_reader_close(kinds);
+	sse_reader_close(key);
+	sse_reader_close(follow);
+	sse_reader_close(all);
+	sse_hub_free(h);
+}
+
+Test(sse, a_filtered_reader_resumes_after_its_last_id_and_bytes_come_whole)
+{
+	struct sse_hub *h = hub(0, 0);
+	struct sse_reader *r;
+	struct sse_filter f = {.kinds = "OrderCompleted"};
+	char buf[8192], small[7], id[32];
+	size_t len = 0;
+	ssize_t n;
+
+	cr_assert_eq(sse_reader_open(&r, h, NULL, &f), 0);
+	publish_event(h, "o-1", "OrderCompleted");
+	publish_event(h, "o-2", "PaymentProcessed");
+	publish_event(h, "o-3", "OrderCompleted");
+	/* In pieces smaller than a frame: the same bytes. */
+	while ((n = sse_reader_read(r, small, sizeof(small))) > 0) {
+		memcpy(buf + len, small, (size_t)n);
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	cr_expect_eq(count(buf, "event: saga\n"), 2, "%s", buf);
+	id_of(buf, "o-1", id, sizeof(id));
+	cr_expect_str_eq(id, "1");
+	sse_reader_close(r);
+	cr_assert_eq(sse_reader_open(&r, h, id, &f), 0);
+	drain(r, buf, sizeof(buf));
+	cr_expect_null(strstr(buf, "o-1"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "id: 3\nevent: saga\ndata: {\"order_id\":\"o-3\""), "%s",
+	                   buf);
+	sse_reader_close(r);
+	cr_expect_eq(
+	        sse_reader_open(&r, h, NULL,
+	                        &(struct sse_filter){.kinds = "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,"
+	                                                      "q,r,s,t,u,v,w,x,y,z,1,2,3,4,5,6,7"}),
+	        ERR_INVALID, "33 kinds");
+	sse_hub_free(h);
 }

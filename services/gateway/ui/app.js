@@ -8,6 +8,9 @@ import { renderOverview } from './overview.js';
 
 const $ = (id) => document.getElementById(id);
 const RANK = { PENDING: 0, CONFIRMED: 2, COMPLETED: 3, CANCELLED: 3 };
+// What the page asks the stream for: the events that move an order's
+// status (for the list), and every event of the order on the timeline.
+const STATUS_EVENTS = 'OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled';
 const MAX_ROWS = 50;
 
 const orders = new Map(); // order_id -> row data, newest first in the table
@@ -30,7 +33,7 @@ function row(o) {
   if (!tr) {
     tr = document.createElement('tr');
     tr.dataset.order = o.order_id;
-    for (let i = 0; i < 5; i++) tr.append(document.createElement('td'));
+    for (let i = 0; i < 4; i++) tr.append(document.createElement('td'));
     tr.addEventListener('click', () => select(o.order_id));
     const body = $('orders').querySelector('tbody');
     body.prepend(tr);
@@ -40,14 +43,13 @@ function row(o) {
     }
   }
   const cells = tr.children;
-  cells[0].textContent = o.order_id.slice(0, 8);
+  cells[0].textContent = `…${o.order_id.slice(-8)}`;
   cells[0].title = o.order_id;
-  cells[1].textContent = o.customer_id || '';
-  cells[2].textContent = o.status + (o.cancel_reason ? ` (${o.cancel_reason})` : '');
-  cells[2].className = `status ${o.status.toLowerCase()}`;
+  cells[1].textContent = o.status + (o.cancel_reason ? ` (${o.cancel_reason})` : '');
+  cells[1].className = `status ${o.status.toLowerCase()}`;
   tr.dataset.status = o.status;
-  cells[3].textContent = o.total_cents === undefined ? '' : (o.total_cents / 100).toFixed(2);
-  cells[4].textContent = o.requested_at ? new Date(o.requested_at).toLocaleTimeString() : '';
+  cells[2].textContent = o.total_cents === undefined ? '' : (o.total_cents / 100).toFixed(2);
+  cells[3].textContent = o.requested_at ? new Date(o.requested_at).toLocaleTimeString() : '';
   tr.classList.toggle('selected', o.order_id === selected);
 }
 
@@ -72,6 +74,7 @@ async function select(id) {
   selected = id;
   document.querySelectorAll('#orders tr').forEach((tr) => tr.classList.toggle('selected', tr.dataset.order === id));
   $('timeline-title').textContent = id;
+  if (stream) stream.refilter();
   await drawTimeline();
 }
 
@@ -92,7 +95,6 @@ async function drawTimeline() {
 function onEvent(ev) {
   const o = { order_id: ev.order_id };
   if (ev.status) o.status = ev.status;
-  if (ev.customer_id) o.customer_id = ev.customer_id;
   if (ev.total_cents !== undefined) o.total_cents = ev.total_cents;
   if (ev.reason) o.cancel_reason = ev.reason;
   if (ev.event === 'OrderRequested') o.requested_at = ev.at;
@@ -160,7 +162,7 @@ async function placeOrder(event) {
   $('place-result').textContent = 'placing…';
   try {
     const o = await call('POST', '/v1/orders', body);
-    update({ order_id: o.order_id, status: o.status, customer_id: body.customer_id, requested_at: Date.now() });
+    update({ order_id: o.order_id, status: o.status, requested_at: Date.now() });
     $('place-result').textContent = `202 Accepted: ${o.order_id}`;
     $('place-result').dataset.order = o.order_id;
     await select(o.order_id);
@@ -195,7 +197,13 @@ async function start() {
   if (!$('message').hidden) return;
   $('app').hidden = false;
   preset('completed');
-  stream = openStream({ key: apiKey, onEvent, onReset: () => loadRecent().catch(fail), onState });
+  stream = openStream({
+    key: apiKey,
+    query: () => `types=${STATUS_EVENTS}${selected ? `&follow=${encodeURIComponent(selected)}` : ''}`,
+    onEvent,
+    onReset: () => loadRecent().catch(fail),
+    onState,
+  });
   overviewTimer = setInterval(refreshOverview, 2000);
 }
 

@@ -2,11 +2,14 @@
 // Authorization header): Server-Sent Events parsed frame by frame, and the
 // stream opened again after a break with the last id seen (Last-Event-ID),
 // so nothing in between is missed while the gateway still holds it.
+// query() gives the stream's filter (types=...&follow=...); refilter()
+// reopens it with a new one, carrying on from the same frame.
 
-export function openStream({ key, onEvent, onReset, onState }) {
+export function openStream({ key, query, onEvent, onReset, onState }) {
   let lastId = null;
   let stopped = false;
   let controller = null;
+  let again = false; // reopen at once (a new filter), not after a pause
 
   async function run() {
     while (!stopped) {
@@ -14,7 +17,7 @@ export function openStream({ key, onEvent, onReset, onState }) {
       const headers = { Authorization: `Bearer ${key()}` };
       if (lastId) headers['Last-Event-ID'] = lastId;
       try {
-        const res = await fetch('/v1/events', { headers, signal: controller.signal });
+        const res = await fetch(`/v1/events?${query()}`, { headers, signal: controller.signal });
         if (res.status === 401) {
           onState('refused', 'the API key was refused (401)');
           return;
@@ -25,9 +28,10 @@ export function openStream({ key, onEvent, onReset, onState }) {
         onState('off', 'the gateway ended the stream; reconnecting');
       } catch (e) {
         if (stopped) return;
-        onState('off', `reconnecting (${e.message})`);
+        if (!again) onState('off', `reconnecting (${e.message})`);
       }
-      await new Promise((r) => setTimeout(r, 2000));
+      if (!again) await new Promise((r) => setTimeout(r, 2000));
+      again = false;
     }
   }
 
@@ -64,6 +68,10 @@ export function openStream({ key, onEvent, onReset, onState }) {
 
   run();
   return {
+    refilter() {
+      again = true;
+      if (controller) controller.abort();
+    },
     close() {
       stopped = true;
       if (controller) controller.abort();

@@ -22,7 +22,7 @@ const LANE_OF = {
 // Events that undo an earlier step of the saga.
 export const COMPENSATIONS = new Set(['PaymentRefunded', 'InventoryReleased', 'ShipmentCancelled']);
 
-const LEFT = 120, RIGHT = 980, TOP = 24, LANE_H = 52, STEP = 56;
+const LEFT = 120, RIGHT = 930, TOP = 24, LANE_H = 52, STEP = 56;
 
 function el(name, attrs, text) {
   const e = document.createElementNS(SVG, name);

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# make bench-stream: what readers of GET /v1/events cost the saga. Against
+# the running stack, ROUNDS times (3): RATE orders/s (300) for DURATION s
+# (20) without readers, then the same with READERS (200) reading as the page
+# does (the events that move an order's status, and every event of one
+# order). Compares the medians over the rounds of: the orders' accept and
+# confirm latency (p50, p99), and the projector's lag, as how old events
+# are when it applies them (saga_readmodel_event_age_seconds, every event)
+# and as messages (saga_consumer_lag, sampled twice a second).
+#
+# The readers stand for browsers on other machines: READER_PRIORITY=idle
+# (the default) runs them at SCHED_IDLE, so they use only the CPU the stack
+# leaves over and the figures show the gateway's cost of serving them;
+# READER_PRIORITY=normal shows what they cost when they share this
+# machine's two cores with the stack as equals.
+# Writes .run/bench-stream/<time>/results.json; prints the comparison.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BUILD_DIR=${BUILD_DIR:-build/release}
+ROUNDS=${ROUNDS:-3} RATE=${RATE:-300} DURATION=${DURATION:-20} READERS=${READERS:-200}
+PRIORITY=${READER_PRIORITY:-idle}
+OUT=.run/bench-stream/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+set -a
+. .run/stack.env
+set +a
+metric() { curl -s http://127.0.0.1:9100/metrics | awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { print s + 0 }'; }
+age() { echo "$(metric saga_readmodel_event_age_seconds_sum) $(metric saga_readmodel_event_age_seconds_count)"; }
+
+# run NAME: one load, its latencies, the event age and the lag samples.
+run() {
+	local pid end
+	age >"$OUT/$1-age.txt"
+	RATE=$RATE DURATION=$DURATION DRAIN_S=60 OUT_DIR=$OUT/$1 "$BUILD_DIR/bin/loadgen" >"$OUT/$1.log" 2>&1 &
+	pid=$!
+	end=$((SECONDS + DURATION))
+	while [ $SECONDS -lt $end ]; do
+		metric 'saga_consumer_lag{group="gateway"'
+		sleep 0.5
+	done >"$OUT/$1-lag.txt"
+	wait $pid
+	age >>"$OUT/$1-age.txt"
+}
+
+wrap=()
+[ "$PRIORITY" = idle ] && wrap=(chrt --idle 0)
+run warm-up
+for r in $(seq 1 "$ROUNDS"); do
+	echo "round $r of $ROUNDS"
+	run "quiet-$r"
+	"${wrap[@]}" "$BUILD_DIR/bin/sse-readers" "$GATEWAY_URL" "$READERS" 600 0 \
+		"types=OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled&follow=none" \
+		>"$OUT/readers-$r.txt" 2>&1 &
+	readers=$!
+	sleep 3
+	run "readers-$r"
+	kill -TERM $readers
+	wait $readers
+	cat "$OUT/readers-$r.txt"
+done
+python3 - "$OUT" "$ROUNDS" "$RATE" "$READERS" "$PRIORITY" <<'PY' | tee "$OUT/summary.txt"
+import json, statistics, sys
+out, rounds, rate, readers, priority = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, max(0, int(len(v) * p / 100) - 1))] if v else None
+def run(name):
+    acc = [float(l.split("\t")[2]) for l in open(f"{out}/{name}/accept.tsv").read().splitlines()[1:]
+           if l.split("\t")[1] == "202"]
+    conf = [float(l.split("\t")[1]) for l in open(f"{out}/{name}/e2e.tsv").read().splitlines()[1:]
+            if float(l.split("\t")[1]) >= 0]
+    lag = [float(x) for x in open(f"{out}/{name}-lag.txt").read().split()]
+    (s0, c0), (s1, c1) = [map(float, l.split()) for l in open(f"{out}/{name}-age.txt")]
+    return {"accept_p50_ms": pct(acc, 50), "accept_p99_ms": pct(acc, 99),
+            "confirmed_p50_ms": pct(conf, 50), "confirmed_p99_ms": pct(conf, 99),
+            "event_age_mean_ms": 1000 * (s1 - s0) / max(1, c1 - c0),
+            "lag_mean_messages": sum(lag) / max(1, len(lag))}
+runs = {k: [run(f"{k}-{r}") for r in range(1, rounds + 1)] for k in ("quiet", "readers")}
+med = {k: {m: statistics.median(x[m] for x in v) for m in v[0]} for k, v in runs.items()}
+res = {"rate": rate, "readers": readers, "reader_priority": priority, "rounds": runs, "median": med}
+json.dump(res, open(f"{out}/results.json", "w"), indent=1)
+print(f"{readers} readers ({priority} priority), {rate} orders/s, median of {rounds} rounds:")
+for m in med["quiet"]:
+    a, b = med["quiet"][m], med["readers"][m]
+    print(f"  {m:20} without {a:8.1f}  with {b:8.1f}  {100 * (b - a) / a:+6.1f} %")
+print(f"results: {out}/results.json")
+PY
