@@ -251,7 +251,7 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_cfg *cfg, char *errst
 	h->size = cfg->ring_bytes ? cfg->ring_bytes : 1 << 20;
 	h->max_readers = cfg->max_readers > 0 ? cfg->max_readers : 256;
 	h->flush_ms = cfg->flush_ms > 0 ? cfg->flush_ms : 200;
-	h->keepalive_ms = cfg->keepalive_ms > 0 ? cfg->keepalive_ms : 15000;
+	h->keepalive_ms = cfg->keepalive_ms > 0 ? cfg->keepalive_ms : 5000;
 	h->ring = malloc(h->size);
 	/* A slot per 32 bytes: the index outlasts the bytes (frames are larger). */
 	h->nframes = h->size / 32;

@@ -18,7 +18,8 @@
  * nothing to send) is called by the hub's own thread at most every
  * flush_ms, and only when there is something new: many frames make one
  * write per reader, not one each. Every keepalive_ms a comment line keeps
- * idle connections (and the proxies between) open.
+ * idle connections (and the proxies between) open, and finds the readers
+ * that left while there was nothing to send them.
  */
 #ifndef COMMON_SSE_H
 #define COMMON_SSE_H
@@ -38,7 +39,7 @@ struct sse_hub_cfg {
 	size_t ring_bytes;       /* how far a reader may fall behind (0: 1 MiB) */
 	int max_readers;         /* more are refused (0: 256) */
 	long flush_ms;           /* readers woken at most this often (0: 200) */
-	long keepalive_ms;       /* a comment line this often (0: 15000) */
+	long keepalive_ms;       /* a comment line this often (0: 5000) */
 	struct metrics *metrics; /* may be NULL: saga_sse_readers, saga_sse_dropped_total,
 	                          * saga_sse_events_total */
 };

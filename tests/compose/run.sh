@@ -27,18 +27,7 @@ DIR=.run/compose-test
 PROJECT=saga-compose-test
 NET=${PROJECT}_default
 mkdir -p "$DIR"
-passed=0
-failed=0
-
-check() {
-	if [ "$1" = 0 ]; then
-		passed=$((passed + 1))
-		echo "ok   $2"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $2"
-	fi
-}
+. tests/support/verdicts.sh
 summary() { echo "compose: $passed passed, $failed failed ($((SECONDS - T0)) s)"; }
 # fatal WHAT LOG: a step the rest needs failed; the end of its log, and stop.
 fatal() {

@@ -111,6 +111,12 @@ check "$([ "$code" = 400 ]; echo $?)" "a filter of more than 32 event types: $co
 # Readers as the page reads: the events that move an order's status, and
 # every event of the order it shows. (What they cost the saga is measured
 # by make bench-stream, tests/ui/bench.sh.)
+# The readers above are gone once the next keepalive finds them closed.
+for _ in $(seq 1 40); do
+	[ "$(metric saga_sse_readers)" = 0 ] && break
+	sleep 0.5
+done
+check "$([ "$(metric saga_sse_readers)" = 0 ]; echo $?)" "readers that left are let go within a keepalive (5 s)"
 dropped0=$(metric saga_sse_dropped_total)
 closed0=$(metric 'saga_http_slow_clients_closed_total{server="api"}')
 "$BUILD_DIR/bin/sse-readers" "$GATEWAY_URL" "$READERS" 600 1 \

@@ -62,7 +62,14 @@ export function renderTimeline(svg, order, stateEl) {
     g.append(el('text', { x: 8, y: y + LANE_H / 2 + 4, class: 'lane-name' }, lane));
     svg.append(g);
   });
-  svg.setAttribute('viewBox', `0 0 1000 ${TOP + LANES.length * LANE_H + 10}`);
+  const bottom = TOP + LANES.length * LANE_H;
+  svg.setAttribute('viewBox', `0 0 1000 ${bottom + 26}`);
+  const legend = el('g', { class: 'legend' });
+  legend.append(el('circle', { cx: 14, cy: bottom + 14, r: 6, class: 'ring' }));
+  legend.append(el('text', { x: 26, y: bottom + 18 }, 'compensation (undoes an earlier step)'));
+  legend.append(el('path', { d: `M 290 ${bottom + 14} L 320 ${bottom + 14}`, class: 'link', 'marker-end': 'url(#arrow)' }));
+  legend.append(el('text', { x: 328, y: bottom + 18 }, 'caused, with the time the hop took'));
+  svg.append(legend);
   if (!events.length) {
     stateEl.textContent = 'no events yet';
     return;
@@ -82,7 +89,8 @@ export function renderTimeline(svg, order, stateEl) {
       d: `M ${from.x} ${from.y} C ${mx} ${from.y}, ${mx} ${to.y}, ${to.x - 8} ${to.y}`,
       class: 'link', 'marker-end': 'url(#arrow)', 'data-from': from.e.event, 'data-to': e.event,
     }));
-    links.append(el('text', { x: mx, y: (from.y + to.y) / 2 - 3, class: 'hop' }, ms(e.at - from.e.at)));
+    links.append(el('text', { x: from.x + 0.6 * (to.x - from.x), y: from.y + 0.6 * (to.y - from.y) - 4, class: 'hop' },
+      ms(e.at - from.e.at)));
   }
   svg.append(links);
   const dots = el('g', { class: 'events' });
