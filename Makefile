@@ -42,7 +42,7 @@ LIBCOMMON := $(B)/libcommon.a
 SERVICES := $(notdir $(wildcard services/*))
 TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
 SERVICE_BINS := $(SERVICES:%=$(B)/bin/%)
-TOOL_BINS := $(TOOLS:%=$(B)/bin/%) $(B)/bin/loadgen $(B)/bin/sse-readers
+TOOL_BINS := $(TOOLS:%=$(B)/bin/%) $(B)/bin/loadgen
 
 # Services' domain modules (everything but main.c), for unit tests and fuzzing.
 SERVICE_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(filter-out %/main.c,$(wildcard services/*/*.c)))
@@ -63,7 +63,8 @@ build: $(SERVICE_BINS) $(TOOL_BINS) schemas-check
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:fuzz_%=$(B)/tests/bin/fuzz-replay-%)
 
-tests: build $(UNIT_BIN) $(INTEG_BINS) $(E2E_BINS) $(FUZZ_REPLAY_BINS) $(B)/bin/testd $(CHAOS_BINS)
+tests: build $(UNIT_BIN) $(INTEG_BINS) $(E2E_BINS) $(FUZZ_REPLAY_BINS) $(B)/bin/testd $(CHAOS_BINS) \
+	$(B)/bin/sse-readers
 
 V ?= 0
 ifeq ($(V),0)
@@ -227,7 +228,7 @@ lint:
 
 # What readers of the event stream cost the saga (tests/ui/bench.sh):
 # ROUNDS, RATE, DURATION, READERS, READER_PRIORITY=idle|normal.
-bench-stream: build
+bench-stream: build $(B)/bin/sse-readers
 	@BUILD_DIR=$(B) bash tests/ui/bench.sh
 
 # Open-loop load on the running stack (make up first, or it is started here).

@@ -2,7 +2,8 @@
  * End to end: the lists page. A customer's orders come newest first, a page
  * of `limit` at a time, each page's next_cursor leading to the next and null
  * on the last, with no order twice or missing; the catalogue pages the same
- * way by product id, past the first 100 products.
+ * way by product id, past the first 100 products. Without a customer, the
+ * list is everyone's newest orders.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -69,6 +70,41 @@ Test(listing, a_customers_orders_page_newest_first)
 	cr_expect_eq(e2e_call("GET", "/v1/orders?customer_id=x&cursor=nonsense", NULL, NULL,
 	                      &(struct e2e_reply){0}),
 	             400);
+}
+
+Test(listing, without_a_customer_everyones_newest_orders_come_first)
+{
+	char a[40], b[40];
+	json_t *page, *items;
+
+	cr_assert_eq(e2e_post_order(e2e_order_body("e2e-recent-1", "1 List St", "p-0003", 1), NULL,
+	                            NULL, a, NULL, 0),
+	             202);
+	usleep(5000);
+	cr_assert_eq(e2e_post_order(e2e_order_body("e2e-recent-2", "1 List St", "p-0003", 1), NULL,
+	                            NULL, b, NULL, 0),
+	             202);
+	json_decref(e2e_wait_terminal(a, 60000));
+	json_decref(e2e_wait_terminal(b, 60000));
+	page = get_json("/v1/orders?limit=100");
+	items = json_object_get(page, "items");
+	cr_assert_gt(json_array_size(items), 1);
+	cr_expect_null(json_object_get(page, "customer_id"));
+	/* Others may order meanwhile: b comes before a, both among the newest. */
+	{
+		int at_a = -1, at_b = -1;
+
+		for (size_t k = 0; k < json_array_size(items); k++) {
+			const char *id = json_string_value(
+			        json_object_get(json_array_get(items, k), "order_id"));
+
+			at_a = !strcmp(id, a) ? (int)k : at_a;
+			at_b = !strcmp(id, b) ? (int)k : at_b;
+		}
+		cr_expect(at_b >= 0 && at_a > at_b, "newest first: %s at %d, %s at %d", b, at_b, a,
+		          at_a);
+	}
+	json_decref(page);
 }
 
 Test(listing, the_catalogue_pages_past_its_first_hundred)
