@@ -54,3 +54,20 @@ int clock_backoff_ms(int attempt, int base_ms, int cap_ms)
 		return base_ms;
 	return base_ms + (int)((unsigned long)rand() % (unsigned long)(ceiling - base_ms + 1));
 }
+
+void clock_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+void clock_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t at_ms)
+{
+	struct timespec at = {(time_t)(at_ms / 1000), (long)(at_ms % 1000) * 1000000L};
+
+	pthread_cond_timedwait(cond, lock, &at);
+}

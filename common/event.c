@@ -45,6 +45,12 @@ const char *event_meta(const json_t *record, const char *field)
 	return json_string_value(json_object_get(json_object_get(record, "metadata"), field));
 }
 
+long long event_occurred_at(const json_t *record)
+{
+	return json_integer_value(
+	        json_object_get(json_object_get(record, "metadata"), "occurred_at"));
+}
+
 json_t *event_metadata(const char *producer, const json_t *cause, const char *correlation_id,
                        const char *traceparent)
 {

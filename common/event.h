@@ -43,5 +43,7 @@ int64_t event_now_ms(void);
 const char *event_str(const json_t *record, const char *field);
 json_int_t event_int(const json_t *record, const char *field);
 const char *event_meta(const json_t *record, const char *field);
+/* The record's metadata.occurred_at (ms since the epoch), or 0. */
+long long event_occurred_at(const json_t *record);
 
 #endif

@@ -159,12 +159,8 @@ static void *watchdog_main(void *arg)
 			    srv->name, closed);
 		}
 		if (next) {
-			struct timespec at;
-
-			next += 10; /* past the deadline, not at it */
-			at.tv_sec = (time_t)(next / 1000);
-			at.tv_nsec = (long)(next % 1000) * 1000000L;
-			pthread_cond_timedwait(&srv->wake, &srv->lock, &at);
+			/* past the deadline, not at it */
+			clock_cond_wait_until(&srv->wake, &srv->lock, next + 10);
 		} else {
 			pthread_cond_wait(&srv->wake, &srv->lock);
 		}
@@ -652,14 +648,7 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	                        "connections closed for not sending a request in time", labels);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->streams_lock, NULL);
-	{
-		pthread_condattr_t attr;
-
-		pthread_condattr_init(&attr);
-		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are clock_mono_ms */
-		pthread_cond_init(&srv->wake, &attr);
-		pthread_condattr_destroy(&attr);
-	}
+	clock_cond_init(&srv->wake); /* deadlines are clock_mono_ms */
 	/* Room for every connection libmicrohttpd accepts, and for those it is closing. */
 	srv->nslots = (size_t)max_conns + 64;
 	srv->slots = calloc(srv->nslots, sizeof(*srv->slots));

@@ -205,8 +205,7 @@ static void *hub_main(void *arg)
 
 	pthread_mutex_lock(&h->lock);
 	while (!h->stop) {
-		int64_t now = clock_mono_ms(), next = now + h->flush_ms;
-		struct timespec at = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
+		int64_t now = clock_mono_ms();
 		bool wake = false;
 
 		if (now >= keepalive_at) {
@@ -231,7 +230,7 @@ static void *hub_main(void *arg)
 			pthread_mutex_lock(&h->lock);
 		}
 		if (!h->stop)
-			pthread_cond_timedwait(&h->tick, &h->lock, &at);
+			clock_cond_wait_until(&h->tick, &h->lock, now + h->flush_ms);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return NULL;
@@ -241,7 +240,6 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_cfg *cfg, char *errst
                 size_t errstr_size)
 {
 	struct sse_hub *h = calloc(1, sizeof(*h));
-	pthread_condattr_t attr;
 
 	*out = NULL;
 	if (!h) {
@@ -273,10 +271,7 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_cfg *cfg, char *errst
 	                              "events put on the event stream", NULL);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_init(&h->wake_lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* clock_mono_ms */
-	pthread_cond_init(&h->tick, &attr);
-	pthread_condattr_destroy(&attr);
+	clock_cond_init(&h->tick); /* waits until clock_mono_ms times */
 	if (pthread_create(&h->thread, NULL, hub_main, h) != 0) {
 		snprintf(errstr, errstr_size, "could not start the event stream's thread");
 		sse_hub_free(h);

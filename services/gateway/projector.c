@@ -133,6 +133,18 @@ static const struct {
         {"NotificationSent", "", "", "", 0},
 };
 
+#define NEFFECTS (sizeof(effects) / sizeof(effects[0]))
+
+/* The index of type's entry in effects[], or NEFFECTS. */
+static size_t effect_of(const char *type)
+{
+	size_t i = 0;
+
+	while (i < NEFFECTS && strcmp(effects[i].type, type) != 0)
+		i++;
+	return i;
+}
+
 static const char *const topics[] = {
         "order-requests",  "order-events",        "payment-events",  "inventory-events",
         "shipping-events", "notification-events", "product-catalog", NULL};
@@ -186,16 +198,12 @@ static int queue_order_event(struct projector *p, const char *type, const json_t
 {
 	const char *order_id = event_str(r, "order_id");
 	const char *customer = !strcmp(type, "OrderRequested") ? event_str(r, "customer_id") : NULL;
-	json_int_t at_ms =
-	        json_integer_value(json_object_get(json_object_get(r, "metadata"), "occurred_at"));
+	json_int_t at_ms = event_occurred_at(r);
 	char entry[512], id_pattern[128], total[32] = "", rank[8], expire_at[24], now[24], at[24],
 	                                  mine[128] = "", bound[128] = "", kept[24] = "";
 	size_t i;
 
-	for (i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
-		if (!strcmp(effects[i].type, type))
-			break;
-	if (i == sizeof(effects) / sizeof(effects[0]) || !order_id)
+	if ((i = effect_of(type)) == NEFFECTS || !order_id)
 		return 0;
 	history_entry(entry, sizeof(entry), type, r, at_ms);
 	snprintf(id_pattern, sizeof(id_pattern), "\"event_id\":\"%s\"", event_meta(r, "event_id"));
@@ -416,17 +424,11 @@ static char *frame_of(const char *type, const json_t *r)
 	char *text;
 	size_t i;
 
-	for (i = 0; i < sizeof(effects) / sizeof(effects[0]); i++)
-		if (!strcmp(effects[i].type, type))
-			break;
-	if (i == sizeof(effects) / sizeof(effects[0]) || !order_id)
+	if ((i = effect_of(type)) == NEFFECTS || !order_id)
 		return NULL;
-	f = json_pack(
-	        "{s:s, s:s, s:s*, s:I, s:s*, s:s*}", "order_id", order_id, "event", type,
-	        "event_id", event_meta(r, "event_id"), "at",
-	        json_integer_value(json_object_get(json_object_get(r, "metadata"), "occurred_at")),
-	        "producer", event_meta(r, "producer"), "causation_id",
-	        event_meta(r, "causation_id"));
+	f = json_pack("{s:s, s:s, s:s*, s:I, s:s*, s:s*}", "order_id", order_id, "event", type,
+	              "event_id", event_meta(r, "event_id"), "at", event_occurred_at(r), "producer",
+	              event_meta(r, "producer"), "causation_id", event_meta(r, "causation_id"));
 	if (!f)
 		return NULL;
 	if (effects[i].status[0])
@@ -459,8 +461,7 @@ static void announce(struct projector *p, const struct consumer_item *items, int
 
 		if (items[i].skip || !r)
 			continue;
-		at_ms = json_integer_value(
-		        json_object_get(json_object_get(r, "metadata"), "occurred_at"));
+		at_ms = event_occurred_at(r);
 		metric_observe(p->m_event_age, (double)(now_ms - at_ms) / 1000.0);
 		overview_count(p->g->overview, items[i].type, at_ms);
 		if (frames && (frames[nframes].data = frame_of(items[i].type, r))) {
