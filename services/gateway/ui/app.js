@@ -141,14 +141,20 @@ function preset(name) {
   if (p.product && ![...select.options].some((o) => o.value === p.product)) {
     select.append(new Option(`${p.product} (no stock)`, p.product));
   }
-  select.value = p.product || (select.options[0] && select.options[0].value);
+  // The presets that should go through take the best-stocked product.
+  const stocked = [...select.options].filter((o) => o.dataset.available)
+    .sort((a, b) => Number(b.dataset.available) - Number(a.dataset.available))[0];
+  select.value = p.product || (stocked && stocked.value);
 }
 
 async function loadProducts() {
   const page = await call('GET', '/v1/products?limit=20');
   const select = $('product');
-  select.replaceChildren(...page.items.map((p) =>
-    new Option(`${p.product_id} ${p.name} (${(p.price_cents / 100).toFixed(2)} ${p.currency})`, p.product_id)));
+  select.replaceChildren(...page.items.map((p) => {
+    const o = new Option(`${p.product_id} ${p.name} (${(p.price_cents / 100).toFixed(2)} ${p.currency})`, p.product_id);
+    o.dataset.available = p.available || 0;
+    return o;
+  }));
 }
 
 async function placeOrder(event) {
