@@ -1,9 +1,10 @@
 /*
  * sse-readers - many clients of the gateway's event stream at once, for
- * tests/ui/stream.sh: N readers (50 from each loopback address 127.0.0.2,
+ * tests/ui/run.sh: N readers (50 from each loopback address 127.0.0.2,
  * .3, ...: the gateway lets one address hold only so many connections) read
  * GET /v1/events for SECONDS and count the saga frames each received;
- * STALLED more connect with a 4 KiB receive buffer and never read. Prints
+ * STALLED more connect with a 4 KiB receive buffer, ask for every frame
+ * (no QUERY) and never read. Prints
  *
  *   readers=N connected=N frames_min=N frames_max=N ended_early=N
  *   stalled=N stalled_closed=N
@@ -165,7 +166,9 @@ int main(int argc, char **argv)
 	if (!readers || !fds)
 		return 1;
 	for (int i = 0; i < n + stalled; i++) {
-		readers[i].fd = open_reader(&t, i, i < n ? 0 : 4096, argc > 5 ? argv[5] : "");
+		/* A stalled reader takes every frame: its buffers fill sooner. */
+		readers[i].fd =
+		        open_reader(&t, i, i < n ? 0 : 4096, i < n && argc > 5 ? argv[5] : "");
 		connected += readers[i].fd >= 0;
 	}
 	signal(SIGTERM, on_signal);
