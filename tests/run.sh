@@ -211,6 +211,14 @@ fi
 
 echo
 if [ ${#broken[@]} -gt 0 ]; then
+	# What failed, again at the end: a CI log is often read from its tail.
+	for name in "${broken[@]}"; do
+		out=$LOG_DIR/test-$name.log
+		[ -f "$out" ] || continue
+		echo "--- $name: what failed ($out)"
+		grep -a -E '^\[FAIL\]|Assertion Failed|^\[----\]   |^ *FAIL |^\[ERR' "$out" | head -n 40 |
+			sed 's/^/  /'
+	done
 	echo "failing suites: ${broken[*]} (logs in $LOG_DIR/)"
 fi
 echo "tests: $passed passed, $failed failed"

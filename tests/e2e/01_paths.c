@@ -13,13 +13,19 @@
 
 #define TIMEOUT 30000
 
-/* Places an order and waits for its end. */
+/* Places an order, waits for its end, then for the saga to come to rest
+ * (checked by check-invariants): the compensations and their notifications
+ * (a refund, a restock) follow the cancellation, so they are looked at only
+ * once every outbox is drained and every consumer group has caught up. */
 static json_t *run_order(const char *body, char *id)
 {
 	char reply[1024];
+	json_t *o;
 
 	cr_assert_eq(e2e_post_order(body, NULL, NULL, id, reply, sizeof(reply)), 202, "%s", reply);
-	return e2e_wait_terminal(id, TIMEOUT);
+	o = e2e_wait_terminal(id, TIMEOUT);
+	e2e_expect_invariants();
+	return o;
 }
 
 static const char *field(const json_t *o, const char *name)
@@ -84,7 +90,6 @@ Test(paths, completed)
 	cr_expect_eq(notifications(id, "ShipmentDelivered"), 1);
 	cr_expect_eq(notifications(id, "OrderCancelled"), 0);
 	json_decref(o);
-	e2e_expect_invariants();
 }
 
 Test(paths, payment_declined_releases_the_reservation)
@@ -112,7 +117,6 @@ Test(paths, payment_declined_releases_the_reservation)
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	cr_expect_eq(notifications(id, "OrderConfirmed"), 0);
 	json_decref(o);
-	e2e_expect_invariants();
 }
 
 Test(paths, out_of_stock_refunds_the_charge)
@@ -140,7 +144,6 @@ Test(paths, out_of_stock_refunds_the_charge)
 	cr_expect_eq(notifications(id, "PaymentRefunded"), 1);
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	json_decref(o);
-	e2e_expect_invariants();
 }
 
 Test(paths, both_failing_cancels_once_with_the_first_reason)
@@ -165,7 +168,6 @@ Test(paths, both_failing_cancels_once_with_the_first_reason)
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	cr_expect_eq(notifications(id, "PaymentRefunded"), 0);
 	json_decref(o);
-	e2e_expect_invariants();
 }
 
 Test(paths, unknown_product_cancels_at_once)
@@ -183,7 +185,6 @@ Test(paths, unknown_product_cancels_at_once)
 	        "no reservation");
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	json_decref(o);
-	e2e_expect_invariants();
 }
 
 Test(paths, shipping_failing_for_good_refunds_and_restocks)
@@ -216,7 +217,6 @@ Test(paths, shipping_failing_for_good_refunds_and_restocks)
 	cr_expect_eq(notifications(id, "OrderCancelled"), 1);
 	cr_expect_eq(notifications(id, "PaymentRefunded"), 1);
 	json_decref(o);
-	e2e_expect_invariants();
 }
 
 /* Transactions the shipping database has counted so far (flushed about once a second). */
@@ -228,11 +228,12 @@ static long long shipping_transactions(void)
 	              NULL);
 }
 
-Test(paths, an_idle_shipping_service_sleeps_until_a_shipment_is_due, .timeout = 60)
+Test(paths, an_idle_shipping_service_sleeps_until_a_shipment_is_due, .timeout = 90)
 {
 	char id[40], product[32];
 	json_t *o;
-	long long before, idle;
+	long long before, idle = 0;
+	int window;
 
 	/* Finish an order, so nothing is due any more. */
 	support_unique(product, sizeof(product), "p-idle");
@@ -240,12 +241,20 @@ Test(paths, an_idle_shipping_service_sleeps_until_a_shipment_is_due, .timeout = 
 	o = run_order(e2e_order_body("e2e-idle", "1 Main St", product, 1), id);
 	cr_assert_str_eq(field(o, "status"), "COMPLETED", "%s", e2e_history(o));
 	json_decref(o);
-	sleep(2); /* the statistics of the order's own transactions */
-	before = shipping_transactions();
-	sleep(6);
-	idle = shipping_transactions() - before;
-	cr_log_info("%lld transactions in the shipping database in 6 idle seconds", idle);
-	/* Looking at every consumer poll measured 118; sleeping until one is due, 28:
-	 * at most one look a second, the relay's, and this test's own queries. */
-	cr_expect_lt(idle, 60, "%lld transactions in 6 idle seconds", idle);
+	/* Up to three windows of 6 s, the first quiet one ends the test: work
+	 * that is not the service's (autovacuum, a daemon that has just started
+	 * and joins its group) may fill one window, a service that looks at
+	 * every consumer poll fills them all. Looking at every poll measured
+	 * 118; sleeping until one is due, 28: at most one look a second, the
+	 * relay's, and this test's own queries. */
+	for (window = 1; window <= 3; window++) {
+		sleep(2); /* the statistics of the previous transactions */
+		before = shipping_transactions();
+		sleep(6);
+		idle = shipping_transactions() - before;
+		cr_log_info("%lld transactions in the shipping database in 6 idle seconds", idle);
+		if (idle < 60)
+			break;
+	}
+	cr_expect_lt(idle, 60, "%lld transactions in 6 idle seconds, three times", idle);
 }
