@@ -67,6 +67,7 @@ struct sse_reader {
 	bool has_key, has_follow;
 	char preamble[64]; /* sent before the stream */
 	size_t preamble_len, preamble_sent;
+	int64_t read_at; /* monotonic ms of the last read that took bytes */
 };
 
 /* FNV-1a, 64 bits: what a filter compares (never 0). */
@@ -382,6 +383,7 @@ int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last
 	snprintf(r->preamble, sizeof(r->preamble), "%s%s", SSE_PREAMBLE,
 	         last_id && !resumed ? SSE_RESET : "");
 	r->preamble_len = strlen(r->preamble);
+	r->read_at = clock_mono_ms();
 	*out = r;
 	return 0;
 }
@@ -438,6 +440,7 @@ static ssize_t read_frames(struct sse_reader *r, char *buf, size_t size)
 ssize_t sse_reader_read(struct sse_reader *r, char *buf, size_t size)
 {
 	struct sse_hub *h = r->hub;
+	uint64_t behind;
 	ssize_t n;
 
 	if (r->preamble_sent < r->preamble_len) {
@@ -459,9 +462,18 @@ ssize_t sse_reader_read(struct sse_reader *r, char *buf, size_t size)
 		ring_get(h, r->pos, buf, (size_t)n);
 		r->pos += (uint64_t)n;
 	}
+	behind = h->head - r->pos;
 	pthread_mutex_unlock(&h->lock);
-	if (n < 0)
+	if (n < 0) {
 		metric_add(h->m_dropped, 1);
+		LOG(WARN,
+		    "event stream: a reader %" PRIu64
+		    " bytes behind is dropped (the ring holds %zu);"
+		    " it last took bytes %lld ms ago",
+		    behind, h->size, (long long)(clock_mono_ms() - r->read_at));
+	} else if (n > 0) {
+		r->read_at = clock_mono_ms();
+	}
 	return n;
 }
 

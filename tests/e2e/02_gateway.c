@@ -223,3 +223,35 @@ Test(gateway, an_order_reads_as_pending_until_projected_and_unknown_ids_are_404)
 	             401, "%s", reply);
 	json_decref(e2e_wait_terminal(id, 30000));
 }
+
+/* GET /v1/orders/{unknown} with a header of `bytes` bytes: the status. */
+static int with_header_of(size_t bytes, char *reply, size_t size)
+{
+	char *headers = malloc(bytes + 256);
+	int status;
+	int n;
+
+	cr_assert_not_null(headers);
+	n = snprintf(headers, 256,
+	             "Authorization: Bearer %s\r\nX-Padding: ", support_env("API_KEY"));
+	memset(headers + n, 'a', bytes);
+	strcpy(headers + n + bytes, "\r\n");
+	status = support_http(port(), "GET", "/v1/orders/00000000-0000-4000-8000-000000000000",
+	                      headers, NULL, reply, size);
+	free(headers);
+	return status;
+}
+
+Test(gateway, a_request_head_over_the_limit_gets_431_and_one_under_it_is_served)
+{
+	char reply[4096];
+	int status;
+
+	/* HTTP_MAX_HEADER_BYTES is 16 KiB; a connection's memory is larger (room
+	 * for a stream's writes), so the gateway checks the limit itself. */
+	status = with_header_of(12 * 1024, reply, sizeof(reply));
+	cr_expect_eq(status, 404, "12 KiB of headers: %d %s", status, reply);
+	status = with_header_of(20 * 1024, reply, sizeof(reply));
+	cr_expect_eq(status, 431, "20 KiB of headers: %d %s", status, reply);
+	cr_expect(strstr(reply, "\"status\":431"), "a problem document: %s", reply);
+}

@@ -110,7 +110,9 @@ int support_http_full(int port, const char *method, const char *path, const char
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	struct timeval tv = {10, 0};
-	char req[8192];
+	size_t req_size =
+	        512 + strlen(method) + strlen(path) + (extra_headers ? strlen(extra_headers) : 0);
+	char *req = NULL;
 	char *resp = NULL;
 	size_t len = 0, cap = 0;
 	int fd, n, status = -1;
@@ -125,14 +127,14 @@ int support_http_full(int port, const char *method, const char *path, const char
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !(req = malloc(req_size)))
 		goto out;
-	n = snprintf(req, sizeof(req),
+	n = snprintf(req, req_size,
 	             "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s"
 	             "Content-Length: %zu\r\n\r\n",
 	             method, path, port, extra_headers ? extra_headers : "",
 	             req_body ? strlen(req_body) : 0);
-	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
+	if (n < 0 || (size_t)n >= req_size || write(fd, req, (size_t)n) != n)
 		goto out;
 	if (req_body && *req_body) {
 		size_t off = 0, blen = strlen(req_body);
@@ -170,6 +172,7 @@ int support_http_full(int port, const char *method, const char *path, const char
 	if (head && head_size && p)
 		snprintf(head, head_size, "%.*s\r\n", (int)(p - resp), resp);
 out:
+	free(req);
 	free(resp);
 	close(fd);
 	return status;
