@@ -112,7 +112,7 @@ Test(poison, one_product_on_several_lines_reserves_their_sum, .timeout = 240)
 static unsigned char *record(const char *type, const char *set, size_t *len)
 {
 	char path[256], why[256], id[64];
-	json_t *vec, *value;
+	json_t *vec, *value, *fields;
 	unsigned char *out = NULL;
 
 	snprintf(path, sizeof(path), "tests/vectors/%s.json", type);
@@ -121,7 +121,10 @@ static unsigned char *record(const char *type, const char *set, size_t *len)
 	value = json_object_get(vec, "value");
 	support_unique(id, sizeof(id), "e2e-poison-event");
 	json_object_set_new(json_object_get(value, "metadata"), "event_id", json_string(id));
-	json_object_update(value, json_loads(set, 0, NULL));
+	fields = json_loads(set, 0, NULL);
+	cr_assert_not_null(fields, "%s", set);
+	json_object_update(value, fields);
+	json_decref(fields);
 	cr_assert_eq(codec_encode(support_codec(), type, value, &out, len, why, sizeof(why)), 0,
 	             "%s", why);
 	json_decref(vec);
