@@ -96,6 +96,15 @@ struct pending {
 };
 
 /* Sets the deadline of conn's connection (0: none). */
+/* Wakes the watchdog when deadline_ms comes before it would look anyway: a
+ * stream moves its deadline on with every write, thousands of times a
+ * second (srv->lock held). */
+static void watch_for(struct http_server *srv, long long deadline_ms)
+{
+	if (!srv->watch_until || deadline_ms < srv->watch_until)
+		pthread_cond_signal(&srv->wake);
+}
+
 static void set_deadline(struct http_server *srv, struct MHD_Connection *conn, long timeout_ms)
 {
 	const union MHD_ConnectionInfo *info =
@@ -106,10 +115,8 @@ static void set_deadline(struct http_server *srv, struct MHD_Connection *conn, l
 		return;
 	pthread_mutex_lock(&srv->lock);
 	w->deadline_ms = timeout_ms ? clock_mono_ms() + timeout_ms : 0;
-	/* The watchdog is woken only when it would look too late: a stream
-	 * moves its deadline on with every write, thousands of times a second. */
-	if (timeout_ms && (!srv->watch_until || w->deadline_ms < srv->watch_until))
-		pthread_cond_signal(&srv->wake);
+	if (timeout_ms)
+		watch_for(srv, w->deadline_ms);
 	pthread_mutex_unlock(&srv->lock);
 }
 
@@ -130,9 +137,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 				        (struct watch){true, info->connect_fd,
 				                       clock_mono_ms() + srv->header_timeout_ms};
 				*socket_context = &srv->slots[i];
-				if (!srv->watch_until ||
-				    srv->slots[i].deadline_ms < srv->watch_until)
-					pthread_cond_signal(&srv->wake);
+				watch_for(srv, srv->slots[i].deadline_ms);
 				break;
 			}
 	} else if (w) {

@@ -440,7 +440,7 @@ static ssize_t read_frames(struct sse_reader *r, char *buf, size_t size)
 ssize_t sse_reader_read(struct sse_reader *r, char *buf, size_t size)
 {
 	struct sse_hub *h = r->hub;
-	uint64_t behind;
+	uint64_t behind = 0;
 	ssize_t n;
 
 	if (r->preamble_sent < r->preamble_len) {
@@ -462,7 +462,8 @@ ssize_t sse_reader_read(struct sse_reader *r, char *buf, size_t size)
 		ring_get(h, r->pos, buf, (size_t)n);
 		r->pos += (uint64_t)n;
 	}
-	behind = h->head - r->pos;
+	if (n < 0)
+		behind = h->head - r->pos;
 	pthread_mutex_unlock(&h->lock);
 	if (n < 0) {
 		metric_add(h->m_dropped, 1);
