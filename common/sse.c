@@ -4,9 +4,10 @@
  * The ring holds the last ring_bytes bytes of the stream: bytes
  * [head - size, head) when head > size; the index, a slot per frame
  * number (modulo its size), says where each frame starts. A reader behind
- * what they hold has lost frames: it is dropped. An unfiltered reader
- * copies bytes as they come; a filtered one walks the index, skipping the
- * frames it does not want. One mutex guards it all; copies out of the
+ * what they hold has lost frames: it is dropped. A frame with a brief form
+ * has it right after the full one; a reader walks the index, taking of
+ * each frame it wants the form it asked for. One mutex guards it all;
+ * copies out of the
  * ring are short (a reader takes at most what its connection's buffer
  * wants), and a publisher appends a whole batch at once.
  */
@@ -32,7 +33,8 @@ struct frame {
 	uint64_t seq;   /* its number, the SSE id (0: a slot never used) */
 	uint64_t start; /* its first byte's offset in the stream */
 	uint32_t len;
-	bool comment; /* a keepalive: every reader gets it */
+	uint32_t brief_len; /* its brief form, right after it (0: none) */
+	bool comment;       /* a keepalive: every reader gets it */
 	uint64_t kind, key;
 };
 
@@ -57,14 +59,12 @@ struct sse_hub {
 
 struct sse_reader {
 	struct sse_hub *hub;
-	uint64_t pos; /* the next byte */
-	/* Filtered readers go frame by frame: */
-	bool filtered;
+	uint64_t pos;        /* the next byte */
 	uint64_t seq;        /* the next frame */
 	uint64_t frame_left; /* bytes of a wanted frame still to copy */
 	uint64_t kinds[SSE_MAX_KINDS], key, follow;
 	int nkinds; /* 0: every kind */
-	bool has_key, has_follow;
+	bool has_key, has_follow, brief;
 	char preamble[64]; /* sent before the stream */
 	size_t preamble_len, preamble_sent;
 	int64_t read_at; /* monotonic ms of the last read that took bytes */
@@ -128,35 +128,47 @@ static const struct frame *held(const struct sse_hub *h, uint64_t seq)
 	return f->seq == seq && f->start >= ring_tail(h) ? f : NULL;
 }
 
-/* Appends a frame's bytes and its entry in the index (lock held). */
+/* Appends "id: <id>\nevent: <event>\ndata: <data>\n\n" (lock held). */
+static void append_form(struct sse_hub *h, const char *id, const char *event, const char *data)
+{
+	append(h, "id: ", 4);
+	append(h, id, strlen(id));
+	append(h, "\nevent: ", 8);
+	append(h, event, strlen(event));
+	append(h, "\ndata: ", 7);
+	append(h, data, strlen(data));
+	append(h, "\n\n", 2);
+}
+
+/* Appends a frame's bytes (both forms) and its entry in the index (lock held). */
 static void append_frame(struct sse_hub *h, const struct sse_item *it)
 {
+	static const size_t framing = sizeof("id: \nevent: \ndata: \n\n") - 1;
 	char id[24];
 	uint64_t seq = h->next_seq, start = h->head;
-	size_t n;
+	size_t len = strlen(SSE_KEEPALIVE), brief_len = 0;
 
 	if (it->event) {
-		if (strpbrk(it->event, "\r\n") || strpbrk(it->data, "\r\n"))
+		if (strpbrk(it->event, "\r\n") || strpbrk(it->data, "\r\n") ||
+		    (it->brief && strpbrk(it->brief, "\r\n")))
 			return;
 		snprintf(id, sizeof(id), "%" PRIu64, seq);
-		n = strlen("id: \nevent: \ndata: \n\n") + strlen(id) + strlen(it->event) +
-		    strlen(it->data);
-		if (n > h->size / 4)
+		len = framing + strlen(id) + strlen(it->event) + strlen(it->data);
+		if (it->brief)
+			brief_len = framing + strlen(id) + strlen(it->event) + strlen(it->brief);
+		if (len + brief_len > h->size / 4)
 			return;
-		append(h, "id: ", 4);
-		append(h, id, strlen(id));
-		append(h, "\nevent: ", 8);
-		append(h, it->event, strlen(it->event));
-		append(h, "\ndata: ", 7);
-		append(h, it->data, strlen(it->data));
-		append(h, "\n\n", 2);
+		append_form(h, id, it->event, it->data);
+		if (it->brief)
+			append_form(h, id, it->event, it->brief);
 		metric_add(h->m_events, 1);
 	} else {
-		append(h, SSE_KEEPALIVE, strlen(SSE_KEEPALIVE));
+		append(h, SSE_KEEPALIVE, len);
 	}
 	h->frames[seq % h->nframes] = (struct frame){.seq = seq,
 	                                             .start = start,
-	                                             .len = (uint32_t)(h->head - start),
+	                                             .len = (uint32_t)len,
+	                                             .brief_len = (uint32_t)brief_len,
 	                                             .comment = !it->event,
 	                                             .kind = hash_str(it->kind),
 	                                             .key = hash_str(it->key)};
@@ -335,9 +347,9 @@ static int set_filter(struct sse_reader *r, const struct sse_filter *filter)
 {
 	const char *p;
 
-	if (!filter || (!filter->kinds && !filter->key && !filter->follow))
+	if (!filter)
 		return 0;
-	r->filtered = true;
+	r->brief = filter->brief;
 	r->has_key = filter->key != NULL;
 	r->key = hash_str(filter->key);
 	r->has_follow = filter->follow != NULL;
@@ -388,7 +400,7 @@ int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last
 	return 0;
 }
 
-/* Whether the filtered reader r wants frame f. */
+/* Whether reader r wants frame f. */
 static bool wants(const struct sse_reader *r, const struct frame *f)
 {
 	bool kind = r->nkinds == 0;
@@ -402,8 +414,8 @@ static bool wants(const struct sse_reader *r, const struct frame *f)
 	return kind || (r->has_follow && f->key == r->follow);
 }
 
-/* A filtered reader's next bytes: the wanted frames, whole, in order;
- * how many, or -1 when overtaken (lock held). */
+/* A reader's next bytes: the wanted frames, whole, in order, each in the
+ * form asked for; how many, or -1 when overtaken (lock held). */
 static ssize_t read_frames(struct sse_reader *r, char *buf, size_t size)
 {
 	struct sse_hub *h = r->hub;
@@ -430,8 +442,10 @@ static ssize_t read_frames(struct sse_reader *r, char *buf, size_t size)
 			return -1;
 		r->seq++;
 		if (wants(r, f)) {
-			r->pos = f->start;
-			r->frame_left = f->len;
+			bool brief = r->brief && f->brief_len > 0;
+
+			r->pos = brief ? f->start + f->len : f->start;
+			r->frame_left = brief ? f->brief_len : f->len;
 		}
 	}
 	return (ssize_t)done;
@@ -453,15 +467,7 @@ ssize_t sse_reader_read(struct sse_reader *r, char *buf, size_t size)
 		return (ssize_t)k;
 	}
 	pthread_mutex_lock(&h->lock);
-	if (r->filtered) {
-		n = read_frames(r, buf, size);
-	} else if (r->pos < ring_tail(h)) {
-		n = -1;
-	} else {
-		n = (ssize_t)(h->head - r->pos < size ? h->head - r->pos : size);
-		ring_get(h, r->pos, buf, (size_t)n);
-		r->pos += (uint64_t)n;
-	}
+	n = read_frames(r, buf, size);
 	if (n < 0)
 		behind = h->head - r->pos;
 	pthread_mutex_unlock(&h->lock);

@@ -9,7 +9,10 @@
  * (its SSE id), where it starts, and a kind and a key that are not sent
  * (the gateway's: the saga event's type and the order id), so a reader may
  * ask for some frames only (struct sse_filter) and skip the others without
- * reading them. A reader that comes back with Last-Event-ID carries on
+ * reading them. A frame may come in two forms, its data in full and brief
+ * (the gateway's: what a list of orders shows), one after the other in the
+ * ring; a reader takes the one it asked for. A reader that comes back with
+ * Last-Event-ID carries on
  * after that frame while the ring still holds what followed it; otherwise
  * it starts at the newest frame after an "event: reset" that tells it some
  * were missed.
@@ -24,6 +27,7 @@
 #ifndef COMMON_SSE_H
 #define COMMON_SSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -46,22 +50,26 @@ struct sse_hub_cfg {
 
 /* One frame to publish: "id: N\nevent: EVENT\ndata: DATA\n\n". event and
  * data must hold no line break (a compact JSON document has none); kind
- * and key (may be NULL) are what filters look at. */
+ * and key (may be NULL) are what filters look at. brief (may be NULL) is a
+ * shorter DATA for the readers that asked for brief frames: the same frame,
+ * with the same number. */
 struct sse_item {
 	const char *event;
 	const char *data;
+	const char *brief;
 	const char *kind;
 	const char *key;
 };
 
-/* Which frames a reader wants (comments always pass). Every field may be
- * NULL; all NULL: every frame. With key, only that key's frames; else the
- * frames of the kinds listed (all kinds when kinds is NULL), and with
- * follow, every frame of that key besides. */
+/* Which frames a reader wants (comments always pass), and in which form.
+ * Every field may be NULL; all NULL: every frame. With key, only that
+ * key's frames; else the frames of the kinds listed (all kinds when kinds
+ * is NULL), and with follow, every frame of that key besides. */
 struct sse_filter {
 	const char *kinds;  /* "A,B,C", at most SSE_MAX_KINDS */
 	const char *key;    /* only this key's frames */
 	const char *follow; /* this key's frames too */
+	bool brief;         /* the frames' brief data where they have one */
 };
 
 int sse_hub_new(struct sse_hub **out, const struct sse_hub_cfg *cfg, char *errstr,
@@ -77,8 +85,8 @@ void sse_hub_set_wake(struct sse_hub *h, void (*wake)(void *arg), void *arg);
 int sse_hub_readers(struct sse_hub *h);
 
 /* Appends the n frames at once (the readers wait once). A frame with a
- * line break in its event or data, or larger than a quarter of the ring,
- * is left out. */
+ * line break in its event, data or brief, or larger (both forms) than a
+ * quarter of the ring, is left out. */
 void sse_hub_publish(struct sse_hub *h, const struct sse_item *items, size_t n);
 
 /*

@@ -33,6 +33,19 @@ static bool filter_param(const struct http_request *req, const char *name, size_
 	return true;
 }
 
+/* view=full (the default) or view=brief; false once the 400 is in res. */
+static bool view_param(const struct http_request *req, bool *brief, struct http_response *res)
+{
+	const char *view = http_request_query(req, "view");
+
+	*brief = view && !strcmp(view, "brief");
+	if (view && !*brief && strcmp(view, "full") != 0) {
+		http_reply_problem(res, 400, "view", "view must be full or brief");
+		return false;
+	}
+	return true;
+}
+
 void gateway_get_events(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct gateway *g = ctx;
@@ -43,7 +56,8 @@ void gateway_get_events(void *ctx, const struct http_request *req, struct http_r
 	if (!gateway_admit(g, req, res) ||
 	    !filter_param(req, "types", 40 * SSE_MAX_KINDS, &filter.kinds, res) ||
 	    !filter_param(req, "order_id", ORDER_MAX_ID, &filter.key, res) ||
-	    !filter_param(req, "follow", ORDER_MAX_ID, &filter.follow, res))
+	    !filter_param(req, "follow", ORDER_MAX_ID, &filter.follow, res) ||
+	    !view_param(req, &filter.brief, res))
 		return;
 	rc = sse_reader_open(&r, g->events, http_request_header(req, "Last-Event-ID"), &filter);
 	if (rc == ERR_INVALID) {

@@ -415,22 +415,22 @@ lost:
 	return ERR_RETRY;
 }
 
-/* The data of the event stream's frame for an order's event (malloc'd), or
- * NULL: what it is, what caused it, and how it moves the order (effects[]). */
-static char *frame_of(const char *type, const json_t *r)
+/* The data of the event stream's frame for an order's event, in full and
+ * brief (both malloc'd; false when it has none): how it moves the order
+ * (effects[]) in both, what it is and what caused it in full only. */
+static bool frame_of(const char *type, const json_t *r, char **full, char **brief)
 {
 	const char *order_id = event_str(r, "order_id");
 	json_t *f;
-	char *text;
 	size_t i;
 
+	*full = *brief = NULL;
 	if ((i = effect_of(type)) == NEFFECTS || !order_id)
-		return NULL;
-	f = json_pack("{s:s, s:s, s:s*, s:I, s:s*, s:s*}", "order_id", order_id, "event", type,
-	              "event_id", event_meta(r, "event_id"), "at", event_occurred_at(r), "producer",
-	              event_meta(r, "producer"), "causation_id", event_meta(r, "causation_id"));
+		return false;
+	f = json_pack("{s:s, s:s, s:I}", "order_id", order_id, "event", type, "at",
+	              event_occurred_at(r));
 	if (!f)
-		return NULL;
+		return false;
 	if (effects[i].status[0])
 		json_object_set_new(f, "status", json_string(effects[i].status));
 	if (effects[i].field[0])
@@ -441,9 +441,21 @@ static char *frame_of(const char *type, const json_t *r)
 		json_object_set_new(f, "total_cents", json_integer(event_int(r, "total_cents")));
 	if (!strcmp(type, "OrderCancelled") && event_str(r, "reason"))
 		json_object_set_new(f, "reason", json_string(event_str(r, "reason")));
-	text = json_dumps(f, JSON_COMPACT);
+	*brief = json_dumps(f, JSON_COMPACT);
+	if (event_meta(r, "event_id"))
+		json_object_set_new(f, "event_id", json_string(event_meta(r, "event_id")));
+	if (event_meta(r, "producer"))
+		json_object_set_new(f, "producer", json_string(event_meta(r, "producer")));
+	if (event_meta(r, "causation_id"))
+		json_object_set_new(f, "causation_id", json_string(event_meta(r, "causation_id")));
+	*full = json_dumps(f, JSON_COMPACT);
 	json_decref(f);
-	return text;
+	if (*full && *brief)
+		return true;
+	free(*full);
+	free(*brief);
+	*full = *brief = NULL;
+	return false;
 }
 
 /* After a batch is applied: how old its events were, the overview's rates,
@@ -457,6 +469,7 @@ static void announce(struct projector *p, const struct consumer_item *items, int
 
 	for (int i = 0; i < n; i++) {
 		const json_t *r = items[i].record;
+		char *full, *brief;
 		long long at_ms;
 
 		if (items[i].skip || !r)
@@ -464,7 +477,9 @@ static void announce(struct projector *p, const struct consumer_item *items, int
 		at_ms = event_occurred_at(r);
 		metric_observe(p->m_event_age, (double)(now_ms - at_ms) / 1000.0);
 		overview_count(p->g->overview, items[i].type, at_ms);
-		if (frames && (frames[nframes].data = frame_of(items[i].type, r))) {
+		if (frames && frame_of(items[i].type, r, &full, &brief)) {
+			frames[nframes].data = full;
+			frames[nframes].brief = brief;
 			frames[nframes].event = "saga";
 			frames[nframes].kind = items[i].type;
 			frames[nframes].key = event_str(r, "order_id");
@@ -473,8 +488,10 @@ static void announce(struct projector *p, const struct consumer_item *items, int
 	}
 	if (nframes)
 		sse_hub_publish(p->g->events, frames, nframes);
-	for (size_t i = 0; i < nframes; i++)
+	for (size_t i = 0; i < nframes; i++) {
 		free((char *)frames[i].data);
+		free((char *)frames[i].brief);
+	}
 	free(frames);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench-stream: what readers of GET /v1/events cost the saga. Against
-# the running stack, ROUNDS times (3): RATE orders/s (300) for DURATION s
+# the running stack, ROUNDS times (4): RATE orders/s (300) for DURATION s
 # (20) without readers, then the same with READERS (200) reading as the page
 # does (the events that move an order's status, and every event of one
 # order). Compares the medians over the rounds of: the orders' accept and
@@ -16,7 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build/release}
-ROUNDS=${ROUNDS:-3} RATE=${RATE:-300} DURATION=${DURATION:-20} READERS=${READERS:-200}
+ROUNDS=${ROUNDS:-4} RATE=${RATE:-300} DURATION=${DURATION:-20} READERS=${READERS:-200}
 PRIORITY=${READER_PRIORITY:-normal}
 OUT=.run/bench-stream/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
@@ -43,22 +43,51 @@ run() {
 
 wrap=()
 [ "$PRIORITY" = idle ] && wrap=(chrt --idle 0)
-run warm-up
-for r in $(seq 1 "$ROUNDS"); do
-	echo "round $r of $ROUNDS"
-	run "quiet-$r"
+# readers_open N: waits (up to 20 s) until the gateway counts N readers. One
+# that left is counted until the gateway next writes to it (a keepalive, 5 s
+# at most), and a run must not start with those of the last one.
+readers_open() {
+	local i
+	for i in $(seq 1 80); do
+		[ "$(metric saga_sse_readers)" = "$1" ] && return 0
+		sleep 0.25
+	done
+	echo "bench-stream: the gateway counts $(metric saga_sse_readers) readers, not $1" >&2
+	return 1
+}
+
+# with_readers R: run readers-R with the readers connected.
+with_readers() {
+	local readers
+	readers_open 0
 	"${wrap[@]}" "$BUILD_DIR/bin/sse-readers" "$GATEWAY_URL" "$READERS" 600 0 \
-		"types=OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled&follow=none" \
-		>"$OUT/readers-$r.txt" 2>&1 &
+		"types=OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled&follow=none&view=brief" \
+		>"$OUT/readers-$1.txt" 2>&1 &
 	readers=$!
-	sleep 3
-	run "readers-$r"
+	readers_open "$READERS"
+	sleep 1
+	run "readers-$1"
 	kill -TERM $readers
 	wait $readers
-	cat "$OUT/readers-$r.txt"
+	cat "$OUT/readers-$1.txt"
+	readers_open 0
+}
+
+run warm-up
+# Rounds alternate which run goes first (quiet, readers; readers, quiet; ...):
+# a stack that slows down as its data grows slows both alike.
+for r in $(seq 1 "$ROUNDS"); do
+	echo "round $r of $ROUNDS"
+	if [ $((r % 2)) = 1 ]; then
+		run "quiet-$r"
+		with_readers "$r"
+	else
+		with_readers "$r"
+		run "quiet-$r"
+	fi
 done
 python3 - "$OUT" "$ROUNDS" "$RATE" "$READERS" "$PRIORITY" <<'PY' | tee "$OUT/summary.txt"
-import json, statistics, sys
+import json, re, statistics, sys
 out, rounds, rate, readers, priority = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 def pct(v, p):
     v = sorted(v)
@@ -75,12 +104,20 @@ def run(name):
             "event_age_mean_ms": 1000 * (s1 - s0) / max(1, c1 - c0),
             "lag_mean_messages": sum(lag) / max(1, len(lag))}
 runs = {k: [run(f"{k}-{r}") for r in range(1, rounds + 1)] for k in ("quiet", "readers")}
+# Every reader connected, and none ended early (a reader dropped is one fewer).
+broken = [r for r in range(1, rounds + 1)
+          if not re.search(rf"readers={readers} connected={readers} .* ended_early=0 ",
+                           open(f"{out}/readers-{r}.txt").read())]
 med = {k: {m: statistics.median(x[m] for x in v) for m in v[0]} for k, v in runs.items()}
-res = {"rate": rate, "readers": readers, "reader_priority": priority, "rounds": runs, "median": med}
+res = {"rate": rate, "rounds_with_readers_lost": broken, "readers": readers, "reader_priority": priority, "rounds": runs, "median": med}
 json.dump(res, open(f"{out}/results.json", "w"), indent=1)
 print(f"{readers} readers ({priority} priority), {rate} orders/s, median of {rounds} rounds:")
 for m in med["quiet"]:
     a, b = med["quiet"][m], med["readers"][m]
     print(f"  {m:20} without {a:8.1f}  with {b:8.1f}  {100 * (b - a) / a:+6.1f} %")
 print(f"results: {out}/results.json")
+if broken:
+    print(f"NOT A MEASUREMENT: in rounds {broken} not every reader read to the end "
+          f"(see {out}/readers-N.txt)")
+    sys.exit(1)
 PY

@@ -107,6 +107,29 @@ events = [json.loads(f.split("data: ", 1)[1])["event"] for f in frames]
 print(0 if orders == {sys.argv[2]} and ("OrderCompleted" in events or "OrderCancelled" in events) else 1)
 PY
 )" "?order_id= streams that order's events only, to its end ($(grep -c '^event: saga$' "$OUT/one.txt") frames)"
+# The brief form (what the page reads): the same frames from the same id,
+# each without what the event is and what caused it.
+stream 2 "${auth[@]}" -H "Last-Event-ID: $first_id" >"$OUT/full.txt"
+stream 2 "${auth[@]}" -H "Last-Event-ID: $first_id" -G --data-urlencode view=brief >"$OUT/brief.txt"
+check "$(python3 - "$OUT/full.txt" "$OUT/brief.txt" <<'PY'
+import json, sys
+def frames(path):
+    out = {}
+    for f in open(path).read().split("\n\n"):
+        if f.startswith("id: "):
+            lines = dict(l.split(": ", 1) for l in f.split("\n"))
+            out[lines["id"]] = json.loads(lines["data"])
+    return out
+full, brief = frames(sys.argv[1]), frames(sys.argv[2])
+meta = {"event_id", "producer", "causation_id"}
+ok = len(full) >= 50 and set(full) == set(brief)
+ok = ok and all({"event_id", "producer"} <= set(f) for f in full.values())
+ok = ok and all(brief[i] == {k: v for k, v in full[i].items() if k not in meta} for i in full)
+print(0 if ok else 1)
+PY
+)" "?view=brief: the same frames, each without event_id, producer and causation_id ($(grep -c '^event: saga$' "$OUT/brief.txt") frames)"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${auth[@]}" "$GATEWAY_URL/v1/events?view=short")
+check "$([ "$code" = 400 ]; echo $?)" "a view other than full or brief: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${auth[@]}" "$GATEWAY_URL/v1/events?types=$(printf 'T%d,' $(seq 1 40))")
 check "$([ "$code" = 400 ]; echo $?)" "a filter of more than 32 event types: $code"
 
@@ -123,7 +146,7 @@ check "$([ "$(metric saga_sse_readers)" = 0 ]; echo $?)" "readers that left are 
 dropped0=$(metric saga_sse_dropped_total)
 closed0=$(metric 'saga_http_slow_clients_closed_total{server="api"}')
 "$BUILD_DIR/bin/sse-readers" "$GATEWAY_URL" "$READERS" 600 1 \
-	"types=OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled&follow=$order" \
+	"types=OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled&follow=$order&view=brief" \
 	>"$OUT/readers.txt" 2>&1 &
 readers=$!
 sleep 3

@@ -309,3 +309,60 @@ Test(sse, a_filtered_reader_resumes_after_its_last_id_and_bytes_come_whole)
 	        ERR_INVALID, "33 kinds");
 	sse_hub_free(h);
 }
+
+Test(sse, a_brief_reader_gets_each_frame_s_brief_form_with_the_same_number)
+{
+	struct sse_hub *h = hub(0, 0);
+	struct sse_reader *full, *brief, *resumed;
+	struct sse_item items[] = {
+	        {.event = "saga",
+	         .data = "{\"n\":1,\"extra\":true}",
+	         .brief = "{\"n\":1}",
+	         .kind = "A",
+	         .key = "o-1"},
+	        {.event = "saga", .data = "{\"n\":2,\"no_brief\":true}", .kind = "A", .key = "o-1"},
+	        {.event = "saga",
+	         .data = "{\"n\":3,\"extra\":true}",
+	         .brief = "{\"n\":3}",
+	         .kind = "B",
+	         .key = "o-2"},
+	        {.event = "saga", .data = "{\"n\":4}", .brief = "{\"n\":4,\"broken\n\":1}"},
+	};
+	char buf[4096], small[5];
+	size_t len = 0;
+	ssize_t n;
+
+	cr_assert_eq(sse_reader_open(&full, h, NULL, NULL), 0);
+	cr_assert_eq(sse_reader_open(&brief, h, NULL, &(struct sse_filter){.brief = true}), 0);
+	sse_hub_publish(h, items, 4);
+	drain(full, buf, sizeof(buf));
+	cr_expect_eq(count(buf, "event: saga\n"), 3, "%s", buf);
+	cr_expect_not_null(strstr(buf, "id: 1\nevent: saga\ndata: {\"n\":1,\"extra\":true}\n\n"),
+	                   "%s", buf);
+	cr_expect_null(strstr(buf, "{\"n\":1}"), "no brief form for a full reader: %s", buf);
+	cr_expect_null(strstr(buf, "{\"n\":4"), "a line break in the brief form: left out");
+	/* In pieces smaller than a frame: whole frames, the brief form of each. */
+	while ((n = sse_reader_read(brief, small, sizeof(small))) > 0) {
+		memcpy(buf + len, small, (size_t)n);
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	cr_expect_eq(count(buf, "event: saga\n"), 3, "%s", buf);
+	cr_expect_not_null(strstr(buf, "id: 1\nevent: saga\ndata: {\"n\":1}\n\nid: 2\nevent: saga\n"
+	                               "data: {\"n\":2,\"no_brief\":true}\n\n"
+	                               "id: 3\nevent: saga\ndata: {\"n\":3}\n\n"),
+	                   "the brief form, or the only one: %s", buf);
+	cr_expect_null(strstr(buf, "extra"), "%s", buf);
+	/* A brief reader that comes back after frame 1, of kind B only. */
+	cr_assert_eq(sse_reader_open(&resumed, h, "1",
+	                             &(struct sse_filter){.kinds = "B", .brief = true}),
+	             0);
+	drain(resumed, buf, sizeof(buf));
+	cr_expect_not_null(strstr(buf, "retry: 2000\n\nid: 3\nevent: saga\ndata: {\"n\":3}\n\n"),
+	                   "%s", buf);
+	cr_expect_eq(count(buf, "event: saga\n"), 1, "%s", buf);
+	sse_reader_close(full);
+	sse_reader_close(brief);
+	sse_reader_close(resumed);
+	sse_hub_free(h);
+}

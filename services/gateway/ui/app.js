@@ -11,6 +11,7 @@ const RANK = { PENDING: 0, CONFIRMED: 2, COMPLETED: 3, CANCELLED: 3 };
 // What the page asks the stream for: the events that move an order's
 // status (for the list), and every event of the order on the timeline.
 const STATUS_EVENTS = 'OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled';
+// The brief form is what the table needs: the timeline is read from GET /v1/orders/{id}.
 const MAX_ROWS = 50;
 
 const orders = new Map(); // order_id -> row data, newest first in the table
@@ -205,7 +206,7 @@ async function start() {
   preset('completed');
   stream = openStream({
     key: apiKey,
-    query: () => `types=${STATUS_EVENTS}${selected ? `&follow=${encodeURIComponent(selected)}` : ''}`,
+    query: () => `types=${STATUS_EVENTS}&view=brief${selected ? `&follow=${encodeURIComponent(selected)}` : ''}`,
     onEvent,
     onReset: () => loadRecent().catch(fail),
     onState,
