@@ -39,7 +39,8 @@ struct watch {
 /*
  * An answer being streamed (http_reply_stream). While its stream has
  * nothing to send the connection is suspended (out of libmicrohttpd's
- * loop) until http_server_wake_streams() resumes it. The server's list of
+ * loop) until http_server_wake_streams() resumes it (or its part of them:
+ * streams are in parts by their number, part = number % parts). The server's list of
  * them is guarded by streams_lock, which is held while suspending and
  * resuming, so neither happens twice; libmicrohttpd calls none of our code
  * that takes it while holding a lock of its own. A connection that ended
@@ -49,6 +50,7 @@ struct stream_conn {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
 	struct http_stream stream;
+	unsigned long number; /* the server's streams so far, when it began */
 	bool suspended;
 	atomic_bool closed;
 	struct stream_conn *next;
@@ -64,8 +66,9 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	pthread_mutex_t streams_lock;
 	struct stream_conn *streams;
-	unsigned long wakes; /* wake-ups so far */
-	bool stopping;       /* no stream sleeps any more */
+	unsigned long nstreams; /* streams begun so far */
+	unsigned long wakes;    /* wake-ups so far */
+	bool stopping;          /* no stream sleeps any more */
 	long stream_stall_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;   /* a deadline earlier than watch_until was set, or stop */
@@ -381,9 +384,9 @@ static void stream_done(void *cls)
 	atomic_store(&sc->closed, true);
 }
 
-/* Resumes every sleeping stream (all when the server stops) and frees the
- * entries of those that ended. */
-static void resume_streams(struct http_server *srv, bool stop)
+/* Resumes the sleeping streams of one part (every stream when the server
+ * stops) and frees the entries of those that ended. */
+static void resume_streams(struct http_server *srv, bool stop, unsigned part, unsigned parts)
 {
 	struct stream_conn **at, *sc;
 
@@ -396,7 +399,7 @@ static void resume_streams(struct http_server *srv, bool stop)
 			free(sc);
 			continue;
 		}
-		if (sc->suspended) {
+		if (sc->suspended && (stop || sc->number % parts == part)) {
 			sc->suspended = false;
 			MHD_resume_connection(sc->conn);
 		}
@@ -405,10 +408,10 @@ static void resume_streams(struct http_server *srv, bool stop)
 	pthread_mutex_unlock(&srv->streams_lock);
 }
 
-void http_server_wake_streams(void *srv)
+void http_server_wake_streams(void *srv, unsigned part, unsigned parts)
 {
-	if (srv)
-		resume_streams(srv, false);
+	if (srv && parts > 0)
+		resume_streams(srv, false, part % parts, parts);
 }
 
 /* The response of a streamed answer, or NULL (the stream is then closed). */
@@ -431,6 +434,7 @@ static struct MHD_Response *stream_response(struct http_server *srv, struct MHD_
 	}
 	res->stream = (struct http_stream){0}; /* now stream_done's */
 	pthread_mutex_lock(&srv->streams_lock);
+	sc->number = srv->nstreams++;
 	sc->next = srv->streams;
 	srv->streams = sc;
 	pthread_mutex_unlock(&srv->streams_lock);
@@ -749,10 +753,10 @@ void http_server_free(struct http_server *srv)
 	if (!srv)
 		return;
 	/* libmicrohttpd must not stop with a connection suspended. */
-	resume_streams(srv, true);
+	resume_streams(srv, true, 0, 1);
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
-	resume_streams(srv, true); /* frees the entries of the streams that ended */
+	resume_streams(srv, true, 0, 1); /* frees the entries of the streams that ended */
 	if (srv->watching) {
 		pthread_mutex_lock(&srv->lock);
 		atomic_store(&srv->stop, true);

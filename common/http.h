@@ -98,9 +98,11 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 /* Stops accepting, ends the streams, waits for running handlers, frees. NULL-safe. */
 void http_server_free(struct http_server *srv);
 
-/* Wakes the streams that had nothing to send, so they read again. srv is
- * a struct http_server (the signature fits sse_hub_set_wake). */
-void http_server_wake_streams(void *srv);
+/* Wakes the streams of one part of parts that had nothing to send, so they
+ * read again (a stream's part is its number, in the order they began,
+ * modulo parts). srv is a struct http_server (the signature fits
+ * sse_hub_set_wake). */
+void http_server_wake_streams(void *srv, unsigned part, unsigned parts);
 
 /* A request header (case-insensitive name), or NULL. */
 const char *http_request_header(const struct http_request *req, const char *name);

@@ -46,11 +46,11 @@ struct sse_hub {
 	size_t size;
 	uint64_t head; /* bytes appended since the start */
 	struct frame *frames;
-	size_t nframes;    /* the index's slots */
+	size_t nframes;    /* the index's slots, a power of two */
 	uint64_t next_seq; /* the number of the next frame */
 	int readers, max_readers;
 	long flush_ms, keepalive_ms;
-	void (*wake)(void *arg);
+	void (*wake)(void *arg, unsigned part, unsigned parts);
 	void *wake_arg;
 	pthread_t thread;
 	bool running, stop;
@@ -123,7 +123,7 @@ static void append(struct sse_hub *h, const char *text, size_t n)
 /* The frame seq while the index and the ring still hold it, else NULL. */
 static const struct frame *held(const struct sse_hub *h, uint64_t seq)
 {
-	const struct frame *f = &h->frames[seq % h->nframes];
+	const struct frame *f = &h->frames[seq & (h->nframes - 1)];
 
 	return f->seq == seq && f->start >= ring_tail(h) ? f : NULL;
 }
@@ -165,13 +165,13 @@ static void append_frame(struct sse_hub *h, const struct sse_item *it)
 	} else {
 		append(h, SSE_KEEPALIVE, len);
 	}
-	h->frames[seq % h->nframes] = (struct frame){.seq = seq,
-	                                             .start = start,
-	                                             .len = (uint32_t)len,
-	                                             .brief_len = (uint32_t)brief_len,
-	                                             .comment = !it->event,
-	                                             .kind = hash_str(it->kind),
-	                                             .key = hash_str(it->key)};
+	h->frames[seq & (h->nframes - 1)] = (struct frame){.seq = seq,
+	                                                   .start = start,
+	                                                   .len = (uint32_t)len,
+	                                                   .brief_len = (uint32_t)brief_len,
+	                                                   .comment = !it->event,
+	                                                   .kind = hash_str(it->kind),
+	                                                   .key = hash_str(it->key)};
 	h->next_seq++;
 }
 
@@ -198,7 +198,8 @@ int sse_hub_readers(struct sse_hub *h)
 	return n;
 }
 
-void sse_hub_set_wake(struct sse_hub *h, void (*wake)(void *arg), void *arg)
+void sse_hub_set_wake(struct sse_hub *h, void (*wake)(void *arg, unsigned part, unsigned parts),
+                      void *arg)
 {
 	pthread_mutex_lock(&h->wake_lock);
 	h->wake = wake;
@@ -206,14 +207,17 @@ void sse_hub_set_wake(struct sse_hub *h, void (*wake)(void *arg), void *arg)
 	pthread_mutex_unlock(&h->wake_lock);
 }
 
-/* Wakes the readers when something came since the last time, and the time
- * after that too: a reader that found nothing just before the last wake-up
- * went to sleep just after it. */
+/* Wakes a part of the readers at each tick, one part after the other: a
+ * part when something came since it was last woken, and the time after
+ * that too (a reader that found nothing just before its wake-up went to
+ * sleep just after it). */
 static void *hub_main(void *arg)
 {
 	struct sse_hub *h = arg;
-	uint64_t woken_at = 0;
-	int again = 0;
+	uint64_t woken_at[SSE_WAKE_PARTS] = {0};
+	bool again[SSE_WAKE_PARTS] = {false};
+	unsigned part = 0;
+	long tick = h->flush_ms / SSE_WAKE_PARTS > 0 ? h->flush_ms / SSE_WAKE_PARTS : 1;
 	int64_t keepalive_at = clock_mono_ms() + h->keepalive_ms;
 
 	pthread_mutex_lock(&h->lock);
@@ -226,24 +230,25 @@ static void *hub_main(void *arg)
 			if (h->readers > 0)
 				append_frame(h, &(struct sse_item){0});
 		}
-		if (h->head != woken_at) {
-			woken_at = h->head;
-			again = 1;
+		if (h->head != woken_at[part]) {
+			woken_at[part] = h->head;
+			again[part] = true;
 			wake = true;
-		} else if (again) {
-			again = 0;
+		} else if (again[part]) {
+			again[part] = false;
 			wake = true;
 		}
 		if (wake) {
 			pthread_mutex_unlock(&h->lock);
 			pthread_mutex_lock(&h->wake_lock);
 			if (h->wake)
-				h->wake(h->wake_arg);
+				h->wake(h->wake_arg, part, SSE_WAKE_PARTS);
 			pthread_mutex_unlock(&h->wake_lock);
 			pthread_mutex_lock(&h->lock);
 		}
+		part = (part + 1) % SSE_WAKE_PARTS;
 		if (!h->stop)
-			clock_cond_wait_until(&h->tick, &h->lock, now + h->flush_ms);
+			clock_cond_wait_until(&h->tick, &h->lock, now + tick);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return NULL;
@@ -264,8 +269,10 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_cfg *cfg, char *errst
 	h->flush_ms = cfg->flush_ms > 0 ? cfg->flush_ms : 200;
 	h->keepalive_ms = cfg->keepalive_ms > 0 ? cfg->keepalive_ms : 5000;
 	h->ring = malloc(h->size);
-	/* A slot per 32 bytes: the index outlasts the bytes (frames are larger). */
-	h->nframes = h->size / 32;
+	/* A slot per 32 bytes at least: the index outlasts the bytes (frames are
+	 * larger); a power of two, as every reader looks up every frame. */
+	for (h->nframes = 1; h->nframes < h->size / 32; h->nframes *= 2)
+		;
 	h->frames = calloc(h->nframes, sizeof(*h->frames));
 	h->next_seq = 1;
 	if (!h->ring || !h->frames) {

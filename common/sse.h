@@ -18,9 +18,11 @@
  * were missed.
  *
  * The readers' wake-up (the HTTP server resumes the connections that had
- * nothing to send) is called by the hub's own thread at most every
- * flush_ms, and only when there is something new: many frames make one
- * write per reader, not one each. Every keepalive_ms a comment line keeps
+ * nothing to send) is called by the hub's own thread for one of
+ * SSE_WAKE_PARTS parts of them at a time, every flush_ms / SSE_WAKE_PARTS,
+ * so that each part is woken at most every flush_ms, and only when there
+ * is something new: many frames make one write per reader, not one each,
+ * and the writes are spread over the interval instead of coming at once. Every keepalive_ms a comment line keeps
  * idle connections (and the proxies between) open, and finds the readers
  * that left while there was nothing to send them.
  */
@@ -34,7 +36,8 @@
 #include "err.h"
 #include "metrics.h"
 
-#define SSE_MAX_KINDS 32 /* kinds one filter may name */
+#define SSE_MAX_KINDS  32 /* kinds one filter may name */
+#define SSE_WAKE_PARTS 5  /* the readers are woken a part at a time */
 
 struct sse_hub;
 struct sse_reader;
@@ -77,9 +80,10 @@ int sse_hub_new(struct sse_hub **out, const struct sse_hub_cfg *cfg, char *errst
 /* Stops the hub's thread and frees it; every reader must be closed. NULL-safe. */
 void sse_hub_free(struct sse_hub *h);
 
-/* Who wakes the readers up (NULL: nobody); once it returns, the previous
- * one is not being called and will not be. */
-void sse_hub_set_wake(struct sse_hub *h, void (*wake)(void *arg), void *arg);
+/* Who wakes the readers up, part by part (NULL: nobody); once it returns,
+ * the previous one is not being called and will not be. */
+void sse_hub_set_wake(struct sse_hub *h, void (*wake)(void *arg, unsigned part, unsigned parts),
+                      void *arg);
 
 /* How many readers are open: a publisher may skip making frames nobody reads. */
 int sse_hub_readers(struct sse_hub *h);

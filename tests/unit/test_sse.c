@@ -1,8 +1,10 @@
 /* Unit: the event stream's ring (common/sse.c) and the overview's rates
  * (services/gateway/overview.c), without a server. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "overview.h"
 #include "sse.h"
@@ -364,5 +366,59 @@ Test(sse, a_brief_reader_gets_each_frame_s_brief_form_with_the_same_number)
 	sse_reader_close(full);
 	sse_reader_close(brief);
 	sse_reader_close(resumed);
+	sse_hub_free(h);
+}
+
+/* What the hub woke: how often each part. */
+struct woken {
+	pthread_mutex_t lock;
+	int parts[SSE_WAKE_PARTS];
+	unsigned last_parts;
+};
+
+static void on_wake(void *arg, unsigned part, unsigned parts)
+{
+	struct woken *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	if (part < SSE_WAKE_PARTS)
+		w->parts[part]++;
+	w->last_parts = parts;
+	pthread_mutex_unlock(&w->lock);
+}
+
+Test(sse, every_part_of_the_readers_is_woken_within_a_flush_interval_when_frames_came)
+{
+	struct sse_hub_cfg cfg = {.flush_ms = 100, .max_readers = 4};
+	struct woken w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct sse_hub *h;
+	char why[128];
+
+	cr_assert_eq(sse_hub_new(&h, &cfg, why, sizeof(why)), 0, "%s", why);
+	sse_hub_set_wake(h, on_wake, &w);
+	publish(h, "saga", "{\"n\":1}");
+	/* Each part comes round within a flush interval: waited for up to 5 s
+	 * (a slow machine is not what this tests). */
+	for (int waited = 0, all = 0; !all && waited < 5000; waited += 10) {
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		pthread_mutex_lock(&w.lock);
+		all = 1;
+		for (int i = 0; i < SSE_WAKE_PARTS; i++)
+			all = all && w.parts[i] > 0;
+		pthread_mutex_unlock(&w.lock);
+	}
+	sse_hub_set_wake(h, NULL, NULL);
+	for (int i = 0; i < SSE_WAKE_PARTS; i++)
+		cr_expect_geq(w.parts[i], 1, "part %d of %d was never woken", i, SSE_WAKE_PARTS);
+	cr_expect_eq(w.last_parts, SSE_WAKE_PARTS);
+	/* Nothing new: each part is woken once more at most (the wake-up after
+	 * the one that found something), then not at all. */
+	memset(w.parts, 0, sizeof(w.parts));
+	sse_hub_set_wake(h, on_wake, &w);
+	nanosleep(&(struct timespec){.tv_nsec = 250 * 1000 * 1000}, NULL);
+	sse_hub_set_wake(h, NULL, NULL);
+	for (int i = 0; i < SSE_WAKE_PARTS; i++)
+		cr_expect_leq(w.parts[i], 1, "part %d woken %d times with nothing new", i,
+		              w.parts[i]);
 	sse_hub_free(h);
 }
