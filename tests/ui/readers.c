@@ -88,21 +88,32 @@ static int open_reader(const struct httpc_target *t, int index, int rcvbuf, cons
 	return fd;
 }
 
-/* Counts the marks in a piece of the body, a mark split across pieces included. */
+/* Counts the marks in a piece of the body, a mark split across pieces
+ * included: in place, and across the seam in the last bytes kept with the
+ * first ones of the piece. */
 static void count(struct reader *r, const char *buf, size_t n)
 {
-	char joined[16 + 65536];
-	size_t len = r->tail_len + n, keep = strlen(FRAME_MARK) - 1;
+	const size_t mark = strlen(FRAME_MARK), keep = mark - 1;
+	char seam[2 * sizeof(r->tail)];
+	size_t head = n < keep ? n : keep, seam_len = r->tail_len + head;
 
-	memcpy(joined, r->tail, r->tail_len);
-	memcpy(joined + r->tail_len, buf, n);
-	joined[len] = '\0';
-	for (char *at = joined;
-	     (at = memmem(at, len - (size_t)(at - joined), FRAME_MARK, strlen(FRAME_MARK)));
-	     at += strlen(FRAME_MARK))
+	memcpy(seam, r->tail, r->tail_len);
+	memcpy(seam + r->tail_len, buf, head);
+	/* A mark in the seam that starts in the tail (one wholly in buf is counted below). */
+	for (size_t i = 0; i < r->tail_len && i + mark <= seam_len; i++)
+		r->frames += memcmp(seam + i, FRAME_MARK, mark) == 0;
+	for (const char *at = buf; (at = memmem(at, n - (size_t)(at - buf), FRAME_MARK, mark));
+	     at += mark)
 		r->frames++;
-	r->tail_len = len < keep ? len : keep;
-	memcpy(r->tail, joined + len - r->tail_len, r->tail_len);
+	if (n >= keep) {
+		r->tail_len = keep;
+		memcpy(r->tail, buf + n - keep, keep);
+	} else {
+		size_t from = seam_len > keep ? seam_len - keep : 0;
+
+		r->tail_len = seam_len - from;
+		memmove(r->tail, seam + from, r->tail_len);
+	}
 }
 
 /* Takes what arrived: the headers are skipped, the chunks' framing taken off. */
