@@ -39,9 +39,9 @@ struct watch {
 /*
  * An answer being streamed (http_reply_stream). While its stream has
  * nothing to send the connection is suspended (out of libmicrohttpd's
- * loop) until http_server_wake_streams() resumes it (or its part of them:
- * streams are in parts by their number, part = number % parts). The server's list of
- * them is guarded by streams_lock, which is held while suspending and
+ * loop) until http_server_wake_streams() resumes it (with its part of
+ * them: a stream's part is its number modulo the parts). The server's list
+ * of them is guarded by streams_lock, which is held while suspending and
  * resuming, so neither happens twice; libmicrohttpd calls none of our code
  * that takes it while holding a lock of its own. A connection that ended
  * is marked closed and freed by the next wake-up (or the server's free).
@@ -98,7 +98,6 @@ struct pending {
 	char request_id[65];
 };
 
-/* Sets the deadline of conn's connection (0: none). */
 /* Wakes the watchdog when deadline_ms comes before it would look anyway: a
  * stream moves its deadline on with every write, thousands of times a
  * second (srv->lock held). */
@@ -108,6 +107,7 @@ static void watch_for(struct http_server *srv, long long deadline_ms)
 		pthread_cond_signal(&srv->wake);
 }
 
+/* Sets the deadline of conn's connection (0: none). */
 static void set_deadline(struct http_server *srv, struct MHD_Connection *conn, long timeout_ms)
 {
 	const union MHD_ConnectionInfo *info =
@@ -384,8 +384,8 @@ static void stream_done(void *cls)
 	atomic_store(&sc->closed, true);
 }
 
-/* Resumes the sleeping streams of one part (every stream when the server
- * stops) and frees the entries of those that ended. */
+/* Resumes the sleeping streams of one part (parts = 1: every stream) and
+ * frees the entries of those that ended; stop: none sleeps again. */
 static void resume_streams(struct http_server *srv, bool stop, unsigned part, unsigned parts)
 {
 	struct stream_conn **at, *sc;
@@ -399,7 +399,7 @@ static void resume_streams(struct http_server *srv, bool stop, unsigned part, un
 			free(sc);
 			continue;
 		}
-		if (sc->suspended && (stop || sc->number % parts == part)) {
+		if (sc->suspended && sc->number % parts == part) {
 			sc->suspended = false;
 			MHD_resume_connection(sc->conn);
 		}

@@ -7,9 +7,9 @@
  * what they hold has lost frames: it is dropped. A frame with a brief form
  * has it right after the full one; a reader walks the index, taking of
  * each frame it wants the form it asked for. One mutex guards it all;
- * copies out of the
- * ring are short (a reader takes at most what its connection's buffer
- * wants), and a publisher appends a whole batch at once.
+ * copies out of the ring are short (a reader takes at most what its
+ * connection's buffer wants), and a publisher appends a whole batch at
+ * once.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -128,15 +128,21 @@ static const struct frame *held(const struct sse_hub *h, uint64_t seq)
 	return f->seq == seq && f->start >= ring_tail(h) ? f : NULL;
 }
 
+/* A piece of text and its length. */
+struct text {
+	const char *s;
+	size_t n;
+};
+
 /* Appends "id: <id>\nevent: <event>\ndata: <data>\n\n" (lock held). */
-static void append_form(struct sse_hub *h, const char *id, const char *event, const char *data)
+static void append_form(struct sse_hub *h, struct text id, struct text event, struct text data)
 {
 	append(h, "id: ", 4);
-	append(h, id, strlen(id));
+	append(h, id.s, id.n);
 	append(h, "\nevent: ", 8);
-	append(h, event, strlen(event));
+	append(h, event.s, event.n);
 	append(h, "\ndata: ", 7);
-	append(h, data, strlen(data));
+	append(h, data.s, data.n);
 	append(h, "\n\n", 2);
 }
 
@@ -149,18 +155,21 @@ static void append_frame(struct sse_hub *h, const struct sse_item *it)
 	size_t len = strlen(SSE_KEEPALIVE), brief_len = 0;
 
 	if (it->event) {
-		if (strpbrk(it->event, "\r\n") || strpbrk(it->data, "\r\n") ||
-		    (it->brief && strpbrk(it->brief, "\r\n")))
-			return;
-		snprintf(id, sizeof(id), "%" PRIu64, seq);
-		len = framing + strlen(id) + strlen(it->event) + strlen(it->data);
-		if (it->brief)
-			brief_len = framing + strlen(id) + strlen(it->event) + strlen(it->brief);
+		struct text event = {it->event, strcspn(it->event, "\r\n")};
+		struct text data = {it->data, strcspn(it->data, "\r\n")};
+		struct text brief = {it->brief, it->brief ? strcspn(it->brief, "\r\n") : 0};
+		struct text number = {id, (size_t)snprintf(id, sizeof(id), "%" PRIu64, seq)};
+
+		if (event.s[event.n] || data.s[data.n] || (brief.s && brief.s[brief.n]))
+			return; /* a line break */
+		len = framing + number.n + event.n + data.n;
+		if (brief.s)
+			brief_len = framing + number.n + event.n + brief.n;
 		if (len + brief_len > h->size / 4)
 			return;
-		append_form(h, id, it->event, it->data);
-		if (it->brief)
-			append_form(h, id, it->event, it->brief);
+		append_form(h, number, event, data);
+		if (brief.s)
+			append_form(h, number, event, brief);
 		metric_add(h->m_events, 1);
 	} else {
 		append(h, SSE_KEEPALIVE, len);

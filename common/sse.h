@@ -12,19 +12,19 @@
  * reading them. A frame may come in two forms, its data in full and brief
  * (the gateway's: what a list of orders shows), one after the other in the
  * ring; a reader takes the one it asked for. A reader that comes back with
- * Last-Event-ID carries on
- * after that frame while the ring still holds what followed it; otherwise
- * it starts at the newest frame after an "event: reset" that tells it some
- * were missed.
+ * Last-Event-ID carries on after that frame while the ring still holds
+ * what followed it; otherwise it starts at the newest frame after an
+ * "event: reset" that tells it some were missed.
  *
  * The readers' wake-up (the HTTP server resumes the connections that had
  * nothing to send) is called by the hub's own thread for one of
  * SSE_WAKE_PARTS parts of them at a time, every flush_ms / SSE_WAKE_PARTS,
  * so that each part is woken at most every flush_ms, and only when there
  * is something new: many frames make one write per reader, not one each,
- * and the writes are spread over the interval instead of coming at once. Every keepalive_ms a comment line keeps
- * idle connections (and the proxies between) open, and finds the readers
- * that left while there was nothing to send them.
+ * and the writes are spread over the interval instead of coming at once.
+ * Every keepalive_ms a comment line keeps idle connections (and the
+ * proxies between) open, and finds the readers that left while there was
+ * nothing to send them.
  */
 #ifndef COMMON_SSE_H
 #define COMMON_SSE_H

@@ -420,7 +420,8 @@ lost:
  * (effects[]) in both, what it is and what caused it in full only. */
 static bool frame_of(const char *type, const json_t *r, char **full, char **brief)
 {
-	const char *order_id = event_str(r, "order_id");
+	static const char *const meta[] = {"event_id", "producer", "causation_id"};
+	const char *order_id = event_str(r, "order_id"), *customer = event_str(r, "customer_id");
 	json_t *f;
 	size_t i;
 
@@ -435,19 +436,19 @@ static bool frame_of(const char *type, const json_t *r, char **full, char **brie
 		json_object_set_new(f, "status", json_string(effects[i].status));
 	if (effects[i].field[0])
 		json_object_set_new(f, effects[i].field, json_string(effects[i].value));
-	if (event_str(r, "customer_id"))
-		json_object_set_new(f, "customer_id", json_string(event_str(r, "customer_id")));
+	if (customer)
+		json_object_set_new(f, "customer_id", json_string(customer));
 	if (json_object_get(r, "total_cents"))
 		json_object_set_new(f, "total_cents", json_integer(event_int(r, "total_cents")));
 	if (!strcmp(type, "OrderCancelled") && event_str(r, "reason"))
 		json_object_set_new(f, "reason", json_string(event_str(r, "reason")));
 	*brief = json_dumps(f, JSON_COMPACT);
-	if (event_meta(r, "event_id"))
-		json_object_set_new(f, "event_id", json_string(event_meta(r, "event_id")));
-	if (event_meta(r, "producer"))
-		json_object_set_new(f, "producer", json_string(event_meta(r, "producer")));
-	if (event_meta(r, "causation_id"))
-		json_object_set_new(f, "causation_id", json_string(event_meta(r, "causation_id")));
+	for (size_t k = 0; k < sizeof(meta) / sizeof(meta[0]); k++) {
+		const char *v = event_meta(r, meta[k]);
+
+		if (v)
+			json_object_set_new(f, meta[k], json_string(v));
+	}
 	*full = json_dumps(f, JSON_COMPACT);
 	json_decref(f);
 	if (*full && *brief)

@@ -26,7 +26,7 @@ mkdir -p "$OUT"
 set -a
 . .run/stack.env
 set +a
-metric() { curl -s http://127.0.0.1:9100/metrics | awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { print s + 0 }'; }
+. tests/ui/gateway.sh
 age() { echo "$(metric saga_readmodel_event_age_seconds_sum) $(metric saga_readmodel_event_age_seconds_count)"; }
 
 # Redis rewrites its append-only file now and then (every 9 minutes or so
@@ -81,19 +81,6 @@ run() {
 
 wrap=()
 [ "$PRIORITY" = idle ] && wrap=(chrt --idle 0)
-# readers_open N: waits (up to 20 s) until the gateway counts N readers. One
-# that left is counted until the gateway next writes to it (a keepalive, 5 s
-# at most), and a run must not start with those of the last one.
-readers_open() {
-	local i
-	for i in $(seq 1 80); do
-		[ "$(metric saga_sse_readers)" = "$1" ] && return 0
-		sleep 0.25
-	done
-	echo "bench-stream: the gateway counts $(metric saga_sse_readers) readers, not $1" >&2
-	return 1
-}
-
 # with_readers R: run readers-R with the readers connected.
 with_readers() {
 	local readers

@@ -29,8 +29,7 @@ mkdir -p "$OUT"
 set -a
 . .run/stack.env
 set +a
-METRICS=http://127.0.0.1:9100/metrics
-metric() { curl -s "$METRICS" | awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { print s + 0 }'; }
+. tests/ui/gateway.sh
 stream() { curl -sN --max-time "$1" "${@:2}" "$GATEWAY_URL/v1/events"; }
 auth=(-H "Authorization: Bearer $API_KEY")
 
@@ -138,10 +137,7 @@ check "$([ "$code" = 400 ]; echo $?)" "a filter of more than 32 event types: $co
 # every event of the order it shows. (What they cost the saga is measured
 # by make bench-stream, tests/ui/bench.sh.)
 # The readers above are gone once the next keepalive finds them closed.
-for _ in $(seq 1 40); do
-	[ "$(metric saga_sse_readers)" = 0 ] && break
-	sleep 0.5
-done
+readers_open 0 2>/dev/null
 check "$([ "$(metric saga_sse_readers)" = 0 ]; echo $?)" "readers that left are let go within a keepalive (5 s)"
 dropped0=$(metric saga_sse_dropped_total)
 closed0=$(metric 'saga_http_slow_clients_closed_total{server="api"}')
