@@ -76,6 +76,10 @@ try {
   check((await page.textContent('#message')).includes('refused'),
     `a wrong key gets a clear message: "${await page.textContent('#message')}"`);
 
+  // The page asks three things at once with the wrong key: the other two
+  // refusals may still be on their way (and log) after the message shows.
+  await page.waitForLoadState('networkidle');
+
   // 3. The key: the page, the live stream, the overview.
   keyed = true;
   await page.fill('#key', key);
