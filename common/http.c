@@ -41,7 +41,7 @@ struct watch {
  * nothing to send the connection is suspended (out of libmicrohttpd's
  * loop) until http_server_wake_streams() resumes it (with its part of
  * them: a stream's part is its number modulo the parts). The server's list
- * of them is guarded by streams_lock, which is held while suspending and
+ * of them is guarded by sleep_lock, which is held while suspending and
  * resuming, so neither happens twice; libmicrohttpd calls none of our code
  * that takes it while holding a lock of its own. A connection that ended
  * is marked closed and freed by the next wake-up (or the server's free).
@@ -56,6 +56,31 @@ struct stream_conn {
 	struct stream_conn *next;
 };
 
+/*
+ * An answer given later (http_reply_later). Its connection sleeps
+ * (suspended) until http_later_done() or the server's stop resumes it, each
+ * under the later's lock and only while `sleeping`, so once. Two owners,
+ * the connection (until it ends) and the reporter (until it reports): the
+ * last to let go frees it. The server's list of those not yet sent is
+ * guarded by sleep_lock, taken before a later's lock.
+ */
+struct http_later {
+	pthread_mutex_t lock;
+	struct MHD_Connection *conn; /* while the connection has not ended */
+	http_later_fn then;
+	void *arg;
+	void (*free_arg)(void *arg);
+	bool done;     /* reported */
+	bool sleeping; /* the connection is suspended for it */
+	int owners;
+	bool listed; /* in the server's list until its answer was sent (sleep_lock) */
+	struct http_later *prev, *next;
+};
+
+/* How long a stopping server waits for the reports of answers given later
+ * before it answers them 503. */
+#define HTTP_LATER_STOP_MS 5000
+
 /* A connection's memory beyond its request's head: libmicrohttpd fills a
  * streamed answer's chunks from what is free of it. With 16 KiB in all
  * (16 KiB chunks), 200 readers of the event stream at 300 orders/s fell
@@ -64,11 +89,12 @@ struct stream_conn {
 
 struct http_server {
 	struct MHD_Daemon *mhd;
-	pthread_mutex_t streams_lock;
+	pthread_mutex_t sleep_lock;
 	struct stream_conn *streams;
-	unsigned long nstreams; /* streams begun so far */
-	unsigned long wakes;    /* wake-ups so far */
-	bool stopping;          /* no stream sleeps any more */
+	struct http_later *laters; /* answers given later, not sent yet */
+	unsigned long nstreams;    /* streams begun so far */
+	unsigned long wakes;       /* wake-ups so far */
+	bool stopping;             /* no stream or later answer sleeps any more */
 	long stream_stall_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;   /* a deadline earlier than watch_until was set, or stop */
@@ -96,6 +122,7 @@ struct pending {
 	size_t len, cap;
 	bool too_large;
 	char request_id[65];
+	struct http_later *later; /* the handler answers later */
 };
 
 /* Wakes the watchdog when deadline_ms comes before it would look anyway: a
@@ -350,10 +377,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	ssize_t n;
 
 	(void)pos;
-	pthread_mutex_lock(&srv->streams_lock);
+	pthread_mutex_lock(&srv->sleep_lock);
 	wakes = srv->wakes;
 	stopping = srv->stopping;
-	pthread_mutex_unlock(&srv->streams_lock);
+	pthread_mutex_unlock(&srv->sleep_lock);
 	if (stopping)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	n = sc->stream.read(sc->stream.arg, buf, max);
@@ -365,13 +392,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		return n;
 	}
 	set_deadline(srv, sc->conn, 0);
-	pthread_mutex_lock(&srv->streams_lock);
+	pthread_mutex_lock(&srv->sleep_lock);
 	/* A wake-up since the read may have found nothing to resume: read again. */
 	if (!srv->stopping && srv->wakes == wakes) {
 		sc->suspended = true;
 		MHD_suspend_connection(sc->conn);
 	}
-	pthread_mutex_unlock(&srv->streams_lock);
+	pthread_mutex_unlock(&srv->sleep_lock);
 	return 0;
 }
 
@@ -384,13 +411,102 @@ static void stream_done(void *cls)
 	atomic_store(&sc->closed, true);
 }
 
+struct http_later *http_reply_later(struct http_response *res, http_later_fn then, void *arg,
+                                    void (*free_arg)(void *arg))
+{
+	struct http_later *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	pthread_mutex_init(&l->lock, NULL);
+	l->then = then;
+	l->arg = arg;
+	l->free_arg = free_arg;
+	l->owners = 2;
+	res->later = l;
+	return l;
+}
+
+static void later_release(struct http_later *l)
+{
+	int owners;
+
+	pthread_mutex_lock(&l->lock);
+	owners = --l->owners;
+	pthread_mutex_unlock(&l->lock);
+	if (owners > 0)
+		return;
+	if (l->free_arg)
+		l->free_arg(l->arg);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+/* Wakes l's connection if it sleeps; l->lock held. */
+static void later_wake(struct http_later *l)
+{
+	if (l->sleeping) {
+		l->sleeping = false;
+		MHD_resume_connection(l->conn);
+	}
+}
+
+void http_later_done(struct http_later *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->done = true;
+	later_wake(l);
+	pthread_mutex_unlock(&l->lock);
+	later_release(l);
+}
+
+/* Takes l off the server's list (sleep_lock held). */
+static void later_unlist(struct http_server *srv, struct http_later *l)
+{
+	if (!l->listed)
+		return;
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		srv->laters = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	l->listed = false;
+}
+
+/* Wakes every connection that sleeps for a later answer (sleep_lock held). */
+static void wake_laters(struct http_server *srv)
+{
+	for (struct http_later *l = srv->laters; l; l = l->next) {
+		pthread_mutex_lock(&l->lock);
+		later_wake(l);
+		pthread_mutex_unlock(&l->lock);
+	}
+}
+
+/* Waits up to ms for the answers given later to be sent. */
+static void await_laters(struct http_server *srv, long ms)
+{
+	long long end = clock_mono_ms() + ms;
+	bool waiting = true;
+
+	while (waiting && clock_mono_ms() < end) {
+		pthread_mutex_lock(&srv->sleep_lock);
+		waiting = srv->laters != NULL;
+		pthread_mutex_unlock(&srv->sleep_lock);
+		if (waiting)
+			clock_sleep_ms(10);
+	}
+}
+
 /* Resumes the sleeping streams of one part (parts = 1: every stream) and
- * frees the entries of those that ended; stop: none sleeps again. */
+ * frees the entries of those that ended; stop: none sleeps again, and the
+ * connections that wait for a later answer get it now. */
 static void resume_streams(struct http_server *srv, bool stop, unsigned part, unsigned parts)
 {
 	struct stream_conn **at, *sc;
 
-	pthread_mutex_lock(&srv->streams_lock);
+	pthread_mutex_lock(&srv->sleep_lock);
 	srv->wakes++;
 	srv->stopping = srv->stopping || stop;
 	for (at = &srv->streams; (sc = *at);) {
@@ -405,7 +521,9 @@ static void resume_streams(struct http_server *srv, bool stop, unsigned part, un
 		}
 		at = &sc->next;
 	}
-	pthread_mutex_unlock(&srv->streams_lock);
+	if (stop)
+		wake_laters(srv);
+	pthread_mutex_unlock(&srv->sleep_lock);
 }
 
 void http_server_wake_streams(void *srv, unsigned part, unsigned parts)
@@ -433,11 +551,11 @@ static struct MHD_Response *stream_response(struct http_server *srv, struct MHD_
 		return NULL;
 	}
 	res->stream = (struct http_stream){0}; /* now stream_done's */
-	pthread_mutex_lock(&srv->streams_lock);
+	pthread_mutex_lock(&srv->sleep_lock);
 	sc->number = srv->nstreams++;
 	sc->next = srv->streams;
 	srv->streams = sc;
-	pthread_mutex_unlock(&srv->streams_lock);
+	pthread_mutex_unlock(&srv->sleep_lock);
 	return r;
 }
 
@@ -495,7 +613,7 @@ static void dispatch(struct http_server *srv, const struct http_request *req,
 		path_known = true;
 		if (strcmp(r->method, req->method) == 0) {
 			r->fn(srv->ctx, req, res);
-			if (res->status == 0)
+			if (res->status == 0 && !res->later)
 				http_reply_problem(res, 500, NULL, "the handler gave no answer");
 			return;
 		}
@@ -533,6 +651,51 @@ static size_t head_bytes(struct MHD_Connection *conn, const char *url, const cha
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_field_bytes, &n);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_field_bytes, &n);
 	return n;
+}
+
+/* The handler answers with l later: true when its connection now sleeps
+ * until then, false when the answer can be given at once. */
+static bool sleep_for(struct http_server *srv, struct MHD_Connection *conn, struct pending *p,
+                      struct http_later *l)
+{
+	bool sleep;
+
+	p->later = l;
+	pthread_mutex_lock(&srv->sleep_lock);
+	pthread_mutex_lock(&l->lock);
+	l->conn = conn;
+	sleep = !l->done && !srv->stopping;
+	if (sleep) {
+		l->sleeping = true;
+		l->listed = true;
+		l->prev = NULL;
+		l->next = srv->laters;
+		if (srv->laters)
+			srv->laters->prev = l;
+		srv->laters = l;
+		MHD_suspend_connection(conn);
+	}
+	pthread_mutex_unlock(&l->lock);
+	pthread_mutex_unlock(&srv->sleep_lock);
+	return sleep;
+}
+
+/* Fills res with l's answer (its connection was woken, or never slept). */
+static void answer_later(struct http_server *srv, const struct http_request *req,
+                         struct http_response *res, struct http_later *l)
+{
+	bool done;
+
+	pthread_mutex_lock(&l->lock);
+	done = l->done;
+	pthread_mutex_unlock(&l->lock);
+	res->later = NULL;
+	l->then(srv->ctx, req, res, l->arg, done);
+	if (res->status == 0 || res->later) {
+		response_release(res);
+		res->later = NULL;
+		http_reply_problem(res, 500, NULL, "the handler gave no answer");
+	}
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -609,7 +772,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		count_status(srv, 413);
 		return send_response(srv, conn, &res, p->request_id);
 	}
-	set_deadline(srv, conn, 0); /* the handler's own limits apply now */
 	req.method = method;
 	req.path = url;
 	req.body = p->body ? p->body : "";
@@ -617,8 +779,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.conn = conn;
 	req.request_id = p->request_id;
 	log_set_request_id(p->request_id);
-	dispatch(srv, &req, &res);
+	if (p->later) {
+		answer_later(srv, &req, &res, p->later);
+	} else {
+		set_deadline(srv, conn, 0); /* the handler's own limits apply now */
+		dispatch(srv, &req, &res);
+		if (res.later && sleep_for(srv, conn, p, res.later))
+			res.status = 0; /* no answer yet */
+		else if (res.later)
+			answer_later(srv, &req, &res, p->later);
+	}
 	log_set_request_id(NULL);
+	if (res.status == 0)
+		return MHD_YES;
 	count_status(srv, res.status);
 	return send_response(srv, conn, &res, p->request_id);
 }
@@ -633,6 +806,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
 	/* Kept alive, the connection has the header time again for its next request. */
 	set_deadline(srv, conn, srv->header_timeout_ms);
 	if (p) {
+		if (p->later) {
+			struct http_later *l = p->later;
+
+			pthread_mutex_lock(&srv->sleep_lock);
+			later_unlist(srv, l);
+			pthread_mutex_unlock(&srv->sleep_lock);
+			pthread_mutex_lock(&l->lock);
+			l->conn = NULL;
+			l->sleeping = false;
+			pthread_mutex_unlock(&l->lock);
+			later_release(l);
+		}
 		free(p->body);
 		free(p);
 		*state = NULL;
@@ -699,7 +884,7 @@ int http_server_start(struct http_server **out, const struct http_server_cfg *cf
 	        metrics_counter(cfg->metrics, "saga_http_slow_clients_closed_total",
 	                        "connections closed for not sending a request in time", labels);
 	pthread_mutex_init(&srv->lock, NULL);
-	pthread_mutex_init(&srv->streams_lock, NULL);
+	pthread_mutex_init(&srv->sleep_lock, NULL);
 	clock_cond_init(&srv->wake); /* deadlines are clock_mono_ms */
 	/* Room for every connection libmicrohttpd accepts, and for those it is closing. */
 	srv->nslots = (size_t)max_conns + 64;
@@ -752,8 +937,11 @@ void http_server_free(struct http_server *srv)
 {
 	if (!srv)
 		return;
-	/* libmicrohttpd must not stop with a connection suspended. */
+	/* The answers given later have their reports still to come, for a while;
+	 * then libmicrohttpd must not stop with a connection suspended. */
+	await_laters(srv, HTTP_LATER_STOP_MS);
 	resume_streams(srv, true, 0, 1);
+	await_laters(srv, 1000); /* the rest are answered 503 */
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	resume_streams(srv, true, 0, 1); /* frees the entries of the streams that ended */
@@ -766,7 +954,7 @@ void http_server_free(struct http_server *srv)
 	}
 	pthread_cond_destroy(&srv->wake);
 	pthread_mutex_destroy(&srv->lock);
-	pthread_mutex_destroy(&srv->streams_lock);
+	pthread_mutex_destroy(&srv->sleep_lock);
 	free(srv->slots);
 	free(srv);
 }

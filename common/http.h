@@ -48,6 +48,8 @@ struct http_stream {
 	void *arg;
 };
 
+struct http_later;
+
 struct http_response {
 	int status;
 	const char *content_type; /* static string */
@@ -56,6 +58,7 @@ struct http_response {
 	int nheaders;
 	char *headers[HTTP_MAX_HEADERS][2]; /* malloc'd name/value pairs */
 	struct http_stream stream;          /* the body, when stream.read is set */
+	struct http_later *later;           /* the answer comes later (http_reply_later) */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
@@ -118,6 +121,24 @@ void http_reply_take(struct http_response *res, int status, const char *content_
  * close() is called in every case). */
 void http_reply_stream(struct http_response *res, int status, const char *content_type,
                        struct http_stream stream);
+/*
+ * An answer that waits for something another thread will report (the
+ * broker's acknowledgement of a message) without holding one of the
+ * server's threads: the handler calls http_reply_later() and returns; the
+ * connection sleeps until http_later_done(), then then() fills res on one of
+ * the server's threads, like a handler (done false: the server is stopping
+ * and the report did not come in time). arg is the handler's; free_arg(arg)
+ * is called once neither the connection nor the reporter needs it. NULL
+ * when out of memory (arg is then not taken). Exactly one
+ * http_later_done() per later, from any thread, also after the client left.
+ */
+typedef void (*http_later_fn)(void *ctx, const struct http_request *req, struct http_response *res,
+                              void *arg, bool done);
+
+struct http_later *http_reply_later(struct http_response *res, http_later_fn then, void *arg,
+                                    void (*free_arg)(void *arg)) WARN_UNUSED;
+void http_later_done(struct http_later *later);
+
 /* Adds a header (copied). Silently ignored past HTTP_MAX_HEADERS. */
 void http_reply_header(struct http_response *res, const char *name, const char *value);
 

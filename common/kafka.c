@@ -602,170 +602,227 @@ rd_kafka_headers_t *kafka_headers_parse(const char *block)
 	return h;
 }
 
-/* A message whose delivery report a caller of kafka_sync_produce waits for. */
-struct kafka_ack {
-	pthread_mutex_t lock;
-	pthread_cond_t done_cv;
-	bool done;
-	rd_kafka_resp_err_t err;
+/* A message sent with kafka_publisher_send: whom to tell of its report. */
+struct kafka_send {
+	kafka_ack_fn on_ack;
+	void *arg;
 };
 
 /*
  * rk is replaced when librdkafka raised a fatal error (an idempotent
- * producer refused its producer id, say): producers take the lock shared,
- * the replacement exclusive, so no caller ever uses a destroyed handle.
+ * producer refused its producer id, say). Senders count themselves in
+ * `inflight` from before they hand a message to rk until its report was
+ * served; once a fatal error set `renewing`, new senders wait, and the
+ * report thread (the only one that polls rk) replaces it when none is in
+ * flight any more, so no sender ever uses a destroyed handle.
  */
-struct kafka_sync {
-	pthread_rwlock_t lock;
+struct kafka_publisher {
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* inflight fell, or renewing ended */
 	rd_kafka_t *rk;
+	long inflight;
+	bool renewing;
+	bool closing;                  /* kafka_publisher_free began: no replacement any more */
 	struct kafka_producer_cfg cfg; /* to make the next one (borrowed parts) */
-	int timeout_ms;
-	long long renewed_ms; /* when rk was last replaced (once a second at most) */
+	long long renewed_ms;          /* when rk was last replaced (once a second at most) */
 	pthread_t poller;
 	bool polling;
 	atomic_bool stop;
 };
 
-static void on_sync_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+/* After a failure of rk: a replacement once nothing is in flight, if rk has
+ * a fatal error and was not replaced within the last second. */
+static void renew_if_fatal(struct kafka_publisher *p, rd_kafka_t *rk)
 {
-	struct kafka_ack *a = msg->_private;
-
-	(void)rk;
-	(void)opaque;
-	if (!a)
-		return;
-	pthread_mutex_lock(&a->lock);
-	a->err = msg->err;
-	a->done = true;
-	pthread_cond_signal(&a->done_cv);
-	pthread_mutex_unlock(&a->lock);
+	if (rd_kafka_fatal_error(rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		return; /* an ordinary failure: the producer is fine */
+	pthread_mutex_lock(&p->lock);
+	if (p->rk == rk && clock_mono_ms() - p->renewed_ms >= 1000)
+		p->renewing = true;
+	pthread_mutex_unlock(&p->lock);
 }
 
+static void sent(struct kafka_publisher *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->inflight--;
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	struct kafka_send *m = msg->_private;
+
+	if (!m)
+		return;
+	if (msg->err) {
+		m->on_ack(m->arg, ERR_RETRY, rd_kafka_err2str(msg->err));
+		renew_if_fatal(opaque, rk);
+	} else {
+		m->on_ack(m->arg, 0, NULL);
+	}
+	free(m);
+	sent(opaque);
+}
+
+/* The report thread: serves reports, and replaces rk when asked to. */
 static void *serve_reports(void *arg)
 {
-	struct kafka_sync *s = arg;
+	struct kafka_publisher *p = arg;
+	bool renew;
 
-	while (!atomic_load(&s->stop)) {
-		pthread_rwlock_rdlock(&s->lock);
-		rd_kafka_poll(s->rk, 250); /* a report ends the wait at once */
-		pthread_rwlock_unlock(&s->lock);
+	while (!atomic_load(&p->stop)) {
+		rd_kafka_poll(p->rk, 250); /* a report ends the wait at once */
+		pthread_mutex_lock(&p->lock);
+		renew = p->renewing && p->inflight == 0 && !p->closing;
+		pthread_mutex_unlock(&p->lock);
+		if (!renew)
+			continue;
+		/* Senders wait for renewing to end: rk is this thread's alone. */
+		if (kafka_producer_renew_if_fatal(&p->rk, &p->cfg, "kafka producer") < 0)
+			LOG(WARN, "kafka producer: keeping the failed one; the next failure tries "
+			          "again");
+		pthread_mutex_lock(&p->lock);
+		p->renewed_ms = clock_mono_ms();
+		p->renewing = false;
+		pthread_cond_broadcast(&p->changed);
+		pthread_mutex_unlock(&p->lock);
 	}
 	return NULL;
 }
 
-int kafka_sync_new(struct kafka_sync **out, const struct kafka_producer_cfg *cfg, char *errstr,
-                   size_t errstr_size)
+int kafka_publisher_new(struct kafka_publisher **out, const struct kafka_producer_cfg *cfg,
+                        char *errstr, size_t errstr_size)
 {
-	struct kafka_sync *s = calloc(1, sizeof(*s));
+	struct kafka_publisher *p = calloc(1, sizeof(*p));
 	struct kafka_producer_cfg pc = *cfg;
 	int rc;
 
 	*out = NULL;
-	if (!s)
+	if (!p)
 		return ERR_NOMEM;
-	{
-		/* Writer first: a replacement must not wait behind a stream of producers. */
-		pthread_rwlockattr_t attr;
-
-		pthread_rwlockattr_init(&attr);
-		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-		pthread_rwlock_init(&s->lock, &attr);
-		pthread_rwlockattr_destroy(&attr);
-	}
-	s->timeout_ms = cfg->message_timeout_ms > 0 ? cfg->message_timeout_ms : 5000;
-	pc.message_timeout_ms = s->timeout_ms;
-	pc.on_delivery = on_sync_delivery;
-	s->cfg = pc;
-	rc = kafka_producer_new(&s->rk, &pc, errstr, errstr_size);
-	if (rc == 0 && pthread_create(&s->poller, NULL, serve_reports, s) != 0) {
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->changed, NULL);
+	pc.message_timeout_ms = cfg->message_timeout_ms > 0 ? cfg->message_timeout_ms : 5000;
+	pc.on_delivery = on_report;
+	pc.opaque = p;
+	p->cfg = pc;
+	rc = kafka_producer_new(&p->rk, &pc, errstr, errstr_size);
+	if (rc == 0 && pthread_create(&p->poller, NULL, serve_reports, p) != 0) {
 		snprintf(errstr, errstr_size, "could not start the delivery-report thread");
 		rc = ERR_FATAL;
 	}
-	s->polling = rc == 0;
+	p->polling = rc == 0;
 	if (rc < 0) {
-		kafka_sync_free(s, 0);
+		kafka_publisher_free(p, 0);
 		return rc;
 	}
-	*out = s;
+	*out = p;
 	return 0;
 }
 
-static int sync_produce(struct kafka_sync *s, rd_kafka_t *rk, const char *topic, const char *key,
-                        const void *value, size_t len, rd_kafka_headers_t *headers, char *errstr,
-                        size_t errstr_size)
+int kafka_publisher_send(struct kafka_publisher *p, const char *topic, const char *key,
+                         const void *value, size_t len, rd_kafka_headers_t *headers,
+                         kafka_ack_fn on_ack, void *arg, char *errstr, size_t errstr_size)
 {
-	struct kafka_ack a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
-	struct timespec deadline;
+	struct kafka_send *m = malloc(sizeof(*m));
 	rd_kafka_resp_err_t err;
+	rd_kafka_t *rk;
 
+	if (!m) {
+		rd_kafka_headers_destroy(headers);
+		snprintf(errstr, errstr_size, "out of memory");
+		return ERR_NOMEM;
+	}
+	m->on_ack = on_ack;
+	m->arg = arg;
+	pthread_mutex_lock(&p->lock);
+	while (p->renewing)
+		pthread_cond_wait(&p->changed, &p->lock);
+	rk = p->rk;
+	p->inflight++;
+	pthread_mutex_unlock(&p->lock);
 	err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
 	                        RD_KAFKA_V_VALUE((void *)value, len),
 	                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&a), RD_KAFKA_V_END);
+	                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
 	if (err) {
 		rd_kafka_headers_destroy(headers); /* taken only on success */
+		free(m);
 		snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
-		return ERR_RETRY;
-	}
-	clock_gettime(CLOCK_REALTIME, &deadline);    /* pthread_cond_timedwait's clock */
-	deadline.tv_sec += s->timeout_ms / 1000 + 5; /* the message times out first */
-	pthread_mutex_lock(&a.lock);
-	while (!a.done)
-		if (pthread_cond_timedwait(&a.done_cv, &a.lock, &deadline) != 0)
-			break;
-	pthread_mutex_unlock(&a.lock);
-	if (!a.done) /* cannot happen while message.timeout.ms is shorter; never free a report */
-		BUG("no delivery report for a message to %s", topic);
-	if (a.err) {
-		snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(a.err));
+		renew_if_fatal(p, rk);
+		sent(p);
 		return ERR_RETRY;
 	}
 	return 0;
 }
 
-/* After a fatal error of old: a new producer in its place (unless another
- * caller made one already, or did within the last second). */
-static void renew_after_fatal(struct kafka_sync *s, rd_kafka_t *old)
-{
-	pthread_rwlock_wrlock(&s->lock);
-	if (s->rk == old && clock_mono_ms() - s->renewed_ms >= 1000) {
-		s->renewed_ms = clock_mono_ms();
-		/* No message is in flight: every caller waited for its report. */
-		if (kafka_producer_renew_if_fatal(&s->rk, &s->cfg, "kafka producer") < 0)
-			LOG(WARN, "kafka producer: keeping the failed one; the next failure tries "
-			          "again");
-	}
-	pthread_rwlock_unlock(&s->lock);
-}
-
-int kafka_sync_produce(struct kafka_sync *s, const char *topic, const char *key, const void *value,
-                       size_t len, rd_kafka_headers_t *headers, char *errstr, size_t errstr_size)
-{
-	rd_kafka_t *rk;
+/* What a caller of kafka_publisher_send_wait waits for. */
+struct kafka_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	bool done;
 	int rc;
+	char why[128];
+};
 
-	pthread_rwlock_rdlock(&s->lock);
-	rk = s->rk;
-	rc = sync_produce(s, rk, topic, key, value, len, headers, errstr, errstr_size);
-	if (rc < 0 && rd_kafka_fatal_error(rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		rk = NULL; /* an ordinary failure: the producer is fine */
-	pthread_rwlock_unlock(&s->lock);
-	if (rk && rc < 0)
-		renew_after_fatal(s, rk);
-	return rc;
+static void on_waited_ack(void *arg, int rc, const char *why)
+{
+	struct kafka_wait *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->rc = rc;
+	snprintf(w->why, sizeof(w->why), "%s", why ? why : "");
+	w->done = true;
+	pthread_cond_signal(&w->done_cv);
+	pthread_mutex_unlock(&w->lock);
 }
 
-void kafka_sync_free(struct kafka_sync *s, int flush_ms)
+int kafka_publisher_send_wait(struct kafka_publisher *p, const char *topic, const char *key,
+                              const void *value, size_t len, rd_kafka_headers_t *headers,
+                              char *errstr, size_t errstr_size)
 {
-	if (!s)
+	struct kafka_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, ""};
+	int rc = kafka_publisher_send(p, topic, key, value, len, headers, on_waited_ack, &w, errstr,
+	                              errstr_size);
+
+	if (rc < 0)
+		return rc;
+	/* message.timeout.ms bounds the wait: every message gets its report. */
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.done_cv, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	if (w.rc < 0)
+		snprintf(errstr, errstr_size, "%s", w.why);
+	return w.rc;
+}
+
+void kafka_publisher_free(struct kafka_publisher *p, int flush_ms)
+{
+	if (!p)
 		return;
-	if (s->rk && flush_ms > 0)
-		rd_kafka_flush(s->rk, flush_ms);
-	atomic_store(&s->stop, true);
-	if (s->polling)
-		pthread_join(s->poller, NULL);
-	if (s->rk)
-		rd_kafka_destroy(s->rk);
-	pthread_rwlock_destroy(&s->lock);
-	free(s);
+	pthread_mutex_lock(&p->lock);
+	while (p->renewing && p->polling)
+		pthread_cond_wait(&p->changed, &p->lock);
+	p->closing = true;
+	pthread_mutex_unlock(&p->lock);
+	if (p->rk && flush_ms > 0)
+		rd_kafka_flush(p->rk, flush_ms);
+	if (p->rk) /* what is left fails now: every sender hears of its message */
+		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	if (p->polling) {
+		pthread_mutex_lock(&p->lock);
+		while (p->inflight > 0)
+			pthread_cond_wait(&p->changed, &p->lock);
+		pthread_mutex_unlock(&p->lock);
+		atomic_store(&p->stop, true);
+		pthread_join(p->poller, NULL);
+	}
+	if (p->rk)
+		rd_kafka_destroy(p->rk);
+	pthread_cond_destroy(&p->changed);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
 }

@@ -115,28 +115,42 @@ int kafka_producer_renew_if_fatal(rd_kafka_t **rk, const struct kafka_producer_c
                                   const char *who) WARN_UNUSED;
 
 /*
- * A producer whose callers each wait for the broker's acknowledgement of
- * their message (acks=all, idempotent), from any thread; a thread of its
- * own serves the delivery reports. cfg->message_timeout_ms bounds the wait
- * (it must not be 0); cfg->on_delivery is not used.
+ * A producer for callers that need the broker's acknowledgement of each of
+ * their messages (acks=all, idempotent), from any thread; a thread of its
+ * own serves the delivery reports. cfg->message_timeout_ms bounds how long a
+ * report can take (0: 5 s); cfg->on_delivery and cfg->opaque are its own.
+ * After a fatal error of librdkafka it puts a new producer in place.
  */
-struct kafka_sync;
+struct kafka_publisher;
 
-int kafka_sync_new(struct kafka_sync **out, const struct kafka_producer_cfg *cfg, char *errstr,
-                   size_t errstr_size) WARN_UNUSED;
+int kafka_publisher_new(struct kafka_publisher **out, const struct kafka_producer_cfg *cfg,
+                        char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* A message's outcome: rc 0 when the broker acknowledged it, else ERR_RETRY
+ * and why. A timeout is not a failure: the broker may have the message,
+ * only its acknowledgement is missing. */
+typedef void (*kafka_ack_fn)(void *arg, int rc, const char *why);
 
 /*
- * Produces value (len bytes, copied) with key to topic and waits for the
- * broker. headers (may be NULL) are taken, also on error. 0 when
- * acknowledged; ERR_RETRY with errstr otherwise. A timeout is not a failure:
- * the broker may have the message, only its acknowledgement is missing.
+ * Sends value (len bytes, copied) with key to topic. headers (may be NULL)
+ * are taken, also on error. 0 when the message is on its way: on_ack(arg,
+ * ...) is then called once, on the report thread (it must not block); an
+ * error with errstr when it could not be sent (on_ack is not called).
  */
-int kafka_sync_produce(struct kafka_sync *s, const char *topic, const char *key, const void *value,
-                       size_t len, rd_kafka_headers_t *headers, char *errstr,
-                       size_t errstr_size) WARN_UNUSED;
+int kafka_publisher_send(struct kafka_publisher *p, const char *topic, const char *key,
+                         const void *value, size_t len, rd_kafka_headers_t *headers,
+                         kafka_ack_fn on_ack, void *arg, char *errstr,
+                         size_t errstr_size) WARN_UNUSED;
 
-/* Waits up to flush_ms for what is in flight, stops the thread, frees. NULL-safe. */
-void kafka_sync_free(struct kafka_sync *s, int flush_ms);
+/* kafka_publisher_send, waiting for the outcome: 0 when acknowledged, else
+ * an error with errstr. */
+int kafka_publisher_send_wait(struct kafka_publisher *p, const char *topic, const char *key,
+                              const void *value, size_t len, rd_kafka_headers_t *headers,
+                              char *errstr, size_t errstr_size) WARN_UNUSED;
+
+/* Waits up to flush_ms for what is in flight, fails what is left (each
+ * on_ack is called), stops the thread, frees. NULL-safe. */
+void kafka_publisher_free(struct kafka_publisher *p, int flush_ms);
 
 /* Subscribes to a NULL-terminated list of topics. */
 int kafka_subscribe(rd_kafka_t *rk, const char *const *topics, char *errstr,

@@ -150,34 +150,79 @@ static void record_accepted(struct gateway *g, const char *order_id, const struc
 	redis_pool_put(g->redis, slot, c->err != 0);
 }
 
-/* Produces an event of type for the order (record: its fields; the metadata
- * is added here, with event_id) and waits for the broker's acknowledgement. */
-static int publish(struct gateway *g, const char *type, const char *order_id, const char *event_id,
-                   json_t *record, const char *traceparent, char *why, size_t size)
+/*
+ * An event an answer waits for the broker to acknowledge (http_reply_later):
+ * the first member of the answer's own state, which is malloc'd.
+ */
+struct ack_wait {
+	struct http_later *later;
+	int rc; /* 0: acknowledged */
+	char why[128];
+};
+
+/* The broker's report (on the producer's report thread). */
+static void on_ack(void *arg, int rc, const char *why)
+{
+	struct ack_wait *w = arg;
+
+	w->rc = rc;
+	snprintf(w->why, sizeof(w->why), "%s", why ? why : "");
+	http_later_done(w->later);
+}
+
+/* The outcome w's answer is to report: its own, or, when the gateway
+ * stopped before the report came, unknown. */
+static int ack_outcome(const struct ack_wait *w, bool done, const char **why)
+{
+	if (!done) {
+		*why = "the gateway stopped before the broker answered";
+		return ERR_RETRY;
+	}
+	*why = w->why;
+	return w->rc;
+}
+
+/*
+ * Publishes an event of type for the order (record: its fields; the
+ * metadata is added here, with event_id) and answers with then(..., w) once
+ * the broker acknowledged it or not: no thread waits for it meanwhile. w is
+ * taken.
+ */
+static void publish_then(struct gateway *g, struct http_response *res, const char *type,
+                         const char *order_id, const char *event_id, json_t *record,
+                         const char *traceparent, http_later_fn then, struct ack_wait *w)
 {
 	unsigned char *value = NULL;
-	char *headers = NULL;
+	char *headers = NULL, why[128];
 	size_t len;
 	int rc;
 
+	w->later = http_reply_later(res, then, w, free);
+	if (!w->later) {
+		free(w);
+		gateway_unavailable(res, "memory for the answer");
+		return;
+	}
 	json_object_set_new(record, "order_id", json_string(order_id));
 	json_object_set_new(record, "metadata",
 	                    event_metadata("gateway", NULL, order_id, traceparent));
 	/* The same event id on every try: a republished event is a duplicate. */
 	json_object_set_new(json_object_get(record, "metadata"), "event_id", json_string(event_id));
-	rc = codec_encode(g->codec, type, record, &value, &len, why, size);
+	rc = codec_encode(g->codec, type, record, &value, &len, why, sizeof(why));
 	if (rc == 0 && !(headers = outbox_event_headers(type, record))) {
-		snprintf(why, size, "out of memory");
+		snprintf(why, sizeof(why), "out of memory");
 		rc = ERR_NOMEM;
 	}
 	/* The topic is the schema's (x-topic), like every event's; the key the
 	 * order's, so its events stay in the order they were published. */
 	if (rc == 0)
-		rc = kafka_sync_produce(g->producer, codec_topic(g->codec, type), order_id, value,
-		                        len, kafka_headers_parse(headers), why, size);
+		rc = kafka_publisher_send(g->producer, codec_topic(g->codec, type), order_id, value,
+		                          len, kafka_headers_parse(headers), on_ack, w, why,
+		                          sizeof(why));
 	free(headers);
 	free(value);
-	return rc;
+	if (rc < 0)
+		on_ack(w, rc, why); /* answered the same way, at once */
 }
 
 /* A W3C traceparent: the caller's when valid, else a new trace. */
@@ -291,13 +336,53 @@ static bool claim_key(struct gateway *g, const char *header, struct idem *claim,
 	return true;
 }
 
+/* An order on its way to the broker. */
+struct order_post {
+	struct ack_wait ack;
+	struct idem claim;
+	bool idem; /* with an Idempotency-Key */
+	long long t0;
+};
+
+/* Step 4, once the broker answered: the order exists. Until projected it
+ * reads as PENDING. */
+static void order_acked(void *ctx, const struct http_request *req, struct http_response *res,
+                        void *arg, bool done)
+{
+	struct gateway *g = ctx;
+	struct order_post *op = arg;
+	const char *why;
+
+	(void)req;
+	if (ack_outcome(&op->ack, done, &why) < 0) {
+		struct log_fields f = {.order_id = op->claim.order_id,
+		                       .correlation_id = op->claim.order_id};
+
+		/* Not acknowledged is not lost: the broker may have it. The key
+		 * stays pending, so a retry publishes this order again. */
+		LOGX(WARN, &f, "could not publish order %s: %s", op->claim.order_id, why);
+		http_reply_problem(
+		        res, 503, NULL,
+		        op->idem ? "the order was not acknowledged (%s): retry with the same "
+		                   "Idempotency-Key"
+		                 : "the order could not be taken: %s",
+		        why);
+		http_reply_header(res, "Retry-After", "1");
+		return;
+	}
+	record_accepted(g, op->claim.order_id, op->idem ? &op->claim : NULL);
+	metric_add(g->m_accepted, 1);
+	metric_observe(g->m_latency, (double)(clock_mono_ms() - op->t0) / 1000.0);
+	accepted(res, op->claim.order_id);
+}
+
 static void post_order(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct gateway *g = ctx;
 	const struct api_key *key = admit(g, req, res);
 	const char *idem = http_request_header(req, "Idempotency-Key");
-	char field[64], detail[256], why[256], tp[64];
-	struct idem claim = {0};
+	char field[64], detail[256], tp[64];
+	struct order_post *op;
 	json_t *order = NULL;
 	long long t0 = clock_mono_ms();
 	int rc;
@@ -313,38 +398,26 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		http_reply_problem(res, rc, field[0] ? field : NULL, "%s", detail);
 		return;
 	}
-	if (idem)
-		idem_init(&claim, key->id, idem, req->body, req->body_len);
-	event_uuid(claim.order_id);
-	event_uuid(claim.event_id);
-	if (idem && !claim_key(g, idem, &claim, res))
-		goto out;
-	/* Step 3: publish and wait for the broker's acknowledgement. */
-	traceparent_for(req, tp, sizeof(tp));
-	rc = publish(g, "OrderRequested", claim.order_id, claim.event_id, order, tp, why,
-	             sizeof(why));
-	if (rc < 0) {
-		struct log_fields f = {.order_id = claim.order_id,
-		                       .correlation_id = claim.order_id};
-
-		/* Not acknowledged is not lost: the broker may have it. The key
-		 * stays pending, so a retry publishes this order again. */
-		LOGX(WARN, &f, "could not publish order %s: %s", claim.order_id, why);
-		http_reply_problem(
-		        res, 503, NULL,
-		        idem ? "the order was not acknowledged (%s): retry with the same "
-		               "Idempotency-Key"
-		             : "the order could not be taken: %s",
-		        why);
-		http_reply_header(res, "Retry-After", "1");
-		goto out;
+	op = calloc(1, sizeof(*op));
+	if (!op) {
+		json_decref(order);
+		gateway_unavailable(res, "memory for the order");
+		return;
 	}
-	/* Step 4: the order exists. Until projected it reads as PENDING. */
-	record_accepted(g, claim.order_id, idem ? &claim : NULL);
-	metric_add(g->m_accepted, 1);
-	metric_observe(g->m_latency, (double)(clock_mono_ms() - t0) / 1000.0);
-	accepted(res, claim.order_id);
-out:
+	op->idem = idem != NULL;
+	op->t0 = t0;
+	if (idem)
+		idem_init(&op->claim, key->id, idem, req->body, req->body_len);
+	event_uuid(op->claim.order_id);
+	event_uuid(op->claim.event_id);
+	if (idem && !claim_key(g, idem, &op->claim, res)) {
+		free(op);
+	} else {
+		/* Step 3: publish; the answer waits for the broker's acknowledgement. */
+		traceparent_for(req, tp, sizeof(tp));
+		publish_then(g, res, "OrderRequested", op->claim.order_id, op->claim.event_id,
+		             order, tp, order_acked, &op->ack);
+	}
 	json_decref(order);
 }
 
@@ -635,6 +708,55 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 	page_free(&pg);
 }
 
+/* A cancellation on its way to the broker. */
+struct cancel_post {
+	struct ack_wait ack;
+	char order_id[ORDER_MAX_ID + 1];
+	char status[32]; /* the order's, when asked */
+};
+
+/* 202: the order's status, and whether a cancellation was requested now. */
+static void cancel_answer(struct http_response *res, const struct cancel_post *cp, bool requested)
+{
+	json_t *body = json_pack("{s:s, s:s}", "order_id", cp->order_id, "status", cp->status);
+	char location[160];
+	char *text;
+
+	if (body && requested)
+		json_object_set_new(body, "cancellation", json_string("REQUESTED"));
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		gateway_unavailable(res, "memory for the answer");
+		return;
+	}
+	snprintf(location, sizeof(location), "/v1/orders/%s", cp->order_id);
+	http_reply_take(res, 202, "application/json", text, strlen(text));
+	http_reply_header(res, "Location", location);
+}
+
+static void cancel_acked(void *ctx, const struct http_request *req, struct http_response *res,
+                         void *arg, bool done)
+{
+	struct cancel_post *cp = arg;
+	const char *why;
+
+	(void)ctx;
+	(void)req;
+	if (ack_outcome(&cp->ack, done, &why) < 0) {
+		struct log_fields f = {.order_id = cp->order_id};
+
+		/* Not acknowledged is unknown, not failed; a retry is harmless. */
+		LOGX(WARN, &f, "could not publish the cancellation of order %s: %s", cp->order_id,
+		     why);
+		http_reply_problem(res, 503, NULL,
+		                   "the cancellation was not acknowledged (%s): retry", why);
+		http_reply_header(res, "Retry-After", "1");
+		return;
+	}
+	cancel_answer(res, cp, true);
+}
+
 /*
  * POST /v1/orders/{id}/cancel: the order service decides (its state
  * machine); the gateway refuses (409) only what its read model already
@@ -647,13 +769,12 @@ static void cancel_order(void *ctx, const struct http_request *req, struct http_
 	struct gateway *g = ctx;
 	const char *rest = req->path + strlen("/v1/orders/");
 	const char *slash = strchr(rest, '/');
-	char id[ORDER_MAX_ID + 1], event_id[40], why[256], tp[64], location[160];
+	char id[ORDER_MAX_ID + 1], event_id[40], tp[64];
 	const char *status, *shipment, *cancellation;
+	struct cancel_post *cp;
 	redisReply *h;
-	json_t *body;
-	char *text;
+	json_t *request;
 	size_t n = slash ? (size_t)(slash - rest) : 0;
-	int rc;
 
 	if (!slash) {
 		http_reply_problem(res, 405, NULL, "method POST is not allowed on %s", req->path);
@@ -689,37 +810,31 @@ static void cancel_order(void *ctx, const struct http_request *req, struct http_
 		freeReplyObject(h);
 		return;
 	}
-	body = json_pack("{s:s, s:s}", "order_id", id, "status", status);
-	freeReplyObject(h);
-	if (strcmp(json_string_value(json_object_get(body, "status")), "CANCELLED") != 0) {
-		json_t *request = json_object();
-
-		event_uuid(event_id);
-		traceparent_for(req, tp, sizeof(tp));
-		rc = request ? publish(g, "CancellationRequested", id, event_id, request, tp, why,
-		                       sizeof(why))
-		             : ERR_NOMEM;
-		json_decref(request);
-		if (rc < 0) {
-			struct log_fields f = {.order_id = id};
-
-			/* Not acknowledged is unknown, not failed; a retry is harmless. */
-			LOGX(WARN, &f, "could not publish the cancellation of order %s: %s", id,
-			     why);
-			json_decref(body);
-			http_reply_problem(res, 503, NULL,
-			                   "the cancellation was not acknowledged (%s): retry",
-			                   why);
-			http_reply_header(res, "Retry-After", "1");
-			return;
-		}
-		json_object_set_new(body, "cancellation", json_string("REQUESTED"));
+	cp = calloc(1, sizeof(*cp));
+	if (!cp) {
+		freeReplyObject(h);
+		gateway_unavailable(res, "memory for the answer");
+		return;
 	}
-	text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	snprintf(location, sizeof(location), "/v1/orders/%s", id);
-	http_reply_take(res, 202, "application/json", text, text ? strlen(text) : 0);
-	http_reply_header(res, "Location", location);
+	snprintf(cp->order_id, sizeof(cp->order_id), "%s", id);
+	snprintf(cp->status, sizeof(cp->status), "%s", status);
+	freeReplyObject(h);
+	if (!strcmp(cp->status, "CANCELLED")) {
+		cancel_answer(res, cp, false);
+		free(cp);
+		return;
+	}
+	request = json_object();
+	if (!request) {
+		free(cp);
+		gateway_unavailable(res, "memory for the answer");
+		return;
+	}
+	event_uuid(event_id);
+	traceparent_for(req, tp, sizeof(tp));
+	publish_then(g, res, "CancellationRequested", id, event_id, request, tp, cancel_acked,
+	             &cp->ack);
+	json_decref(request);
 }
 
 static void get_product(void *ctx, const struct http_request *req, struct http_response *res)

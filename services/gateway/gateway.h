@@ -33,7 +33,7 @@ struct api_key {
 struct gateway {
 	const struct codec *codec;
 	struct redis_pool *redis;
-	struct kafka_sync *producer; /* OrderRequested, acks=all, idempotent */
+	struct kafka_publisher *producer; /* OrderRequested, acks=all, idempotent */
 	struct order_limits limits;
 	struct api_key keys[GATEWAY_MAX_KEYS];
 	int nkeys;

@@ -136,7 +136,7 @@ int main(int argc, char **argv)
 		                                .linger_ms = (int)cfg.linger_ms,
 		                                .message_timeout_ms = (int)cfg.ack_timeout_ms};
 
-		rc = kafka_sync_new(&g.producer, &pc, why, sizeof(why));
+		rc = kafka_publisher_new(&g.producer, &pc, why, sizeof(why));
 	}
 	if (rc == 0)
 		rc = redis_pool_new(&g.redis, cfg.redis_url, 32, 2000, why, sizeof(why));
@@ -191,7 +191,7 @@ out:
 	sse_hub_free(g.events);
 	overview_free(g.overview);
 	ui_free(g.ui);
-	kafka_sync_free(g.producer, 5000);
+	kafka_publisher_free(g.producer, 5000);
 	redis_pool_free(g.redis);
 	daemon_stop(&d);
 	config_release(&cfg, vars, NVARS);
