@@ -77,4 +77,9 @@ int projector_start(struct projector **out, struct gateway *g, const struct kafk
                     size_t errstr_size) WARN_UNUSED;
 void projector_stop(struct projector *p);
 
+/* The data of the event stream's frame for an order's event of type, in
+ * full and brief (both malloc'd; false when it has none): how it moves the
+ * order in both, what it is and what caused it in full only. */
+bool projector_frame(const char *type, const json_t *record, char **full, char **brief);
+
 #endif

@@ -67,7 +67,7 @@ static const struct config_var vars[] = {
                    "producer batching delay"),
         CONFIG_INT("HTTP_THREADS", "16", 1, 256, struct gateway_cfg, threads,
                    "API worker threads (each serves many connections; a request waiting "
-                   "for Kafka holds one)"),
+                   "for Kafka holds none)"),
         CONFIG_INT("HTTP_MAX_CONNECTIONS", "1024", 16, 100000, struct gateway_cfg, max_connections,
                    "open API connections in all"),
         CONFIG_INT("HTTP_MAX_PER_CLIENT", "64", 1, 100000, struct gateway_cfg, max_per_client,

@@ -415,42 +415,81 @@ lost:
 	return ERR_RETRY;
 }
 
-/* The data of the event stream's frame for an order's event, in full and
- * brief (both malloc'd; false when it has none): how it moves the order
- * (effects[]) in both, what it is and what caused it in full only. */
-static bool frame_of(const char *type, const json_t *r, char **full, char **brief)
+/* A frame's JSON written as text (cheaper than a json_t for every event
+ * while someone reads the stream); `ok` false once something did not fit. */
+struct frame_text {
+	char buf[2048];
+	size_t len;
+	bool ok;
+};
+
+static void put_raw(struct frame_text *t, const char *text)
+{
+	size_t n = strlen(text);
+
+	if (t->ok && t->len + n < sizeof(t->buf)) {
+		memcpy(t->buf + t->len, text, n + 1);
+		t->len += n;
+	} else {
+		t->ok = false;
+	}
+}
+
+/* ,"key":"value" (the first member without the comma); nothing for NULL. */
+static void put_str(struct frame_text *t, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	put_raw(t, t->len > 1 ? ",\"" : "\"");
+	put_raw(t, key);
+	put_raw(t, "\":\"");
+	if (t->ok && log_json_escape(t->buf, sizeof(t->buf), &t->len, value) < 0)
+		t->ok = false;
+	put_raw(t, "\"");
+}
+
+static void put_int(struct frame_text *t, const char *key, long long value)
+{
+	char n[32];
+
+	snprintf(n, sizeof(n), "%lld", value);
+	put_raw(t, ",\"");
+	put_raw(t, key);
+	put_raw(t, "\":");
+	put_raw(t, n);
+}
+
+bool projector_frame(const char *type, const json_t *r, char **full, char **brief)
 {
 	static const char *const meta[] = {"event_id", "producer", "causation_id"};
-	const char *order_id = event_str(r, "order_id"), *customer = event_str(r, "customer_id");
-	json_t *f;
+	const char *order_id = event_str(r, "order_id");
+	struct frame_text t = {.buf = "{", .len = 1, .ok = true};
 	size_t i;
 
 	*full = *brief = NULL;
 	if ((i = effect_of(type)) == NEFFECTS || !order_id)
 		return false;
-	f = json_pack("{s:s, s:s, s:I}", "order_id", order_id, "event", type, "at",
-	              event_occurred_at(r));
-	if (!f)
-		return false;
+	put_str(&t, "order_id", order_id);
+	put_str(&t, "event", type);
+	put_int(&t, "at", event_occurred_at(r));
 	if (effects[i].status[0])
-		json_object_set_new(f, "status", json_string(effects[i].status));
+		put_str(&t, "status", effects[i].status);
 	if (effects[i].field[0])
-		json_object_set_new(f, effects[i].field, json_string(effects[i].value));
-	if (customer)
-		json_object_set_new(f, "customer_id", json_string(customer));
+		put_str(&t, effects[i].field, effects[i].value);
+	put_str(&t, "customer_id", event_str(r, "customer_id"));
 	if (json_object_get(r, "total_cents"))
-		json_object_set_new(f, "total_cents", json_integer(event_int(r, "total_cents")));
-	if (!strcmp(type, "OrderCancelled") && event_str(r, "reason"))
-		json_object_set_new(f, "reason", json_string(event_str(r, "reason")));
-	*brief = json_dumps(f, JSON_COMPACT);
-	for (size_t k = 0; k < sizeof(meta) / sizeof(meta[0]); k++) {
-		const char *v = event_meta(r, meta[k]);
-
-		if (v)
-			json_object_set_new(f, meta[k], json_string(v));
-	}
-	*full = json_dumps(f, JSON_COMPACT);
-	json_decref(f);
+		put_int(&t, "total_cents", event_int(r, "total_cents"));
+	if (!strcmp(type, "OrderCancelled"))
+		put_str(&t, "reason", event_str(r, "reason"));
+	put_raw(&t, "}");
+	if (!t.ok)
+		return false;
+	*brief = strdup(t.buf);
+	t.buf[--t.len] = '\0'; /* the full form goes on */
+	for (size_t k = 0; k < sizeof(meta) / sizeof(meta[0]); k++)
+		put_str(&t, meta[k], event_meta(r, meta[k]));
+	put_raw(&t, "}");
+	*full = t.ok ? strdup(t.buf) : NULL;
 	if (*full && *brief)
 		return true;
 	free(*full);
@@ -478,7 +517,7 @@ static void announce(struct projector *p, const struct consumer_item *items, int
 		at_ms = event_occurred_at(r);
 		metric_observe(p->m_event_age, (double)(now_ms - at_ms) / 1000.0);
 		overview_count(p->g->overview, items[i].type, at_ms);
-		if (frames && frame_of(items[i].type, r, &full, &brief)) {
+		if (frames && projector_frame(items[i].type, r, &full, &brief)) {
 			frames[nframes].data = full;
 			frames[nframes].brief = brief;
 			frames[nframes].event = "saga";
