@@ -731,7 +731,8 @@ int kafka_publisher_send(struct kafka_publisher *p, const char *topic, const cha
 	rd_kafka_t *rk;
 
 	if (!m) {
-		rd_kafka_headers_destroy(headers);
+		if (headers)
+			rd_kafka_headers_destroy(headers);
 		snprintf(errstr, errstr_size, "out of memory");
 		return ERR_NOMEM;
 	}
@@ -748,7 +749,8 @@ int kafka_publisher_send(struct kafka_publisher *p, const char *topic, const cha
 	                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 	                        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
 	if (err) {
-		rd_kafka_headers_destroy(headers); /* taken only on success */
+		if (headers)
+			rd_kafka_headers_destroy(headers); /* taken only on success */
 		free(m);
 		snprintf(errstr, errstr_size, "%s", rd_kafka_err2str(err));
 		renew_if_fatal(p, rk);
@@ -756,47 +758,6 @@ int kafka_publisher_send(struct kafka_publisher *p, const char *topic, const cha
 		return ERR_RETRY;
 	}
 	return 0;
-}
-
-/* What a caller of kafka_publisher_send_wait waits for. */
-struct kafka_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t done_cv;
-	bool done;
-	int rc;
-	char why[128];
-};
-
-static void on_waited_ack(void *arg, int rc, const char *why)
-{
-	struct kafka_wait *w = arg;
-
-	pthread_mutex_lock(&w->lock);
-	w->rc = rc;
-	snprintf(w->why, sizeof(w->why), "%s", why ? why : "");
-	w->done = true;
-	pthread_cond_signal(&w->done_cv);
-	pthread_mutex_unlock(&w->lock);
-}
-
-int kafka_publisher_send_wait(struct kafka_publisher *p, const char *topic, const char *key,
-                              const void *value, size_t len, rd_kafka_headers_t *headers,
-                              char *errstr, size_t errstr_size)
-{
-	struct kafka_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, ""};
-	int rc = kafka_publisher_send(p, topic, key, value, len, headers, on_waited_ack, &w, errstr,
-	                              errstr_size);
-
-	if (rc < 0)
-		return rc;
-	/* message.timeout.ms bounds the wait: every message gets its report. */
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.done_cv, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	if (w.rc < 0)
-		snprintf(errstr, errstr_size, "%s", w.why);
-	return w.rc;
 }
 
 void kafka_publisher_free(struct kafka_publisher *p, int flush_ms)

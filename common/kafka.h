@@ -142,12 +142,6 @@ int kafka_publisher_send(struct kafka_publisher *p, const char *topic, const cha
                          kafka_ack_fn on_ack, void *arg, char *errstr,
                          size_t errstr_size) WARN_UNUSED;
 
-/* kafka_publisher_send, waiting for the outcome: 0 when acknowledged, else
- * an error with errstr. */
-int kafka_publisher_send_wait(struct kafka_publisher *p, const char *topic, const char *key,
-                              const void *value, size_t len, rd_kafka_headers_t *headers,
-                              char *errstr, size_t errstr_size) WARN_UNUSED;
-
 /* Waits up to flush_ms for what is in flight, fails what is left (each
  * on_ack is called), stops the thread, frees. NULL-safe. */
 void kafka_publisher_free(struct kafka_publisher *p, int flush_ms);
