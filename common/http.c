@@ -779,16 +779,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.conn = conn;
 	req.request_id = p->request_id;
 	log_set_request_id(p->request_id);
-	if (p->later) {
-		answer_later(srv, &req, &res, p->later);
-	} else {
+	if (!p->later) {
 		set_deadline(srv, conn, 0); /* the handler's own limits apply now */
 		dispatch(srv, &req, &res);
-		if (res.later && sleep_for(srv, conn, p, res.later))
-			res.status = 0; /* no answer yet */
-		else if (res.later)
-			answer_later(srv, &req, &res, p->later);
 	}
+	/* A later answer: its connection sleeps (no answer yet), or it is due now. */
+	if (p->later || (res.later && !sleep_for(srv, conn, p, res.later)))
+		answer_later(srv, &req, &res, p->later);
 	log_set_request_id(NULL);
 	if (res.status == 0)
 		return MHD_YES;

@@ -435,14 +435,21 @@ static void put_raw(struct frame_text *t, const char *text)
 	}
 }
 
-/* ,"key":"value" (the first member without the comma); nothing for NULL. */
+/* A member's head: ,"key": (the first member's without the comma). */
+static void put_key(struct frame_text *t, const char *key)
+{
+	put_raw(t, t->len > 1 ? ",\"" : "\"");
+	put_raw(t, key);
+	put_raw(t, "\":");
+}
+
+/* ,"key":"value"; nothing for NULL. */
 static void put_str(struct frame_text *t, const char *key, const char *value)
 {
 	if (!value)
 		return;
-	put_raw(t, t->len > 1 ? ",\"" : "\"");
-	put_raw(t, key);
-	put_raw(t, "\":\"");
+	put_key(t, key);
+	put_raw(t, "\"");
 	if (t->ok && log_json_escape(t->buf, sizeof(t->buf), &t->len, value) < 0)
 		t->ok = false;
 	put_raw(t, "\"");
@@ -453,9 +460,7 @@ static void put_int(struct frame_text *t, const char *key, long long value)
 	char n[32];
 
 	snprintf(n, sizeof(n), "%lld", value);
-	put_raw(t, ",\"");
-	put_raw(t, key);
-	put_raw(t, "\":");
+	put_key(t, key);
 	put_raw(t, n);
 }
 
