@@ -169,12 +169,15 @@ Test(http_later, a_stopping_server_answers_what_still_waits_and_frees_it_after_t
      .timeout = 60)
 {
 	struct http_server *srv = serve();
-	struct call slow = {.path = "/later"};
+	struct call slow = {.path = "/later"}, quick = {.path = "/quick"};
 	struct http_later *l;
 	pthread_t t, s;
 
 	pthread_create(&t, NULL, call, &slow);
 	l = await_handler();
+	/* The server's one thread has put the connection to sleep once it
+	 * answers another one (the handler returns before that). */
+	call(&quick);
 	pthread_create(&s, NULL, stop, srv); /* waits a while for the report, then answers */
 	pthread_join(t, NULL);
 	pthread_join(s, NULL);
