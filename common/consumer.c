@@ -30,6 +30,9 @@ struct consumer {
 	bool rebalanced; /* set by the rebalance callback: the batch in hand is void */
 	bool rewound;    /* consumer_rewind moved the positions: so is the batch */
 	bool paused;
+	/* The group's committed offsets when the partitions came (asked for once
+	 * an assignment has a partition not read from yet): where those stand. */
+	rd_kafka_topic_partition_list_t *committed;
 	int batch_n, unapplied;    /* the batch in hand, and how many of it are not stored */
 	rd_kafka_message_t *carry; /* a message polled while waiting: the next batch's first */
 	long long next_watch_ms, progress_ms, stall_logged_ms;
@@ -67,6 +70,19 @@ static void assign_from_store(struct consumer *c, rd_kafka_topic_partition_list_
 	}
 }
 
+/* A partition's lag gauge: the messages behind its end (NULL without metrics). */
+static struct metric *lag_gauge(const struct consumer *c, const rd_kafka_topic_partition_t *p)
+{
+	char labels[256];
+
+	if (!c->metrics)
+		return NULL;
+	snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\",partition=\"%d\"", c->group,
+	         p->topic, (int)p->partition);
+	return metrics_gauge(c->metrics, "saga_consumer_lag", "messages behind the partition's end",
+	                     labels);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -85,10 +101,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		rd_kafka_commit(rk, NULL, 0);
 		rd_kafka_resume_partitions(rk, parts);
 		rd_kafka_assign(rk, NULL);
+		/* Their lag is their next owner's to tell: a gauge left at its
+		 * last value would count it twice, and forever. */
+		for (int i = 0; i < parts->cnt; i++)
+			metric_set(lag_gauge(c, &parts->elems[i]), 0);
 		LOG(INFO, "group %s: partitions revoked", c->group);
 	}
 	c->paused = false; /* a new assignment is not paused */
 	c->rebalanced = true;
+	if (c->committed)
+		rd_kafka_topic_partition_list_destroy(c->committed);
+	c->committed = NULL;
 }
 
 static void make_metrics(struct consumer *c, struct metrics *m)
@@ -292,6 +315,23 @@ static void store_offsets(struct consumer *c, int from, int to)
 	c->unapplied = c->batch_n - to;
 }
 
+/* Where a partition not read from since it came stands: the group's
+ * committed offset (asked for once per assignment), or -1. */
+static int64_t committed_offset(struct consumer *c, const rd_kafka_topic_partition_list_t *parts,
+                                const rd_kafka_topic_partition_t *p)
+{
+	const rd_kafka_topic_partition_t *e;
+
+	if (!c->committed && (c->committed = rd_kafka_topic_partition_list_copy(parts)) &&
+	    rd_kafka_committed(c->rk, c->committed, 1000) != 0) {
+		for (int i = 0; i < c->committed->cnt; i++)
+			c->committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+	}
+	e = c->committed ? rd_kafka_topic_partition_list_find(c->committed, p->topic, p->partition)
+	                 : NULL;
+	return e && !e->err && e->offset >= 0 ? e->offset : -1;
+}
+
 /* Sums the lag of the partitions whose position is known and sets every
  * partition's gauge. */
 static long long measure_lag(struct consumer *c)
@@ -304,25 +344,20 @@ static long long measure_lag(struct consumer *c)
 	rd_kafka_position(c->rk, parts);
 	for (int i = 0; i < parts->cnt; i++) {
 		rd_kafka_topic_partition_t *p = &parts->elems[i];
-		int64_t lo, hi, lag;
-		char labels[256];
+		int64_t lo, hi, lag, from;
 
 		if (rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) != 0 ||
 		    hi < 0)
 			continue;
-		lag = p->offset >= 0 ? hi - p->offset : hi - lo;
-		/* Nothing consumed since the assignment: the position is unknown
-		 * (the gauge says the whole partition); a stall is judged only on
-		 * known positions, or an idle consumer just restarted looks stuck. */
+		from = p->offset >= 0 ? p->offset : committed_offset(c, parts, p);
+		lag = from >= 0 ? hi - from : hi - lo;
+		/* Nothing consumed since the assignment: the gauge says where the
+		 * group's commits stand (the whole partition without one); a stall is
+		 * judged only on positions read, or an idle consumer just restarted
+		 * looks stuck. */
 		if (p->offset >= 0 && lag > 0)
 			total += lag;
-		if (!c->metrics)
-			continue;
-		snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-		         c->group, p->topic, (int)p->partition);
-		metric_set(metrics_gauge(c->metrics, "saga_consumer_lag",
-		                         "messages behind the partition's end", labels),
-		           lag);
+		metric_set(lag_gauge(c, p), lag);
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
 	return total;
@@ -669,6 +704,8 @@ void consumer_free(struct consumer *c)
 	}
 	if (c->carry)
 		rd_kafka_message_destroy(c->carry);
+	if (c->committed)
+		rd_kafka_topic_partition_list_destroy(c->committed);
 	free(c->items);
 	free(c->dlq_topic);
 	free(c->group);

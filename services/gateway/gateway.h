@@ -78,8 +78,10 @@ int projector_start(struct projector **out, struct gateway *g, const struct kafk
 void projector_stop(struct projector *p);
 
 /* The data of the event stream's frame for an order's event of type, in
- * full and brief (both malloc'd; false when it has none): how it moves the
- * order in both, what it is and what caused it in full only. */
+ * full and brief (both malloc'd; false when it has none): both say how it
+ * moves the order (its status or sub-status, its total, why it was
+ * cancelled); the full form says besides what the event is, when it
+ * happened, whose order it is and what caused it. */
 bool projector_frame(const char *type, const json_t *record, char **full, char **brief);
 
 #endif

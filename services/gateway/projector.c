@@ -464,37 +464,48 @@ static void put_int(struct frame_text *t, const char *key, long long value)
 	put_raw(t, n);
 }
 
+/* How the event moves its order: its status or sub-status, its total and
+ * the reason it was cancelled, where the event has them. */
+static void put_effect(struct frame_text *t, size_t effect, const char *type, const json_t *r)
+{
+	if (effects[effect].status[0])
+		put_str(t, "status", effects[effect].status);
+	if (effects[effect].field[0])
+		put_str(t, effects[effect].field, effects[effect].value);
+	if (json_object_get(r, "total_cents"))
+		put_int(t, "total_cents", event_int(r, "total_cents"));
+	if (!strcmp(type, "OrderCancelled"))
+		put_str(t, "reason", event_str(r, "reason"));
+}
+
 bool projector_frame(const char *type, const json_t *r, char **full, char **brief)
 {
 	static const char *const meta[] = {"event_id", "producer", "causation_id"};
 	const char *order_id = event_str(r, "order_id");
-	struct frame_text t = {.buf = "{", .len = 1, .ok = true};
+	struct frame_text b = {.buf = "{", .len = 1, .ok = true};
+	struct frame_text f = {.buf = "{", .len = 1, .ok = true};
 	size_t i;
 
 	*full = *brief = NULL;
 	if ((i = effect_of(type)) == NEFFECTS || !order_id)
 		return false;
-	put_str(&t, "order_id", order_id);
-	put_str(&t, "event", type);
-	put_int(&t, "at", event_occurred_at(r));
-	if (effects[i].status[0])
-		put_str(&t, "status", effects[i].status);
-	if (effects[i].field[0])
-		put_str(&t, effects[i].field, effects[i].value);
-	put_str(&t, "customer_id", event_str(r, "customer_id"));
-	if (json_object_get(r, "total_cents"))
-		put_int(&t, "total_cents", event_int(r, "total_cents"));
-	if (!strcmp(type, "OrderCancelled"))
-		put_str(&t, "reason", event_str(r, "reason"));
-	put_raw(&t, "}");
-	if (!t.ok)
-		return false;
-	*brief = strdup(t.buf);
-	t.buf[--t.len] = '\0'; /* the full form goes on */
+	/* brief: what a list of orders shows */
+	put_str(&b, "order_id", order_id);
+	put_effect(&b, i, type, r);
+	put_raw(&b, "}");
+	/* full: what the event is, when it happened and what caused it besides */
+	put_str(&f, "order_id", order_id);
+	put_str(&f, "event", type);
+	put_int(&f, "at", event_occurred_at(r));
+	put_effect(&f, i, type, r);
+	put_str(&f, "customer_id", event_str(r, "customer_id"));
 	for (size_t k = 0; k < sizeof(meta) / sizeof(meta[0]); k++)
-		put_str(&t, meta[k], event_meta(r, meta[k]));
-	put_raw(&t, "}");
-	*full = t.ok ? strdup(t.buf) : NULL;
+		put_str(&f, meta[k], event_meta(r, meta[k]));
+	put_raw(&f, "}");
+	if (!b.ok || !f.ok)
+		return false;
+	*brief = strdup(b.buf);
+	*full = strdup(f.buf);
 	if (*full && *brief)
 		return true;
 	free(*full);

@@ -2,11 +2,14 @@
 # make bench-stream: what readers of GET /v1/events cost the saga. Against
 # the running stack, ROUNDS times (4): RATE orders/s (300) for DURATION s
 # (20) without readers, then the same with READERS (200) reading as the page
-# does (the events that move an order's status, and every event of one
-# order). Compares the medians over the rounds of: the orders' accept and
-# confirm latency (p50, p99), and the projector's lag, as how old events
-# are when it applies them (saga_readmodel_event_age_seconds, every event)
-# and as messages (saga_consumer_lag, sampled twice a second).
+# does (FILTER: the events that move an order's status, brief, and every
+# event of one order). Compares, over every round's orders together (a p99
+# of one 20-second run rests on its 60 slowest orders: too few), the
+# orders' accept and confirm latency (p50, p99) and the projector's lag, as
+# how old events are when it applies them (saga_readmodel_event_age_seconds,
+# every event) and as messages (saga_consumer_lag, sampled twice a second);
+# then each round's own change, for the spread; and the cores the stack, its
+# gateway and the readers used (/proc).
 #
 # The readers share this machine's two cores with the stack as equals
 # (READER_PRIORITY=normal, the default); READER_PRIORITY=idle runs them at
@@ -27,6 +30,8 @@ set -a
 . .run/stack.env
 set +a
 . tests/ui/gateway.sh
+# What each reader asks for: by default what the page's list does.
+FILTER=${FILTER:-types=$(page_types)&follow=none&view=brief}
 age() { echo "$(metric saga_readmodel_event_age_seconds_sum) $(metric saga_readmodel_event_age_seconds_count)"; }
 
 # Redis rewrites its append-only file now and then (every 9 minutes or so
@@ -45,10 +50,23 @@ rewrite_over() {
 	done
 }
 
-# load NAME: one load, its latencies, the event age and the lag samples.
+# cpu: the CPU ticks of the stack's processes (tests/load/procs.sh) and of
+# the readers (while they run).
+readers_pid=
+cpu() {
+	echo "wall $(date +%s.%N)"
+	bash tests/load/procs.sh cpu
+	if [ -n "$readers_pid" ]; then
+		sed 's/^.*) //' "/proc/$readers_pid/stat" | awk '{ print "readers", $12 + $13 }'
+	fi
+}
+
+# load NAME: one load, its latencies, the event age, the lag samples and
+# the CPU spent.
 load() {
 	local pid end
 	age >"$OUT/$1-age.txt"
+	cpu >"$OUT/$1-cpu.txt"
 	RATE=$RATE DURATION=$DURATION DRAIN_S=60 OUT_DIR=$OUT/$1 "$BUILD_DIR/bin/loadgen" >"$OUT/$1.log" 2>&1 &
 	pid=$!
 	end=$((SECONDS + DURATION))
@@ -58,6 +76,7 @@ load() {
 	done >"$OUT/$1-lag.txt"
 	wait $pid
 	age >>"$OUT/$1-age.txt"
+	cpu >>"$OUT/$1-cpu.txt"
 }
 
 # run NAME: a load no rewrite of Redis overlapped (three tries; the ones
@@ -70,7 +89,7 @@ run() {
 		load "$1"
 		[ "$(rewrites)" = "$before" ] && return 0
 		echo "$1: Redis rewrote its append-only file during the run; running it again"
-		for f in "$OUT/$1" "$OUT/$1.log" "$OUT/$1-age.txt" "$OUT/$1-lag.txt"; do
+		for f in "$OUT/$1" "$OUT/$1.log" "$OUT/$1-age.txt" "$OUT/$1-lag.txt" "$OUT/$1-cpu.txt"; do
 			mv "$f" "${f/$1/$1.rewrite-$try}"
 		done
 		echo "$1" >>"$OUT/rewrites.txt"
@@ -83,17 +102,17 @@ wrap=()
 [ "$PRIORITY" = idle ] && wrap=(chrt --idle 0)
 # with_readers R: run readers-R with the readers connected.
 with_readers() {
-	local readers
 	readers_open 0
 	"${wrap[@]}" "$BUILD_DIR/bin/sse-readers" "$GATEWAY_URL" "$READERS" 600 0 \
-		"types=OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled&follow=none&view=brief" \
+		"$FILTER" \
 		>"$OUT/readers-$1.txt" 2>&1 &
-	readers=$!
+	readers_pid=$!
 	readers_open "$READERS"
 	sleep 1
 	run "readers-$1"
-	kill -TERM $readers
-	wait $readers
+	kill -TERM $readers_pid
+	wait $readers_pid
+	readers_pid=
 	cat "$OUT/readers-$1.txt"
 	readers_open 0
 }
@@ -111,40 +130,73 @@ for r in $(seq 1 "$ROUNDS"); do
 		run "quiet-$r"
 	fi
 done
-python3 - "$OUT" "$ROUNDS" "$RATE" "$READERS" "$PRIORITY" <<'PY' | tee "$OUT/summary.txt"
-import json, re, statistics, sys
-out, rounds, rate, readers, priority = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+python3 - "$OUT" "$ROUNDS" "$RATE" "$READERS" "$PRIORITY" "$FILTER" <<'PY' | tee "$OUT/summary.txt"
+import json, os, re, statistics, sys
+out, rounds, rate, readers, priority, filt = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                              int(sys.argv[4]), sys.argv[5], sys.argv[6])
 def pct(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, max(0, int(len(v) * p / 100) - 1))] if v else None
-def run(name):
+TICK = os.sysconf("SC_CLK_TCK")
+def cores(name):
+    """The cores the stack, its gateway and the readers used during the run."""
+    before, after = {}, {}
+    for line in open(f"{out}/{name}-cpu.txt"):
+        k, v = line.split()
+        (after if k in before else before)[k] = float(v)
+    wall = after.pop("wall") - before.pop("wall")
+    used = {k: (after[k] - before.get(k, 0)) / TICK / wall for k in after}
+    return {"stack_cores": sum(v for k, v in used.items() if k != "readers"),
+            "gateway_cores": used.get("gateway", 0), "readers_cores": used.get("readers", 0)}
+def samples(name):
+    """A run's raw figures: accept and confirm latencies, event age, lag samples."""
     acc = [float(l.split("\t")[2]) for l in open(f"{out}/{name}/accept.tsv").read().splitlines()[1:]
            if l.split("\t")[1] == "202"]
     conf = [float(l.split("\t")[1]) for l in open(f"{out}/{name}/e2e.tsv").read().splitlines()[1:]
             if float(l.split("\t")[1]) >= 0]
     lag = [float(x) for x in open(f"{out}/{name}-lag.txt").read().split()]
     (s0, c0), (s1, c1) = [map(float, l.split()) for l in open(f"{out}/{name}-age.txt")]
-    return {"accept_p50_ms": pct(acc, 50), "accept_p99_ms": pct(acc, 99),
-            "confirmed_p50_ms": pct(conf, 50), "confirmed_p99_ms": pct(conf, 99),
-            "event_age_mean_ms": 1000 * (s1 - s0) / max(1, c1 - c0),
-            "lag_mean_messages": sum(lag) / max(1, len(lag))}
-runs = {k: [run(f"{k}-{r}") for r in range(1, rounds + 1)] for k in ("quiet", "readers")}
+    return {"accept": acc, "confirmed": conf, "lag": lag, "age_s": s1 - s0, "age_n": c1 - c0}
+def figures(x):
+    """What is compared, from one run's samples or several runs' pooled."""
+    return {"accept_p50_ms": pct(x["accept"], 50), "accept_p99_ms": pct(x["accept"], 99),
+            "confirmed_p50_ms": pct(x["confirmed"], 50), "confirmed_p99_ms": pct(x["confirmed"], 99),
+            "event_age_mean_ms": 1000 * x["age_s"] / max(1, x["age_n"]),
+            "lag_mean_messages": sum(x["lag"]) / max(1, len(x["lag"]))}
+def pooled(xs):
+    return {k: (sum((x[k] for x in xs), []) if isinstance(xs[0][k], list) else sum(x[k] for x in xs))
+            for k in xs[0]}
+names = {k: [f"{k}-{r}" for r in range(1, rounds + 1)] for k in ("quiet", "readers")}
+raw = {k: [samples(n) for n in v] for k, v in names.items()}
+runs = {k: [{**cores(n), **figures(x)} for n, x in zip(names[k], raw[k])] for k in names}
+# The whole comparison: every round's orders together, without and with readers.
+total = {k: {**{m: statistics.median(r[m] for r in runs[k]) for m in ("stack_cores", "gateway_cores",
+                                                                       "readers_cores")},
+             **figures(pooled(raw[k]))} for k in names}
 # Every reader connected, and none ended early (a reader dropped is one fewer).
 broken = [r for r in range(1, rounds + 1)
           if not re.search(rf"readers={readers} connected={readers} .* ended_early=0 ",
                            open(f"{out}/readers-{r}.txt").read())]
-med = {k: {m: statistics.median(x[m] for x in v) for m in v[0]} for k, v in runs.items()}
+# Each round's change (its two runs ran back to back): its median and spread.
+paired = {m: sorted(100 * (w[m] - q[m]) / q[m] for q, w in zip(runs["quiet"], runs["readers"]) if q[m])
+          for m in runs["quiet"][0]}
 try:
     again = open(f"{out}/rewrites.txt").read().split()
 except FileNotFoundError:
     again = []
-res = {"rate": rate, "readers": readers, "reader_priority": priority, "rounds": runs, "median": med,
+res = {"rate": rate, "readers": readers, "reader_priority": priority, "filter": filt, "rounds": runs,
+       "all_rounds": total, "round_change_pct": paired,
        "rounds_with_readers_lost": broken, "runs_again_for_a_redis_rewrite": again}
 json.dump(res, open(f"{out}/results.json", "w"), indent=1)
-print(f"{readers} readers ({priority} priority), {rate} orders/s, median of {rounds} rounds:")
-for m in med["quiet"]:
-    a, b = med["quiet"][m], med["readers"][m]
-    print(f"  {m:20} without {a:8.1f}  with {b:8.1f}  {100 * (b - a) / a:+6.1f} %")
+print(f"{readers} readers ({priority} priority, {filt}), {rate} orders/s, {rounds} rounds;")
+print("latency and lag over every round's orders together (cores: the median run),")
+print("then the median (lowest, highest) of the rounds' own changes:")
+for m in total["quiet"]:
+    a, b = total["quiet"][m], total["readers"][m]
+    change = f"{100 * (b - a) / a:+6.1f} %" if a else "        "
+    p = paired[m]
+    spread = f"{statistics.median(p):+6.1f} % ({p[0]:+.1f} .. {p[-1]:+.1f})" if p else ""
+    print(f"  {m:20} without {a:8.2f}  with {b:8.2f}  {change}   rounds {spread}")
 if again:
     print(f"  run again as Redis rewrote its append-only file during them: {' '.join(again)}")
 print(f"results: {out}/results.json")

@@ -17,3 +17,7 @@ readers_open() {
 	echo "the gateway counts $(metric saga_sse_readers) readers, not $1" >&2
 	return 1
 }
+
+# The event types the page's list asks the stream for (services/gateway/ui/app.js),
+# so that the tests' and the bench's readers read what the page does.
+page_types() { sed -n "s/^const STATUS_EVENTS = '\([A-Za-z,]*\)';$/\1/p" services/gateway/ui/app.js; }

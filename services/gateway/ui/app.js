@@ -10,9 +10,16 @@ const $ = (id) => document.getElementById(id);
 const RANK = { PENDING: 0, CONFIRMED: 2, COMPLETED: 3, CANCELLED: 3 };
 // What the page asks the stream for: the events that move an order's
 // status (for the list), and every event of the order on the timeline.
-const STATUS_EVENTS = 'OrderRequested,OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled';
+// An order first shows with OrderCreated (its total), or with
+// OrderCancelled when the order service refused it.
+const STATUS_EVENTS = 'OrderCreated,OrderConfirmed,OrderCompleted,OrderCancelled';
 // The brief form is what the table needs: the timeline is read from GET /v1/orders/{id}.
 const MAX_ROWS = 50;
+
+// Order ids are time-ordered UUIDs (version 7): their first 48 bits are
+// when the gateway accepted the order, in ms. So ids sort by age, and the
+// time is read from the id.
+const requestedAt = (id) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
 
 const orders = new Map(); // order_id -> row data, newest first in the table
 let selected = null, stream = null, overviewTimer = null, refetch = null;
@@ -37,7 +44,9 @@ function row(o) {
     for (let i = 0; i < 4; i++) tr.append(document.createElement('td'));
     tr.addEventListener('click', () => select(o.order_id));
     const body = $('orders').querySelector('tbody');
-    body.prepend(tr);
+    // newest first: before the first row of an older order
+    const older = [...body.children].find((r) => r.dataset.order < o.order_id);
+    body.insertBefore(tr, older || null);
     while (body.children.length > MAX_ROWS) {
       orders.delete(body.lastElementChild.dataset.order);
       body.lastElementChild.remove();
@@ -50,7 +59,8 @@ function row(o) {
   cells[1].className = `status ${o.status.toLowerCase()}`;
   tr.dataset.status = o.status;
   cells[2].textContent = o.total_cents === undefined ? '' : (o.total_cents / 100).toFixed(2);
-  cells[3].textContent = o.requested_at ? new Date(o.requested_at).toLocaleTimeString() : '';
+  const at = requestedAt(o.order_id);
+  cells[3].textContent = Number.isNaN(at) ? '' : new Date(at).toLocaleTimeString();
   tr.classList.toggle('selected', o.order_id === selected);
 }
 
@@ -93,13 +103,20 @@ async function drawTimeline() {
 
 // --- the event stream ----------------------------------------------------------
 
+// Whether an order not in the table belongs in it: the table has room, or
+// the order is newer than its oldest row (an event of an order that left
+// the table does not bring it back).
+function isRecent(id) {
+  const body = $('orders').querySelector('tbody');
+  return body.children.length < MAX_ROWS || body.lastElementChild.dataset.order < id;
+}
+
 function onEvent(ev) {
   const o = { order_id: ev.order_id };
   if (ev.status) o.status = ev.status;
   if (ev.total_cents !== undefined) o.total_cents = ev.total_cents;
   if (ev.reason) o.cancel_reason = ev.reason;
-  if (ev.event === 'OrderRequested') o.requested_at = ev.at;
-  if (orders.has(ev.order_id) || ev.event === 'OrderRequested') update({ status: 'PENDING', ...orders.get(ev.order_id), ...o });
+  if (orders.has(ev.order_id) || isRecent(ev.order_id)) update({ status: 'PENDING', ...orders.get(ev.order_id), ...o });
   if (ev.order_id === selected) {
     clearTimeout(refetch);
     refetch = setTimeout(drawTimeline, 150);
@@ -169,7 +186,7 @@ async function placeOrder(event) {
   $('place-result').textContent = 'placing…';
   try {
     const o = await call('POST', '/v1/orders', body);
-    update({ order_id: o.order_id, status: o.status, requested_at: Date.now() });
+    update({ order_id: o.order_id, status: o.status });
     $('place-result').textContent = `202 Accepted: ${o.order_id}`;
     $('place-result').dataset.order = o.order_id;
     await select(o.order_id);
