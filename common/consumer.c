@@ -83,6 +83,14 @@ static struct metric *lag_gauge(const struct consumer *c, const rd_kafka_topic_p
 	                     labels);
 }
 
+/* The committed offsets asked for belong to an assignment that is over. */
+static void forget_committed(struct consumer *c)
+{
+	if (c->committed)
+		rd_kafka_topic_partition_list_destroy(c->committed);
+	c->committed = NULL;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -109,9 +117,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 	c->paused = false; /* a new assignment is not paused */
 	c->rebalanced = true;
-	if (c->committed)
-		rd_kafka_topic_partition_list_destroy(c->committed);
-	c->committed = NULL;
+	forget_committed(c);
 }
 
 static void make_metrics(struct consumer *c, struct metrics *m)
@@ -322,13 +328,14 @@ static int64_t committed_offset(struct consumer *c, const rd_kafka_topic_partiti
 {
 	const rd_kafka_topic_partition_t *e;
 
-	if (!c->committed && (c->committed = rd_kafka_topic_partition_list_copy(parts)) &&
-	    rd_kafka_committed(c->rk, c->committed, 1000) != 0) {
-		for (int i = 0; i < c->committed->cnt; i++)
-			c->committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+	if (!c->committed) {
+		c->committed = rd_kafka_topic_partition_list_copy(parts);
+		/* Unanswered: no partition's offset is known (kept, not asked again). */
+		if (rd_kafka_committed(c->rk, c->committed, 1000) != 0)
+			for (int i = 0; i < c->committed->cnt; i++)
+				c->committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
 	}
-	e = c->committed ? rd_kafka_topic_partition_list_find(c->committed, p->topic, p->partition)
-	                 : NULL;
+	e = rd_kafka_topic_partition_list_find(c->committed, p->topic, p->partition);
 	return e && !e->err && e->offset >= 0 ? e->offset : -1;
 }
 
@@ -704,8 +711,7 @@ void consumer_free(struct consumer *c)
 	}
 	if (c->carry)
 		rd_kafka_message_destroy(c->carry);
-	if (c->committed)
-		rd_kafka_topic_partition_list_destroy(c->committed);
+	forget_committed(c);
 	free(c->items);
 	free(c->dlq_topic);
 	free(c->group);

@@ -482,30 +482,29 @@ bool projector_frame(const char *type, const json_t *r, char **full, char **brie
 {
 	static const char *const meta[] = {"event_id", "producer", "causation_id"};
 	const char *order_id = event_str(r, "order_id");
-	struct frame_text b = {.buf = "{", .len = 1, .ok = true};
-	struct frame_text f = {.buf = "{", .len = 1, .ok = true};
+	struct frame_text t = {.buf = "{", .len = 1, .ok = true};
 	size_t i;
 
 	*full = *brief = NULL;
 	if ((i = effect_of(type)) == NEFFECTS || !order_id)
 		return false;
 	/* brief: what a list of orders shows */
-	put_str(&b, "order_id", order_id);
-	put_effect(&b, i, type, r);
-	put_raw(&b, "}");
-	/* full: what the event is, when it happened and what caused it besides */
-	put_str(&f, "order_id", order_id);
-	put_str(&f, "event", type);
-	put_int(&f, "at", event_occurred_at(r));
-	put_effect(&f, i, type, r);
-	put_str(&f, "customer_id", event_str(r, "customer_id"));
-	for (size_t k = 0; k < sizeof(meta) / sizeof(meta[0]); k++)
-		put_str(&f, meta[k], event_meta(r, meta[k]));
-	put_raw(&f, "}");
-	if (!b.ok || !f.ok)
+	put_str(&t, "order_id", order_id);
+	put_effect(&t, i, type, r);
+	put_raw(&t, "}");
+	if (!t.ok)
 		return false;
-	*brief = strdup(b.buf);
-	*full = strdup(f.buf);
+	*brief = strdup(t.buf);
+	/* full: the brief one's members, then what the event is, when it
+	 * happened, whose order it is and what caused it */
+	t.buf[--t.len] = '\0';
+	put_str(&t, "event", type);
+	put_int(&t, "at", event_occurred_at(r));
+	put_str(&t, "customer_id", event_str(r, "customer_id"));
+	for (size_t k = 0; k < sizeof(meta) / sizeof(meta[0]); k++)
+		put_str(&t, meta[k], event_meta(r, meta[k]));
+	put_raw(&t, "}");
+	*full = t.ok ? strdup(t.buf) : NULL;
 	if (*full && *brief)
 		return true;
 	free(*full);

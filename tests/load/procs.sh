@@ -5,6 +5,7 @@
 #                                       summed over every daemon's /metrics
 #        tests/load/procs.sh memory     one "NAME PEAK_KB NOW_KB" line per daemon
 #                                       instance: resident memory (VmHWM, VmRSS)
+#        tests/load/procs.sh ticks PID  the TICKS of one process (its own only)
 # NAME: kafka (every node), postgres (the postmaster, its live backends and
 # the ones it reaped), redis, the schema registry when it runs, and each
 # daemon instance by its pidfile's name.
@@ -74,5 +75,6 @@ case "${1:-}" in
 cpu) cpu ;;
 requests) requests ;;
 memory) memory ;;
-*) echo "usage: $0 cpu|requests|memory" >&2; exit 2 ;;
+ticks) ticks "${2:?ticks PID}" ;;
+*) echo "usage: $0 cpu|requests|memory|ticks PID" >&2; exit 2 ;;
 esac

@@ -56,9 +56,7 @@ readers_pid=
 cpu() {
 	echo "wall $(date +%s.%N)"
 	bash tests/load/procs.sh cpu
-	if [ -n "$readers_pid" ]; then
-		sed 's/^.*) //' "/proc/$readers_pid/stat" | awk '{ print "readers", $12 + $13 }'
-	fi
+	[ -z "$readers_pid" ] || echo "readers $(bash tests/load/procs.sh ticks "$readers_pid")"
 }
 
 # load NAME: one load, its latencies, the event age, the lag samples and

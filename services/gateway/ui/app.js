@@ -22,6 +22,7 @@ const MAX_ROWS = 50;
 const requestedAt = (id) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
 
 const orders = new Map(); // order_id -> row data, newest first in the table
+const rows = () => $('orders').querySelector('tbody');
 let selected = null, stream = null, overviewTimer = null, refetch = null;
 
 function message(text) {
@@ -43,7 +44,7 @@ function row(o) {
     tr.dataset.order = o.order_id;
     for (let i = 0; i < 4; i++) tr.append(document.createElement('td'));
     tr.addEventListener('click', () => select(o.order_id));
-    const body = $('orders').querySelector('tbody');
+    const body = rows();
     // newest first: before the first row of an older order
     const older = [...body.children].find((r) => r.dataset.order < o.order_id);
     body.insertBefore(tr, older || null);
@@ -74,7 +75,7 @@ function update(o) {
 
 async function loadRecent() {
   const page = await call('GET', '/v1/orders?limit=50');
-  $('orders').querySelector('tbody').replaceChildren();
+  rows().replaceChildren();
   orders.clear();
   for (const o of page.items.slice().reverse()) update(o);
 }
@@ -107,7 +108,7 @@ async function drawTimeline() {
 // the order is newer than its oldest row (an event of an order that left
 // the table does not bring it back).
 function isRecent(id) {
-  const body = $('orders').querySelector('tbody');
+  const body = rows();
   return body.children.length < MAX_ROWS || body.lastElementChild.dataset.order < id;
 }
 
