@@ -550,19 +550,51 @@ static void announce(struct projector *p, const struct consumer_item *items, int
 	free(frames);
 }
 
-/* The applier: dead letters first, then one MULTI/EXEC of every effect and
- * the offsets after the items. */
+/* One MULTI/EXEC of items[0..n) and their offsets, queued (not sent); owner
+ * maps each command queued to its item. Returns the commands queued. */
+static int queue_transaction(struct projector *p, const struct consumer_item *items, int n,
+                             int *owner, int *applied, long long now_s)
+{
+	int queued = 0;
+
+	redisAppendCommand(p->redis, "MULTI");
+	for (int i = 0; i < n; i++) {
+		int k = items[i].skip || !items[i].record
+		                ? 0
+		                : queue_event(p, items[i].type, items[i].record, now_s);
+
+		for (int j = 0; j < k; j++)
+			owner[queued++] = i;
+		*applied += !items[i].skip && items[i].record;
+	}
+	if (queue_offsets(p, items, n))
+		owner[queued++] = n - 1;
+	redisAppendCommand(p->redis, "EXEC");
+	return queued;
+}
+
+/* The applier: dead letters first, then the effects in transactions of at
+ * most READMODEL_EXEC_EVENTS events, each with the offsets after its own
+ * items, all sent at once. A transaction's error fails the batch (at its
+ * first item in error); the transactions after it have applied, as events
+ * after a failed one in the same transaction would: applying an event
+ * again has no effect (its history entry), so the batch is retried whole. */
 static int apply(void *arg, struct consumer_item *items, int n, struct consumer_result *res,
                  char *why, size_t size)
 {
+	/* Room for each event's commands (two at most) and its transaction's offsets. */
+	enum { PER_TX = READMODEL_EXEC_EVENTS, CMDS = 3 };
 	struct projector *p = arg;
-	int *owner = calloc((size_t)n * 2 + 1, sizeof(*owner)); /* command -> item */
-	int queued = 0, failed_cmd = -1, rc;
+	int ntx = (n + PER_TX - 1) / PER_TX;
+	int *owner = calloc((size_t)n * CMDS + 1, sizeof(*owner)); /* command -> item */
+	int *queued = calloc((size_t)ntx + 1, sizeof(*queued));    /* commands per transaction */
 	long long now_s = clock_wall_ms() / 1000;
+	int rc;
 
-	if (!owner) {
+	if (!owner || !queued) {
 		snprintf(why, size, "out of memory");
-		return ERR_NOMEM;
+		rc = ERR_NOMEM;
+		goto out;
 	}
 	if ((rc = connect_redis(p, why, size)) < 0)
 		goto out;
@@ -576,25 +608,29 @@ static int apply(void *arg, struct consumer_item *items, int n, struct consumer_
 	}
 	if ((rc = dead_letter(p, items, n, &res->dead, why, size)) < 0)
 		goto out;
-	redisAppendCommand(p->redis, "MULTI");
-	for (int i = 0; i < n; i++) {
-		int k = items[i].skip || !items[i].record
-		                ? 0
-		                : queue_event(p, items[i].type, items[i].record, now_s);
+	for (int t = 0; t < ntx; t++) {
+		int from = t * PER_TX;
 
-		for (int j = 0; j < k; j++)
-			owner[queued++] = i;
-		res->applied += !items[i].skip && items[i].record;
+		queued[t] =
+		        queue_transaction(p, items + from, n - from < PER_TX ? n - from : PER_TX,
+		                          owner + from * CMDS, &res->applied, now_s);
 	}
-	queued += queue_offsets(p, items, n);
-	redisAppendCommand(p->redis, "EXEC");
-	rc = read_exec(p, queued, &failed_cmd, why, size);
-	if (rc < 0 && failed_cmd >= 0 && failed_cmd < queued)
-		res->failed = owner[failed_cmd];
+	for (int t = 0; t < ntx && p->redis; t++) { /* a lost connection ends it */
+		char later[256];
+		int cmd = -1, trc = read_exec(p, queued[t], &cmd, rc ? later : why,
+		                              rc ? sizeof(later) : size);
+
+		if (trc < 0 && rc == 0) {
+			rc = trc;
+			if (cmd >= 0 && cmd < queued[t])
+				res->failed = t * PER_TX + owner[t * PER_TX * CMDS + cmd];
+		}
+	}
 	if (rc == 0)
 		announce(p, items, n);
 out:
 	free(owner);
+	free(queued);
 	return rc;
 }
 

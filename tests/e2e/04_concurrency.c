@@ -1,13 +1,21 @@
 /*
  * End to end: 200 concurrent orders for one product with a stock of 50:
- * exactly 50 are confirmed, and stock ends at 0, never below.
+ * exactly 50 are confirmed, and stock ends at 0, never below. The rush is
+ * also the read model's largest batches: the projector applies them in
+ * Redis transactions of at most READMODEL_EXEC_EVENTS events, so that no
+ * other client of Redis (the gateway accepting an order) waits for a whole
+ * batch.
  */
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "e2e.h"
+#include "readmodel.h"
+#include "redis.h"
 #include "support.h"
 
 #define ORDERS  200
@@ -31,10 +39,34 @@ static void *place(void *arg)
 	return NULL;
 }
 
+/* How often Redis ran cmd since it started (INFO commandstats), as its
+ * administrator. */
+static long long redis_calls(const char *cmd)
+{
+	redisContext *c;
+	redisReply *r;
+	char why[256], key[64];
+	const char *at;
+	long long n = 0;
+
+	cr_assert_eq(redis_connect(&c, support_env("REDIS_URL"), 2000, why, sizeof(why)), 0, "%s",
+	             why);
+	r = redisCommand(c, "INFO commandstats");
+	cr_assert(r && r->type == REDIS_REPLY_STRING, "INFO commandstats: %s",
+	          r && r->type == REDIS_REPLY_ERROR ? r->str : "no text");
+	snprintf(key, sizeof(key), "cmdstat_%s:calls=", cmd);
+	if ((at = strstr(r->str, key)))
+		n = strtoll(at + strlen(key), NULL, 10);
+	freeReplyObject(r);
+	redisFree(c);
+	return n;
+}
+
 Test(concurrency, two_hundred_orders_for_fifty_in_stock, .timeout = 300)
 {
 	pthread_t threads[THREADS];
 	int accepted = 0, confirmed = 0, short_cancelled = 0;
+	long long events = redis_calls("evalsha"), transactions = redis_calls("exec");
 
 	support_unique(product, sizeof(product), "rush");
 	e2e_make_product(product, 300, STOCK);
@@ -62,5 +94,13 @@ Test(concurrency, two_hundred_orders_for_fifty_in_stock, .timeout = 300)
 	cr_expect_eq(e2e_db("INVENTORY", "SELECT available FROM products WHERE product_id = $1",
 	                    product),
 	             0);
+	/* Every order event is one EVALSHA in one of the projector's
+	 * transactions (the only ones on this Redis). */
+	events = redis_calls("evalsha") - events;
+	transactions = redis_calls("exec") - transactions;
+	cr_expect_geq(events, ORDERS * 4, "%lld order events applied", events);
+	cr_expect_leq(events, transactions * READMODEL_EXEC_EVENTS,
+	              "%lld order events in %lld Redis transactions: more than %d in one", events,
+	              transactions, READMODEL_EXEC_EVENTS);
 	e2e_expect_invariants();
 }

@@ -23,6 +23,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build/release}
 ROUNDS=${ROUNDS:-4} RATE=${RATE:-300} DURATION=${DURATION:-20} READERS=${READERS:-200}
+REST_S=${REST_S:-8}
 PRIORITY=${READER_PRIORITY:-normal}
 OUT=.run/bench-stream/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
@@ -59,10 +60,27 @@ cpu() {
 	[ -z "$readers_pid" ] || echo "readers $(bash tests/load/procs.sh ticks "$readers_pid")"
 }
 
+# rest NAME: every run starts REST_S seconds after the previous one ended
+# (readers connect and leave within that time): a run that follows a longer
+# pause finds a stack that has settled more (the previous run's vacuum, log
+# flushes, checkpoints), and used to make the runs with readers, which
+# waited for them to connect, look faster than they were. The rest each run
+# had is kept in NAME-rest.txt.
+last_end=
+rest() {
+	local now left
+	[ -n "$last_end" ] || return 0
+	now=$(date +%s.%N)
+	left=$(awk -v e="$last_end" -v r="$REST_S" -v n="$now" 'BEGIN { l = e + r - n; print (l > 0 ? l : 0) }')
+	sleep "$left"
+	awk -v e="$last_end" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", n - e }' >"$OUT/$1-rest.txt"
+}
+
 # load NAME: one load, its latencies, the event age, the lag samples and
 # the CPU spent.
 load() {
 	local pid end
+	rest "$1"
 	age >"$OUT/$1-age.txt"
 	cpu >"$OUT/$1-cpu.txt"
 	RATE=$RATE DURATION=$DURATION DRAIN_S=60 OUT_DIR=$OUT/$1 "$BUILD_DIR/bin/loadgen" >"$OUT/$1.log" 2>&1 &
@@ -73,6 +91,7 @@ load() {
 		sleep 0.5
 	done >"$OUT/$1-lag.txt"
 	wait $pid
+	last_end=$(date +%s.%N)
 	age >>"$OUT/$1-age.txt"
 	cpu >>"$OUT/$1-cpu.txt"
 }
@@ -106,7 +125,6 @@ with_readers() {
 		>"$OUT/readers-$1.txt" 2>&1 &
 	readers_pid=$!
 	readers_open "$READERS"
-	sleep 1
 	run "readers-$1"
 	kill -TERM $readers_pid
 	wait $readers_pid
@@ -195,6 +213,12 @@ for m in total["quiet"]:
     p = paired[m]
     spread = f"{statistics.median(p):+6.1f} % ({p[0]:+.1f} .. {p[-1]:+.1f})" if p else ""
     print(f"  {m:20} without {a:8.2f}  with {b:8.2f}  {change}   rounds {spread}")
+def rests(k):
+    return sorted(float(open(f"{out}/{n}-rest.txt").read()) for n in names[k]
+                  if os.path.exists(f"{out}/{n}-rest.txt"))
+r0, r1 = rests("quiet"), rests("readers")
+if r0 and r1:
+    print(f"  rest before each run: without {r0[0]:.1f} .. {r0[-1]:.1f} s, with {r1[0]:.1f} .. {r1[-1]:.1f} s")
 if again:
     print(f"  run again as Redis rewrote its append-only file during them: {' '.join(again)}")
 print(f"results: {out}/results.json")
