@@ -38,15 +38,17 @@ age() { echo "$(metric saga_readmodel_event_age_seconds_sum) $(metric saga_readm
 # Redis rewrites its append-only file now and then (every 9 minutes or so
 # at 300/s), and under this load the orders' latency reaches seconds while
 # it does (docs/performance.md), readers or not: a run it overlapped
-# measures the rewrite, and is run again. From the native stack's log.
-REDIS_LOG=.run/redis/redis.log
-count_in_log() { if [ -r "$REDIS_LOG" ]; then grep -c "$1" "$REDIS_LOG"; else echo 0; fi; }
-rewrites() { count_in_log 'Background append only file rewriting started'; }
-rewrites_done() { count_in_log 'Background AOF rewrite terminated'; }
+# measures the rewrite, and is run again. Redis's own counters say (its log
+# does not: a Redis killed during a rewrite never logs its end).
+persistence() {
+	redis-cli -u "$REDIS_URL" --no-auth-warning INFO persistence 2>/dev/null |
+		sed -n "s/^$1:\([0-9]*\).*/\1/p"
+}
+rewrites() { echo "$(persistence aof_rewrites) $(persistence aof_rewrite_in_progress)"; }
 rewrite_over() {
 	local i
 	for i in $(seq 1 240); do
-		[ "$(rewrites)" -le "$(rewrites_done)" ] && return 0
+		[ "$(persistence aof_rewrite_in_progress)" = 1 ] || return 0
 		sleep 0.5
 	done
 }
