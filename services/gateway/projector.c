@@ -346,9 +346,10 @@ static int dead_letter(struct projector *p, struct consumer_item *items, int n, 
 /* Queues HSET of the offsets after the items, per partition; 1 or 0 replies. */
 static int queue_offsets(struct projector *p, const struct consumer_item *items, int n)
 {
-	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(n);
-	const char **argv = calloc((size_t)n * 2 + 2, sizeof(*argv));
-	char(*text)[2][200] = calloc((size_t)n, sizeof(*text));
+	size_t size = n > 0 ? (size_t)n : 1; /* n is at least 1: said for the compiler */
+	rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)size);
+	const char **argv = calloc(size * 2 + 2, sizeof(*argv));
+	char(*text)[2][200] = calloc(size, sizeof(*text));
 	int argc = 2, queued = 0;
 
 	if (!list || !argv || !text)
@@ -608,12 +609,11 @@ static int apply(void *arg, struct consumer_item *items, int n, struct consumer_
 	}
 	if ((rc = dead_letter(p, items, n, &res->dead, why, size)) < 0)
 		goto out;
-	for (int t = 0; t < ntx; t++) {
-		int from = t * PER_TX;
+	for (int t = 0, from = 0; from < n; t++, from += PER_TX) {
+		int count = n - from > PER_TX ? PER_TX : n - from;
 
-		queued[t] =
-		        queue_transaction(p, items + from, n - from < PER_TX ? n - from : PER_TX,
-		                          owner + from * CMDS, &res->applied, now_s);
+		queued[t] = queue_transaction(p, items + from, count, owner + from * CMDS,
+		                              &res->applied, now_s);
 	}
 	for (int t = 0; t < ntx && p->redis; t++) { /* a lost connection ends it */
 		char later[256];
