@@ -15,15 +15,19 @@
 # (READER_PRIORITY=normal, the default); READER_PRIORITY=idle runs them at
 # SCHED_IDLE, as if they were elsewhere (measured: no better, as readers
 # that read late leave the gateway more partial writes to finish).
-# Rounds alternate which run goes first; a run that a rewrite of Redis's
-# append-only file overlapped is run again (see rewrites() below); a round
-# in which a reader was refused or dropped fails the bench.
+# The stack is first loaded at RATE for WARMUP_S (120) s, not measured (a
+# stack started minutes ago does the same load on more CPU: the broker's
+# JIT compiler, PostgreSQL's first vacuums). Rounds alternate which run
+# goes first; every run starts REST_S (8) s after the previous one ended;
+# a run that a rewrite of Redis's append-only file overlapped is run again
+# (see rewrites() below); a round in which a reader was refused or dropped
+# fails the bench.
 # Writes .run/bench-stream/<time>/results.json; prints the comparison.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build/release}
 ROUNDS=${ROUNDS:-4} RATE=${RATE:-300} DURATION=${DURATION:-20} READERS=${READERS:-200}
-REST_S=${REST_S:-8}
+REST_S=${REST_S:-8} WARMUP_S=${WARMUP_S:-120}
 PRIORITY=${READER_PRIORITY:-normal}
 OUT=.run/bench-stream/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
@@ -128,6 +132,7 @@ with_readers() {
 	readers_pid=$!
 	readers_open "$READERS"
 	run "readers-$1"
+	sleep 1 # the last frames reach the readers (the gateway writes every EVENTS_FLUSH_MS, 500)
 	kill -TERM $readers_pid
 	wait $readers_pid
 	readers_pid=
@@ -135,7 +140,7 @@ with_readers() {
 	readers_open 0
 }
 
-run warm-up
+DURATION=$WARMUP_S run warm-up
 # Rounds alternate which run goes first (quiet, readers; readers, quiet; ...):
 # a stack that slows down as its data grows slows both alike.
 for r in $(seq 1 "$ROUNDS"); do
