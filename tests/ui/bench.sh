@@ -44,15 +44,16 @@ age() { echo "$(metric saga_readmodel_event_age_seconds_sum) $(metric saga_readm
 # it does (docs/performance.md), readers or not: a run it overlapped
 # measures the rewrite, and is run again. Redis's own counters say (its log
 # does not: a Redis killed during a rewrite never logs its end).
-persistence() {
-	redis-cli -u "$REDIS_URL" --no-auth-warning INFO persistence 2>/dev/null |
-		sed -n "s/^$1:\([0-9]*\).*/\1/p"
+# rewrites: "<rewrites done> <one in progress: 0 or 1>", from one INFO.
+rewrites() {
+	redis-cli -u "$REDIS_URL" --no-auth-warning INFO persistence 2>/dev/null | tr -d '\r' |
+		awk -F: '$1 == "aof_rewrites" { n = $2 } $1 == "aof_rewrite_in_progress" { p = $2 }
+		         END { print n + 0, p + 0 }'
 }
-rewrites() { echo "$(persistence aof_rewrites) $(persistence aof_rewrite_in_progress)"; }
 rewrite_over() {
 	local i
 	for i in $(seq 1 240); do
-		[ "$(persistence aof_rewrite_in_progress)" = 1 ] || return 0
+		[ "$(rewrites | cut -d' ' -f2)" = 1 ] || return 0
 		sleep 0.5
 	done
 }
