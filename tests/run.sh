@@ -78,7 +78,7 @@ run_suite() {
 
 # run_plain NAME COMMAND...: a check whose last line is "N passed, N failed".
 run_plain() {
-	local name=$1 out=$LOG_DIR/test-$1.log line p f
+	local name=$1 out=$LOG_DIR/test-$1.log line p f t0=$SECONDS
 	shift
 	echo "=== $name"
 	if "$@" >"$out" 2>&1; then
@@ -87,9 +87,9 @@ run_plain() {
 		f=$(sed -E 's/(^|.* )([0-9]+) failed.*/\2/' <<<"$line")
 		passed=$((passed + ${p:-0}))
 		failed=$((failed + ${f:-0}))
-		echo "  $line"
+		echo "  $line (in $((SECONDS - t0)) s)"
 	else
-		echo "  $name failed; last lines of $out:"
+		echo "  $name failed after $((SECONDS - t0)) s; last lines of $out:"
 		tail -n 30 "$out" | sed 's/^/    /'
 		broken+=("$name")
 		failed=$((failed + 1))
@@ -223,5 +223,5 @@ if [ ${#broken[@]} -gt 0 ]; then
 	done
 	echo "failing suites: ${broken[*]} (logs in $LOG_DIR/)"
 fi
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed (in $((SECONDS / 60)) min $((SECONDS % 60)) s)"
 [ "$failed" -eq 0 ]

@@ -27,6 +27,7 @@
 #include "signals.h"
 
 #define PROJECTOR_BATCH           256
+#define PROJECTOR_MAX_PARTITIONS  1024 /* whose announced offsets it keeps */
 #define PROJECTOR_GROUP           "gateway"
 #define DLQ_TIMEOUT_MS            30000
 #define STR_(x)                   #x
@@ -149,6 +150,13 @@ static const char *const topics[] = {
         "order-requests",  "order-events",        "payment-events",  "inventory-events",
         "shipping-events", "notification-events", "product-catalog", NULL};
 
+/* The last offset of a partition whose event was announced. */
+struct announced {
+	char *topic;
+	int32_t partition;
+	int64_t offset;
+};
+
 struct projector {
 	struct gateway *g;
 	struct consumer *consumer;
@@ -164,6 +172,11 @@ struct projector {
 	 * age, refreshed once a second. */
 	struct metric *m_state[4], *m_open, *m_oldest_age;
 	struct metric *m_event_age; /* from an event's time to its application */
+	/* Events read again (after Redis lost writes, or a reconnection) are
+	 * applied again to no effect; they must not be counted again in the
+	 * overview's rates nor sent again on the event stream either. */
+	struct announced announced[PROJECTOR_MAX_PARTITIONS];
+	int nannounced;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -514,8 +527,33 @@ bool projector_frame(const char *type, const json_t *r, char **full, char **brie
 	return false;
 }
 
+/* Whether m comes after every event of its partition announced so far
+ * (it becomes the last one). The events of a partition beyond the first
+ * PROJECTOR_MAX_PARTITIONS (or met out of memory) are announced every time
+ * they are read. */
+static bool first_announcement(struct projector *p, const rd_kafka_message_t *m)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	struct announced *a = p->announced;
+
+	for (int i = 0; i < p->nannounced; i++, a++)
+		if (a->partition == m->partition && !strcmp(a->topic, topic)) {
+			if (m->offset <= a->offset)
+				return false;
+			a->offset = m->offset;
+			return true;
+		}
+	if (p->nannounced < PROJECTOR_MAX_PARTITIONS && (a->topic = strdup(topic))) {
+		a->partition = m->partition;
+		a->offset = m->offset;
+		p->nannounced++;
+	}
+	return true;
+}
+
 /* After a batch is applied: how old its events were, the overview's rates,
- * and the event stream (only while someone reads it), in one go. */
+ * and the event stream (only while someone reads it), in one go; each
+ * event once, however often it was read. */
 static void announce(struct projector *p, const struct consumer_item *items, int n)
 {
 	struct sse_item *frames =
@@ -528,7 +566,7 @@ static void announce(struct projector *p, const struct consumer_item *items, int
 		char *full, *brief;
 		long long at_ms;
 
-		if (items[i].skip || !r)
+		if (items[i].skip || !r || !first_announcement(p, items[i].msg))
 			continue;
 		at_ms = event_occurred_at(r);
 		metric_observe(p->m_event_age, (double)(now_ms - at_ms) / 1000.0);
@@ -802,6 +840,8 @@ void projector_stop(struct projector *p)
 	}
 	if (p->redis)
 		redisFree(p->redis);
+	for (int i = 0; i < p->nannounced; i++)
+		free(p->announced[i].topic);
 	free(p->redis_url);
 	free(p);
 }
