@@ -27,7 +27,6 @@
 #include "signals.h"
 
 #define PROJECTOR_BATCH           256
-#define PROJECTOR_MAX_PARTITIONS  1024 /* whose announced offsets it keeps */
 #define PROJECTOR_GROUP           "gateway"
 #define DLQ_TIMEOUT_MS            30000
 #define STR_(x)                   #x
@@ -150,13 +149,6 @@ static const char *const topics[] = {
         "order-requests",  "order-events",        "payment-events",  "inventory-events",
         "shipping-events", "notification-events", "product-catalog", NULL};
 
-/* The last offset of a partition whose event was announced. */
-struct announced {
-	char *topic;
-	int32_t partition;
-	int64_t offset;
-};
-
 struct projector {
 	struct gateway *g;
 	struct consumer *consumer;
@@ -174,9 +166,9 @@ struct projector {
 	struct metric *m_event_age; /* from an event's time to its application */
 	/* Events read again (after Redis lost writes, or a reconnection) are
 	 * applied again to no effect; they must not be counted again in the
-	 * overview's rates nor sent again on the event stream either. */
-	struct announced announced[PROJECTOR_MAX_PARTITIONS];
-	int nannounced;
+	 * overview's rates nor sent again on the event stream either: the last
+	 * offset announced of each partition. */
+	rd_kafka_topic_partition_list_t *announced;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -528,26 +520,18 @@ bool projector_frame(const char *type, const json_t *r, char **full, char **brie
 }
 
 /* Whether m comes after every event of its partition announced so far
- * (it becomes the last one). The events of a partition beyond the first
- * PROJECTOR_MAX_PARTITIONS (or met out of memory) are announced every time
- * they are read. */
+ * (it becomes the last one). */
 static bool first_announcement(struct projector *p, const rd_kafka_message_t *m)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
-	struct announced *a = p->announced;
+	rd_kafka_topic_partition_t *last =
+	        rd_kafka_topic_partition_list_find(p->announced, topic, m->partition);
 
-	for (int i = 0; i < p->nannounced; i++, a++)
-		if (a->partition == m->partition && !strcmp(a->topic, topic)) {
-			if (m->offset <= a->offset)
-				return false;
-			a->offset = m->offset;
-			return true;
-		}
-	if (p->nannounced < PROJECTOR_MAX_PARTITIONS && (a->topic = strdup(topic))) {
-		a->partition = m->partition;
-		a->offset = m->offset;
-		p->nannounced++;
-	}
+	if (!last)
+		last = rd_kafka_topic_partition_list_add(p->announced, topic, m->partition);
+	else if (m->offset <= last->offset)
+		return false;
+	last->offset = m->offset;
 	return true;
 }
 
@@ -794,6 +778,7 @@ int projector_start(struct projector **out, struct gateway *g, const struct kafk
 		return ERR_NOMEM;
 	p->g = g;
 	p->ttl_s = ttl_s;
+	p->announced = rd_kafka_topic_partition_list_new(64);
 	for (int i = 0; i < 4; i++) {
 		char label[32];
 
@@ -840,8 +825,8 @@ void projector_stop(struct projector *p)
 	}
 	if (p->redis)
 		redisFree(p->redis);
-	for (int i = 0; i < p->nannounced; i++)
-		free(p->announced[i].topic);
+	if (p->announced)
+		rd_kafka_topic_partition_list_destroy(p->announced);
 	free(p->redis_url);
 	free(p);
 }
