@@ -646,7 +646,7 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 	struct gateway *g = ctx;
 	const char *customer = http_request_query(req, "customer_id");
 	const char *cursor = http_request_query(req, "cursor");
-	char key[ORDER_MAX_ID + 32];
+	char key[ORDER_MAX_ID_BYTES + 32];
 	struct page pg;
 	json_t *items;
 	long limit;
@@ -656,9 +656,10 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 		http_reply_header(res, "WWW-Authenticate", "Bearer");
 		return;
 	}
-	if (customer && (!*customer || strlen(customer) > ORDER_MAX_ID)) {
-		http_reply_problem(res, 400, "customer_id", "customer_id must be 1 to %d bytes",
-		                   ORDER_MAX_ID);
+	if (customer && (!*customer || strlen(customer) > ORDER_MAX_ID_BYTES ||
+	                 text_chars(customer) > ORDER_MAX_ID)) {
+		http_reply_problem(res, 400, "customer_id",
+		                   "customer_id must be 1 to %d characters long", ORDER_MAX_ID);
 		return;
 	}
 	if (!page_limit(req, "limit", 20, 100, &limit, res))

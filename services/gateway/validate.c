@@ -39,7 +39,17 @@ static bool currency_allowed(const char *list, const char *code)
 	return false;
 }
 
-/* A required string of 1..max bytes without control characters. */
+size_t text_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* A required string of 1..max characters without control characters (jansson
+ * has checked that it is UTF-8). */
 static const char *text_field(const json_t *obj, const char *name, size_t max, int *status,
                               char *field, size_t fsize, const char *path, char *detail,
                               size_t dsize)
@@ -56,7 +66,7 @@ static const char *text_field(const json_t *obj, const char *name, size_t max, i
 		return NULL;
 	}
 	len = json_string_length(v);
-	if (len == 0 || len > max) {
+	if (len == 0 || text_chars(json_string_value(v)) > max) {
 		*status = reject(field, fsize, path, detail, dsize,
 		                 "%s must be 1 to %zu characters long", path, max);
 		return NULL;

@@ -8,13 +8,21 @@
 
 #include <jansson.h>
 
-#define ORDER_MAX_ID 100 /* bytes of a customer_id (and of an order's ids) */
+/* Characters (Unicode code points, as docs/openapi.yaml's maxLength counts
+ * them) of a customer_id, and of an order's ids; in UTF-8 at most four
+ * bytes each. */
+#define ORDER_MAX_ID       100
+#define ORDER_MAX_ID_BYTES (4 * ORDER_MAX_ID)
 
 struct order_limits {
 	const char *currencies; /* comma-separated, e.g. "EUR,USD" */
 	long max_lines;
 	long max_quantity;
 };
+
+/* The characters (code points) of the UTF-8 text s: its bytes that do not
+ * continue a character. */
+size_t text_chars(const char *s);
 
 /*
  * Parses and checks a POST /v1/orders body. Returns 0 with *out (a new

@@ -3,10 +3,12 @@
  * of `limit` at a time, each page's next_cursor leading to the next and null
  * on the last, with no order twice or missing; the catalogue pages the same
  * way by product id, past the first 100 products. Without a customer, the
- * list is everyone's newest orders.
+ * list is everyone's newest orders. A customer id and an address as long as
+ * docs/openapi.yaml allows, in characters of several bytes, go the whole way.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -136,4 +138,66 @@ Test(listing, the_catalogue_pages_past_its_first_hundred)
 	/* The stack seeds 1,000 products (SEED_PRODUCTS); tests add more. */
 	cr_expect_geq(products, 1000, "%d products in %d pages", products, pages);
 	cr_expect_geq(pages, 10);
+}
+
+/* A copy of s with every byte outside [A-Za-z0-9-] percent-encoded. */
+static char *url_encoded(const char *s)
+{
+	char *out = malloc(3 * strlen(s) + 1), *o = out;
+
+	cr_assert_not_null(out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-')
+			*o++ = (char)c;
+		else
+			o += sprintf(o, "%%%02X", c);
+	}
+	*o = '\0';
+	return out;
+}
+
+Test(listing, a_customer_id_and_address_of_non_ascii_characters_at_their_limits)
+{
+	/* 100 characters of a customer id (docs/openapi.yaml's maxLength): a
+	 * unique prefix, then "€" (3 bytes in UTF-8); 500 of an address, "😀"
+	 * (4 bytes) and "ü" (2). */
+	char customer[512], address[2048] = "", id[40], path[2048];
+	json_t *body, *order, *page, *item;
+	char *text, *query;
+	size_t n;
+
+	n = (size_t)snprintf(customer, sizeof(customer), "e2e-%ld-", (long)getpid());
+	for (size_t k = n; k < 100; k++)
+		strcat(customer, "\xE2\x82\xAC");
+	for (int k = 0; k < 250; k++)
+		strcat(address, "\xF0\x9F\x98\x80\xC3\xBC");
+	body = json_pack("{s:s, s:s, s:s, s:[{s:s, s:i}]}", "customer_id", customer, "currency",
+	                 "EUR", "shipping_address", address, "items", "product_id", "p-0003",
+	                 "quantity", 1);
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	cr_assert_eq(e2e_post_order(text, NULL, NULL, id, NULL, 0), 202,
+	             "100 and 500 characters of several bytes each are within the limits");
+	free(text);
+	order = e2e_wait_terminal(id, 60000);
+	cr_assert_not_null(order);
+	cr_expect_str_eq(json_string_value(json_object_get(order, "status")), "COMPLETED");
+	json_decref(order);
+	query = url_encoded(customer);
+	snprintf(path, sizeof(path), "/v1/orders?customer_id=%s", query);
+	free(query);
+	page = get_json(path);
+	cr_expect_str_eq(json_string_value(json_object_get(page, "customer_id")), customer);
+	item = json_array_get(json_object_get(page, "items"), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(item, "order_id")), id,
+	                 "the customer's list has its order");
+	json_decref(page);
+	/* One character more is refused, in the list as in the order. */
+	query = url_encoded(customer);
+	snprintf(path, sizeof(path), "/v1/orders?customer_id=%s%%C3%%BC", query);
+	free(query);
+	cr_expect_eq(e2e_call("GET", path, NULL, NULL, &(struct e2e_reply){0}), 400);
 }

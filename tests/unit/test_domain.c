@@ -115,6 +115,53 @@ Test(gateway, validation_names_the_field)
 	cr_expect_eq(check("", field, detail), 400);
 }
 
+/* An order whose fields are n copies of ch (UTF-8) each, into buf. */
+static const char *repeated(char *buf, size_t size, const char *ch, int id_n, int address_n,
+                            int product_n)
+{
+	char id[1024] = "", address[4096] = "", product[1024] = "";
+
+	for (int i = 0; i < id_n; i++)
+		strcat(id, ch);
+	for (int i = 0; i < address_n; i++)
+		strcat(address, ch);
+	for (int i = 0; i < product_n; i++)
+		strcat(product, ch);
+	snprintf(buf, size,
+	         "{\"customer_id\":\"%s\",\"currency\":\"EUR\",\"shipping_address\":\"%s\","
+	         "\"items\":[{\"product_id\":\"%s\",\"quantity\":1}]}",
+	         id, address, product);
+	return buf;
+}
+
+Test(gateway, lengths_are_counted_in_characters_as_the_openapi_document_counts_them)
+{
+	/* Two, three and four bytes each in UTF-8: "ü", "€", an emoji. */
+	const char *chars[] = {"\xC3\xBC", "\xE2\x82\xAC", "\xF0\x9F\x98\x80"};
+	char body[8192], field[64], detail[256];
+
+	for (size_t i = 0; i < sizeof(chars) / sizeof(chars[0]); i++) {
+		cr_expect_eq(
+		        check(repeated(body, sizeof(body), chars[i], 100, 500, 64), field, detail),
+		        0, "100, 500 and 64 characters of %zu bytes each: %s: %s", i + 2, field,
+		        detail);
+		cr_expect_eq(
+		        check(repeated(body, sizeof(body), chars[i], 101, 1, 1), field, detail),
+		        400);
+		cr_expect_str_eq(field, "customer_id");
+		cr_expect(strstr(detail, "1 to 100 characters"), "%s", detail);
+		cr_expect_eq(
+		        check(repeated(body, sizeof(body), chars[i], 1, 501, 1), field, detail),
+		        400);
+		cr_expect_str_eq(field, "shipping_address");
+		cr_expect_eq(check(repeated(body, sizeof(body), chars[i], 1, 1, 65), field, detail),
+		             400);
+		cr_expect_str_eq(field, "items[0].product_id");
+	}
+	cr_expect_eq(text_chars("a\xC3\xBC\xE2\x82\xAC\xF0\x9F\x98\x80"), 4);
+	cr_expect_eq(text_chars(""), 0);
+}
+
 Test(gateway, api_keys_come_with_limits)
 {
 	struct gateway g = {0};
