@@ -589,6 +589,25 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
 	return rc;
 }
 
+/* Whether path fits pattern, where each "{}" stands for one segment: one
+ * character or more, none of them '/'. */
+static bool segments_match(const char *pattern, const char *path)
+{
+	while (*pattern) {
+		if (pattern[0] == '{' && pattern[1] == '}') {
+			size_t n = strcspn(path, "/");
+
+			if (n == 0)
+				return false;
+			pattern += 2;
+			path += n;
+		} else if (*pattern++ != *path++) {
+			return false;
+		}
+	}
+	return *path == '\0';
+}
+
 static bool route_matches(const struct http_route *r, const char *path)
 {
 	size_t n = strlen(r->path);
@@ -597,7 +616,7 @@ static bool route_matches(const struct http_route *r, const char *path)
 		return strncmp(path, r->path, n - 1) == 0;
 	if (n > 0 && r->path[n - 1] == '/')
 		return strncmp(path, r->path, n) == 0 && path[n] != '\0';
-	return strcmp(path, r->path) == 0;
+	return segments_match(r->path, path);
 }
 
 static void dispatch(struct http_server *srv, const struct http_request *req,
@@ -651,6 +670,21 @@ static size_t head_bytes(struct MHD_Connection *conn, const char *url, const cha
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_field_bytes, &n);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_field_bytes, &n);
 	return n;
+}
+
+/* Finds a query parameter with a NUL byte (%00) in its name or value: a
+ * handler reads them as C strings, which would end there. */
+static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                size_t key_size, const char *value, size_t value_size)
+{
+	const char **found = cls;
+
+	(void)kind;
+	if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+		*found = key;
+		return MHD_NO;
+	}
+	return MHD_YES;
 }
 
 /* The handler answers with l later: true when its connection now sleeps
@@ -711,6 +745,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!p) {
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *nul = NULL;
 
 		p = calloc(1, sizeof(*p));
 		if (!p)
@@ -724,6 +759,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			                   "the request line and headers exceed %zu bytes",
 			                   srv->max_header_bytes);
 			count_status(srv, 431);
+			return send_response(srv, conn, &res, p->request_id);
+		}
+		if (MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, find_nul, &nul) >= 0 &&
+		    nul) {
+			http_reply_problem(&res, 400, nul,
+			                   "the query parameter %s has a NUL byte (%%00)", nul);
+			count_status(srv, 400);
 			return send_response(srv, conn, &res, p->request_id);
 		}
 		if (cl) {

@@ -66,8 +66,10 @@ typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
 
 struct http_route {
 	const char *method;
-	/* The exact path; a prefix when it ends with '/' (something must follow
-	 * it); "/dir/" then '*': that directory and everything below it. */
+	/* The exact path, where "{}" is one segment (e.g. "/v1/orders/{}/cancel");
+	 * a prefix when it ends with '/' (something must follow it); "/dir/"
+	 * then '*': that directory and everything below it. A path that routes
+	 * have only for other methods gets 405 with their methods in Allow. */
 	const char *path;
 	http_handler_fn fn;
 };

@@ -56,8 +56,9 @@
  * up for 10 - 20 ms; 32 hold it up for 2 ms at most. */
 #define READMODEL_EXEC_EVENTS 32
 /* String: an Idempotency-Key's state (services/gateway/idem.h), per API key
- * (its id, a hash: no key name holds an API key). */
-#define READMODEL_IDEMPOTENCY "idem:%.64s:%.200s"
+ * (its id, a hash: no key name holds an API key), with the whole
+ * Idempotency-Key (the gateway refuses one over IDEM_KEY_MAX characters). */
+#define READMODEL_IDEMPOTENCY "idem:%.64s:%s"
 /* Counter: one API key's (id's) requests in one second (rate limit). */
 #define READMODEL_RATE "rl:%s:%lld"
 

@@ -391,6 +391,12 @@ static void post_order(void *ctx, const struct http_request *req, struct http_re
 		metric_add(g->m_rejected, 1);
 		return;
 	}
+	if (idem && !idem_key_valid(idem)) {
+		metric_add(g->m_rejected, 1);
+		http_reply_problem(res, 400, "Idempotency-Key",
+		                   "Idempotency-Key must be 1 to %d characters long", IDEM_KEY_MAX);
+		return;
+	}
 	rc = order_request_validate(req->body, req->body_len, &g->limits, &order, field,
 	                            sizeof(field), detail, sizeof(detail));
 	if (rc != 0) {
@@ -443,12 +449,7 @@ static void get_order(void *ctx, const struct http_request *req, struct http_res
 		http_reply_problem(res, 401, NULL, "a valid API key is required");
 		return;
 	}
-	if (strchr(id, '/') && !strcmp(strchr(id, '/'), "/cancel")) {
-		http_reply_problem(res, 405, NULL, "method GET is not allowed on %s", req->path);
-		http_reply_header(res, "Allow", "POST");
-		return;
-	}
-	if (strlen(id) > ORDER_MAX_ID || strchr(id, '/')) {
+	if (strlen(id) > ORDER_MAX_ID) {
 		http_reply_problem(res, 404, NULL, "no order %s", id);
 		return;
 	}
@@ -620,7 +621,8 @@ static void get_products(void *ctx, const struct http_request *req, struct http_
 
 	if (!catalogue_allowed(g, req, res) || !page_limit(req, "limit", 100, 1000, &limit, res))
 		return;
-	if (cursor && (!*cursor || strlen(cursor) > ORDER_MAX_ID)) {
+	if (cursor && (!*cursor || strlen(cursor) > ORDER_MAX_ID_BYTES ||
+	               text_chars(cursor) > ORDER_MAX_ID)) {
 		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
 		return;
 	}
@@ -664,7 +666,8 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 	}
 	if (!page_limit(req, "limit", 20, 100, &limit, res))
 		return;
-	if (cursor && (strlen(cursor) < 15 || strlen(cursor) > 14 + ORDER_MAX_ID ||
+	if (cursor && (strlen(cursor) < 15 || strlen(cursor) > 14 + ORDER_MAX_ID_BYTES ||
+	               text_chars(cursor) > 14 + ORDER_MAX_ID ||
 	               strspn(cursor, "0123456789") != 13 || cursor[13] != ':')) {
 		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
 		return;
@@ -769,20 +772,14 @@ static void cancel_order(void *ctx, const struct http_request *req, struct http_
 {
 	struct gateway *g = ctx;
 	const char *rest = req->path + strlen("/v1/orders/");
-	const char *slash = strchr(rest, '/');
 	char id[ORDER_MAX_ID + 1], event_id[40], tp[64];
 	const char *status, *shipment, *cancellation;
 	struct cancel_post *cp;
 	redisReply *h;
 	json_t *request;
-	size_t n = slash ? (size_t)(slash - rest) : 0;
+	size_t n = strcspn(rest, "/"); /* the route: /v1/orders/{}/cancel */
 
-	if (!slash) {
-		http_reply_problem(res, 405, NULL, "method POST is not allowed on %s", req->path);
-		http_reply_header(res, "Allow", "GET");
-		return;
-	}
-	if (strcmp(slash, "/cancel") != 0 || n == 0 || n > ORDER_MAX_ID) {
+	if (n > ORDER_MAX_ID) {
 		http_reply_problem(res, 404, NULL, "no resource at %s", req->path);
 		return;
 	}
@@ -868,10 +865,14 @@ static void get_product(void *ctx, const struct http_request *req, struct http_r
 }
 
 const struct http_route gateway_routes[] = {
-        {"POST", "/v1/orders", post_order},        {"GET", "/v1/orders", list_orders},
-        {"POST", "/v1/orders/", cancel_order},     {"GET", "/v1/orders/", get_order},
-        {"GET", "/v1/products", get_products},     {"GET", "/v1/products/", get_product},
-        {"GET", "/v1/events", gateway_get_events}, {"GET", "/v1/overview", gateway_get_overview},
+        {"POST", "/v1/orders", post_order},
+        {"GET", "/v1/orders", list_orders},
+        {"POST", "/v1/orders/{}/cancel", cancel_order},
+        {"GET", "/v1/orders/{}", get_order},
+        {"GET", "/v1/products", get_products},
+        {"GET", "/v1/products/", get_product},
+        {"GET", "/v1/events", gateway_get_events},
+        {"GET", "/v1/overview", gateway_get_overview},
         {"GET", "/ui/*", gateway_get_ui},
 };
 const size_t gateway_nroutes = sizeof(gateway_routes) / sizeof(gateway_routes[0]);

@@ -16,6 +16,7 @@
 #ifndef GATEWAY_IDEM_H
 #define GATEWAY_IDEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -28,14 +29,23 @@ enum idem_state {
 	IDEM_CONFLICT, /* the key was used with another body */
 };
 
+/* The longest Idempotency-Key, in characters (docs/openapi.yaml); in UTF-8
+ * at most four bytes each. */
+#define IDEM_KEY_MAX 200
+
 struct idem {
-	char key[320];     /* the Redis key */
-	char hash[20];     /* of the request body */
+	char key[5 + 64 + 1 + 4 * IDEM_KEY_MAX + 1]; /* the Redis key */
+	char hash[20];                               /* of the request body */
 	char order_id[40]; /* proposed on the way in; the key's own on the way out */
 	char event_id[40];
 };
 
-/* The Redis key and body hash of a request (key_id: the API key's id; both borrowed). */
+/* The Redis key and body hash of a request (key_id: the API key's id; both
+ * borrowed). header is an Idempotency-Key of 1 to IDEM_KEY_MAX characters,
+ * at most 4 * IDEM_KEY_MAX bytes (idem_key_valid). */
+/* Whether header is 1 to IDEM_KEY_MAX characters (of at most 4 bytes each). */
+bool idem_key_valid(const char *header);
+
 void idem_init(struct idem *id, const char *key_id, const char *header, const void *body,
                size_t body_len);
 

@@ -1,5 +1,6 @@
 #include "validate.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,6 +84,23 @@ static const char *text_field(const json_t *obj, const char *name, size_t max, i
 	return json_string_value(v);
 }
 
+/* An integer, as JSON Schema has it: 2 and 2.0 (a number whose fraction is
+ * zero) alike. The body is read with every number as a double (an integer
+ * past 64 bits in a field the gateway ignores is no reason to refuse it), so
+ * one past 2^53 is taken as at least that (out of any range checked). */
+static bool whole_number(const json_t *v, json_int_t *out)
+{
+	double d;
+
+	if (!json_is_number(v))
+		return false;
+	d = json_number_value(v);
+	if (d != floor(d))
+		return false;
+	*out = d > 9.0e15 ? (json_int_t)9.0e15 : d < -9.0e15 ? (json_int_t)-9.0e15 : (json_int_t)d;
+	return true;
+}
+
 int order_request_validate(const char *body, size_t len, const struct order_limits *limits,
                            json_t **out, char *field, size_t fsize, char *detail, size_t dsize)
 {
@@ -94,7 +112,8 @@ int order_request_validate(const char *body, size_t len, const struct order_limi
 	json_t *item;
 
 	*out = NULL;
-	doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	doc = json_loadb(body, len,
+	                 JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
 	if (!doc)
 		return reject(field, fsize, "", detail, dsize, "the body is not valid JSON: %s",
 		              jerr.text);
@@ -132,7 +151,7 @@ int order_request_validate(const char *body, size_t len, const struct order_limi
 	json_array_foreach (items, i, item) {
 		char path[64];
 		const char *pid;
-		const json_t *q;
+		json_int_t quantity;
 
 		snprintf(path, sizeof(path), "items[%zu]", i);
 		if (!json_is_object(item)) {
@@ -146,19 +165,18 @@ int order_request_validate(const char *body, size_t len, const struct order_limi
 		if (!pid)
 			goto out;
 		snprintf(path, sizeof(path), "items[%zu].quantity", i);
-		q = json_object_get(item, "quantity");
-		if (!json_is_integer(q)) {
+		if (!whole_number(json_object_get(item, "quantity"), &quantity)) {
 			status = reject(field, fsize, path, detail, dsize,
 			                "%s is required and must be an integer", path);
 			goto out;
 		}
-		if (json_integer_value(q) < 1 || json_integer_value(q) > limits->max_quantity) {
+		if (quantity < 1 || quantity > limits->max_quantity) {
 			status = reject(field, fsize, path, detail, dsize,
 			                "%s must be between 1 and %ld", path, limits->max_quantity);
 			goto out;
 		}
-		json_array_append_new(lines, json_pack("{s:s, s:I}", "product_id", pid, "quantity",
-		                                       json_integer_value(q)));
+		json_array_append_new(
+		        lines, json_pack("{s:s, s:I}", "product_id", pid, "quantity", quantity));
 	}
 	*out = accepted;
 	accepted = NULL;

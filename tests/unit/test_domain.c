@@ -115,6 +115,47 @@ Test(gateway, validation_names_the_field)
 	cr_expect_eq(check("", field, detail), 400);
 }
 
+Test(gateway, a_quantity_is_an_integer_as_json_schema_counts_them)
+{
+	char field[64], detail[256], body[256];
+	const char *whole[] = {"2", "2.0", "1e2", "100.0"}, *not_whole[] = {"2.5", "1e-3", "\"2\""};
+
+	for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
+		snprintf(body, sizeof(body),
+		         "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\","
+		         "\"items\":[{\"product_id\":\"p\",\"quantity\":%s}]}",
+		         whole[i]);
+		cr_expect_eq(check(body, field, detail), 0, "%s: %s", whole[i], detail);
+	}
+	for (size_t i = 0; i < sizeof(not_whole) / sizeof(not_whole[0]); i++) {
+		snprintf(body, sizeof(body),
+		         "{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":\"a\","
+		         "\"items\":[{\"product_id\":\"p\",\"quantity\":%s}]}",
+		         not_whole[i]);
+		cr_expect_eq(check(body, field, detail), 400, "%s", not_whole[i]);
+		cr_expect_str_eq(field, "items[0].quantity");
+	}
+	/* An integer past 64 bits where the gateway ignores it changes nothing;
+	 * as a quantity it is out of range. */
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":"
+	                   "\"a\",\"x\":123456789012345678901234567890,\"items\":[{\"product_"
+	                   "id\":\"p\",\"quantity\":2}]}",
+	                   field, detail),
+	             0, "%s", detail);
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":"
+	                   "\"a\",\"items\":[{\"product_id\":\"p\",\"quantity\":"
+	                   "123456789012345678901234567890}]}",
+	                   field, detail),
+	             400);
+	cr_expect(strstr(detail, "between 1 and 100"), "%s", detail);
+	/* 1e3 is a whole number, and over this test's limit (100). */
+	cr_expect_eq(check("{\"customer_id\":\"c\",\"currency\":\"EUR\",\"shipping_address\":"
+	                   "\"a\",\"items\":[{\"product_id\":\"p\",\"quantity\":1e3}]}",
+	                   field, detail),
+	             400);
+	cr_expect(strstr(detail, "between 1 and 100"), "%s", detail);
+}
+
 /* An order whose fields are n copies of ch (UTF-8) each, into buf. */
 static const char *repeated(char *buf, size_t size, const char *ch, int id_n, int address_n,
                             int product_n)
