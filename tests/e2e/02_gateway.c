@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -40,6 +41,34 @@ Test(gateway, the_same_idempotency_key_and_body_give_one_order)
 	                            NULL, reply, sizeof(reply)),
 	             409, "%s", reply);
 	cr_expect(strstr(reply, "\"status\":409") && strstr(reply, "another body"), "%s", reply);
+}
+
+Test(gateway, idempotency_keys_are_whole_up_to_200_characters)
+{
+	/* Two keys of 200 characters that differ only in their last one are
+	 * two keys (the gateway once kept 200 bytes of a key: two keys alike
+	 * that far were one); one of 201 is refused. */
+	char k1[256], k2[256], k3[256], a[40], b[40], reply[1024], body[1024];
+	size_t n;
+
+	n = (size_t)snprintf(k1, sizeof(k1), "%ld-", (long)getpid());
+	for (size_t i = n; i < 199; i++)
+		k1[i] = 'k';
+	memcpy(k1 + 199, "1", 2);
+	memcpy(k2, k1, 199);
+	memcpy(k2 + 199, "2", 2);
+	memcpy(k3, k1, 200);
+	memcpy(k3 + 200, "3", 2);
+	snprintf(body, sizeof(body), "%s",
+	         e2e_order_body("e2e-idem-long", "1 Main St", "p-0007", 1));
+	cr_assert_eq(strlen(k1), 200);
+	cr_assert_eq(e2e_post_order(body, k1, NULL, a, reply, sizeof(reply)), 202, "%s", reply);
+	cr_assert_eq(e2e_post_order(body, k2, NULL, b, reply, sizeof(reply)), 202, "%s", reply);
+	cr_expect_str_neq(a, b, "two keys of 200 characters were taken for one");
+	cr_expect_eq(e2e_post_order(body, k3, NULL, NULL, reply, sizeof(reply)), 400, "%s", reply);
+	cr_expect(strstr(reply, "\"field\":\"Idempotency-Key\""), "%s", reply);
+	json_decref(e2e_wait_terminal(a, 30000));
+	json_decref(e2e_wait_terminal(b, 30000));
 }
 
 /* Sum of the high watermarks of order-requests: what producers have written. */
