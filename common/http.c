@@ -302,10 +302,52 @@ void http_reply_header(struct http_response *res, const char *name, const char *
 	res->nheaders++;
 }
 
+/* The length of the UTF-8 sequence at s (RFC 3629: no overlong form, no
+ * surrogate, nothing past U+10FFFF), or 0 when none starts there. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3, lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4, lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+	else
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return n;
+}
+
+/* Makes text UTF-8 (what JSON carries) in place: each byte that starts no
+ * sequence, such as one of a character cut off at the end, becomes '?'.
+ * A problem's detail and field quote what the client sent, of any bytes. */
+static void utf8_mend(char *text)
+{
+	unsigned char *s = (unsigned char *)text;
+
+	while (*s) {
+		size_t n = utf8_sequence(s);
+
+		if (n == 0)
+			*s++ = '?';
+		else
+			s += n;
+	}
+}
+
 void http_reply_problem(struct http_response *res, int status, const char *field,
                         const char *detail_fmt, ...)
 {
-	char detail[512];
+	char detail[512], name[128];
 	va_list ap;
 	json_t *doc;
 	char *text;
@@ -313,10 +355,14 @@ void http_reply_problem(struct http_response *res, int status, const char *field
 	va_start(ap, detail_fmt);
 	vsnprintf(detail, sizeof(detail), detail_fmt, ap);
 	va_end(ap);
+	utf8_mend(detail);
 	doc = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
 	                http_status_text(status), "status", status, "detail", detail);
-	if (doc && field)
-		json_object_set_new(doc, "field", json_string(field));
+	if (doc && field) {
+		snprintf(name, sizeof(name), "%s", field);
+		utf8_mend(name);
+		json_object_set_new(doc, "field", json_string(name));
+	}
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (text) {

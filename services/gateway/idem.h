@@ -40,12 +40,11 @@ struct idem {
 	char event_id[40];
 };
 
-/* The Redis key and body hash of a request (key_id: the API key's id; both
- * borrowed). header is an Idempotency-Key of 1 to IDEM_KEY_MAX characters,
- * at most 4 * IDEM_KEY_MAX bytes (idem_key_valid). */
 /* Whether header is 1 to IDEM_KEY_MAX characters (of at most 4 bytes each). */
 bool idem_key_valid(const char *header);
 
+/* The Redis key and body hash of a request (key_id: the API key's id; both
+ * borrowed). header is an Idempotency-Key that idem_key_valid accepts. */
 void idem_init(struct idem *id, const char *key_id, const char *header, const void *body,
                size_t body_len);
 
