@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "utf8.h"
 
 #define HTTP_STATUS_SLOTS 600
 
@@ -300,48 +301,6 @@ void http_reply_header(struct http_response *res, const char *name, const char *
 		return;
 	}
 	res->nheaders++;
-}
-
-/* The length of the UTF-8 sequence at s (RFC 3629: no overlong form, no
- * surrogate, nothing past U+10FFFF), or 0 when none starts there. */
-static size_t utf8_sequence(const unsigned char *s)
-{
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3, lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4, lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
-	else
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return n;
-}
-
-/* Makes text UTF-8 (what JSON carries) in place: each byte that starts no
- * sequence, such as one of a character cut off at the end, becomes '?'.
- * A problem's detail and field quote what the client sent, of any bytes. */
-static void utf8_mend(char *text)
-{
-	unsigned char *s = (unsigned char *)text;
-
-	while (*s) {
-		size_t n = utf8_sequence(s);
-
-		if (n == 0)
-			*s++ = '?';
-		else
-			s += n;
-	}
 }
 
 void http_reply_problem(struct http_response *res, int status, const char *field,

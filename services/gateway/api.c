@@ -17,6 +17,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "readmodel.h"
+#include "utf8.h"
 
 /*
  * A key's name in Redis: hex of the first 16 bytes of SHA-256 over a fixed
@@ -622,7 +623,7 @@ static void get_products(void *ctx, const struct http_request *req, struct http_
 	if (!catalogue_allowed(g, req, res) || !page_limit(req, "limit", 100, 1000, &limit, res))
 		return;
 	if (cursor && (!*cursor || strlen(cursor) > ORDER_MAX_ID_BYTES ||
-	               text_chars(cursor) > ORDER_MAX_ID)) {
+	               utf8_chars(cursor) > ORDER_MAX_ID)) {
 		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
 		return;
 	}
@@ -659,15 +660,16 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 		return;
 	}
 	if (customer && (!*customer || strlen(customer) > ORDER_MAX_ID_BYTES ||
-	                 text_chars(customer) > ORDER_MAX_ID)) {
+	                 !utf8_valid(customer) || utf8_chars(customer) > ORDER_MAX_ID)) {
 		http_reply_problem(res, 400, "customer_id",
-		                   "customer_id must be 1 to %d characters long", ORDER_MAX_ID);
+		                   "customer_id must be 1 to %d characters long, in UTF-8",
+		                   ORDER_MAX_ID);
 		return;
 	}
 	if (!page_limit(req, "limit", 20, 100, &limit, res))
 		return;
 	if (cursor && (strlen(cursor) < 15 || strlen(cursor) > 14 + ORDER_MAX_ID_BYTES ||
-	               text_chars(cursor) > 14 + ORDER_MAX_ID ||
+	               utf8_chars(cursor) > 14 + ORDER_MAX_ID ||
 	               strspn(cursor, "0123456789") != 13 || cursor[13] != ':')) {
 		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
 		return;

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "gateway.h"
 #include "readmodel.h"
+#include "utf8.h"
 
 static ssize_t events_read(void *arg, char *buf, size_t size)
 {
@@ -26,7 +27,7 @@ static bool filter_param(const struct http_request *req, const char *name, size_
                          const char **out, struct http_response *res)
 {
 	*out = http_request_query(req, name);
-	if (*out && (!**out || strlen(*out) > 4 * max || text_chars(*out) > max)) {
+	if (*out && (!**out || strlen(*out) > 4 * max || utf8_chars(*out) > max)) {
 		http_reply_problem(res, 400, name, "%s must be 1 to %zu characters long", name,
 		                   max);
 		return false;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define MAX_ID         ORDER_MAX_ID
 #define MAX_ADDRESS    500
 #define MAX_PRODUCT_ID 64
@@ -40,15 +42,6 @@ static bool currency_allowed(const char *list, const char *code)
 	return false;
 }
 
-size_t text_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
-}
-
 /* A required string of 1..max characters without control characters (jansson
  * has checked that it is UTF-8). */
 static const char *text_field(const json_t *obj, const char *name, size_t max, int *status,
@@ -67,7 +60,7 @@ static const char *text_field(const json_t *obj, const char *name, size_t max, i
 		return NULL;
 	}
 	len = json_string_length(v);
-	if (len == 0 || text_chars(json_string_value(v)) > max) {
+	if (len == 0 || utf8_chars(json_string_value(v)) > max) {
 		*status = reject(field, fsize, path, detail, dsize,
 		                 "%s must be 1 to %zu characters long", path, max);
 		return NULL;

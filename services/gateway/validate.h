@@ -20,10 +20,6 @@ struct order_limits {
 	long max_quantity;
 };
 
-/* The characters (code points) of the UTF-8 text s: its bytes that do not
- * continue a character. */
-size_t text_chars(const char *s);
-
 /*
  * Parses and checks a POST /v1/orders body. Returns 0 with *out (a new
  * object holding only the accepted fields), or an HTTP status (400) with

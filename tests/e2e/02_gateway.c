@@ -71,6 +71,33 @@ Test(gateway, idempotency_keys_are_whole_up_to_200_characters)
 	json_decref(e2e_wait_terminal(b, 30000));
 }
 
+Test(gateway, bytes_that_are_not_utf8_in_a_path_or_query_get_a_problem_document)
+{
+	const struct {
+		const char *path;
+		int status;
+	} cases[] = {
+	        {"/v1/orders/%FF%E2%82", 404},
+	        {"/v1/orders?customer_id=%FF", 400},
+	        {"/v1/orders?customer_id=a%00b", 400},
+	        {"/v1/products/%C0%AF", 404},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct e2e_reply r;
+		json_t *doc;
+
+		cr_expect_eq(e2e_call("GET", cases[i].path, NULL, NULL, &r), cases[i].status,
+		             "%s: %s", cases[i].path, r.body);
+		doc = json_loads(r.body, 0, NULL);
+		cr_expect_not_null(doc, "%s: not JSON: %s", cases[i].path, r.body);
+		cr_expect_eq(json_integer_value(json_object_get(doc, "status")), cases[i].status,
+		             "%s: %s", cases[i].path, r.body);
+		cr_expect_not_null(json_object_get(doc, "detail"), "%s: %s", cases[i].path, r.body);
+		json_decref(doc);
+	}
+}
+
 /* Sum of the high watermarks of order-requests: what producers have written. */
 static long long order_requests_written(void)
 {

@@ -28,7 +28,12 @@ Test(http, a_problem_quoting_bytes_that_are_not_utf8_is_still_a_problem_document
 
 	/* A lone continuation byte, a lead byte without its continuation, an
 	 * overlong '/', a surrogate, then "é" whole. */
-	http_reply_problem(&res, 404, "f\xff", "no order a\x80" "b\xe2\x82" "c\xc0\xaf" "d\xed\xa0\x80" "e\xc3\xa9");
+	http_reply_problem(&res, 404, "f\xff",
+	                   "no order a\x80"
+	                   "b\xe2\x82"
+	                   "c\xc0\xaf"
+	                   "d\xed\xa0\x80"
+	                   "e\xc3\xa9");
 	doc = problem(&res, 404);
 	cr_expect_str_eq(json_string_value(json_object_get(doc, "detail")),
 	                 "no order a?b??c??d???e\xc3\xa9");
