@@ -358,7 +358,8 @@ static bool resume_at(const struct sse_hub *h, const char *last_id, struct sse_r
 	return true;
 }
 
-/* Reads filter into r: ERR_INVALID for too many kinds. */
+/* Reads filter into r: ERR_INVALID for a list of kinds that names none
+ * (",,") or too many. */
 static int set_filter(struct sse_reader *r, const struct sse_filter *filter)
 {
 	const char *p;
@@ -379,7 +380,7 @@ static int set_filter(struct sse_reader *r, const struct sse_filter *filter)
 			r->kinds[r->nkinds++] = hash_of(p, n);
 		p += n + (p[n] == ',');
 	}
-	return 0;
+	return filter->kinds && r->nkinds == 0 ? ERR_INVALID : 0;
 }
 
 int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last_id,

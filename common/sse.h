@@ -97,8 +97,8 @@ void sse_hub_publish(struct sse_hub *h, const struct sse_item *items, size_t n);
  * Opens a reader at the newest frame, or just after the frame last_id (the
  * client's Last-Event-ID, may be NULL) while the ring still holds what
  * followed it. filter may be NULL (every frame). ERR_CONFLICT when
- * max_readers are open, ERR_INVALID for a filter with too many kinds,
- * ERR_NOMEM.
+ * max_readers are open, ERR_INVALID for a filter whose kinds are too many
+ * or none (",,"), ERR_NOMEM.
  */
 int sse_reader_open(struct sse_reader **out, struct sse_hub *h, const char *last_id,
                     const struct sse_filter *filter) WARN_UNUSED;

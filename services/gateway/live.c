@@ -63,7 +63,7 @@ void gateway_get_events(void *ctx, const struct http_request *req, struct http_r
 		return;
 	rc = sse_reader_open(&r, g->events, http_request_header(req, "Last-Event-ID"), &filter);
 	if (rc == ERR_INVALID) {
-		http_reply_problem(res, 400, "types", "types names at most %d event types",
+		http_reply_problem(res, 400, "types", "types must name 1 to %d event types",
 		                   SSE_MAX_KINDS);
 		return;
 	}

@@ -309,6 +309,8 @@ Test(sse, a_filtered_reader_resumes_after_its_last_id_and_bytes_come_whole)
 	                        &(struct sse_filter){.kinds = "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,"
 	                                                      "q,r,s,t,u,v,w,x,y,z,1,2,3,4,5,6,7"}),
 	        ERR_INVALID, "33 kinds");
+	cr_expect_eq(sse_reader_open(&r, h, NULL, &(struct sse_filter){.kinds = ",,"}), ERR_INVALID,
+	             "a list of kinds that names none is not every kind");
 	sse_hub_free(h);
 }
 
