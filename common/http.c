@@ -657,39 +657,34 @@ static void dispatch(struct http_server *srv, const struct http_request *req,
 		http_reply_problem(res, 404, NULL, "no resource at %s", req->path);
 }
 
-static enum MHD_Result add_field_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
-                                       const char *value)
-{
-	size_t *n = cls;
+/* What head_bytes finds: the bytes, and a query parameter holding a NUL
+ * byte (%00), which handlers, reading C strings, would see cut there. */
+struct head {
+	size_t bytes;
+	const char *nul;
+};
 
-	(void)kind;
-	*n += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": ", CRLF; "=", "&" */
+static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+	struct head *h = cls;
+
+	h->bytes += key_size + value_size + 4; /* ": ", CRLF; "=", "&" */
+	if (kind == MHD_GET_ARGUMENT_KIND && !h->nul &&
+	    (strlen(key) != key_size || (value && strlen(value) != value_size)))
+		h->nul = key;
 	return MHD_YES;
 }
 
-/* The request line's and the headers' bytes, near enough. */
-static size_t head_bytes(struct MHD_Connection *conn, const char *url, const char *method)
+/* The request line's and the headers' bytes, near enough, in one look at
+ * each header and query parameter. */
+static struct head head_bytes(struct MHD_Connection *conn, const char *url, const char *method)
 {
-	size_t n = strlen(method) + strlen(url) + strlen(" HTTP/1.1\r\n\r\n");
+	struct head h = {strlen(method) + strlen(url) + strlen(" HTTP/1.1\r\n\r\n"), NULL};
 
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, add_field_bytes, &n);
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_field_bytes, &n);
-	return n;
-}
-
-/* Finds a query parameter with a NUL byte (%00) in its name or value: a
- * handler reads them as C strings, which would end there. */
-static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
-                                size_t key_size, const char *value, size_t value_size)
-{
-	const char **found = cls;
-
-	(void)kind;
-	if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
-		*found = key;
-		return MHD_NO;
-	}
-	return MHD_YES;
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, add_field, &h);
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, add_field, &h);
+	return h;
 }
 
 /* The handler answers with l later: true when its connection now sleeps
@@ -750,7 +745,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!p) {
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-		const char *nul = NULL;
+		struct head head;
 
 		p = calloc(1, sizeof(*p));
 		if (!p)
@@ -759,17 +754,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		request_id(conn, p->request_id, sizeof(p->request_id));
 		/* The headers are in; the body has its own time. */
 		set_deadline(srv, conn, srv->body_timeout_ms);
-		if (head_bytes(conn, url, method) > srv->max_header_bytes) {
+		head = head_bytes(conn, url, method);
+		if (head.bytes > srv->max_header_bytes) {
 			http_reply_problem(&res, 431, NULL,
 			                   "the request line and headers exceed %zu bytes",
 			                   srv->max_header_bytes);
 			count_status(srv, 431);
 			return send_response(srv, conn, &res, p->request_id);
 		}
-		if (MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, find_nul, &nul) >= 0 &&
-		    nul) {
-			http_reply_problem(&res, 400, nul,
-			                   "the query parameter %s has a NUL byte (%%00)", nul);
+		if (head.nul) {
+			http_reply_problem(&res, 400, head.nul,
+			                   "the query parameter %s has a NUL byte (%%00)",
+			                   head.nul);
 			count_status(srv, 400);
 			return send_response(srv, conn, &res, p->request_id);
 		}

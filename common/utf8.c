@@ -1,5 +1,7 @@
 #include "utf8.h"
 
+#include <string.h>
+
 /* The length of the UTF-8 sequence at s, or 0 when none starts there; reads
  * no further than a byte that ends it (the NUL at the end included). */
 static size_t sequence(const unsigned char *s)
@@ -46,6 +48,13 @@ size_t utf8_chars(const char *s)
 	for (; *s; s++)
 		n += ((unsigned char)*s & 0xC0) != 0x80;
 	return n;
+}
+
+bool utf8_within(const char *s, size_t max)
+{
+	size_t bytes = strlen(s);
+
+	return bytes > 0 && bytes <= 4 * max && utf8_chars(s) <= max;
 }
 
 void utf8_mend(char *text)

@@ -17,6 +17,11 @@ bool utf8_valid(const char *s);
  * character (of text that is not UTF-8, a count no larger than its bytes). */
 size_t utf8_chars(const char *s);
 
+/* Whether s holds 1 to max characters in at most four bytes each: the
+ * API's limits (docs/openapi.yaml's minLength 1 and maxLength), which also
+ * bound the bytes of text that is not UTF-8. */
+bool utf8_within(const char *s, size_t max);
+
 /* Makes text UTF-8 in place: each byte that starts no sequence, such as
  * one of a character cut off at the end, becomes '?'. */
 void utf8_mend(char *text);

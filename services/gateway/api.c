@@ -622,8 +622,7 @@ static void get_products(void *ctx, const struct http_request *req, struct http_
 
 	if (!catalogue_allowed(g, req, res) || !page_limit(req, "limit", 100, 1000, &limit, res))
 		return;
-	if (cursor && (!*cursor || strlen(cursor) > ORDER_MAX_ID_BYTES ||
-	               utf8_chars(cursor) > ORDER_MAX_ID)) {
+	if (cursor && !utf8_within(cursor, ORDER_MAX_ID)) {
 		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
 		return;
 	}
@@ -659,8 +658,7 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 		http_reply_header(res, "WWW-Authenticate", "Bearer");
 		return;
 	}
-	if (customer && (!*customer || strlen(customer) > ORDER_MAX_ID_BYTES ||
-	                 !utf8_valid(customer) || utf8_chars(customer) > ORDER_MAX_ID)) {
+	if (customer && (!utf8_within(customer, ORDER_MAX_ID) || !utf8_valid(customer))) {
 		http_reply_problem(res, 400, "customer_id",
 		                   "customer_id must be 1 to %d characters long, in UTF-8",
 		                   ORDER_MAX_ID);
@@ -668,8 +666,7 @@ static void list_orders(void *ctx, const struct http_request *req, struct http_r
 	}
 	if (!page_limit(req, "limit", 20, 100, &limit, res))
 		return;
-	if (cursor && (strlen(cursor) < 15 || strlen(cursor) > 14 + ORDER_MAX_ID_BYTES ||
-	               utf8_chars(cursor) > 14 + ORDER_MAX_ID ||
+	if (cursor && (strlen(cursor) < 15 || !utf8_within(cursor + 14, ORDER_MAX_ID) ||
 	               strspn(cursor, "0123456789") != 13 || cursor[13] != ':')) {
 		http_reply_problem(res, 400, "cursor", "cursor must be a next_cursor of this list");
 		return;

@@ -11,9 +11,7 @@
 
 bool idem_key_valid(const char *header)
 {
-	size_t bytes = strlen(header);
-
-	return bytes > 0 && bytes <= 4 * IDEM_KEY_MAX && utf8_chars(header) <= IDEM_KEY_MAX;
+	return utf8_within(header, IDEM_KEY_MAX);
 }
 
 void idem_init(struct idem *id, const char *key_id, const char *header, const void *body,

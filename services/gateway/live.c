@@ -27,7 +27,7 @@ static bool filter_param(const struct http_request *req, const char *name, size_
                          const char **out, struct http_response *res)
 {
 	*out = http_request_query(req, name);
-	if (*out && (!**out || strlen(*out) > 4 * max || utf8_chars(*out) > max)) {
+	if (*out && !utf8_within(*out, max)) {
 		http_reply_problem(res, 400, name, "%s must be 1 to %zu characters long", name,
 		                   max);
 		return false;

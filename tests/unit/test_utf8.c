@@ -12,6 +12,15 @@ Test(utf8, characters_are_counted_as_json_schema_counts_them)
 	cr_expect_eq(utf8_chars("a\xC3\xBC\xE2\x82\xAC\xF0\x9F\x98\x80"), 4);
 }
 
+Test(utf8, within_a_limit_is_one_to_max_characters_of_at_most_four_bytes)
+{
+	cr_expect(utf8_within("\xE2\x82\xAC\xE2\x82\xAC", 2));
+	cr_expect_not(utf8_within("\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC", 2));
+	cr_expect_not(utf8_within("", 2));
+	/* Bytes that continue nothing count as no character: the bytes bound them. */
+	cr_expect_not(utf8_within("\x80\x80\x80\x80\x80\x80\x80\x80\x80", 2));
+}
+
 Test(utf8, only_rfc_3629_sequences_are_utf8)
 {
 	cr_expect(utf8_valid(""));
